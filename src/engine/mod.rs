@@ -1,0 +1,410 @@
+//! The engine runs a plan as a background tokio task: bounded parallel
+//! items on blocking threads, each item's transition journalled before the
+//! work, cancellation between and inside items, and a bounded event stream
+//! (progress coalesced, results never dropped).
+
+pub mod event;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::error::{Error, Result};
+use crate::journal::{ItemState, JobStatus, Journal};
+use crate::migrate::{Item, ItemCtx, ItemError, Migration, Plan, Progress};
+pub use event::{Event, ItemReport, JobId, Summary};
+
+/// Capacity of a job's event channel; progress beyond it is dropped, results wait.
+pub const EVENT_CAPACITY: usize = 1024;
+/// How often coalesced progress is emitted.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// How to run a plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Items processed at once (at least 1).
+    pub parallel: usize,
+    /// Print the steps, write nothing (not even the journal).
+    pub dry_run: bool,
+    /// Only verify the target against the source (no writes, no journal).
+    pub verify_only: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            parallel: default_parallel(),
+            dry_run: false,
+            verify_only: false,
+        }
+    }
+}
+
+/// Default item parallelism: the number of CPUs, at least 2 (I/O bound work).
+pub fn default_parallel() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
+/// A running job: its id, its events, a way to stop it, and its final summary.
+pub struct JobHandle {
+    pub job: JobId,
+    pub events: mpsc::Receiver<Event>,
+    /// Set to stop the job: no new items start; running items stop early and
+    /// stay unfinished in the journal, so `cutover resume` redoes them.
+    pub cancel: Arc<AtomicBool>,
+    pub task: JoinHandle<Summary>,
+}
+
+/// Plan the migration, record the job (unless dry run / verify only) and start it.
+/// Errors here are bad input found while planning: nothing has been written.
+pub async fn start(
+    journal: Arc<Journal>,
+    migration: Arc<dyn Migration>,
+    opts: RunOptions,
+    resume: Option<JobId>,
+) -> Result<JobHandle> {
+    let planner = migration.clone();
+    let plan = tokio::task::spawn_blocking(move || planner.plan())
+        .await
+        .map_err(|e| Error::Io(format!("planning task failed: {e}")))??;
+    let journalled = !opts.dry_run && !opts.verify_only;
+    let items_total = plan.items.len() as u64;
+    let (job, done) = match (resume, journalled) {
+        (Some(id), true) => {
+            let done: HashSet<String> = journal
+                .item_states(id)?
+                .into_iter()
+                .filter(|(_, s)| *s == ItemState::Verified)
+                .map(|(k, _)| k)
+                .collect();
+            journal.set_job_status(id, JobStatus::Running, items_total)?;
+            (id, done)
+        }
+        (None, true) => (
+            journal.create_job(migration.kind(), migration.params(), items_total)?,
+            HashSet::new(),
+        ),
+        (_, false) => (0, HashSet::new()),
+    };
+    let (tx, rx) = mpsc::channel(EVENT_CAPACITY);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let runner = JobRunner {
+        job,
+        journal: journalled.then_some(journal),
+        migration,
+        opts,
+        tx,
+        cancel: cancel.clone(),
+    };
+    let task = tokio::spawn(runner.run(plan, done));
+    Ok(JobHandle {
+        job,
+        events: rx,
+        cancel,
+        task,
+    })
+}
+
+struct JobRunner {
+    job: JobId,
+    journal: Option<Arc<Journal>>,
+    migration: Arc<dyn Migration>,
+    opts: RunOptions,
+    tx: mpsc::Sender<Event>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// The outcome of one item as the async side sees it.
+struct Outcome {
+    verified: bool,
+    report: ItemReport,
+    cancelled: bool,
+}
+
+impl JobRunner {
+    async fn run(self, plan: Plan, done: HashSet<String>) -> Summary {
+        let started = Instant::now();
+        let kind = self.migration.kind().to_string();
+        let progress = Arc::new(Progress::default());
+        let mut summary = Summary {
+            job: self.job,
+            kind: kind.clone(),
+            items_total: plan.items.len() as u64,
+            files: plan.files_total,
+            bytes: plan.bytes_total,
+            ..Summary::default()
+        };
+        let (todo, skipped): (Vec<Item>, Vec<Item>) =
+            plan.items.into_iter().partition(|i| !done.contains(&i.key));
+        for item in &skipped {
+            progress.add(item.files, item.bytes);
+        }
+        summary.items_verified = skipped.len() as u64;
+        let _ = self
+            .tx
+            .send(Event::JobStarted {
+                job: self.job,
+                kind,
+                items_total: summary.items_total,
+                items_skipped: skipped.len() as u64,
+                files_total: plan.files_total,
+                bytes_total: plan.bytes_total,
+                verify: self.migration.verify_label(),
+                dry_run: self.opts.dry_run,
+            })
+            .await;
+
+        if self.opts.dry_run {
+            for item in &todo {
+                for action in self.migration.describe_item(item) {
+                    let _ = self
+                        .tx
+                        .send(Event::PlanStep {
+                            job: self.job,
+                            item: item.key.clone(),
+                            action,
+                        })
+                        .await;
+                }
+            }
+            summary.items_verified = 0;
+            summary.dry_run = true;
+            summary.elapsed_s = started.elapsed().as_secs_f64();
+            let _ = self.tx.send(Event::Summary(summary.clone())).await;
+            return summary;
+        }
+
+        let ticker = spawn_progress_ticker(
+            self.job,
+            progress.clone(),
+            self.tx.clone(),
+            plan.files_total,
+            plan.bytes_total,
+        );
+        let sem = Arc::new(Semaphore::new(self.opts.parallel.max(1)));
+        let mut running: JoinSet<Outcome> = JoinSet::new();
+        let this = Arc::new(self);
+        for item in todo {
+            if this.cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let Ok(permit) = sem.clone().acquire_owned().await else {
+                break;
+            };
+            if this.cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let worker = this.clone();
+            let progress = progress.clone();
+            running.spawn_blocking(move || {
+                let out = worker.process(&item, &progress);
+                drop(permit);
+                out
+            });
+            while let Some(res) = running.try_join_next() {
+                tally(&mut summary, res);
+            }
+        }
+        while let Some(res) = running.join_next().await {
+            tally(&mut summary, res);
+        }
+        ticker.abort();
+        let files_done = progress.files_done.load(Ordering::Relaxed);
+        let bytes_done = progress.bytes_done.load(Ordering::Relaxed);
+        let _ = this
+            .tx
+            .send(Event::Progress {
+                job: this.job,
+                files_done,
+                bytes_done,
+                files_total: plan.files_total,
+                bytes_total: plan.bytes_total,
+            })
+            .await;
+        summary.cancelled = this.cancel.load(Ordering::Relaxed)
+            && summary.items_verified + summary.items_failed < summary.items_total;
+        summary.elapsed_s = started.elapsed().as_secs_f64();
+        if let Some(journal) = &this.journal {
+            let status = if summary.cancelled {
+                JobStatus::Interrupted
+            } else if summary.items_failed > 0 {
+                JobStatus::Failed
+            } else {
+                JobStatus::Completed
+            };
+            if let Err(e) = journal.set_job_status(this.job, status, summary.items_total) {
+                tracing::error!("{e}");
+            }
+        }
+        let _ = this.tx.send(Event::Summary(summary.clone())).await;
+        summary
+    }
+
+    fn journal_item(&self, key: &str, state: ItemState) -> Result<(), ItemError> {
+        match &self.journal {
+            Some(j) => j
+                .set_item(self.job, key, &state)
+                .map_err(|e| ItemError(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Write and verify one item (blocking thread). Journal first, then work.
+    fn process(&self, item: &Item, progress: &Progress) -> Outcome {
+        let started = Instant::now();
+        let _ = self.tx.blocking_send(Event::ItemStarted {
+            job: self.job,
+            item: item.key.clone(),
+        });
+        let ctx = ItemCtx {
+            progress,
+            cancel: &self.cancel,
+        };
+        let result = self.write_and_verify(item, &ctx);
+        let cancelled = self.cancel.load(Ordering::Relaxed);
+        let (verified, mut report, reason) = match result {
+            Ok(report) => (true, report, None),
+            Err((report, e)) => (false, report, Some(e.0)),
+        };
+        report.elapsed_s = started.elapsed().as_secs_f64();
+        for message in &report.warnings {
+            let _ = self.tx.blocking_send(Event::Warning {
+                job: self.job,
+                item: item.key.clone(),
+                message: message.clone(),
+            });
+        }
+        if cancelled && !verified {
+            // Left `running` in the journal: redone on resume, never trusted.
+            return Outcome {
+                verified,
+                report,
+                cancelled: true,
+            };
+        }
+        let event = match reason {
+            None => Event::ItemVerified {
+                job: self.job,
+                item: item.key.clone(),
+                report: report.clone(),
+            },
+            Some(reason) => {
+                let _ = self.journal_item(
+                    &item.key,
+                    ItemState::Failed {
+                        reason: reason.clone(),
+                    },
+                );
+                Event::ItemFailed {
+                    job: self.job,
+                    item: item.key.clone(),
+                    reason,
+                    report: report.clone(),
+                }
+            }
+        };
+        let _ = self.tx.blocking_send(event);
+        Outcome {
+            verified,
+            report,
+            cancelled: false,
+        }
+    }
+
+    fn write_and_verify(
+        &self,
+        item: &Item,
+        ctx: &ItemCtx,
+    ) -> std::result::Result<ItemReport, (ItemReport, ItemError)> {
+        let mut report = ItemReport::default();
+        let mut memo = None;
+        if !self.opts.verify_only {
+            self.journal_item(&item.key, ItemState::Running)
+                .map_err(|e| (report.clone(), e))?;
+            let written = self
+                .migration
+                .run_item(item, ctx)
+                .map_err(|e| (report.clone(), e))?;
+            report = written.report;
+            memo = written.memo;
+            self.journal_item(&item.key, ItemState::Verifying)
+                .map_err(|e| (report.clone(), e))?;
+        } else {
+            ctx.progress.add(item.files, item.bytes);
+        }
+        match self
+            .migration
+            .verify_item(item, ctx, memo.as_ref(), &mut report)
+        {
+            Ok(()) => {
+                self.journal_item(&item.key, ItemState::Verified)
+                    .map_err(|e| (report.clone(), e))?;
+                Ok(report)
+            }
+            Err(e) => Err((report, e)),
+        }
+    }
+}
+
+fn tally(summary: &mut Summary, res: std::result::Result<Outcome, tokio::task::JoinError>) {
+    match res {
+        Ok(out) => {
+            summary.files_transferred += out.report.files_transferred;
+            summary.bytes_transferred += out.report.bytes_transferred;
+            summary.files_deleted += out.report.files_deleted;
+            summary.space_saved_bytes += out.report.space_saved_bytes;
+            summary.warnings += out.report.warnings.len() as u64;
+            if out.cancelled {
+                return;
+            }
+            if out.verified {
+                summary.items_verified += 1;
+            } else {
+                summary.items_failed += 1;
+            }
+        }
+        Err(e) => {
+            tracing::error!("item worker crashed: {e}");
+            summary.items_failed += 1;
+        }
+    }
+}
+
+fn spawn_progress_ticker(
+    job: JobId,
+    progress: Arc<Progress>,
+    tx: mpsc::Sender<Event>,
+    files_total: u64,
+    bytes_total: u64,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(PROGRESS_EVERY);
+        let mut last = (u64::MAX, u64::MAX);
+        loop {
+            interval.tick().await;
+            let now = (
+                progress.files_done.load(Ordering::Relaxed),
+                progress.bytes_done.load(Ordering::Relaxed),
+            );
+            if now == last {
+                continue;
+            }
+            last = now;
+            // Coalesced: if the consumer is behind, this sample is dropped.
+            let _ = tx.try_send(Event::Progress {
+                job,
+                files_done: now.0,
+                bytes_done: now.1,
+                files_total,
+                bytes_total,
+            });
+        }
+    })
+}

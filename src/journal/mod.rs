@@ -1,0 +1,328 @@
+//! The journal: cutover's own memory on disk (a redb file in the state
+//! directory). Every item's transition is committed before the work it
+//! describes, so a killed process resumes without trusting half-done items.
+//! One process at a time holds it (redb locks the file). So that `cutover
+//! jobs` works while a job runs, the holder also publishes the job list to
+//! `jobs.json` beside it (atomically, throttled), which readers use.
+
+mod record;
+
+pub use record::{ItemState, JobInfo, JobStatus};
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::error::{Error, Result};
+
+const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+const ITEMS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("items");
+const CHECKLIST: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("checklist");
+
+/// How long non-durable item commits may pile up before one is made durable.
+const DURABLE_EVERY: Duration = Duration::from_millis(500);
+
+/// How often the job list is republished while items change.
+const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+
+/// The journal file, held by this process.
+pub struct Journal {
+    db: Database,
+    path: PathBuf,
+    last_durable: Mutex<Instant>,
+    last_published: Mutex<Option<Instant>>,
+}
+
+fn jerr(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Journal(format!(
+        "journal {}: {e}; check the state directory or move the file aside",
+        crate::display_path(path)
+    ))
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Journal {
+    /// The journal file inside a state directory.
+    pub fn file_in(state_dir: &Path) -> PathBuf {
+        state_dir.join("journal.redb")
+    }
+
+    /// Open the journal for writing. Refused with [`Error::Locked`] when another
+    /// cutover process holds it. Jobs left `running` by a dead process become
+    /// `interrupted`.
+    pub fn open(state_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| Error::io("cannot create state directory", state_dir, &e))?;
+        let path = Self::file_in(state_dir);
+        let db = Database::create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(format!(
+                    "the journal {} is in use by another cutover process; wait for it to finish, or use another --state-dir",
+                    crate::display_path(&path)
+                )),
+                other => jerr(&path, other),
+            })?;
+        let journal = Journal {
+            db,
+            path,
+            last_durable: Mutex::new(Instant::now()),
+            last_published: Mutex::new(None),
+        };
+        journal.init_tables()?;
+        journal.mark_stale_running()?;
+        journal.publish(true);
+        Ok(journal)
+    }
+
+    /// The published job list beside the journal.
+    pub fn published_file(state_dir: &Path) -> PathBuf {
+        state_dir.join("jobs.json")
+    }
+
+    /// Jobs as last published by the process holding the journal.
+    pub fn read_published(state_dir: &Path) -> Result<Vec<JobInfo>> {
+        let path = Self::published_file(state_dir);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, &e))?;
+        serde_json::from_slice(&bytes).map_err(|e| jerr(&path, e))
+    }
+
+    /// Jobs, from the journal when no other process holds it, else as published.
+    pub fn list(state_dir: &Path) -> Result<Vec<JobInfo>> {
+        match Self::open(state_dir) {
+            Ok(j) => j.jobs(),
+            Err(Error::Locked(_)) => Self::read_published(state_dir),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Write the job list to `jobs.json` (temp file + rename); throttled unless `now`.
+    fn publish(&self, now: bool) {
+        let Ok(mut last) = self.last_published.lock() else {
+            return;
+        };
+        if !now && last.is_some_and(|t| t.elapsed() < PUBLISH_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        let Ok(jobs) = self.jobs() else {
+            return;
+        };
+        let Ok(bytes) = serde_json::to_vec(&jobs) else {
+            return;
+        };
+        let tmp = dir.join(".jobs.json.tmp");
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, Self::published_file(dir));
+        }
+    }
+
+    /// Path of the journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read_txn(&self) -> Result<redb::ReadTransaction> {
+        self.db.begin_read().map_err(|e| jerr(&self.path, e))
+    }
+
+    fn init_tables(&self) -> Result<()> {
+        self.write(true, |txn| {
+            txn.open_table(JOBS)?;
+            txn.open_table(ITEMS)?;
+            txn.open_table(CHECKLIST)?;
+            Ok(())
+        })
+    }
+
+    /// Run `f` in one write transaction and commit it. `durable` forces an fsync;
+    /// otherwise one is made at most every [`DURABLE_EVERY`].
+    fn write<T>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&redb::WriteTransaction) -> std::result::Result<T, redb::Error>,
+    ) -> Result<T> {
+        let db = &self.db;
+        let mut last = self
+            .last_durable
+            .lock()
+            .map_err(|_| jerr(&self.path, "journal lock poisoned"))?;
+        let durable = durable || last.elapsed() >= DURABLE_EVERY;
+        let mut txn = db.begin_write().map_err(|e| jerr(&self.path, e))?;
+        if !durable {
+            txn.set_durability(Durability::None)
+                .map_err(|e| jerr(&self.path, e))?;
+        }
+        let out = f(&txn).map_err(|e| jerr(&self.path, e))?;
+        txn.commit().map_err(|e| jerr(&self.path, e))?;
+        if durable {
+            *last = Instant::now();
+        }
+        Ok(out)
+    }
+
+    fn mark_stale_running(&self) -> Result<()> {
+        let stale: Vec<JobInfo> = self
+            .jobs()?
+            .into_iter()
+            .filter(|j| j.status == JobStatus::Running)
+            .collect();
+        for mut job in stale {
+            job.status = JobStatus::Interrupted;
+            self.put_job(&job, true)?;
+        }
+        Ok(())
+    }
+
+    fn put_job(&self, job: &JobInfo, durable: bool) -> Result<()> {
+        let bytes = serde_json::to_vec(job).map_err(|e| jerr(&self.path, e))?;
+        self.write(durable, |txn| {
+            txn.open_table(JOBS)?.insert(job.job, bytes.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// Record a new job, `running`, and return its id.
+    pub fn create_job(
+        &self,
+        kind: &str,
+        params: serde_json::Value,
+        items_total: u64,
+    ) -> Result<JobId> {
+        let next = {
+            let txn = self.read_txn()?;
+            let table = txn.open_table(JOBS).map_err(|e| jerr(&self.path, e))?;
+            let last = table.last().map_err(|e| jerr(&self.path, e))?;
+            last.map(|(k, _)| k.value() + 1).unwrap_or(1)
+        };
+        let job = JobInfo {
+            job: next,
+            kind: kind.to_string(),
+            status: JobStatus::Running,
+            items_total,
+            items_verified: 0,
+            items_failed: 0,
+            params,
+            created_unix: now_unix(),
+            updated_unix: now_unix(),
+        };
+        self.put_job(&job, true)?;
+        self.publish(true);
+        Ok(next)
+    }
+
+    /// One job by id.
+    pub fn job(&self, id: JobId) -> Result<Option<JobInfo>> {
+        let txn = self.read_txn()?;
+        let table = txn.open_table(JOBS).map_err(|e| jerr(&self.path, e))?;
+        let Some(v) = table.get(id).map_err(|e| jerr(&self.path, e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|e| jerr(&self.path, e))
+    }
+
+    /// Every job, oldest first.
+    pub fn jobs(&self) -> Result<Vec<JobInfo>> {
+        let txn = self.read_txn()?;
+        let table = match txn.open_table(JOBS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(jerr(&self.path, e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| jerr(&self.path, e))? {
+            let (_, v) = row.map_err(|e| jerr(&self.path, e))?;
+            out.push(serde_json::from_slice(v.value()).map_err(|e| jerr(&self.path, e))?);
+        }
+        Ok(out)
+    }
+
+    /// Set a job's status (and its item totals) durably.
+    pub fn set_job_status(&self, id: JobId, status: JobStatus, items_total: u64) -> Result<()> {
+        let Some(mut job) = self.job(id)? else {
+            return Err(Error::bad(format!("no job {id} in the journal")));
+        };
+        job.status = status;
+        job.items_total = items_total;
+        job.updated_unix = now_unix();
+        self.put_job(&job, true)?;
+        self.publish(true);
+        Ok(())
+    }
+
+    /// Record an item's new state, keeping the job's counters in step, in one commit.
+    pub fn set_item(&self, id: JobId, key: &str, state: &ItemState) -> Result<()> {
+        let bytes = serde_json::to_vec(state).map_err(|e| jerr(&self.path, e))?;
+        let path = self.path.clone();
+        self.write(false, |txn| {
+            let mut items = txn.open_table(ITEMS)?;
+            let old: Option<ItemState> = items
+                .get((id, key))?
+                .and_then(|v| serde_json::from_slice(v.value()).ok());
+            items.insert((id, key), bytes.as_slice())?;
+            let mut jobs = txn.open_table(JOBS)?;
+            let job_bytes = jobs.get(id)?.map(|v| v.value().to_vec());
+            if let Some(job_bytes) = job_bytes {
+                if let Ok(mut job) = serde_json::from_slice::<JobInfo>(&job_bytes) {
+                    job.count(old.as_ref(), -1);
+                    job.count(Some(state), 1);
+                    job.updated_unix = now_unix();
+                    if let Ok(b) = serde_json::to_vec(&job) {
+                        jobs.insert(id, b.as_slice())?;
+                    }
+                }
+            } else {
+                tracing::warn!("journal {}: item of unknown job {id}", path.display());
+            }
+            Ok(())
+        })?;
+        self.publish(false);
+        Ok(())
+    }
+
+    /// Every item state recorded for a job (keys are the plan's item keys).
+    pub fn item_states(&self, id: JobId) -> Result<Vec<(String, ItemState)>> {
+        let txn = self.read_txn()?;
+        let table = txn.open_table(ITEMS).map_err(|e| jerr(&self.path, e))?;
+        let mut out = Vec::new();
+        let range = table
+            .range((id, "")..(id + 1, ""))
+            .map_err(|e| jerr(&self.path, e))?;
+        for row in range {
+            let (k, v) = row.map_err(|e| jerr(&self.path, e))?;
+            let state = serde_json::from_slice(v.value()).map_err(|e| jerr(&self.path, e))?;
+            out.push((k.value().1.to_string(), state));
+        }
+        Ok(out)
+    }
+
+    /// Record that a checklist step was confirmed (who, when, what).
+    pub fn record_checklist(&self, id: JobId, step: u64, entry: &serde_json::Value) -> Result<()> {
+        let bytes = serde_json::to_vec(entry).map_err(|e| jerr(&self.path, e))?;
+        self.write(true, |txn| {
+            txn.open_table(CHECKLIST)?
+                .insert((id, step), bytes.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// Force every earlier commit to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.write(true, |_| Ok(()))
+    }
+}
+
+/// Identifier of a job.
+pub type JobId = u64;

@@ -1,0 +1,103 @@
+//! Opening the console: resolve the state directory, take the journal, find
+//! the sources (or build the demo sandbox), then hand over to `ui`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::ConsoleArgs;
+use crate::discover::tree;
+use crate::journal::Journal;
+// TEMP until ui lands
+pub struct ConsoleConfig {
+    pub state_dir: PathBuf,
+    pub journal: Arc<Journal>,
+    pub sources: Vec<tree::TreeSource>,
+    pub parallel: usize,
+    pub verify: VerifyMode,
+    pub seed: u64,
+    pub title: String,
+}
+async fn run_console(_c: ConsoleConfig) -> Result<(), String> {
+    Err("console not built".into())
+}
+use crate::verify::VerifyMode;
+use crate::{demo, engine, state_dir};
+
+/// How long the demo's writer keeps changing the live tree.
+const DEMO_WRITER_FOR: Duration = Duration::from_secs(12);
+
+fn fail(e: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {e}");
+    2
+}
+
+async fn open(cfg: ConsoleConfig) -> i32 {
+    match run_console(cfg).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// `cutover` / `cutover console`: the console on the given tree, if any.
+pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
+    let state = match state_dir::resolve(state) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let journal = match Journal::open(&state) {
+        Ok(j) => Arc::new(j),
+        Err(e) => return fail(e),
+    };
+    let sources = match (args.source, args.target) {
+        (Some(s), Some(t)) => vec![tree::describe("tree", &s, &t)],
+        _ => Vec::new(),
+    };
+    open(ConsoleConfig {
+        state_dir: state,
+        journal,
+        sources,
+        parallel: engine::default_parallel(),
+        verify: VerifyMode::Full,
+        seed: crate::verify::fresh_seed(),
+        title: "cutover".to_string(),
+    })
+    .await
+}
+
+/// `cutover demo`: build the sandbox, start its writer, open the console.
+pub async fn demo(state: Option<PathBuf>, dir: Option<PathBuf>) -> i32 {
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("cutover-demo-{}", std::process::id()))
+    });
+    let sandbox = match demo::build(&dir) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let state = state.unwrap_or_else(|| sandbox.state.clone());
+    let journal = match Journal::open(&state) {
+        Ok(j) => Arc::new(j),
+        Err(e) => return fail(e),
+    };
+    let writer = demo::Writer::start(&sandbox.live, DEMO_WRITER_FOR);
+    let sources = vec![tree::describe(
+        "live tree",
+        &sandbox.live,
+        &sandbox.new_storage,
+    )];
+    let code = open(ConsoleConfig {
+        state_dir: state,
+        journal,
+        sources,
+        parallel: engine::default_parallel(),
+        verify: VerifyMode::Full,
+        seed: crate::verify::fresh_seed(),
+        title: format!("cutover demo — {}", crate::display_path(&sandbox.root)),
+    })
+    .await;
+    writer.stop();
+    code
+}

@@ -1,0 +1,280 @@
+//! tree-sync: copy a live tree onto new storage (bulk copy while writers
+//! run), then a final delta sync with deletions, then verification by
+//! re-reading the target. Items are directories; see `walk`.
+
+mod check;
+mod copy;
+pub mod meta;
+mod walk;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::event::ItemReport;
+use crate::error::{Error, Result};
+use crate::migrate::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
+use crate::names;
+use crate::verify::sample::{Sample, SampleBuilder};
+use crate::verify::VerifyMode;
+
+pub use walk::{dir_key, key_dir};
+
+/// Kind name on the command line.
+pub const KIND: &str = "tree-sync";
+
+/// What the operator asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeSyncParams {
+    pub source: PathBuf,
+    pub target: PathBuf,
+    /// The cutover delta sync: copy what changed and delete on the target
+    /// what the source no longer has.
+    pub final_sync: bool,
+    pub verify: VerifyMode,
+    pub seed: u64,
+}
+
+/// A tree-sync job.
+pub struct TreeSync {
+    params: TreeSyncParams,
+    /// Set when resuming: the target is non-empty because of this job itself.
+    resuming: bool,
+    /// Only compare: the target must exist and may hold anything.
+    verify_only: bool,
+    sample: OnceLock<Sample>,
+    /// Source (dev, ino) of multiply-linked files → target path written first.
+    links: Mutex<HashMap<(u64, u64), PathBuf>>,
+    /// Source (dev, ino) → target (dev, ino), to check links during verification.
+    verified_links: Mutex<HashMap<(u64, u64), (u64, u64)>>,
+}
+
+impl TreeSync {
+    /// A new job from the operator's parameters.
+    pub fn new(params: TreeSyncParams) -> Self {
+        TreeSync {
+            params,
+            resuming: false,
+            verify_only: false,
+            sample: OnceLock::new(),
+            links: Mutex::new(HashMap::new()),
+            verified_links: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A job that only verifies `target` against `source` (`cutover verify`).
+    pub fn for_verification(params: TreeSyncParams) -> Self {
+        let mut job = TreeSync::new(params);
+        job.verify_only = true;
+        job
+    }
+
+    /// Rebuild from journalled parameters for `cutover resume`.
+    pub fn from_params(value: &serde_json::Value) -> Result<Self> {
+        let params: TreeSyncParams = serde_json::from_value(value.clone()).map_err(|e| {
+            Error::bad(format!(
+                "journal holds unreadable tree-sync parameters: {e}"
+            ))
+        })?;
+        let mut job = TreeSync::new(params);
+        job.resuming = true;
+        Ok(job)
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &TreeSyncParams {
+        &self.params
+    }
+
+    fn sample(&self) -> Sample {
+        self.sample.get().copied().unwrap_or_else(Sample::all)
+    }
+
+    fn dirs_of(&self, item: &Item) -> Result<(PathBuf, PathBuf, PathBuf), ItemError> {
+        let rel = key_dir(&item.key)
+            .ok_or_else(|| ItemError(format!("item key '{}' is not a path", item.key)))?;
+        let under = |base: &Path| {
+            if rel.as_os_str().is_empty() {
+                base.to_path_buf()
+            } else {
+                base.join(&rel)
+            }
+        };
+        Ok((under(&self.params.source), under(&self.params.target), rel))
+    }
+
+    /// Check the inputs; nothing is written. Every refusal is one line.
+    fn validate(&self, verify_only: bool) -> Result<()> {
+        let src = &self.params.source;
+        let dst = &self.params.target;
+        let md = std::fs::metadata(src).map_err(|e| {
+            Error::bad(format!(
+                "source {} cannot be read ({e}); check the path",
+                names::display(src)
+            ))
+        })?;
+        if !md.is_dir() {
+            return Err(Error::bad(format!(
+                "source {} is not a directory; tree-sync copies a directory tree",
+                names::display(src)
+            )));
+        }
+        let csrc = src
+            .canonicalize()
+            .map_err(|e| Error::io("cannot resolve source", src, &e))?;
+        let cdst = canonical_target(dst)?;
+        if cdst == csrc {
+            return Err(Error::bad(format!(
+                "source and target are the same directory ({}); choose a different target",
+                names::display(&csrc)
+            )));
+        }
+        if cdst.starts_with(&csrc) {
+            return Err(Error::bad(format!(
+                "target {} is inside source {}; choose a target outside the source",
+                names::display(dst),
+                names::display(src)
+            )));
+        }
+        if csrc.starts_with(&cdst) {
+            return Err(Error::bad(format!(
+                "source {} is inside target {}; choose a target that does not contain the source",
+                names::display(src),
+                names::display(dst)
+            )));
+        }
+        match std::fs::symlink_metadata(dst) {
+            Ok(md) if !md.is_dir() => Err(Error::bad(format!(
+                "target {} exists and is not a directory; remove it or choose another target",
+                names::display(dst)
+            ))),
+            Ok(_) => {
+                let non_empty = std::fs::read_dir(dst)
+                    .map_err(|e| Error::io("cannot read target", dst, &e))?
+                    .next()
+                    .is_some();
+                if non_empty && !self.params.final_sync && !self.resuming && !verify_only {
+                    Err(Error::bad(format!(
+                        "target {} is not empty; use --final to sync into it, or choose an empty target",
+                        names::display(dst)
+                    )))
+                } else {
+                    Ok(())
+                }
+            }
+            Err(_) if verify_only => Err(Error::bad(format!(
+                "target {} does not exist; nothing to verify",
+                names::display(dst)
+            ))),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn walk(&self) -> Plan {
+        let mut builder = match self.params.verify {
+            VerifyMode::Full => None,
+            VerifyMode::Sample(n) => Some(SampleBuilder::new(self.params.seed, n)),
+        };
+        let (plan, sample) = walk::plan_tree(&self.params.source, builder.as_mut());
+        let _ = self.sample.set(sample);
+        plan
+    }
+}
+
+/// Canonical form of a target that may not exist yet: its parent must.
+fn canonical_target(dst: &Path) -> Result<PathBuf> {
+    if let Ok(c) = dst.canonicalize() {
+        return Ok(c);
+    }
+    let parent = match dst.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dst.file_name().ok_or_else(|| {
+        Error::bad(format!(
+            "target {} has no directory name; give a path such as /mnt/new/tree",
+            names::display(dst)
+        ))
+    })?;
+    let cparent = parent.canonicalize().map_err(|e| {
+        Error::bad(format!(
+            "target's parent {} cannot be used ({e}); create it first",
+            names::display(&parent)
+        ))
+    })?;
+    Ok(cparent.join(name))
+}
+
+impl Migration for TreeSync {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn check(&self) -> Result<()> {
+        self.validate(self.verify_only)
+    }
+
+    fn plan(&self) -> Result<Plan> {
+        self.validate(self.verify_only)?;
+        Ok(self.walk())
+    }
+
+    fn describe_item(&self, item: &Item) -> Vec<String> {
+        copy::describe(self, item)
+    }
+
+    fn run_item(&self, item: &Item, ctx: &ItemCtx) -> Result<Written, ItemError> {
+        let (report, memo) = copy::copy_dir(self, item, ctx)?;
+        Ok(Written {
+            report,
+            memo: Some(Box::new(memo)),
+        })
+    }
+
+    fn verify_item(
+        &self,
+        item: &Item,
+        ctx: &ItemCtx,
+        memo: Option<&Memo>,
+        report: &mut ItemReport,
+    ) -> Result<(), ItemError> {
+        let memo = memo.and_then(|m| m.downcast_ref::<copy::CopyMemo>());
+        check::check_dir(self, item, ctx, memo, report)
+    }
+
+    fn verify_label(&self) -> String {
+        match self.params.verify {
+            VerifyMode::Full => "full".to_string(),
+            VerifyMode::Sample(n) => format!("sample={n} seed={}", self.params.seed),
+        }
+    }
+
+    fn rollback(&self) -> Result<String> {
+        if self.params.final_sync {
+            return Err(Error::bad(format!(
+                "a final sync updated {} in place; it cannot be undone by cutover — the source is intact, sync from it again",
+                names::display(&self.params.target)
+            )));
+        }
+        let dst = &self.params.target;
+        match std::fs::symlink_metadata(dst) {
+            Ok(_) => {
+                meta::remove_any(dst).map_err(|e| Error::io("cannot remove target", dst, &e))?;
+                Ok(format!(
+                    "removed the bulk copy at {}; the source was not touched",
+                    names::display(dst)
+                ))
+            }
+            Err(_) => Ok(format!(
+                "nothing to undo: {} does not exist",
+                names::display(dst)
+            )),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! What a key press means to the console, independent of which key it was.
+//! The key map ([`crate::ui::keymap`]) turns keys into these; `update` acts on them.
+
+/// Something the operator asked the console to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Move the cursor down (or scroll the focused stream).
+    Down,
+    /// Move the cursor up (or scroll the focused stream back).
+    Up,
+    /// Jump to the first row.
+    Top,
+    /// Jump to the last row; in the item stream, follow new lines again.
+    Bottom,
+    /// Move a page down.
+    PageDown,
+    /// Move a page up.
+    PageUp,
+    /// Select or unselect the source under the cursor.
+    Select,
+    /// Select every usable source (or unselect all when all are selected).
+    SelectAll,
+    /// Focus the next pane.
+    NextPane,
+    /// Focus the previous pane.
+    PrevPane,
+    /// Bulk copy the selected sources.
+    Run,
+    /// Final delta sync of the selected sources (with deletions on the target).
+    FinalSync,
+    /// Verify the selected sources' targets without writing.
+    Verify,
+    /// Resume the job under the cursor in the jobs pane.
+    Resume,
+    /// Cancel the running job (asks first).
+    Cancel,
+    /// Show the focused pane over the whole body, or go back.
+    Zoom,
+    /// Show or hide the help overlay.
+    Help,
+    /// Close the help overlay, the zoom or a question.
+    Back,
+    /// Answer yes to the question on screen.
+    Yes,
+    /// Answer no to the question on screen.
+    No,
+    /// Quit (asks while a job runs).
+    Quit,
+}

@@ -1,0 +1,772 @@
+//! The console's state and the one function that changes it.
+//!
+//! Everything that happens (a key, a tick, an engine event, a job that
+//! ended, a refreshed job list) arrives as a [`Msg`]; [`update`] applies it
+//! and returns the [`Command`]s the runner must carry out (start a job,
+//! cancel it, reload the journal, quit). Nothing else mutates [`State`].
+
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::engine::event::{Event, ItemReport, JobId, Summary};
+
+use super::action::Action;
+use super::fmt;
+use super::keymap;
+use super::model::{
+    ItemLine, ItemLog, ItemMark, JobMetrics, JobRow, Outcome, Pane, Phase, RunMode, SourceView,
+};
+
+/// Rows moved by `pgdn` / `pgup`.
+const PAGE: usize = 10;
+
+/// A message to the console.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    /// A key was pressed.
+    Key(KeyEvent),
+    /// The terminal was resized.
+    Resize,
+    /// Time passed (drives spinners, elapsed time and the idle rate).
+    Tick(Instant),
+    /// An event of the running job, stamped with when it arrived.
+    Engine {
+        /// The event.
+        event: Event,
+        /// When the console received it.
+        at: Instant,
+    },
+    /// The job asked for by the last start command is running under this id.
+    JobSpawned {
+        /// Its journal id (0 when not journalled).
+        job: JobId,
+    },
+    /// The job asked for could not start (bad input found while planning).
+    JobStartFailed {
+        /// What was wrong.
+        error: String,
+    },
+    /// The job's task ended (after its last event).
+    JobEnded {
+        /// The job.
+        job: JobId,
+        /// Its summary, if the task returned one.
+        summary: Option<Summary>,
+        /// Why it ended abnormally, if it did.
+        error: Option<String>,
+    },
+    /// The journal's job list, newest first.
+    Jobs(Vec<JobRow>),
+    /// Something failed in the background (shown on the status line).
+    Error(String),
+    /// The process was asked to stop (SIGTERM, SIGHUP): cancel and quit.
+    Signal(String),
+}
+
+impl Msg {
+    /// A key press without modifiers (handy in tests).
+    pub fn key(code: KeyCode) -> Msg {
+        Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    /// A character key press (handy in tests).
+    pub fn ch(c: char) -> Msg {
+        Msg::key(KeyCode::Char(c))
+    }
+}
+
+/// Work `update` asks the runner to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Start a job on a source.
+    StartJob {
+        /// Index into the configured sources.
+        source: usize,
+        /// What to do.
+        mode: RunMode,
+    },
+    /// Resume a journalled job.
+    ResumeJob {
+        /// Its id.
+        job: JobId,
+        /// Its kind.
+        kind: String,
+        /// Its journalled parameters.
+        params: serde_json::Value,
+    },
+    /// Ask the running job to stop (it stays resumable in the journal).
+    CancelJob,
+    /// Reload the job list from the journal.
+    RefreshJobs,
+    /// Leave the console.
+    Quit,
+}
+
+/// A question on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialog {
+    /// Quit while a job runs?
+    QuitWhileRunning,
+    /// Cancel the running job?
+    CancelJob,
+}
+
+/// Cursor positions of the list panes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursors {
+    /// Row in the sources pane.
+    pub sources: usize,
+    /// Row in the selection pane.
+    pub selection: usize,
+    /// Row in the jobs pane.
+    pub jobs: usize,
+    /// Lines scrolled back from the end of the item stream (0: follow).
+    pub items_back: usize,
+}
+
+/// What the console starts with.
+#[derive(Debug, Clone)]
+pub struct StateConfig {
+    /// Shown in the header (`demo sandbox`, a host name…).
+    pub title: String,
+    /// Discovered sources.
+    pub sources: Vec<SourceView>,
+    /// The verification mode jobs use, as a label.
+    pub verify: String,
+    /// Items processed at once.
+    pub parallel: usize,
+}
+
+/// The whole state of the console. Rendering reads it; only [`update`] writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// Header title.
+    pub title: String,
+    /// Discovered sources, with selection and run marks.
+    pub sources: Vec<SourceView>,
+    /// Verification mode label for new jobs.
+    pub verify: String,
+    /// Items processed at once.
+    pub parallel: usize,
+    /// Jobs in the journal, newest first.
+    pub jobs: Vec<JobRow>,
+    /// Whether the job list was loaded once.
+    pub jobs_loaded: bool,
+    /// The current or last job of this session.
+    pub job: Option<JobMetrics>,
+    /// Sources waiting for their turn, with what to do.
+    pub queue: std::collections::VecDeque<(RunMode, usize)>,
+    /// Jobs ended since the operator last started a run (one per source).
+    pub batch_done: usize,
+    /// Of those, how many did not verify every item.
+    pub batch_failed: usize,
+    /// The per-item stream.
+    pub items: ItemLog,
+    /// The focused pane.
+    pub focus: Pane,
+    /// The focused pane fills the body.
+    pub zoom: bool,
+    /// The help overlay is shown.
+    pub help: bool,
+    /// A question is on screen.
+    pub dialog: Option<Dialog>,
+    /// Cursor positions.
+    pub cursor: Cursors,
+    /// A one-line message for the operator (until the next key).
+    pub status: Option<String>,
+    /// The latest time the console knows of.
+    pub now: Instant,
+    /// Quitting once the job has stopped.
+    pub quitting: bool,
+    /// The loop should end.
+    pub should_quit: bool,
+}
+
+impl State {
+    /// A fresh console state at time `now`.
+    pub fn new(cfg: StateConfig, now: Instant) -> State {
+        State {
+            title: cfg.title,
+            sources: cfg.sources,
+            verify: cfg.verify,
+            parallel: cfg.parallel,
+            jobs: Vec::new(),
+            jobs_loaded: false,
+            job: None,
+            queue: Default::default(),
+            batch_done: 0,
+            batch_failed: 0,
+            items: ItemLog::default(),
+            focus: Pane::Sources,
+            zoom: false,
+            help: false,
+            dialog: None,
+            cursor: Cursors::default(),
+            status: None,
+            now,
+            quitting: false,
+            should_quit: false,
+        }
+    }
+
+    /// The job that is running (or starting, or stopping), if any.
+    pub fn active_job(&self) -> Option<&JobMetrics> {
+        self.job.as_ref().filter(|j| j.active())
+    }
+
+    /// Whether a tick changes what is on screen (spinners, elapsed, rate).
+    pub fn animating(&self) -> bool {
+        self.active_job().is_some()
+    }
+
+    /// Indices of the selected sources, in list order.
+    pub fn selected(&self) -> Vec<usize> {
+        (0..self.sources.len())
+            .filter(|&i| self.sources[i].selected)
+            .collect()
+    }
+}
+
+/// Apply one message to the state; return what the runner must do.
+pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
+    match msg {
+        Msg::Key(ev) => on_key(state, ev),
+        Msg::Resize => Vec::new(),
+        Msg::Tick(now) => {
+            advance(state, now);
+            Vec::new()
+        }
+        Msg::Engine { event, at } => {
+            advance(state, at);
+            on_event(state, event);
+            Vec::new()
+        }
+        Msg::JobSpawned { job } => {
+            if let Some(m) = state.job.as_mut().filter(|m| m.active()) {
+                m.job = Some(job);
+                if m.phase == Phase::Starting {
+                    m.phase = Phase::Running;
+                }
+            }
+            vec![Command::RefreshJobs]
+        }
+        Msg::JobStartFailed { error } => {
+            if let Some(m) = state.job.as_mut().filter(|m| m.active()) {
+                m.error = Some(error.clone());
+                m.phase = Phase::Done;
+                m.ended_at = Some(state.now);
+            }
+            finish_source(state);
+            note_end(state);
+            state.status = Some(format!("could not start: {error}"));
+            after_job(state)
+        }
+        Msg::JobEnded {
+            job,
+            summary,
+            error,
+        } => {
+            let current = state.job.as_ref().is_some_and(|m| m.job == Some(job));
+            if !current {
+                return vec![Command::RefreshJobs];
+            }
+            if state.job.as_ref().is_some_and(|m| m.ended_at.is_none()) {
+                if let Some(summary) = summary {
+                    on_summary(state, summary);
+                }
+            }
+            if let Some(m) = state.job.as_mut().filter(|m| m.active()) {
+                m.error = Some(error.unwrap_or_else(|| "job ended without a summary".into()));
+                m.phase = Phase::Done;
+                m.ended_at = Some(state.now);
+                finish_source(state);
+                note_end(state);
+            }
+            after_job(state)
+        }
+        Msg::Jobs(rows) => {
+            let first = !state.jobs_loaded;
+            state.jobs = rows;
+            state.jobs_loaded = true;
+            state.cursor.jobs = state.cursor.jobs.min(state.jobs.len().saturating_sub(1));
+            if first && state.status.is_none() {
+                let unfinished: Vec<String> = state
+                    .jobs
+                    .iter()
+                    .filter(|j| j.status == "interrupted" || j.status == "running")
+                    .map(|j| format!("#{}", j.job))
+                    .collect();
+                if !unfinished.is_empty() {
+                    state.status = Some(format!(
+                        "unfinished job {}: tab to Jobs and press r to resume",
+                        unfinished.join(", ")
+                    ));
+                }
+            }
+            Vec::new()
+        }
+        Msg::Error(e) => {
+            state.status = Some(e);
+            Vec::new()
+        }
+        Msg::Signal(name) => {
+            state.status = Some(format!("{name}: cancelling the job and quitting"));
+            state.queue.clear();
+            if state.active_job().is_some() {
+                state.quitting = true;
+                cancel(state)
+            } else {
+                quit(state)
+            }
+        }
+    }
+}
+
+fn advance(state: &mut State, now: Instant) {
+    if now > state.now {
+        state.now = now;
+    }
+}
+
+fn quit(state: &mut State) -> Vec<Command> {
+    state.should_quit = true;
+    vec![Command::Quit]
+}
+
+fn cancel(state: &mut State) -> Vec<Command> {
+    state.queue.clear();
+    match state.job.as_mut().filter(|m| m.active()) {
+        Some(m) => {
+            m.phase = Phase::Cancelling;
+            vec![Command::CancelJob]
+        }
+        None => Vec::new(),
+    }
+}
+
+fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
+    let action = keymap::action_for(&ev);
+    if let Some(dialog) = state.dialog {
+        return match action {
+            Some(Action::Yes) => {
+                state.dialog = None;
+                match dialog {
+                    Dialog::QuitWhileRunning => {
+                        state.quitting = true;
+                        state.status = Some(
+                            "cancelling the job; quitting when it stops (q again: quit now)".into(),
+                        );
+                        let cmds = cancel(state);
+                        if cmds.is_empty() {
+                            quit(state)
+                        } else {
+                            cmds
+                        }
+                    }
+                    Dialog::CancelJob => {
+                        state.status = Some("cancelling the job…".into());
+                        cancel(state)
+                    }
+                }
+            }
+            Some(Action::No | Action::Back | Action::Quit) => {
+                state.dialog = None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+    }
+    if state.help {
+        if matches!(action, Some(Action::Help | Action::Back | Action::Quit)) {
+            state.help = false;
+        }
+        return Vec::new();
+    }
+    let Some(action) = action else {
+        return Vec::new();
+    };
+    state.status = None;
+    match action {
+        Action::Down => move_cursor(state, 1),
+        Action::Up => move_cursor(state, -1),
+        Action::PageDown => move_cursor(state, PAGE as isize),
+        Action::PageUp => move_cursor(state, -(PAGE as isize)),
+        Action::Top => move_cursor(state, isize::MIN),
+        Action::Bottom => move_cursor(state, isize::MAX),
+        Action::Select => select(state),
+        Action::SelectAll => {
+            let all = state
+                .sources
+                .iter()
+                .filter(|s| s.usable())
+                .all(|s| s.selected);
+            for s in state.sources.iter_mut().filter(|s| s.usable()) {
+                s.selected = !all;
+            }
+            clamp_selection_cursor(state);
+        }
+        Action::NextPane => state.focus = state.focus.next(),
+        Action::PrevPane => state.focus = state.focus.prev(),
+        Action::Run => return start_selection(state, RunMode::Bulk),
+        Action::FinalSync => return start_selection(state, RunMode::Final),
+        Action::Verify => return start_selection(state, RunMode::Verify),
+        Action::Resume => return resume(state),
+        Action::Cancel => {
+            if state.active_job().is_some() {
+                state.dialog = Some(Dialog::CancelJob);
+            } else {
+                state.status = Some("no job is running".into());
+            }
+        }
+        Action::Zoom => state.zoom = !state.zoom,
+        Action::Help => state.help = true,
+        Action::Back => state.zoom = false,
+        Action::Yes | Action::No => {}
+        Action::Quit => {
+            if state.quitting {
+                return quit(state);
+            }
+            if state.active_job().is_some() {
+                state.dialog = Some(Dialog::QuitWhileRunning);
+            } else {
+                return quit(state);
+            }
+        }
+    }
+    Vec::new()
+}
+
+fn step(pos: usize, delta: isize, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let max = len - 1;
+    match delta {
+        isize::MIN => 0,
+        isize::MAX => max,
+        d if d < 0 => pos.saturating_sub(d.unsigned_abs()),
+        d => (pos + d as usize).min(max),
+    }
+}
+
+fn move_cursor(state: &mut State, delta: isize) {
+    match state.focus {
+        Pane::Sources => {
+            state.cursor.sources = step(state.cursor.sources, delta, state.sources.len());
+        }
+        Pane::Selection => {
+            let n = state.selected().len();
+            state.cursor.selection = step(state.cursor.selection, delta, n);
+        }
+        Pane::Jobs => state.cursor.jobs = step(state.cursor.jobs, delta, state.jobs.len()),
+        Pane::Items => {
+            // Moving "down" goes towards the newest line; the bottom follows.
+            let len = state.items.lines.len();
+            let back = state.cursor.items_back;
+            state.cursor.items_back = match delta {
+                isize::MIN => len.saturating_sub(1),
+                isize::MAX => 0,
+                d if d < 0 => (back + d.unsigned_abs()).min(len.saturating_sub(1)),
+                d => back.saturating_sub(d as usize),
+            };
+        }
+        Pane::Metrics | Pane::Logs => {}
+    }
+}
+
+fn clamp_selection_cursor(state: &mut State) {
+    let n = state.selected().len();
+    state.cursor.selection = state.cursor.selection.min(n.saturating_sub(1));
+}
+
+fn select(state: &mut State) {
+    let idx = match state.focus {
+        Pane::Sources => Some(state.cursor.sources),
+        Pane::Selection => state.selected().get(state.cursor.selection).copied(),
+        _ => None,
+    };
+    let Some(src) = idx.and_then(|i| state.sources.get_mut(i)) else {
+        state.status = Some("space selects in the Sources pane (tab to it)".into());
+        return;
+    };
+    if let Some(problem) = &src.problem {
+        state.status = Some(format!("{} cannot be used: {problem}", src.name));
+        return;
+    }
+    src.selected = !src.selected;
+    clamp_selection_cursor(state);
+}
+
+fn start_selection(state: &mut State, mode: RunMode) -> Vec<Command> {
+    if let Some(job) = state.active_job() {
+        state.status = Some(format!(
+            "{} is running: wait for it, or c to cancel it",
+            job.title()
+        ));
+        return Vec::new();
+    }
+    let selected = state.selected();
+    if selected.is_empty() {
+        state.status = Some("nothing selected: move to a source and press space".into());
+        return Vec::new();
+    }
+    state.queue = selected.into_iter().map(|i| (mode, i)).collect();
+    state.batch_done = 0;
+    state.batch_failed = 0;
+    next_in_queue(state)
+}
+
+fn next_in_queue(state: &mut State) -> Vec<Command> {
+    let Some((mode, source)) = state.queue.pop_front() else {
+        return Vec::new();
+    };
+    let name = state
+        .sources
+        .get(source)
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    if let Some(slot) = state
+        .sources
+        .get_mut(source)
+        .and_then(|s| s.runs.slot(mode))
+    {
+        *slot = Some(Outcome::Running);
+    }
+    let mut metrics = JobMetrics::new(mode, Some(source), name, state.now);
+    metrics.verify = state.verify.clone();
+    state.job = Some(metrics);
+    vec![Command::StartJob { source, mode }]
+}
+
+fn resume(state: &mut State) -> Vec<Command> {
+    if state.focus != Pane::Jobs {
+        state.status = Some("r resumes the job under the cursor in the Jobs pane".into());
+        return Vec::new();
+    }
+    if let Some(job) = state.active_job() {
+        state.status = Some(format!("{} is running: wait for it", job.title()));
+        return Vec::new();
+    }
+    let Some(row) = state.jobs.get(state.cursor.jobs).cloned() else {
+        state.status = Some("no job to resume".into());
+        return Vec::new();
+    };
+    if !row.resumable() {
+        state.status = Some(format!("job #{} is completed; nothing to resume", row.job));
+        return Vec::new();
+    }
+    state.batch_done = 0;
+    state.batch_failed = 0;
+    let mut metrics = JobMetrics::new(RunMode::Resume, None, row.label.clone(), state.now);
+    metrics.job = Some(row.job);
+    metrics.kind = row.kind.clone();
+    state.job = Some(metrics);
+    vec![Command::ResumeJob {
+        job: row.job,
+        kind: row.kind,
+        params: row.params,
+    }]
+}
+
+/// After a job ended: quit if asked, else start the next queued source.
+fn after_job(state: &mut State) -> Vec<Command> {
+    let mut cmds = vec![Command::RefreshJobs];
+    if state.quitting {
+        cmds.extend(quit(state));
+        return cmds;
+    }
+    cmds.extend(next_in_queue(state));
+    cmds
+}
+
+fn push_line(state: &mut State, mark: ItemMark, item: String, detail: String) {
+    let dropped = state.items.push(ItemLine { mark, item, detail });
+    // Keep a scrolled-back view on the same lines while new ones arrive.
+    if state.cursor.items_back > 0 && !dropped {
+        state.cursor.items_back += 1;
+    }
+    let max = state.items.lines.len().saturating_sub(1);
+    state.cursor.items_back = state.cursor.items_back.min(max);
+}
+
+fn report_detail(r: &ItemReport, mode: RunMode) -> String {
+    let mut parts = Vec::new();
+    if r.files > 0 || r.bytes > 0 {
+        parts.push(format!(
+            "{} files · {}",
+            fmt::count(r.files),
+            fmt::bytes(r.bytes)
+        ));
+    }
+    if mode != RunMode::Verify {
+        parts.push(format!("copied {}", fmt::count(r.files_transferred)));
+    }
+    if r.files_deleted > 0 {
+        parts.push(format!("deleted {}", fmt::count(r.files_deleted)));
+    }
+    parts.push(format!("hashed {}", fmt::count(r.files_hashed)));
+    if r.space_saved_bytes > 0 {
+        parts.push(format!("saved {}", fmt::bytes(r.space_saved_bytes)));
+    }
+    parts.push(format!("{:.1}s", r.elapsed_s));
+    parts.join(" · ")
+}
+
+fn on_event(state: &mut State, event: Event) {
+    let job = event.job();
+    let now = state.now;
+    let Some(m) = state
+        .job
+        .as_mut()
+        .filter(|m| m.active() && m.job == Some(job))
+    else {
+        return;
+    };
+    let line = match event {
+        Event::JobStarted {
+            kind,
+            items_total,
+            items_skipped,
+            files_total,
+            bytes_total,
+            verify,
+            dry_run,
+            ..
+        } => {
+            m.kind = kind;
+            m.items_total = items_total;
+            m.items_skipped = items_skipped;
+            m.items_verified = items_skipped;
+            m.files_total = files_total;
+            m.bytes_total = bytes_total;
+            m.verify = verify;
+            m.dry_run = dry_run;
+            let mut detail = format!(
+                "{} · {} files · {} · verify {}",
+                fmt::items(items_total),
+                fmt::count(files_total),
+                fmt::bytes(bytes_total),
+                m.verify
+            );
+            if items_skipped > 0 {
+                detail.push_str(&format!(" · {items_skipped} already verified"));
+            }
+            Some((
+                ItemMark::Note,
+                format!("{} of {}", m.title(), m.name),
+                detail,
+            ))
+        }
+        Event::PlanStep { item, action, .. } => Some((ItemMark::Step, item, action)),
+        Event::ItemStarted { item, .. } => {
+            m.item_started(&item);
+            None
+        }
+        Event::Progress {
+            files_done,
+            bytes_done,
+            files_total,
+            bytes_total,
+            ..
+        } => {
+            m.files_total = files_total;
+            m.bytes_total = bytes_total;
+            m.progress(now, files_done, bytes_done);
+            None
+        }
+        Event::Warning { item, message, .. } => {
+            m.warnings += 1;
+            Some((ItemMark::Warning, item, message))
+        }
+        Event::ItemVerified { item, report, .. } => {
+            m.item_done(&item);
+            m.items_verified += 1;
+            m.files_transferred += report.files_transferred;
+            m.bytes_transferred += report.bytes_transferred;
+            m.files_deleted += report.files_deleted;
+            m.space_saved += report.space_saved_bytes;
+            Some((ItemMark::Verified, item, report_detail(&report, m.mode)))
+        }
+        Event::ItemFailed {
+            item,
+            reason,
+            report,
+            ..
+        } => {
+            m.item_done(&item);
+            m.items_failed += 1;
+            m.files_transferred += report.files_transferred;
+            m.bytes_transferred += report.bytes_transferred;
+            m.files_deleted += report.files_deleted;
+            m.space_saved += report.space_saved_bytes;
+            Some((ItemMark::Failed, item, reason))
+        }
+        Event::Summary(summary) => {
+            on_summary(state, summary);
+            None
+        }
+    };
+    if let Some((mark, item, detail)) = line {
+        push_line(state, mark, item, detail);
+    }
+}
+
+fn on_summary(state: &mut State, s: Summary) {
+    let now = state.now;
+    let Some(m) = state.job.as_mut().filter(|m| m.ended_at.is_none()) else {
+        return;
+    };
+    m.items_total = s.items_total;
+    m.items_verified = s.items_verified;
+    m.items_failed = s.items_failed;
+    m.warnings = m.warnings.max(s.warnings);
+    m.files_transferred = s.files_transferred;
+    m.bytes_transferred = s.bytes_transferred;
+    m.files_deleted = s.files_deleted;
+    m.space_saved = s.space_saved_bytes;
+    m.in_flight.clear();
+    m.summary = Some(s);
+    m.phase = Phase::Done;
+    m.ended_at = Some(now);
+    finish_source(state);
+    note_end(state);
+}
+
+fn finish_source(state: &mut State) {
+    let Some(m) = state.job.as_ref() else {
+        return;
+    };
+    let (mode, source, outcome) = (m.mode, m.source, m.outcome());
+    state.batch_done += 1;
+    if outcome != Outcome::Verified {
+        state.batch_failed += 1;
+    }
+    if let Some(slot) = source
+        .and_then(|i| state.sources.get_mut(i))
+        .and_then(|s| s.runs.slot(mode))
+    {
+        *slot = Some(outcome);
+    }
+}
+
+fn note_end(state: &mut State) {
+    // Whatever the footer said is stale now that the job ended.
+    state.status = None;
+    let Some(m) = state.job.as_ref() else {
+        return;
+    };
+    let mut detail = format!("in {}", fmt::clock(m.elapsed(state.now)));
+    if m.summary.is_some() && !m.dry_run {
+        detail.push_str(&format!(
+            " · {} files transferred · {}",
+            fmt::count(m.files_transferred),
+            fmt::bytes(m.bytes_transferred)
+        ));
+        if m.files_deleted > 0 {
+            detail.push_str(&format!(" · {} deleted", fmt::count(m.files_deleted)));
+        }
+    }
+    let verdict = m.verdict();
+    push_line(state, ItemMark::Note, verdict, detail);
+}

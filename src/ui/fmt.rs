@@ -1,0 +1,130 @@
+//! Number, size and time formatting shared by the panes.
+
+use std::time::Duration;
+
+/// `1234567` as `1,234,567`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1 item`, `2 items`.
+pub fn items(n: u64) -> String {
+    if n == 1 {
+        "1 item".to_string()
+    } else {
+        format!("{} items", count(n))
+    }
+}
+
+/// Bytes in binary units with one decimal: `1.5 GiB`, `0 B`.
+pub fn bytes(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY.decimal_places(1))
+}
+
+/// A rate in bytes per second: `42.1 MiB/s`.
+pub fn rate(bytes_per_s: f64) -> String {
+    let n = if bytes_per_s.is_finite() && bytes_per_s > 0.0 {
+        bytes_per_s as u64
+    } else {
+        0
+    };
+    format!("{}/s", bytes(n))
+}
+
+/// Elapsed time as `mm:ss`, or `h:mm:ss` past an hour.
+pub fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// A remaining time in words: `45s`, `1m 08s`, `2h 05m`.
+pub fn eta(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "unknown".to_string();
+    }
+    let s = secs.ceil() as u64;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h {:02}m", s / 3600, (s / 60) % 60)
+    }
+}
+
+/// `done / total` as a percentage, 0 when the total is 0.
+pub fn percent(done: u64, total: u64) -> u64 {
+    if total == 0 {
+        0
+    } else {
+        (done.min(total) as u128 * 100 / total as u128) as u64
+    }
+}
+
+/// Cut `s` to at most `width` characters, ending with `…` when cut.
+pub fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Cut `s` to at most `width` characters keeping its end (for paths).
+pub fn clip_left(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::from("…");
+    out.extend(s.chars().skip(n - (width - 1)));
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(items(1), "1 item");
+        assert_eq!(items(1200), "1,200 items");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(clock(Duration::from_secs(62)), "01:02");
+        assert_eq!(clock(Duration::from_secs(3723)), "1:02:03");
+        assert_eq!(eta(44.2), "45s");
+        assert_eq!(eta(68.0), "1m 08s");
+        assert_eq!(eta(7500.0), "2h 05m");
+        assert_eq!(eta(f64::INFINITY), "unknown");
+        assert_eq!(percent(1, 3), 33);
+        assert_eq!(percent(5, 0), 0);
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("abc", 4), "abc");
+        assert_eq!(clip_left("/a/b/c/d", 5), "…/c/d");
+    }
+}

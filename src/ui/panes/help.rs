@@ -1,0 +1,59 @@
+//! The help overlay, drawn from the key map so it cannot disagree with it.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+use ratatui::Frame;
+
+use super::centered;
+use crate::ui::app::State;
+use crate::ui::keymap::KEYMAP;
+use crate::ui::theme;
+
+/// Draw the help overlay centred over `area`.
+pub fn render(frame: &mut Frame, area: Rect, _state: &State) {
+    let key_width = KEYMAP
+        .iter()
+        .map(|b| b.key_names().chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut lines: Vec<Line> = KEYMAP
+        .iter()
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(format!(" {:<key_width$}  ", b.key_names()), theme::strong()),
+                Span::raw(b.description),
+            ])
+        })
+        .collect();
+    lines.push(Line::styled(
+        " Panes: tab cycles; small terminals show one at a time.",
+        theme::dim(),
+    ));
+    let desc_width = KEYMAP
+        .iter()
+        .map(|b| b.description.chars().count())
+        .max()
+        .unwrap_or(0);
+    let width = (key_width + desc_width + 6) as u16;
+    let height = lines.len() as u16 + 2;
+    let popup = centered(area, width, height);
+    let block = theme::pane_block("Keys · ? or esc closes".to_string(), true);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::ui::panes::testing::{fresh, screen};
+
+    #[test]
+    fn help_overlay_at_80x24() {
+        let state = fresh(Instant::now());
+        insta::assert_snapshot!(screen(80, 24, |f, a| render(f, a, &state)));
+    }
+}

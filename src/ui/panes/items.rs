@@ -1,0 +1,215 @@
+//! The per-item verification stream, one line per item like `rclone check`:
+//! `=` verified, `*` failed with the differences, `!` warning, `·` dry-run
+//! step, `─` a job began or ended. Bounded; the counts in the title are exact.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::ui::app::State;
+use crate::ui::model::{ItemLine, ItemMark, Pane};
+use crate::ui::theme;
+
+fn styles(mark: ItemMark) -> (Style, Style, Style) {
+    let (mark_style, detail_style) = match mark {
+        ItemMark::Verified => (theme::ok(), theme::dim()),
+        ItemMark::Failed => (theme::bad(), theme::bad()),
+        ItemMark::Warning => (theme::warn(), theme::warn()),
+        ItemMark::Step => (theme::dim(), theme::dim()),
+        ItemMark::Note => (theme::label(), theme::dim()),
+    };
+    let item_style = match mark {
+        ItemMark::Note => theme::label(),
+        _ => Style::new(),
+    };
+    (mark_style, item_style, detail_style)
+}
+
+/// The screen rows of one line. Failures wrap (their reason names every
+/// difference, which the operator must be able to read); others are cut.
+fn rows(l: &ItemLine, width: usize) -> Vec<Line<'static>> {
+    let (mark_style, item_style, detail_style) = styles(l.mark);
+    let head = vec![
+        Span::styled(format!("{} ", l.mark.symbol()), mark_style),
+        Span::styled(l.item.clone(), item_style),
+        Span::raw("  "),
+    ];
+    if l.mark != ItemMark::Failed {
+        let mut spans = head;
+        spans.push(Span::styled(l.detail.clone(), detail_style));
+        return vec![Line::from(spans)];
+    }
+    let used: usize = head.iter().map(|s| s.width()).sum();
+    let indent = 4;
+    let chunks = wrap(
+        &l.detail,
+        width.saturating_sub(used).max(1),
+        width.saturating_sub(indent).max(1),
+    );
+    let mut out = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        if i == 0 {
+            let mut spans = head.clone();
+            spans.push(Span::styled(chunk, detail_style));
+            out.push(Line::from(spans));
+        } else {
+            out.push(Line::from(vec![
+                Span::raw(" ".repeat(indent)),
+                Span::styled(chunk, detail_style),
+            ]));
+        }
+    }
+    out
+}
+
+/// Word-wrap `text`: the first row holds `first` columns, the others `rest`.
+/// Words longer than a row are split.
+fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let mut rows: Vec<String> = vec![String::new()];
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let width = if rows.len() == 1 { first } else { rest };
+            let cur = rows.last_mut().map(|r| r.chars().count()).unwrap_or(0);
+            let sep = usize::from(cur > 0);
+            if cur + sep + word.len() <= width {
+                if let Some(r) = rows.last_mut() {
+                    if sep == 1 {
+                        r.push(' ');
+                    }
+                    r.extend(word.iter());
+                }
+                break;
+            }
+            if cur == 0 {
+                // The word alone is too long for a row: split it.
+                let head: String = word.drain(..width.min(word.len())).collect();
+                if let Some(r) = rows.last_mut() {
+                    r.push_str(&head);
+                }
+                if word.is_empty() {
+                    break;
+                }
+            }
+            rows.push(String::new());
+        }
+    }
+    rows
+}
+
+/// Draw the item stream.
+pub fn render(frame: &mut Frame, area: Rect, state: &State) {
+    let focused = state.focus == Pane::Items;
+    let mut title = String::from("Items");
+    if let Some(m) = &state.job {
+        title.push_str(&format!(
+            " · = {} verified · * {} failed · ! {} warnings",
+            m.items_verified, m.items_failed, m.warnings
+        ));
+    }
+    if state.cursor.items_back > 0 {
+        title.push_str(&format!(" · ↑{} (G: follow)", state.cursor.items_back));
+    }
+    let block = theme::pane_block(title, focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let lines = &state.items.lines;
+    if lines.is_empty() {
+        frame.render_widget(
+            Paragraph::new("No items yet: select a source (space) and press enter.")
+                .style(theme::dim()),
+            inner,
+        );
+        return;
+    }
+    // Fill the pane from the newest shown line upwards.
+    let height = inner.height as usize;
+    let end = lines.len().saturating_sub(state.cursor.items_back);
+    let mut shown: Vec<Line> = Vec::with_capacity(height);
+    let mut start = end;
+    while start > 0 && shown.len() < height {
+        start -= 1;
+        let mut r = rows(&lines[start], inner.width as usize);
+        r.append(&mut shown);
+        shown = r;
+    }
+    if shown.len() > height {
+        shown.drain(..shown.len() - height);
+    }
+    if start == 0 && state.items.dropped > 0 && shown.len() == height && height > 0 {
+        shown[0] = Line::styled(
+            format!("… {} earlier lines not kept", state.items.dropped),
+            theme::dim(),
+        );
+    }
+    frame.render_widget(Paragraph::new(shown), inner);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::ui::app::{update, Msg};
+    use crate::ui::model::ITEM_LINES;
+    use crate::ui::panes::testing::{finished, fresh, running, screen};
+
+    #[test]
+    fn wrap_on_words() {
+        assert_eq!(wrap("a bb ccc", 4, 4), vec!["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefgh x", 3, 4), vec!["abc", "defg", "h x"]);
+        assert_eq!(wrap("", 3, 3), vec![""]);
+    }
+
+    #[test]
+    fn items_empty() {
+        let state = fresh(Instant::now());
+        insta::assert_snapshot!(screen(70, 4, |f, a| render(f, a, &state)));
+    }
+
+    #[test]
+    fn items_running() {
+        let state = running(Instant::now());
+        insta::assert_snapshot!(screen(78, 7, |f, a| render(f, a, &state)));
+    }
+
+    #[test]
+    fn items_finished_and_scrolled_back() {
+        let mut state = finished(Instant::now());
+        let follow = screen(78, 7, |f, a| render(f, a, &state));
+        for _ in 0..3 {
+            update(&mut state, Msg::key(crossterm::event::KeyCode::Tab));
+        }
+        update(&mut state, Msg::ch('k'));
+        update(&mut state, Msg::ch('k'));
+        let back = screen(78, 7, |f, a| render(f, a, &state));
+        insta::assert_snapshot!(format!("{follow}\n{back}"));
+    }
+
+    #[test]
+    fn items_stream_is_bounded() {
+        let t0 = Instant::now();
+        let mut state = running(t0);
+        for i in 0..(ITEM_LINES * 3) {
+            update(
+                &mut state,
+                Msg::Engine {
+                    event: crate::engine::event::Event::ItemVerified {
+                        job: 7,
+                        item: format!("d/{i}"),
+                        report: Default::default(),
+                    },
+                    at: t0,
+                },
+            );
+        }
+        assert_eq!(state.items.lines.len(), ITEM_LINES);
+        let m = state.job.as_ref().map(|m| m.items_verified);
+        assert_eq!(m, Some(1 + (ITEM_LINES * 3) as u64));
+        let back = screen(60, 5, |f, a| render(f, a, &state));
+        insta::assert_snapshot!(back);
+    }
+}

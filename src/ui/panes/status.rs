@@ -1,0 +1,139 @@
+//! The bars around the panes: the header (title and the job's state), the
+//! tab bar of compact layouts, and the footer (messages or key hints drawn
+//! from the key map).
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Tabs};
+use ratatui::Frame;
+
+use super::{spinner, spread};
+use crate::ui::action::Action;
+use crate::ui::app::State;
+use crate::ui::fmt;
+use crate::ui::keymap::KEYMAP;
+use crate::ui::model::{Outcome, Pane};
+use crate::ui::theme;
+
+/// The footer hints: an action and its short name; keys come from the map.
+const HINTS: &[(Action, &str)] = &[
+    (Action::Select, "select"),
+    (Action::Run, "copy"),
+    (Action::FinalSync, "final"),
+    (Action::Verify, "verify"),
+    (Action::NextPane, "pane"),
+    (Action::Zoom, "zoom"),
+    (Action::Help, "help"),
+    (Action::Quit, "quit"),
+];
+
+fn first_key(action: Action) -> String {
+    KEYMAP
+        .iter()
+        .find(|b| b.action == action)
+        .and_then(|b| b.keys.first())
+        .map(|k| k.name())
+        .unwrap_or_default()
+}
+
+/// Draw the header: `cutover · title` and the job's state on the right.
+pub fn render_header(frame: &mut Frame, area: Rect, state: &State) {
+    let left = vec![
+        Span::styled(" cutover", theme::strong()),
+        Span::raw(format!(" · {}", state.title)),
+    ];
+    let right = match &state.job {
+        None => vec![Span::raw("idle ")],
+        Some(m) if m.active() => vec![Span::raw(format!(
+            "{} {} · {} ",
+            spinner(m.elapsed(state.now).as_millis()),
+            m.verdict(),
+            fmt::clock(m.elapsed(state.now))
+        ))],
+        Some(m) => {
+            let mark = match m.outcome() {
+                Outcome::Verified => "✓",
+                Outcome::Cancelled => "-",
+                _ => "✗",
+            };
+            let mut spans = Vec::new();
+            if state.batch_done > 1 && state.batch_failed > 0 {
+                spans.push(Span::styled(
+                    format!(
+                        "✗ {} of {} sources not verified · ",
+                        state.batch_failed, state.batch_done
+                    ),
+                    theme::bad(),
+                ));
+            }
+            spans.push(Span::raw(format!("{mark} {} ", m.verdict())));
+            spans
+        }
+    };
+    let line = spread(left, right, area.width);
+    frame.render_widget(Paragraph::new(line).style(theme::bar()), area);
+}
+
+/// Draw the footer: the status message if there is one, else key hints.
+pub fn render_footer(frame: &mut Frame, area: Rect, state: &State) {
+    let line = match &state.status {
+        Some(msg) => Line::from(Span::styled(format!(" {msg}"), theme::warn())),
+        None => {
+            let mut spans = vec![Span::raw(" ")];
+            for (action, name) in HINTS {
+                spans.push(Span::styled(first_key(*action), theme::strong()));
+                spans.push(Span::styled(format!(" {name}  "), theme::dim()));
+            }
+            Line::from(spans)
+        }
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// Draw the tab bar of compact layouts (the focused pane is highlighted).
+pub fn render_tabs(frame: &mut Frame, area: Rect, state: &State) {
+    let titles = Pane::ALL.iter().map(|p| p.title());
+    let selected = Pane::ALL.iter().position(|p| *p == state.focus);
+    let tabs = Tabs::new(titles)
+        .select(selected)
+        .style(theme::dim())
+        .highlight_style(theme::focused_border())
+        .divider("│");
+    frame.render_widget(tabs, area);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::ui::app::{update, Msg};
+    use crate::ui::panes::testing::{finished, fresh, running, screen};
+
+    fn bars(state: &State, width: u16) -> String {
+        screen(width, 3, |f, a| {
+            let [h, t, foot] = ratatui::layout::Layout::vertical([
+                ratatui::layout::Constraint::Length(1),
+                ratatui::layout::Constraint::Length(1),
+                ratatui::layout::Constraint::Length(1),
+            ])
+            .areas(a);
+            render_header(f, h, state);
+            render_tabs(f, t, state);
+            render_footer(f, foot, state);
+        })
+    }
+
+    #[test]
+    fn status_bars() {
+        let t0 = Instant::now();
+        let mut idle = fresh(t0);
+        let a = bars(&idle, 80);
+        update(&mut idle, Msg::key(crossterm::event::KeyCode::Enter));
+        let b = bars(&idle, 80);
+        let c = bars(&running(t0), 80);
+        let d = bars(&finished(t0), 80);
+        insta::assert_snapshot!(format!("{a}\n{b}\n{c}\n{d}"));
+    }
+}

@@ -1,0 +1,141 @@
+//! The whole screen: header, panes, footer, overlays. Terminals of at least
+//! [`FULL_WIDTH`] x [`FULL_HEIGHT`] show every pane at once; smaller ones
+//! (80x24 included) show a tab bar, the focused pane and a metrics strip.
+//! `z` zooms the focused pane over the whole body in either layout.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::Frame;
+
+use super::app::State;
+use super::model::Pane;
+use super::panes::{confirm, help, items, jobs, logs, metrics, selection, sources, status};
+
+/// Narrowest terminal that gets the all-panes layout.
+pub const FULL_WIDTH: u16 = 100;
+/// Lowest terminal that gets the all-panes layout.
+pub const FULL_HEIGHT: u16 = 28;
+
+/// Whether `area` gets the compact (one pane at a time) layout.
+pub fn compact(area: Rect) -> bool {
+    area.width < FULL_WIDTH || area.height < FULL_HEIGHT
+}
+
+/// Draw one pane.
+pub fn render_pane(frame: &mut Frame, area: Rect, pane: Pane, state: &State) {
+    match pane {
+        Pane::Sources => sources::render(frame, area, state),
+        Pane::Selection => selection::render(frame, area, state),
+        Pane::Jobs => jobs::render(frame, area, state),
+        Pane::Items => items::render(frame, area, state),
+        Pane::Metrics => metrics::render(frame, area, state),
+        Pane::Logs => logs::render(frame, area, state),
+    }
+}
+
+/// Draw the whole console.
+pub fn render(frame: &mut Frame, state: &State) {
+    let area = frame.area();
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    status::render_header(frame, header, state);
+    status::render_footer(frame, footer, state);
+    if state.zoom {
+        render_pane(frame, body, state.focus, state);
+    } else if compact(area) {
+        let [tabs, pane, strip] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Fill(1),
+            Constraint::Length(1),
+        ])
+        .areas(body);
+        status::render_tabs(frame, tabs, state);
+        render_pane(frame, pane, state.focus, state);
+        metrics::render_strip(frame, strip, state);
+    } else {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(42), Constraint::Fill(1)]).areas(body);
+        let [src, sel, job] = Layout::vertical([
+            Constraint::Fill(4),
+            Constraint::Fill(3),
+            Constraint::Fill(3),
+        ])
+        .areas(left);
+        let [met, itm, log] = Layout::vertical([
+            Constraint::Length(11),
+            Constraint::Fill(1),
+            Constraint::Length(8),
+        ])
+        .areas(right);
+        sources::render(frame, src, state);
+        selection::render(frame, sel, state);
+        jobs::render(frame, job, state);
+        metrics::render(frame, met, state);
+        items::render(frame, itm, state);
+        logs::render(frame, log, state);
+    }
+    if state.help {
+        help::render(frame, area, state);
+    }
+    confirm::render(frame, area, state);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Instant;
+
+    use crossterm::event::KeyCode;
+
+    use super::*;
+    use crate::ui::app::{update, Msg};
+    use crate::ui::panes::testing::{fresh, running, screen};
+
+    fn app(state: &State, w: u16, h: u16) -> String {
+        screen(w, h, |f, _| render(f, state))
+    }
+
+    #[test]
+    fn app_fresh_80x24_is_compact() {
+        let state = fresh(Instant::now());
+        insta::assert_snapshot!(app(&state, 80, 24));
+    }
+
+    #[test]
+    fn app_running_80x24_items_tab() {
+        let mut state = running(Instant::now());
+        for _ in 0..3 {
+            update(&mut state, Msg::key(KeyCode::Tab));
+        }
+        insta::assert_snapshot!(app(&state, 80, 24));
+    }
+
+    #[test]
+    fn app_running_120x40_all_panes() {
+        let state = running(Instant::now());
+        insta::assert_snapshot!(app(&state, 120, 40));
+    }
+
+    #[test]
+    fn app_running_100x30_zoomed_metrics() {
+        let mut state = running(Instant::now());
+        update(&mut state, Msg::key(KeyCode::BackTab));
+        update(&mut state, Msg::key(KeyCode::BackTab));
+        let full = app(&state, 100, 30);
+        update(&mut state, Msg::ch('z'));
+        let zoomed = app(&state, 100, 30);
+        insta::assert_snapshot!(format!("{full}\n{zoomed}"));
+    }
+
+    #[test]
+    fn app_help_over_compact_layout() {
+        let mut state = fresh(Instant::now());
+        update(&mut state, Msg::ch('?'));
+        insta::assert_snapshot!(app(&state, 80, 24));
+        update(&mut state, Msg::ch('q'));
+        assert!(!state.help && !state.should_quit);
+    }
+}
