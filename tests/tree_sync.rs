@@ -2,11 +2,13 @@
 //! final sync, verification catching damage, SIGKILL + resume, unreadable
 //! files, bad input, and the journal lock.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -393,4 +395,90 @@ fn unreadable_file_fails_its_item_and_others_finish() {
     assert_eq!(std::fs::read(sb.dst.join("bad/fine")).expect("read"), b"fine");
     let s = summary(&out);
     assert_eq!(s["items_failed"], 1);
+}
+
+#[test]
+fn writers_during_the_bulk_copy_are_warnings_and_the_final_sync_settles_them() {
+    let sb = Sandbox::new();
+    for i in 0..50 {
+        write(&sb.src.join(format!("static/f{i}")), format!("{i}").as_bytes());
+    }
+    // A big file a writer appends to while it is copied, and files that vanish.
+    let growing = sb.src.join("live/growing.log");
+    write(&growing, &vec![b'x'; 64 * 1024 * 1024]);
+    for i in 0..200 {
+        write(&sb.src.join(format!("live/msg-{i:03}")), b"queued message");
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let live = sb.src.join("live");
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                use std::io::Write as _;
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(live.join("growing.log"))
+                {
+                    let _ = f.write_all(b"appended line\n");
+                }
+                let _ = std::fs::remove_file(live.join(format!("msg-{:03}", n % 200)));
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        })
+    };
+    let out = sb.sync(&["--parallel", "2"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert_eq!(out.status.code(), Some(0), "warnings are not failures: {}", show(&out));
+    let warnings: Vec<String> = events(&out)
+        .iter()
+        .filter(|e| e["event"] == "warning")
+        .map(|e| e["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("live/growing.log") && w.contains("changed")),
+        "{warnings:?}"
+    );
+    let s = summary(&out);
+    assert_eq!(s["warnings"].as_u64(), Some(warnings.len() as u64));
+
+    // Writers paused: the final sync copies the rest; a second one finds nothing.
+    let out = sb.sync(&["--final"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(summary(&out)["files_transferred"].as_u64().unwrap_or(0) >= 1);
+    let out = sb.sync(&["--final"]);
+    assert_eq!(summary(&out)["files_transferred"], 0, "{}", show(&out));
+    let out = sb.verify(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+#[test]
+fn owners_are_preserved_when_root() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: preserving owners needs root");
+        return;
+    }
+    let sb = Sandbox::new();
+    write(&sb.src.join("d/owned"), b"x");
+    std::os::unix::fs::lchown(sb.src.join("d/owned"), Some(1234), Some(5678)).expect("chown");
+    std::os::unix::fs::symlink("owned", sb.src.join("d/link")).expect("symlink");
+    std::os::unix::fs::lchown(sb.src.join("d/link"), Some(4321), Some(8765)).expect("chown");
+    std::os::unix::fs::lchown(sb.src.join("d"), Some(42), Some(43)).expect("chown");
+    let out = sb.sync(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let md = std::fs::symlink_metadata(sb.dst.join("d/owned")).expect("stat");
+    assert_eq!((md.uid(), md.gid()), (1234, 5678));
+    let md = std::fs::symlink_metadata(sb.dst.join("d/link")).expect("stat");
+    assert_eq!((md.uid(), md.gid()), (4321, 8765));
+    let md = std::fs::symlink_metadata(sb.dst.join("d")).expect("stat");
+    assert_eq!((md.uid(), md.gid()), (42, 43));
+    // A changed owner in the target is a difference verification names.
+    std::os::unix::fs::lchown(sb.dst.join("d/owned"), Some(1), Some(1)).expect("chown");
+    let out = sb.verify(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("d/owned owner 1234:5678"));
 }

@@ -1,6 +1,8 @@
 //! A killed tree-sync resumes without redoing verified items, and a second
 //! process on the same journal is refused while the first runs.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -408,3 +408,6 @@ fn spawn_progress_ticker(
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

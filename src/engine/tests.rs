@@ -1,0 +1,262 @@
+//! Engine behaviour with a scripted migration: journal order, resume,
+//! cancellation, and that results are never dropped under back-pressure.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::migrate::{Memo, Written};
+
+/// A migration whose items are numbers; it fails the ones in `fail`.
+struct Scripted {
+    items: usize,
+    fail: Mutex<HashSet<String>>,
+    ran: Mutex<Vec<String>>,
+    delay: Duration,
+    running_now: AtomicUsize,
+    max_running: AtomicUsize,
+}
+
+impl Scripted {
+    fn new(items: usize) -> Self {
+        Scripted {
+            items,
+            fail: Mutex::new(HashSet::new()),
+            ran: Mutex::new(Vec::new()),
+            delay: Duration::ZERO,
+            running_now: AtomicUsize::new(0),
+            max_running: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Migration for Scripted {
+    fn kind(&self) -> &'static str {
+        "scripted"
+    }
+    fn params(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+    fn plan(&self) -> Result<Plan> {
+        Ok(Plan {
+            items: (0..self.items)
+                .map(|i| Item {
+                    key: format!("item-{i:05}"),
+                    files: 1,
+                    bytes: 10,
+                })
+                .collect(),
+            files_total: self.items as u64,
+            bytes_total: 10 * self.items as u64,
+        })
+    }
+    fn describe_item(&self, item: &Item) -> Vec<String> {
+        vec![format!("would write {}", item.key)]
+    }
+    fn run_item(&self, item: &Item, ctx: &ItemCtx) -> Result<Written, ItemError> {
+        let now = self.running_now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_running.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(self.delay);
+        self.running_now.fetch_sub(1, Ordering::SeqCst);
+        if ctx.cancelled() {
+            return Err(ItemError("cancelled".into()));
+        }
+        self.ran.lock().expect("lock").push(item.key.clone());
+        ctx.progress.add(1, 10);
+        Ok(Written {
+            report: ItemReport {
+                files: 1,
+                bytes: 10,
+                files_transferred: 1,
+                ..ItemReport::default()
+            },
+            memo: None,
+        })
+    }
+    fn verify_item(
+        &self,
+        item: &Item,
+        _ctx: &ItemCtx,
+        _memo: Option<&Memo>,
+        _report: &mut ItemReport,
+    ) -> Result<(), ItemError> {
+        if self.fail.lock().expect("lock").contains(&item.key) {
+            Err(ItemError(format!("* {} content", item.key)))
+        } else {
+            Ok(())
+        }
+    }
+    fn verify_label(&self) -> String {
+        "full".into()
+    }
+    fn rollback(&self) -> Result<String> {
+        Ok("nothing".into())
+    }
+}
+
+fn journal() -> (tempfile::TempDir, Arc<Journal>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let j = Arc::new(Journal::open(dir.path()).expect("journal"));
+    (dir, j)
+}
+
+async fn drain(mut handle: JobHandle) -> (Vec<Event>, Summary) {
+    let mut events = Vec::new();
+    while let Some(e) = handle.events.recv().await {
+        events.push(e);
+    }
+    let summary = handle.task.await.expect("task");
+    (events, summary)
+}
+
+fn opts(parallel: usize) -> RunOptions {
+    RunOptions {
+        parallel,
+        dry_run: false,
+        verify_only: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_items_are_redone_on_resume_and_verified_ones_skipped() {
+    let (_dir, journal) = journal();
+    let m = Arc::new(Scripted::new(10));
+    m.fail.lock().expect("lock").insert("item-00003".into());
+    let handle = start(journal.clone(), m.clone(), opts(3), None)
+        .await
+        .expect("start");
+    let job = handle.job;
+    let (events, summary) = drain(handle).await;
+    assert_eq!(summary.items_failed, 1);
+    assert_eq!(summary.items_verified, 9);
+    assert!(events.iter().any(|e| matches!(e,
+        Event::ItemFailed { item, reason, .. } if item == "item-00003" && reason.contains("content"))));
+    let info = journal.job(job).expect("read").expect("job");
+    assert_eq!(info.status, JobStatus::Failed);
+    assert_eq!((info.items_verified, info.items_failed), (9, 1));
+
+    // Fixed: resume redoes only the failed item.
+    m.fail.lock().expect("lock").clear();
+    m.ran.lock().expect("lock").clear();
+    let handle = start(journal.clone(), m.clone(), opts(3), Some(job))
+        .await
+        .expect("resume");
+    let (events, summary) = drain(handle).await;
+    assert!(summary.all_verified(), "{summary:?}");
+    assert_eq!(*m.ran.lock().expect("lock"), vec!["item-00003".to_string()]);
+    assert!(matches!(events[0], Event::JobStarted { items_skipped: 9, .. }));
+    let info = journal.job(job).expect("read").expect("job");
+    assert_eq!(info.status, JobStatus::Completed);
+    assert_eq!((info.items_verified, info.items_failed), (10, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallelism_is_bounded() {
+    let (_dir, journal) = journal();
+    let mut m = Scripted::new(12);
+    m.delay = Duration::from_millis(20);
+    let m = Arc::new(m);
+    let handle = start(journal, m.clone(), opts(3), None).await.expect("start");
+    let (_, summary) = drain(handle).await;
+    assert!(summary.all_verified());
+    let max = m.max_running.load(Ordering::SeqCst);
+    assert!((2..=3).contains(&max), "max concurrent items {max}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_leaves_the_job_interrupted_and_resumable() {
+    let (_dir, journal) = journal();
+    let mut m = Scripted::new(50);
+    m.delay = Duration::from_millis(10);
+    let m = Arc::new(m);
+    let mut handle = start(journal.clone(), m.clone(), opts(2), None)
+        .await
+        .expect("start");
+    let job = handle.job;
+    // Wait for the first result, then stop.
+    loop {
+        match handle.events.recv().await {
+            Some(Event::ItemVerified { .. }) => break,
+            Some(_) => {}
+            None => panic!("job ended before any item"),
+        }
+    }
+    handle.cancel.store(true, Ordering::Relaxed);
+    let (_, summary) = drain(handle).await;
+    assert!(summary.cancelled);
+    assert!(summary.items_verified < 50);
+    assert_eq!(summary.items_failed, 0, "cancelled items are not failures");
+    let info = journal.job(job).expect("read").expect("job");
+    assert_eq!(info.status, JobStatus::Interrupted);
+    let done = info.items_verified;
+
+    let handle = start(journal.clone(), m.clone(), opts(2), Some(job))
+        .await
+        .expect("resume");
+    let (_, summary) = drain(handle).await;
+    assert!(summary.all_verified());
+    assert_eq!(summary.items_verified, 50);
+    assert!(done > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_never_dropped_when_the_consumer_is_slow() {
+    let (_dir, journal) = journal();
+    let n = EVENT_CAPACITY * 3;
+    let m = Arc::new(Scripted::new(n));
+    let mut handle = start(journal, m, opts(2), None).await.expect("start");
+    // Let the producer fill the channel before reading anything.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut verified = 0;
+    let mut last_was_summary = false;
+    while let Some(e) = handle.events.recv().await {
+        last_was_summary = matches!(e, Event::Summary(_));
+        if matches!(e, Event::ItemVerified { .. }) {
+            verified += 1;
+        }
+    }
+    assert_eq!(verified, n);
+    assert!(last_was_summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_writes_nothing_and_lists_steps() {
+    let (_dir, journal) = journal();
+    let m = Arc::new(Scripted::new(3));
+    let handle = start(
+        journal.clone(),
+        m.clone(),
+        RunOptions {
+            dry_run: true,
+            ..opts(2)
+        },
+        None,
+    )
+    .await
+    .expect("start");
+    let (events, summary) = drain(handle).await;
+    assert!(summary.dry_run && summary.all_verified());
+    assert!(m.ran.lock().expect("lock").is_empty());
+    let steps = events
+        .iter()
+        .filter(|e| matches!(e, Event::PlanStep { .. }))
+        .count();
+    assert_eq!(steps, 3);
+    assert!(journal.jobs().expect("jobs").is_empty());
+}
+
+#[test]
+fn a_second_writer_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = Journal::open(dir.path()).expect("first");
+    match Journal::open(dir.path()) {
+        Err(Error::Locked(msg)) => assert!(msg.contains("in use by another cutover process")),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("second writer accepted"),
+    }
+}
