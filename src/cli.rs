@@ -40,6 +40,11 @@ pub enum Command {
         #[command(subcommand)]
         kind: VerifyKind,
     },
+    /// Phases of a content-addressed store: status, cutover, cleanup, rollback.
+    Store {
+        #[command(subcommand)]
+        command: crate::store_cmd::StoreCommand,
+    },
     /// List the jobs in the journal.
     Jobs {
         /// One JSON object per line.
@@ -79,6 +84,8 @@ pub struct ConsoleArgs {
 pub enum RunKind {
     /// Copy a live tree (bulk), then `--final` for the cutover delta sync.
     TreeSync(TreeSyncArgs),
+    /// Migrate a package store into a deduplicating content-addressed store.
+    StoreToCas(crate::store_cmd::StoreRunArgs),
 }
 
 /// Kinds `cutover verify` knows.
@@ -134,6 +141,7 @@ impl TreeSyncArgs {
             parallel: self.parallel.unwrap_or_else(engine::default_parallel),
             dry_run: self.dry_run,
             verify_only,
+            batch: None,
         })
     }
 }
@@ -165,6 +173,15 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
             let journal = Arc::new(Journal::open(&state)?);
             run_job(journal, Arc::new(job), opts, None, args.json).await
         }
+        Command::Run {
+            kind: RunKind::StoreToCas(args),
+        } => {
+            let (job, opts) = args.job()?;
+            job.check()?;
+            let journal = Arc::new(Journal::open(&state)?);
+            run_job(journal, Arc::new(job), opts, None, args.json).await
+        }
+        Command::Store { command } => crate::store_cmd::dispatch(command),
         Command::Verify {
             kind: VerifyKind::TreeSync(args),
         } => {

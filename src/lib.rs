@@ -15,6 +15,7 @@ pub mod launch;
 pub mod migrate;
 pub mod names;
 pub mod state_dir;
+pub mod store_cmd;
 pub mod ui;
 pub mod verify;
 

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Only verify the target against the source (no writes, no journal).
     pub verify_only: bool,
+    /// Run items in batches of this many: a batch finishes before the next starts.
+    pub batch: Option<usize>,
 }
 
 impl Default for RunOptions {
@@ -40,6 +42,7 @@ impl Default for RunOptions {
             parallel: default_parallel(),
             dry_run: false,
             verify_only: false,
+            batch: None,
         }
     }
 }
@@ -71,10 +74,16 @@ pub async fn start(
     resume: Option<JobId>,
 ) -> Result<JobHandle> {
     let planner = migration.clone();
-    let plan = tokio::task::spawn_blocking(move || planner.plan())
-        .await
-        .map_err(|e| Error::Io(format!("planning task failed: {e}")))??;
     let journalled = !opts.dry_run && !opts.verify_only;
+    let plan = tokio::task::spawn_blocking(move || -> Result<Plan> {
+        let plan = planner.plan()?;
+        if journalled {
+            planner.prepare(&plan)?;
+        }
+        Ok(plan)
+    })
+    .await
+    .map_err(|e| Error::Io(format!("planning task failed: {e}")))??;
     let items_total = plan.items.len() as u64;
     let (job, done) = match (resume, journalled) {
         (Some(id), true) => {
@@ -191,9 +200,19 @@ impl JobRunner {
         let sem = Arc::new(Semaphore::new(self.opts.parallel.max(1)));
         let mut running: JoinSet<Outcome> = JoinSet::new();
         let this = Arc::new(self);
-        for item in todo {
+        let batch = this.opts.batch.filter(|&b| b > 0);
+        for (n, item) in todo.into_iter().enumerate() {
             if this.cancel.load(Ordering::Relaxed) {
                 break;
+            }
+            if let Some(b) = batch {
+                if n > 0 && n % b == 0 {
+                    // The batch is done before the next one starts.
+                    while let Some(res) = running.join_next().await {
+                        tally(&mut summary, res);
+                    }
+                    tracing::info!("job {}: batch {} done", this.job, n / b);
+                }
             }
             let Ok(permit) = sem.clone().acquire_owned().await else {
                 break;
@@ -231,6 +250,14 @@ impl JobRunner {
         summary.cancelled = this.cancel.load(Ordering::Relaxed)
             && summary.items_verified + summary.items_failed < summary.items_total;
         summary.elapsed_s = started.elapsed().as_secs_f64();
+        if this.journal.is_some() {
+            let migration = this.migration.clone();
+            let done = summary.clone();
+            let finished = tokio::task::spawn_blocking(move || migration.finish(&done)).await;
+            if let Ok(Err(e)) = finished {
+                tracing::error!("{e}");
+            }
+        }
         if let Some(journal) = &this.journal {
             let status = if summary.cancelled {
                 JobStatus::Interrupted

@@ -119,6 +119,7 @@ fn opts(parallel: usize) -> RunOptions {
         parallel,
         dry_run: false,
         verify_only: false,
+        batch: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Migration kinds. The engine and the console know a kind only through the
 //! [`Migration`] trait: plan the items, write one, verify one, roll back.
 
+pub mod store_to_cas;
 pub mod tree_sync;
 
 use std::any::Any;
@@ -88,6 +89,16 @@ pub trait Migration: Send + Sync {
     fn check(&self) -> Result<()>;
     /// Check the inputs and turn them into items; writes nothing.
     fn plan(&self) -> Result<Plan>;
+    /// Set up the target once the job is recorded, before any item runs
+    /// (never in a dry run or a verification). Resumes call it again.
+    fn prepare(&self, _plan: &Plan) -> Result<()> {
+        Ok(())
+    }
+    /// Called once every item has finished (also after failures), to record
+    /// the outcome in the target's own bookkeeping.
+    fn finish(&self, _summary: &crate::engine::Summary) -> Result<()> {
+        Ok(())
+    }
     /// The exact steps `run_item` would take, for a dry run.
     fn describe_item(&self, item: &Item) -> Vec<String>;
     /// Write one item to the target.
@@ -111,9 +122,11 @@ pub trait Migration: Send + Sync {
 pub fn from_params(kind: &str, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
     match kind {
         tree_sync::KIND => Ok(Box::new(tree_sync::TreeSync::from_params(params)?)),
+        store_to_cas::KIND => Ok(Box::new(store_to_cas::StoreToCas::from_params(params)?)),
         other => Err(Error::bad(format!(
-            "unknown migration kind '{other}' in the journal; this cutover knows: {}",
-            tree_sync::KIND
+            "unknown migration kind '{other}' in the journal; this cutover knows: {}, {}",
+            tree_sync::KIND,
+            store_to_cas::KIND
         ))),
     }
 }

@@ -1,0 +1,201 @@
+//! Verifying a migrated package independently of how it was written: the
+//! metadata read back from disk against the source package (count, paths,
+//! types, permissions, symlink targets), the content hash recomputed from
+//! the source against the object name, and the object re-read from disk.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use super::layout::{Entry, Layout, PackageMeta};
+use super::walk::walk_package;
+use crate::migrate::tree_sync::meta::Kind;
+use crate::names;
+use crate::verify::diff::DiffReport;
+use crate::verify::hash::hash_file;
+use crate::verify::sample::Sample;
+
+/// Objects already re-read in this process (each is checked once per run).
+#[derive(Default)]
+pub struct CheckedObjects(Mutex<HashSet<String>>);
+
+/// Outcome of verifying one package.
+#[derive(Debug, Default)]
+pub struct PackageCheck {
+    pub files: u64,
+    pub hashed: u64,
+    pub diff: DiffReport,
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Dir => "dir",
+        Kind::File => "file",
+        Kind::Symlink => "symlink",
+        _ => "special",
+    }
+}
+
+/// Verify package `name` of `source` against the store at `layout`.
+pub fn check_package(
+    layout: &Layout,
+    source: &Path,
+    name: &OsStr,
+    sample: &Sample,
+    checked: &CheckedObjects,
+) -> PackageCheck {
+    let key = names::encode(name.as_encoded_bytes());
+    let mut out = PackageCheck::default();
+    let meta = match PackageMeta::read(&layout.package(name)) {
+        Ok(m) => m,
+        Err(e) => {
+            out.diff.error(&key, e);
+            return out;
+        }
+    };
+    if meta.package != key {
+        out.diff.differs(&key, format!("metadata names package {}", meta.package));
+    }
+    let src_dir = source.join(name);
+    let walked = match walk_package(&src_dir) {
+        Ok(w) => w,
+        Err(e) => {
+            out.diff.error(&key, format!("cannot read source package: {e}"));
+            return out;
+        }
+    };
+    let mut recorded: HashMap<&str, &Entry> =
+        meta.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    for e in &walked {
+        let rel = e.key();
+        let shown = format!("{key}/{rel}");
+        let Some(m) = recorded.remove(rel.as_str()) else {
+            out.diff.missing_in_target(&shown);
+            continue;
+        };
+        let st = &e.stat;
+        if m.kind != kind_name(st.kind) {
+            out.diff.differs(
+                &shown,
+                format!("type {} in source, {} in store", kind_name(st.kind), m.kind),
+            );
+            continue;
+        }
+        if m.mode != st.mode {
+            out.diff.differs(
+                &shown,
+                format!("mode {:o} in source, {:o} in store", st.mode, m.mode),
+            );
+        }
+        match st.kind {
+            Kind::Symlink => {
+                out.files += 1;
+                let t = std::fs::read_link(src_dir.join(&e.rel))
+                    .map(|t| names::display(&t))
+                    .unwrap_or_default();
+                if m.target.as_deref() != Some(t.as_str()) {
+                    out.diff.differs(&shown, format!("symlink target {t} in source, {:?} in store", m.target));
+                }
+            }
+            Kind::File => {
+                out.files += 1;
+                if m.size != st.size {
+                    out.diff.differs(
+                        &shown,
+                        format!("size {} in source, {} in store", st.size, m.size),
+                    );
+                    continue;
+                }
+                let Some(hex) = m.hash.as_deref() else {
+                    out.diff.differs(&shown, "no object recorded");
+                    continue;
+                };
+                let in_sample = sample.contains(format!("{key}/{rel}").as_bytes());
+                check_object(layout, hex, &shown, checked, &mut out.diff);
+                if in_sample {
+                    out.hashed += 1;
+                    match hash_file(&src_dir.join(&e.rel)) {
+                        Ok((h, _)) if h.to_hex().as_str() == hex => {}
+                        Ok((h, _)) => out.diff.differs(
+                            &shown,
+                            format!(
+                                "content: source hashes to {}, store names object {}",
+                                &h.to_hex()[..16],
+                                &hex[..hex.len().min(16)]
+                            ),
+                        ),
+                        Err(err) => out.diff.error(&shown, format!("reading source: {err}")),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for extra in recorded.keys() {
+        out.diff.only_in_target(&format!("{key}/{extra}"));
+    }
+    out
+}
+
+/// An object exists, is read-only, and its bytes hash to its name.
+fn check_object(
+    layout: &Layout,
+    hex: &str,
+    shown: &str,
+    checked: &CheckedObjects,
+    diff: &mut DiffReport,
+) {
+    if checked.0.lock().map(|s| s.contains(hex)).unwrap_or(false) {
+        return;
+    }
+    let path = layout.object(hex);
+    match std::fs::symlink_metadata(&path) {
+        Ok(md) if md.permissions().mode() & 0o222 != 0 => {
+            diff.differs(shown, format!("object {hex} is writable"));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            diff.error(shown, format!("object {hex}: {e}"));
+            return;
+        }
+    }
+    match hash_file(&path) {
+        Ok((h, _)) if h.to_hex().as_str() == hex => {
+            if let Ok(mut s) = checked.0.lock() {
+                s.insert(hex.to_string());
+            }
+        }
+        Ok((h, _)) => diff.differs(
+            shown,
+            format!("object {hex} is corrupt (its bytes hash to {})", &h.to_hex()[..16]),
+        ),
+        Err(e) => diff.error(shown, format!("object {hex}: {e}")),
+    }
+}
+
+/// Every object file under the store whose bytes do not hash to its name.
+pub fn corrupt_objects(layout: &Layout) -> Vec<String> {
+    let mut bad = Vec::new();
+    let Ok(fans) = std::fs::read_dir(layout.objects()) else {
+        return bad;
+    };
+    for fan in fans.flatten() {
+        if fan.file_name() == ".tmp" {
+            continue;
+        }
+        let Ok(objs) = std::fs::read_dir(fan.path()) else {
+            continue;
+        };
+        for o in objs.flatten() {
+            let name = o.file_name().to_string_lossy().to_string();
+            match hash_file(&o.path()) {
+                Ok((h, _)) if h.to_hex().as_str() == name => {}
+                _ => bad.push(name),
+            }
+        }
+    }
+    bad.sort();
+    bad
+}

@@ -1,0 +1,278 @@
+//! `store.db`: the tracking database of a content-addressed store — the
+//! seed's `store_migration` table plus objects (with reference counts),
+//! package files, multiply-linked inodes and store-wide state.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::layout::Entry;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS store_migration (
+    id INTEGER PRIMARY KEY,
+    package_hash TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('pending','in_progress','completed','failed','rolled_back')),
+    started_at INTEGER,
+    completed_at INTEGER,
+    error_message TEXT,
+    file_count INTEGER,
+    space_saved INTEGER,
+    bytes INTEGER
+);
+CREATE TABLE IF NOT EXISTS objects (
+    hash TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    refcount INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS package_files (
+    package_hash TEXT NOT NULL,
+    path TEXT NOT NULL,
+    type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mode INTEGER NOT NULL,
+    hash TEXT,
+    target TEXT,
+    PRIMARY KEY (package_hash, path)
+);
+CREATE TABLE IF NOT EXISTS inodes (
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    package_hash TEXT NOT NULL,
+    PRIMARY KEY (dev, ino)
+);
+CREATE TABLE IF NOT EXISTS store_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn err(e: rusqlite::Error) -> String {
+    format!("store.db: {e}")
+}
+
+/// Open (creating if asked) the database with the schema.
+pub fn open(path: &Path, create: bool) -> Result<Connection, String> {
+    if !create && !path.exists() {
+        return Err(format!(
+            "{} does not exist: no migration has run into this store",
+            crate::display_path(path)
+        ));
+    }
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    conn.execute_batch(SCHEMA).map_err(err)?;
+    Ok(conn)
+}
+
+/// A value of `store_state`.
+pub fn state(conn: &Connection, key: &str) -> Result<Option<String>, String> {
+    conn.query_row(
+        "SELECT value FROM store_state WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(err)
+}
+
+/// Set a value of `store_state`.
+pub fn set_state(conn: &Connection, key: &str, value: &str) -> Result<(), String> {
+    conn.execute(
+        "INSERT INTO store_state(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .map(|_| ())
+    .map_err(err)
+}
+
+/// Status of one package, if it is known.
+pub fn status(conn: &Connection, package: &str) -> Result<Option<String>, String> {
+    conn.query_row(
+        "SELECT status FROM store_migration WHERE package_hash = ?1",
+        [package],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(err)
+}
+
+/// Record packages as pending (those already known keep their status).
+pub fn add_pending(conn: &mut Connection, packages: &[String]) -> Result<(), String> {
+    let tx = conn.transaction().map_err(err)?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO store_migration(package_hash, status) VALUES (?1, 'pending')
+                 ON CONFLICT(package_hash) DO NOTHING",
+            )
+            .map_err(err)?;
+        for p in packages {
+            stmt.execute([p]).map_err(err)?;
+        }
+    }
+    tx.commit().map_err(err)
+}
+
+/// Packages left in progress by a killed run go back to pending.
+pub fn reset_in_progress(conn: &Connection) -> Result<usize, String> {
+    conn.execute(
+        "UPDATE store_migration SET status = 'pending' WHERE status = 'in_progress'",
+        [],
+    )
+    .map_err(err)
+}
+
+/// Start a package: undo what an earlier attempt recorded (so nothing is
+/// counted twice) and mark it in progress.
+pub fn begin_package(conn: &mut Connection, package: &str) -> Result<(), String> {
+    let tx = conn.transaction().map_err(err)?;
+    tx.execute(
+        "UPDATE objects SET refcount = refcount - (
+             SELECT COUNT(*) FROM package_files f
+             WHERE f.package_hash = ?1 AND f.hash = objects.hash)
+         WHERE hash IN (SELECT hash FROM package_files WHERE package_hash = ?1 AND hash IS NOT NULL)",
+        [package],
+    )
+    .map_err(err)?;
+    tx.execute("DELETE FROM package_files WHERE package_hash = ?1", [package])
+        .map_err(err)?;
+    tx.execute("DELETE FROM inodes WHERE package_hash = ?1", [package])
+        .map_err(err)?;
+    tx.execute(
+        "INSERT INTO store_migration(package_hash, status, started_at) VALUES (?1, 'in_progress', ?2)
+         ON CONFLICT(package_hash) DO UPDATE SET status = 'in_progress', started_at = ?2,
+             completed_at = NULL, error_message = NULL, space_saved = NULL, file_count = NULL",
+        params![package, now()],
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)
+}
+
+/// What ingesting a package found, recorded in one transaction.
+pub struct Ingested<'a> {
+    pub package: &'a str,
+    pub entries: &'a [Entry],
+    /// (dev, ino, hash) of multiply-linked files first seen in this package.
+    pub inodes: &'a [(u64, u64, String)],
+    pub space_saved: u64,
+    pub bytes: u64,
+}
+
+/// Record a written package (still `in_progress` until verified).
+pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<(), String> {
+    let tx = conn.transaction().map_err(err)?;
+    {
+        let mut file = tx
+            .prepare_cached(
+                "INSERT INTO package_files(package_hash, path, type, size, mode, hash, target)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(err)?;
+        let mut obj = tx
+            .prepare_cached(
+                "INSERT INTO objects(hash, size, refcount) VALUES (?1, ?2, 1)
+                 ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1",
+            )
+            .map_err(err)?;
+        for e in ing.entries {
+            file.execute(params![
+                ing.package,
+                e.path,
+                e.kind,
+                e.size as i64,
+                e.mode,
+                e.hash,
+                e.target
+            ])
+            .map_err(err)?;
+            if let Some(h) = &e.hash {
+                obj.execute(params![h, e.size as i64]).map_err(err)?;
+            }
+        }
+        let mut ino = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO inodes(dev, ino, hash, package_hash) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(err)?;
+        for (dev, i, h) in ing.inodes {
+            ino.execute(params![*dev as i64, *i as i64, h, ing.package])
+                .map_err(err)?;
+        }
+    }
+    let files = ing.entries.iter().filter(|e| e.kind != "dir").count() as i64;
+    tx.execute(
+        "UPDATE store_migration SET file_count = ?2, space_saved = ?3, bytes = ?4 WHERE package_hash = ?1",
+        params![ing.package, files, ing.space_saved as i64, ing.bytes as i64],
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)
+}
+
+/// Mark a package completed (verified) or failed.
+pub fn finish_package(conn: &Connection, package: &str, error: Option<&str>) -> Result<(), String> {
+    match error {
+        None => conn.execute(
+            "UPDATE store_migration SET status = 'completed', completed_at = ?2, error_message = NULL
+             WHERE package_hash = ?1",
+            params![package, now()],
+        ),
+        Some(e) => conn.execute(
+            "UPDATE store_migration SET status = 'failed', completed_at = ?2, error_message = ?3
+             WHERE package_hash = ?1",
+            params![package, now(), e],
+        ),
+    }
+    .map(|_| ())
+    .map_err(err)
+}
+
+/// Hashes of objects some package references.
+pub fn live_objects(conn: &Connection) -> Result<Vec<String>, String> {
+    let mut stmt = conn
+        .prepare("SELECT hash FROM objects WHERE refcount > 0")
+        .map_err(err)?;
+    let rows = stmt.query_map([], |r| r.get(0)).map_err(err)?;
+    rows.collect::<Result<Vec<String>, _>>().map_err(err)
+}
+
+/// Multiply-linked inodes already stored: (dev, ino) → hash.
+pub fn known_inodes(conn: &Connection) -> Result<Vec<(u64, u64, String)>, String> {
+    let mut stmt = conn
+        .prepare("SELECT dev, ino, hash FROM inodes")
+        .map_err(err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?))
+        })
+        .map_err(err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(err)
+}
+
+/// Package names with a given status.
+pub fn packages_with(conn: &Connection, status: &str) -> Result<Vec<String>, String> {
+    let mut stmt = conn
+        .prepare("SELECT package_hash FROM store_migration WHERE status = ?1 ORDER BY package_hash")
+        .map_err(err)?;
+    let rows = stmt.query_map([status], |r| r.get(0)).map_err(err)?;
+    rows.collect::<Result<Vec<String>, _>>().map_err(err)
+}
+
+/// Set every package with status `from` to `to`.
+pub fn move_status(conn: &Connection, from: &str, to: &str) -> Result<usize, String> {
+    conn.execute(
+        "UPDATE store_migration SET status = ?2 WHERE status = ?1",
+        params![from, to],
+    )
+    .map_err(err)
+}

@@ -1,0 +1,243 @@
+//! Migrating one package: each distinct content is stored once as an object
+//! (temporary name, then rename; read-only), the package's metadata is
+//! written, and `store.db` records files, objects and space saved.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::db::{self, Ingested};
+use super::layout::{Entry, PackageMeta};
+use super::walk::walk_package;
+use super::StoreToCas;
+use crate::engine::event::ItemReport;
+use crate::migrate::tree_sync::meta::Kind;
+use crate::migrate::{Item, ItemCtx, ItemError};
+use crate::names;
+use crate::verify::hash::{hash_file, BUF_SIZE};
+
+/// Files up to this size are read once into memory (hashed, then written).
+const IN_MEMORY: u64 = 8 << 20;
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Ingest one package.
+pub fn ingest(ts: &StoreToCas, item: &Item, ctx: &ItemCtx) -> Result<ItemReport, ItemError> {
+    let (name, src) = ts.package_paths(item)?;
+    ts.with_db(|c| db::begin_package(c, &item.key))?;
+    let result = ingest_inner(ts, item, &name, &src, ctx);
+    if let Err(e) = &result {
+        if !ctx.cancelled() {
+            let _ = ts.with_db(|c| db::finish_package(c, &item.key, Some(&e.0)));
+        }
+    }
+    result
+}
+
+fn ingest_inner(
+    ts: &StoreToCas,
+    item: &Item,
+    name: &std::ffi::OsStr,
+    src: &Path,
+    ctx: &ItemCtx,
+) -> Result<ItemReport, ItemError> {
+    let walked = walk_package(src).map_err(|e| {
+        ItemError(format!(
+            "package {}: cannot read {}: {e}",
+            item.key,
+            names::display(src)
+        ))
+    })?;
+    let mut report = ItemReport::default();
+    let mut entries = Vec::with_capacity(walked.len());
+    let mut new_inodes = Vec::new();
+    let mut buf = vec![0u8; BUF_SIZE];
+    for e in &walked {
+        if ctx.cancelled() {
+            return Err(ItemError("cancelled".into()));
+        }
+        let path = src.join(&e.rel);
+        let st = &e.stat;
+        let fail = |what: String| {
+            ItemError(format!(
+                "package {}: {}: {what}",
+                item.key,
+                names::display(&e.rel)
+            ))
+        };
+        let mut entry = Entry {
+            path: e.key(),
+            kind: String::new(),
+            size: 0,
+            mode: st.mode,
+            hash: None,
+            target: None,
+        };
+        match st.kind {
+            Kind::Dir => entry.kind = "dir".into(),
+            Kind::Symlink => {
+                let t = std::fs::read_link(&path).map_err(|e| fail(e.to_string()))?;
+                entry.kind = "symlink".into();
+                entry.target = Some(names::display(&t));
+                report.files += 1;
+            }
+            Kind::File => {
+                entry.kind = "file".into();
+                entry.size = st.size;
+                report.files += 1;
+                report.bytes += st.size;
+                let linked = if st.nlink > 1 {
+                    ts.inode_hash(st.dev, st.ino)
+                } else {
+                    None
+                };
+                let hex = match linked {
+                    // Another name of an inode already stored: counted once.
+                    Some(h) => h,
+                    None => {
+                        let (hex, saved, written) =
+                            store_content(ts, &path, st.size, &mut buf).map_err(|e| fail(e))?;
+                        if saved {
+                            report.space_saved_bytes += st.size;
+                        } else {
+                            report.files_transferred += 1;
+                            report.bytes_transferred += written;
+                        }
+                        if st.nlink > 1 {
+                            ts.remember_inode(st.dev, st.ino, &hex);
+                            new_inodes.push((st.dev, st.ino, hex.clone()));
+                        }
+                        hex
+                    }
+                };
+                entry.hash = Some(hex);
+                ctx.progress.add(1, st.size);
+            }
+            other => {
+                return Err(fail(format!(
+                    "a {} cannot be stored in a content-addressed store",
+                    other.name()
+                )))
+            }
+        }
+        entries.push(entry);
+    }
+    let meta = PackageMeta {
+        package: item.key.clone(),
+        entries,
+    };
+    meta.write(&ts.layout.package(name)).map_err(|e| {
+        ItemError(format!(
+            "package {}: cannot write metadata: {e}",
+            item.key
+        ))
+    })?;
+    ts.with_db(|c| {
+        db::record_package(
+            c,
+            &Ingested {
+                package: &item.key,
+                entries: &meta.entries,
+                inodes: &new_inodes,
+                space_saved: report.space_saved_bytes,
+                bytes: report.bytes,
+            },
+        )
+    })?;
+    Ok(report)
+}
+
+/// Hash a file and store it as an object unless that content is already
+/// stored. Returns (hash, deduplicated?, bytes written).
+fn store_content(
+    ts: &StoreToCas,
+    path: &Path,
+    size: u64,
+    buf: &mut [u8],
+) -> Result<(String, bool, u64), String> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| e.to_string())
+    };
+    if size <= IN_MEMORY {
+        let mut bytes = Vec::with_capacity(size as usize);
+        open()?
+            .read_to_end(&mut bytes)
+            .map_err(|e| e.to_string())?;
+        let hex = blake3::hash(&bytes).to_hex().to_string();
+        if !ts.claim_object(&hex) {
+            return Ok((hex, true, 0));
+        }
+        write_object(ts, &hex, |out| out.write_all(&bytes)).map_err(|e| release(ts, &hex, e))?;
+        return Ok((hex, false, bytes.len() as u64));
+    }
+    let (hash, _) = hash_file(path).map_err(|e| e.to_string())?;
+    let hex = hash.to_hex().to_string();
+    if !ts.claim_object(&hex) {
+        return Ok((hex, true, 0));
+    }
+    let mut written = 0u64;
+    let mut again = blake3::Hasher::new();
+    write_object(ts, &hex, |out| {
+        let mut input = open().map_err(io::Error::other)?;
+        loop {
+            let n = input.read(buf)?;
+            if n == 0 {
+                break;
+            }
+            again.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+            written += n as u64;
+        }
+        if again.finalize() != hash {
+            return Err(io::Error::other(
+                "changed while being stored (hash differs between reads); the source must not change during migration",
+            ));
+        }
+        Ok(())
+    })
+    .map_err(|e| release(ts, &hex, e))?;
+    Ok((hex, false, written))
+}
+
+fn release(ts: &StoreToCas, hex: &str, e: io::Error) -> String {
+    ts.unclaim_object(hex);
+    format!("storing object {hex}: {e}")
+}
+
+/// Write an object under a temporary name, make it read-only, rename it in.
+fn write_object(
+    ts: &StoreToCas,
+    hex: &str,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = ts
+        .layout
+        .tmp()
+        .join(format!("{hex}.{}.{n}", std::process::id()));
+    let result = (|| {
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        fill(&mut out)?;
+        out.set_permissions(std::fs::Permissions::from_mode(0o444))?;
+        drop(out);
+        let dest = ts.layout.object(hex);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(&tmp, &dest)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

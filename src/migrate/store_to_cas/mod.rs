@@ -1,0 +1,369 @@
+//! store-to-cas: a package store (one directory per package hash) into a
+//! content-addressed store that keeps each distinct file content once.
+//! Items are packages; the old store is never modified (dual mode) until the
+//! operator's explicit cleanup, see `phases`.
+
+mod check;
+pub mod db;
+mod ingest;
+pub mod layout;
+pub mod phases;
+mod walk;
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::event::ItemReport;
+use crate::error::{Error, Result};
+use crate::migrate::tree_sync::meta::{lstat, Kind};
+use crate::migrate::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
+use crate::names;
+use crate::verify::sample::{Sample, SampleBuilder};
+use crate::verify::VerifyMode;
+
+pub use check::{check_package, corrupt_objects, CheckedObjects};
+use layout::Layout;
+
+/// Kind name on the command line.
+pub const KIND: &str = "store-to-cas";
+
+/// What the operator asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreParams {
+    pub source: PathBuf,
+    pub target: PathBuf,
+    pub verify: VerifyMode,
+    pub seed: u64,
+}
+
+/// A store-to-cas job.
+pub struct StoreToCas {
+    params: StoreParams,
+    layout: Layout,
+    db: Mutex<Option<Connection>>,
+    /// Hashes of objects stored (referenced in store.db, or claimed in this run).
+    known: Mutex<HashSet<String>>,
+    /// Multiply-linked source inodes already stored → their object.
+    inodes: Mutex<HashMap<(u64, u64), String>>,
+    sample: OnceLock<Sample>,
+    checked: CheckedObjects,
+}
+
+impl StoreToCas {
+    /// A new job.
+    pub fn new(params: StoreParams) -> Self {
+        let layout = Layout::new(&params.target);
+        StoreToCas {
+            params,
+            layout,
+            db: Mutex::new(None),
+            known: Mutex::new(HashSet::new()),
+            inodes: Mutex::new(HashMap::new()),
+            sample: OnceLock::new(),
+            checked: CheckedObjects::default(),
+        }
+    }
+
+    /// Rebuild from journalled parameters.
+    pub fn from_params(value: &serde_json::Value) -> Result<Self> {
+        let params: StoreParams = serde_json::from_value(value.clone()).map_err(|e| {
+            Error::bad(format!("journal holds unreadable store-to-cas parameters: {e}"))
+        })?;
+        Ok(StoreToCas::new(params))
+    }
+
+    fn package_paths(&self, item: &Item) -> Result<(OsString, PathBuf), ItemError> {
+        let name = names::decode_path(&item.key)
+            .ok_or_else(|| ItemError(format!("item key '{}' is not a name", item.key)))?
+            .into_os_string();
+        let src = self.params.source.join(&name);
+        Ok((name, src))
+    }
+
+    fn with_db<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> std::result::Result<T, String>,
+    ) -> std::result::Result<T, ItemError> {
+        let mut guard = self
+            .db
+            .lock()
+            .map_err(|_| ItemError("store.db lock poisoned".into()))?;
+        let conn = guard
+            .as_mut()
+            .ok_or_else(|| ItemError("store.db is not open (the job was not prepared)".into()))?;
+        f(conn).map_err(ItemError)
+    }
+
+    /// Claim an object hash; true if this call is the first to store it.
+    fn claim_object(&self, hex: &str) -> bool {
+        self.known
+            .lock()
+            .map(|mut k| k.insert(hex.to_string()))
+            .unwrap_or(true)
+    }
+
+    fn unclaim_object(&self, hex: &str) {
+        if let Ok(mut k) = self.known.lock() {
+            k.remove(hex);
+        }
+    }
+
+    fn inode_hash(&self, dev: u64, ino: u64) -> Option<String> {
+        self.inodes
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(dev, ino)).cloned())
+    }
+
+    fn remember_inode(&self, dev: u64, ino: u64, hex: &str) {
+        if let Ok(mut m) = self.inodes.lock() {
+            m.insert((dev, ino), hex.to_string());
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let src = &self.params.source;
+        let dst = &self.params.target;
+        match lstat(src) {
+            Ok(st) if st.kind == Kind::Dir => {}
+            Ok(_) => {
+                return Err(Error::bad(format!(
+                    "store {} is not a directory; give the directory holding one directory per package",
+                    names::display(src)
+                )))
+            }
+            Err(e) => {
+                return Err(Error::bad(format!(
+                    "store {} cannot be read ({e}); check the path",
+                    names::display(src)
+                )))
+            }
+        }
+        let csrc = src
+            .canonicalize()
+            .map_err(|e| Error::io("cannot resolve store", src, &e))?;
+        let cdst = match dst.canonicalize() {
+            Ok(c) => c,
+            Err(_) => {
+                let parent = dst.parent().filter(|p| !p.as_os_str().is_empty());
+                let parent = parent.unwrap_or(Path::new("."));
+                parent
+                    .canonicalize()
+                    .map_err(|e| {
+                        Error::bad(format!(
+                            "target's parent {} cannot be used ({e}); create it first",
+                            names::display(parent)
+                        ))
+                    })?
+                    .join(dst.file_name().unwrap_or_default())
+            }
+        };
+        if cdst == csrc || cdst.starts_with(&csrc) || csrc.starts_with(&cdst) {
+            return Err(Error::bad(format!(
+                "target {} overlaps store {}; the content-addressed store must live outside it",
+                names::display(dst),
+                names::display(src)
+            )));
+        }
+        if let Ok(rd) = std::fs::read_dir(dst) {
+            let foreign = rd.flatten().any(|e| {
+                !matches!(
+                    e.file_name().to_str(),
+                    Some("objects" | "packages" | "store.db" | "store.db-wal" | "store.db-shm")
+                )
+            });
+            if foreign {
+                return Err(Error::bad(format!(
+                    "target {} holds files that are not a cutover store; choose an empty or new directory",
+                    names::display(dst)
+                )));
+            }
+        }
+        if self.layout.db().exists() {
+            let conn = db::open(&self.layout.db(), false).map_err(Error::bad)?;
+            if let Some(recorded) = db::state(&conn, "source").map_err(Error::bad)? {
+                if Path::new(&recorded) != csrc {
+                    return Err(Error::bad(format!(
+                        "target {} was migrated from {recorded}, not {}; use another target",
+                        names::display(dst),
+                        names::display(&csrc)
+                    )));
+                }
+            }
+            if db::state(&conn, "cleaned_up_at").map_err(Error::bad)?.is_some() {
+                return Err(Error::bad(format!(
+                    "store {} was cut over and cleaned up; there is nothing left to migrate",
+                    names::display(dst)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Package directories of the store, sorted by name.
+    fn packages(&self) -> Result<Vec<OsString>> {
+        let src = &self.params.source;
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(src).map_err(|e| Error::io("cannot list store", src, &e))? {
+            let e = e.map_err(|e| Error::io("cannot list store", src, &e))?;
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                out.push(e.file_name());
+            }
+        }
+        out.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+        Ok(out)
+    }
+
+    fn completed(&self) -> HashSet<String> {
+        if !self.layout.db().exists() {
+            return HashSet::new();
+        }
+        db::open(&self.layout.db(), false)
+            .and_then(|c| db::packages_with(&c, "completed"))
+            .map(|v| v.into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Migration for StoreToCas {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+
+    fn plan(&self) -> Result<Plan> {
+        self.validate()?;
+        let done = self.completed();
+        let mut builder = match self.params.verify {
+            VerifyMode::Full => None,
+            VerifyMode::Sample(n) => Some(SampleBuilder::new(self.params.seed, n)),
+        };
+        let mut plan = Plan::default();
+        for name in self.packages()? {
+            let key = names::encode(name.as_encoded_bytes());
+            if done.contains(&key) {
+                continue;
+            }
+            let mut item = Item {
+                key: key.clone(),
+                files: 0,
+                bytes: 0,
+            };
+            if let Ok(entries) = walk::walk_package(&self.params.source.join(&name)) {
+                for e in entries.iter().filter(|e| e.stat.kind != Kind::Dir) {
+                    item.files += 1;
+                    if e.stat.kind == Kind::File {
+                        item.bytes += e.stat.size;
+                        if let Some(b) = builder.as_mut() {
+                            b.offer(format!("{key}/{}", e.key()).as_bytes());
+                        }
+                    }
+                }
+            }
+            plan.files_total += item.files;
+            plan.bytes_total += item.bytes;
+            plan.items.push(item);
+        }
+        let _ = self
+            .sample
+            .set(builder.map(|b| b.finish()).unwrap_or_else(Sample::all));
+        Ok(plan)
+    }
+
+    fn prepare(&self, plan: &Plan) -> Result<()> {
+        let io = |e: std::io::Error| Error::io("cannot create store", &self.params.target, &e);
+        self.layout.create().map_err(io)?;
+        let discarded = self.layout.discard_tmp().map_err(io)?;
+        if discarded > 0 {
+            tracing::info!("discarded {discarded} objects left under temporary names");
+        }
+        let mut conn = db::open(&self.layout.db(), true).map_err(Error::bad)?;
+        let csrc = self
+            .params
+            .source
+            .canonicalize()
+            .map_err(|e| Error::io("cannot resolve store", &self.params.source, &e))?;
+        db::set_state(&conn, "source", &csrc.to_string_lossy()).map_err(Error::bad)?;
+        db::reset_in_progress(&conn).map_err(Error::bad)?;
+        let keys: Vec<String> = plan.items.iter().map(|i| i.key.clone()).collect();
+        db::add_pending(&mut conn, &keys).map_err(Error::bad)?;
+        let live = db::live_objects(&conn).map_err(Error::bad)?;
+        if let Ok(mut k) = self.known.lock() {
+            k.extend(live);
+        }
+        let inodes = db::known_inodes(&conn).map_err(Error::bad)?;
+        if let Ok(mut m) = self.inodes.lock() {
+            m.extend(inodes.into_iter().map(|(d, i, h)| ((d, i), h)));
+        }
+        if let Ok(mut g) = self.db.lock() {
+            *g = Some(conn);
+        }
+        Ok(())
+    }
+
+    fn describe_item(&self, item: &Item) -> Vec<String> {
+        vec![format!(
+            "store package {} ({} files, {} bytes) into {}/objects and {}/packages",
+            item.key,
+            item.files,
+            item.bytes,
+            names::display(&self.params.target),
+            names::display(&self.params.target)
+        )]
+    }
+
+    fn run_item(&self, item: &Item, ctx: &ItemCtx) -> Result<Written, ItemError> {
+        let report = ingest::ingest(self, item, ctx)?;
+        Ok(Written { report, memo: None })
+    }
+
+    fn verify_item(
+        &self,
+        item: &Item,
+        _ctx: &ItemCtx,
+        _memo: Option<&Memo>,
+        report: &mut ItemReport,
+    ) -> Result<(), ItemError> {
+        let (name, _) = self.package_paths(item)?;
+        let sample = self.sample.get().copied().unwrap_or_else(Sample::all);
+        let result = check_package(
+            &self.layout,
+            &self.params.source,
+            OsStr::new(&name),
+            &sample,
+            &self.checked,
+        );
+        report.files_hashed += result.hashed;
+        let error = (!result.diff.is_empty()).then(|| result.diff.summary());
+        if self.db.lock().map(|g| g.is_some()).unwrap_or(false) {
+            self.with_db(|c| db::finish_package(c, &item.key, error.as_deref()))?;
+        }
+        match error {
+            None => Ok(()),
+            Some(e) => Err(ItemError(e)),
+        }
+    }
+
+    fn verify_label(&self) -> String {
+        match self.params.verify {
+            VerifyMode::Full => "full".into(),
+            VerifyMode::Sample(n) => format!("sample={n} seed={}", self.params.seed),
+        }
+    }
+
+    fn rollback(&self) -> Result<String> {
+        phases::rollback(&self.params.target, false).map(|r| r.message)
+    }
+}

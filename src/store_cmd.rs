@@ -1,0 +1,200 @@
+//! The command line of store-to-cas: `cutover run store-to-cas` and the
+//! phases under `cutover store` (status, cutover, cleanup, rollback).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use humansize::{format_size, BINARY};
+
+use crate::engine::RunOptions;
+use crate::error::{Error, Result};
+use crate::migrate::store_to_cas::phases::{self, PhaseResult, StoreStatus};
+use crate::migrate::store_to_cas::{StoreParams, StoreToCas};
+use crate::verify::VerifyMode;
+
+/// Options of `cutover run store-to-cas`.
+#[derive(Debug, Args, Clone)]
+pub struct StoreRunArgs {
+    /// The package store: one directory per package hash.
+    #[arg(long, value_name = "STORE")]
+    pub source: PathBuf,
+    /// The content-addressed store to create or continue.
+    #[arg(long, value_name = "CAS")]
+    pub target: PathBuf,
+    /// Packages per batch: a batch finishes before the next starts.
+    #[arg(long, default_value_t = 10)]
+    pub batch: usize,
+    /// Packages migrated at once.
+    #[arg(long)]
+    pub parallel: Option<usize>,
+    /// `full` or `sample=N` (files whose source hash is recomputed).
+    #[arg(long, default_value = "full")]
+    pub verify: String,
+    /// Seed of the sample.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print the plan; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// NDJSON events.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl StoreRunArgs {
+    /// The job and how to run it.
+    pub fn job(&self) -> Result<(StoreToCas, RunOptions)> {
+        if self.batch == 0 || self.parallel == Some(0) {
+            return Err(Error::bad("--batch and --parallel need at least 1"));
+        }
+        let params = StoreParams {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            verify: self.verify.parse::<VerifyMode>()?,
+            seed: self.seed.unwrap_or_else(crate::verify::fresh_seed),
+        };
+        let opts = RunOptions {
+            parallel: self.parallel.unwrap_or_else(crate::engine::default_parallel),
+            dry_run: self.dry_run,
+            verify_only: false,
+            batch: Some(self.batch),
+        };
+        Ok((StoreToCas::new(params), opts))
+    }
+}
+
+/// `cutover store …`: the phases of a content-addressed store.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Totals, progress, space saved, dedup ratio, ETA and health.
+    Status {
+        #[arg(long, value_name = "CAS")]
+        target: PathBuf,
+        /// Re-hash every object and report corrupt ones.
+        #[arg(long)]
+        verify: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-verify every package and mark the store cut over.
+    Cutover {
+        #[arg(long, value_name = "CAS")]
+        target: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the old package directories, each after its check.
+    Cleanup {
+        #[arg(long, value_name = "STORE")]
+        source: PathBuf,
+        #[arg(long, value_name = "CAS")]
+        target: PathBuf,
+        /// Required: this removes the old store's packages.
+        #[arg(long)]
+        confirm: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo the migration before cleanup; the old store is intact.
+    Rollback {
+        #[arg(long, value_name = "CAS")]
+        target: PathBuf,
+        /// Also remove objects/ and packages/.
+        #[arg(long)]
+        remove_new: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print_phase(r: &PhaseResult, json: bool) -> i32 {
+    if json {
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+    } else {
+        println!("{}", r.message);
+        for p in &r.problems {
+            println!("* {p}");
+        }
+    }
+    if r.ok {
+        0
+    } else {
+        1
+    }
+}
+
+/// Text lines of a store status.
+pub fn status_lines(s: &StoreStatus) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "packages {}: {} completed, {} failed, {} pending, {} in progress, {} rolled back",
+            s.packages, s.completed, s.failed, s.pending, s.in_progress, s.rolled_back
+        ),
+        format!(
+            "files {}, distinct objects {}, {} of files stored in {}",
+            s.files,
+            s.objects,
+            format_size(s.logical_bytes, BINARY),
+            format_size(s.stored_bytes, BINARY)
+        ),
+        format!(
+            "space saved {} ({} bytes), dedup ratio {:.2}",
+            format_size(s.space_saved, BINARY),
+            s.space_saved,
+            s.dedup_ratio
+        ),
+    ];
+    if let Some(eta) = s.eta_s {
+        out.push(format!("ETA {:.0}s at the rate of the last minute", eta));
+    }
+    let phase = if s.cleaned_up {
+        "cut over and cleaned up"
+    } else if s.cut_over {
+        "cut over (old store kept until cleanup)"
+    } else if s.rolled_back_store {
+        "rolled back"
+    } else {
+        "dual mode (old store in use)"
+    };
+    out.push(format!("phase: {phase}"));
+    for (p, why) in &s.failures {
+        out.push(format!("* failed {p}: {why}"));
+    }
+    for w in &s.warnings {
+        out.push(format!("! {w}"));
+    }
+    out
+}
+
+/// Run a `cutover store …` command; returns the exit code.
+pub fn dispatch(cmd: StoreCommand) -> Result<i32> {
+    match cmd {
+        StoreCommand::Status {
+            target,
+            verify,
+            json,
+        } => {
+            let s = phases::status(&target, verify)?;
+            if json {
+                println!("{}", serde_json::to_string(&s).unwrap_or_default());
+            } else {
+                for line in status_lines(&s) {
+                    println!("{line}");
+                }
+            }
+            Ok(if s.corrupt_objects.is_empty() { 0 } else { 1 })
+        }
+        StoreCommand::Cutover { target, json } => Ok(print_phase(&phases::cutover(&target)?, json)),
+        StoreCommand::Cleanup {
+            source,
+            target,
+            confirm,
+            json,
+        } => Ok(print_phase(&phases::cleanup(&source, &target, confirm)?, json)),
+        StoreCommand::Rollback {
+            target,
+            remove_new,
+            json,
+        } => Ok(print_phase(&phases::rollback(&target, remove_new)?, json)),
+    }
+}

@@ -1,0 +1,479 @@
+//! store-to-cas end to end through the binary: deduplication counted
+//! exactly, every phase and refusal, resume after SIGKILL, a corrupted
+//! object, a full disk, and a store of real Debian package contents.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_cutover")
+}
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    store: PathBuf,
+    cas: PathBuf,
+    state: PathBuf,
+}
+
+fn env() -> Env {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let store = root.join("store");
+    std::fs::create_dir_all(&store).expect("mkdir");
+    Env {
+        store,
+        cas: root.join("cas"),
+        state: root.join("state"),
+        root,
+        _tmp: tmp,
+    }
+}
+
+impl Env {
+    fn cutover<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        Command::new(bin())
+            .arg("--state-dir")
+            .arg(&self.state)
+            .args(args)
+            .output()
+            .expect("run cutover")
+    }
+
+    fn migrate(&self, extra: &[&str]) -> Output {
+        let mut args: Vec<&OsStr> = vec![
+            "run".as_ref(),
+            "store-to-cas".as_ref(),
+            "--source".as_ref(),
+            self.store.as_os_str(),
+            "--target".as_ref(),
+            self.cas.as_os_str(),
+            "--json".as_ref(),
+        ];
+        args.extend(extra.iter().map(|s| OsStr::new(*s)));
+        self.cutover(&args)
+    }
+
+    fn store_cmd(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&OsStr> = vec!["store".as_ref()];
+        all.extend(args.iter().map(|s| OsStr::new(*s)));
+        self.cutover(&all)
+    }
+
+    fn status(&self) -> Value {
+        let out = self.store_cmd(&["status", "--json", "--target", self.cas.to_str().unwrap()]);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", show(&out)))
+    }
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "code {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn summary(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or("{}");
+    let v: Value = serde_json::from_str(last).unwrap_or_else(|_| panic!("{}", show(out)));
+    assert_eq!(v["event"], "summary", "{}", show(out));
+    v
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A store with planned duplication: a shared license in every package,
+/// identical libraries across versions, odd names, symlinks, empty files
+/// and directories, and a hard link.
+fn planned_store(store: &Path, packages: usize) {
+    let license = b"Permission is hereby granted, free of charge, to any person...\n".repeat(40);
+    for p in 0..packages {
+        let pkg = store.join(format!("{:032x}-pkg{p}", p * 7919 + 13));
+        write(&pkg.join("share/doc/LICENSE"), &license);
+        // libfoo 1.x is the same across every second package ("versions").
+        let lib: Vec<u8> = (0..20_000u32).map(|i| (i * 31 + (p as u32 / 2)) as u8).collect();
+        write(&pkg.join("lib/libfoo.so.1"), &lib);
+        write(&pkg.join(format!("bin/tool-{p}")), format!("#!/bin/sh\necho {p}\n").as_bytes());
+        std::fs::set_permissions(pkg.join(format!("bin/tool-{p}")), std::fs::Permissions::from_mode(0o755)).unwrap();
+        write(&pkg.join("etc/empty.conf"), b"");
+        std::fs::create_dir_all(pkg.join("var/empty/dir")).unwrap();
+        std::os::unix::fs::symlink("libfoo.so.1", pkg.join("lib/libfoo.so")).unwrap();
+        write(&pkg.join(OsStr::from_bytes(b"odd name \n $(x) '\"")), b"odd");
+        if p % 3 == 0 {
+            write(&pkg.join("data/a"), &vec![b'q'; 5000 + p]);
+            std::fs::hard_link(pkg.join("data/a"), pkg.join("data/a-link")).unwrap();
+        }
+    }
+}
+
+/// Independent count of reducible bytes: for each distinct content, size ×
+/// (distinct inodes − 1). Returns (reducible bytes, distinct contents).
+fn independent_dup_bytes(store: &Path) -> (u64, usize) {
+    let mut by_content: HashMap<Vec<u8>, HashSet<(u64, u64)>> = HashMap::new();
+    let mut sizes: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut stack = vec![store.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let md = std::fs::symlink_metadata(e.path()).unwrap();
+            if md.is_dir() {
+                stack.push(e.path());
+            } else if md.is_file() {
+                let bytes = std::fs::read(e.path()).unwrap();
+                sizes.insert(bytes.clone(), md.len());
+                by_content.entry(bytes).or_default().insert((md.dev(), md.ino()));
+            }
+        }
+    }
+    let reducible = by_content
+        .iter()
+        .map(|(c, inodes)| sizes[c] * (inodes.len() as u64 - 1))
+        .sum();
+    (reducible, by_content.len())
+}
+
+/// Snapshot of a tree: path → (mode, content) to prove it is untouched.
+fn tree_state(root: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let md = std::fs::symlink_metadata(e.path()).unwrap();
+            let content = if md.is_file() {
+                std::fs::read(e.path()).unwrap()
+            } else if md.file_type().is_symlink() {
+                std::fs::read_link(e.path()).unwrap().as_os_str().as_bytes().to_vec()
+            } else {
+                stack.push(e.path());
+                Vec::new()
+            };
+            out.insert(e.path(), (md.mode(), content));
+        }
+    }
+    out
+}
+
+fn objects(cas: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for fan in std::fs::read_dir(cas.join("objects")).unwrap() {
+        let fan = fan.unwrap();
+        if fan.file_name() == ".tmp" {
+            continue;
+        }
+        for o in std::fs::read_dir(fan.path()).unwrap() {
+            out.push(o.unwrap().path());
+        }
+    }
+    out
+}
+
+#[test]
+fn migrates_with_exact_space_saved_and_checkable_objects() {
+    let e = env();
+    planned_store(&e.store, 12);
+    let before = tree_state(&e.store);
+    let (reducible, distinct) = independent_dup_bytes(&e.store);
+    let out = e.migrate(&["--batch", "4", "--parallel", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let s = summary(&out);
+    assert_eq!(s["items_verified"], 12);
+    assert_eq!(s["space_saved_bytes"].as_u64(), Some(reducible), "{s}");
+    assert!(reducible > 0);
+
+    // Each object once, named by the BLAKE3 of its bytes, read-only.
+    let objs = objects(&e.cas);
+    assert_eq!(objs.len(), distinct);
+    for o in &objs {
+        let bytes = std::fs::read(o).unwrap();
+        let name = o.file_name().unwrap().to_str().unwrap();
+        assert_eq!(blake3::hash(&bytes).to_hex().as_str(), name);
+        assert_eq!(&name[..2], o.parent().unwrap().file_name().unwrap().to_str().unwrap());
+        assert_eq!(std::fs::metadata(o).unwrap().mode() & 0o222, 0, "read-only");
+    }
+    // Metadata per package, parsable, with symlinks and empty dirs.
+    let meta: Value = serde_json::from_slice(
+        &std::fs::read(e.cas.join("packages").join(format!("{:032x}-pkg0", 13))).unwrap(),
+    )
+    .unwrap();
+    let entries = meta["entries"].as_array().unwrap();
+    assert!(entries.iter().any(|x| x["type"] == "symlink" && x["target"] == "libfoo.so.1"));
+    assert!(entries.iter().any(|x| x["type"] == "dir" && x["path"] == "var/empty/dir"));
+    assert!(entries.iter().any(|x| x["path"] == "bin/tool-0" && x["mode"] == 0o755));
+
+    let st = e.status();
+    assert_eq!(st["completed"], 12);
+    assert_eq!(st["pending"], 0);
+    assert_eq!(st["space_saved"].as_u64(), Some(reducible));
+    assert_eq!(st["objects"].as_u64(), Some(distinct as u64));
+    assert!(st["dedup_ratio"].as_f64().unwrap() > 1.5, "{st}");
+    // The store.db tables the seed asked for.
+    let db = rusqlite::Connection::open(e.cas.join("store.db")).unwrap();
+    let n: i64 = db
+        .query_row("SELECT COUNT(*) FROM store_migration WHERE status = 'completed'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 12);
+
+    // Dual mode: the old store is untouched.
+    assert_eq!(before, tree_state(&e.store));
+
+    // Running again migrates nothing new and counts nothing twice.
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(summary(&out)["items_total"], 0);
+    assert_eq!(e.status()["space_saved"].as_u64(), Some(reducible));
+}
+
+#[test]
+fn phases_refuse_out_of_order_and_cleanup_removes_verified_packages() {
+    let e = env();
+    planned_store(&e.store, 4);
+    let cas = e.cas.to_str().unwrap().to_string();
+    let store = e.store.to_str().unwrap().to_string();
+
+    // A package that cannot be stored (a fifo) fails; the others finish.
+    let bad = e.store.join("ffff-bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    let fifo = std::ffi::CString::new(bad.join("pipe").as_os_str().as_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let st = e.status();
+    assert_eq!((st["completed"].as_u64(), st["failed"].as_u64()), (Some(4), Some(1)));
+    assert!(st["failures"][0][1].as_str().unwrap().contains("pipe"), "{st}");
+
+    let out = e.store_cmd(&["cutover", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 failed"));
+    let out = e.store_cmd(&["cleanup", "--source", &store, "--target", &cas, "--confirm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not cut over"));
+
+    // The operator fixes the package; resume redoes only what failed.
+    std::fs::remove_file(bad.join("pipe")).unwrap();
+    write(&bad.join("ok"), b"fine now");
+    let jobs = e.cutover(&["jobs", "--json"]);
+    let job: Value = serde_json::from_str(String::from_utf8_lossy(&jobs.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(job["status"], "failed");
+    let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(e.status()["completed"], 5);
+
+    let out = e.store_cmd(&["cleanup", "--source", &store, "--target", &cas]);
+    assert_eq!(out.status.code(), Some(2), "needs --confirm");
+    let out = e.store_cmd(&["cutover", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = e.store_cmd(&["cleanup", "--source", &store, "--target", &cas, "--confirm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(std::fs::read_dir(&e.store).unwrap().count(), 0, "old packages removed");
+    // Objects still verify, and rollback is no longer possible.
+    let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = e.store_cmd(&["rollback", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cleaned up"));
+}
+
+#[test]
+fn rollback_before_cleanup_keeps_the_old_store() {
+    let e = env();
+    planned_store(&e.store, 3);
+    let before = tree_state(&e.store);
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let cas = e.cas.to_str().unwrap().to_string();
+    let out = e.store_cmd(&["rollback", "--target", &cas, "--remove-new"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!e.cas.join("objects").exists() && !e.cas.join("packages").exists());
+    let st = e.status();
+    assert_eq!(st["rolled_back"], 3);
+    assert_eq!(st["completed"], 0);
+    assert_eq!(before, tree_state(&e.store));
+    // Migrating again after a rollback works and counts from zero.
+    let (reducible, _) = independent_dup_bytes(&e.store);
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(e.status()["space_saved"].as_u64(), Some(reducible));
+}
+
+#[test]
+fn corrupted_object_is_found_by_status_and_refused_by_cutover() {
+    let e = env();
+    planned_store(&e.store, 3);
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let victim = objects(&e.cas)
+        .into_iter()
+        .find(|o| std::fs::metadata(o).unwrap().len() > 100)
+        .unwrap();
+    let name = victim.file_name().unwrap().to_str().unwrap().to_string();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[50] ^= 0xff;
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&victim, &bytes).unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let cas = e.cas.to_str().unwrap().to_string();
+    let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 corrupt objects"));
+    let st: Value = serde_json::from_slice(
+        &e.store_cmd(&["status", "--verify", "--json", "--target", &cas]).stdout,
+    )
+    .unwrap();
+    assert_eq!(st["corrupt_objects"][0], name.as_str());
+    let out = e.store_cmd(&["cutover", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("do not verify") && text.contains(&name) && text.contains("corrupt"), "{text}");
+}
+
+#[test]
+fn sigkill_then_resume_discards_temporaries_and_counts_once() {
+    let e = env();
+    planned_store(&e.store, 150);
+    let (reducible, _) = independent_dup_bytes(&e.store);
+    let mut child = Command::new(bin())
+        .arg("--state-dir")
+        .arg(&e.state)
+        .args(["run", "store-to-cas", "--parallel", "1", "--batch", "5", "--json", "--source"])
+        .arg(&e.store)
+        .arg("--target")
+        .arg(&e.cas)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "ended early");
+        if line.contains("\"item_verified\"") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    // What a kill during an object write leaves behind.
+    write(&e.cas.join("objects/.tmp/deadbeef.1.0"), b"half an object");
+    let jobs = e.cutover(&["jobs", "--json"]);
+    let job: Value = serde_json::from_str(String::from_utf8_lossy(&jobs.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(job["status"], "interrupted");
+    let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!e.cas.join("objects/.tmp/deadbeef.1.0").exists());
+    let st = e.status();
+    assert_eq!(st["completed"], 150);
+    assert_eq!(st["space_saved"].as_u64(), Some(reducible), "no double counting: {st}");
+    let db = rusqlite::Connection::open(e.cas.join("store.db")).unwrap();
+    let refs: i64 = db.query_row("SELECT SUM(refcount) FROM objects", [], |r| r.get(0)).unwrap();
+    let files: i64 = db
+        .query_row("SELECT COUNT(*) FROM package_files WHERE type = 'file'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(refs, files);
+}
+
+#[test]
+fn full_disk_fails_the_package_with_the_reason() {
+    if !support::require("full disk (tmpfs mount)", support::skip::root()) {
+        return;
+    }
+    let e = env();
+    planned_store(&e.store, 3);
+    write(&e.store.join("ffff-huge/blob"), &vec![9u8; 3 << 20]);
+    std::fs::create_dir_all(&e.cas).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&e.cas)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount tmpfs");
+    let out = e.migrate(&[]);
+    let _ = Command::new("umount").arg(&e.cas).status();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ffff-huge") && text.contains("No space left"), "{text}");
+    assert!(e.store.join("ffff-huge/blob").exists(), "source intact");
+}
+
+#[test]
+fn bad_input_is_refused_with_one_line() {
+    let e = env();
+    planned_store(&e.store, 1);
+    let missing = e.root.join("nope");
+    let inside = e.store.join("cas");
+    for (src, dst, expect) in [
+        (missing.as_path(), e.cas.as_path(), "cannot be read"),
+        (e.store.as_path(), inside.as_path(), "overlaps"),
+    ] {
+        let out = e.cutover(&[
+            OsStr::new("run"),
+            OsStr::new("store-to-cas"),
+            OsStr::new("--source"),
+            src.as_os_str(),
+            OsStr::new("--target"),
+            dst.as_os_str(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(expect), "{err}");
+    }
+    write(&e.cas.join("unrelated.txt"), b"x");
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a cutover store"));
+    let out = e.store_cmd(&["status", "--target", e.root.join("none").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// A store built from real package contents: Debian packages downloaded
+/// and extracted with `dpkg-deb -x`, one directory per package.
+#[test]
+fn migrates_real_debian_package_contents() {
+    let e = env();
+    let debs = e.root.join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    let got = Command::new("apt-get")
+        .args(["download", "bc", "less", "sed", "tree"])
+        .current_dir(&debs)
+        .output();
+    let ok = matches!(&got, Ok(o) if o.status.success());
+    if !support::require(
+        "real Debian packages",
+        if ok { Ok(()) } else { Err("apt-get download failed (no package mirror?)".into()) },
+    ) {
+        return;
+    }
+    for deb in std::fs::read_dir(&debs).unwrap() {
+        let deb = deb.unwrap().path();
+        let bytes = std::fs::read(&deb).unwrap();
+        let pkg = e.store.join(blake3::hash(&bytes).to_hex().as_str());
+        let st = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&pkg).status().unwrap();
+        assert!(st.success());
+    }
+    let (reducible, distinct) = independent_dup_bytes(&e.store);
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(summary(&out)["space_saved_bytes"].as_u64(), Some(reducible));
+    assert_eq!(objects(&e.cas).len(), distinct);
+}
