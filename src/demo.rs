@@ -26,6 +26,10 @@ pub struct Sandbox {
     pub new_storage: PathBuf,
     /// The demo's own state directory (journal).
     pub state: PathBuf,
+    /// A package store with real duplication (source of store-to-cas).
+    pub package_store: PathBuf,
+    /// Where the package store goes (created by the first migration).
+    pub cas: PathBuf,
 }
 
 /// Build (or rebuild) the sandbox in `dir`. A non-empty directory that is
@@ -58,8 +62,12 @@ pub fn build(dir: &Path) -> Result<Sandbox> {
         live: dir.join("live"),
         new_storage: dir.join("new-storage"),
         state: dir.join("state"),
+        package_store: dir.join("package-store"),
+        cas: dir.join("cas"),
     };
     build_live_tree(&sandbox.live).map_err(io("cannot build the live tree in", &sandbox.live))?;
+    build_package_store(&sandbox.package_store)
+        .map_err(io("cannot build the package store in", &sandbox.package_store))?;
     Ok(sandbox)
 }
 
@@ -113,6 +121,37 @@ fn build_live_tree(live: &Path) -> std::io::Result<()> {
     )?;
     std::os::unix::fs::symlink("shard-00/day-0/event-000.json", live.join("latest"))?;
     std::os::unix::fs::symlink("does-not-exist", live.join("dangling"))?;
+    Ok(())
+}
+
+/// A package store: one directory per package hash, with the duplication
+/// real stores have (one license text everywhere, a library identical
+/// across versions, shared icons).
+fn build_package_store(store: &Path) -> std::io::Result<()> {
+    let license = b"Licensed under the Apache License, Version 2.0 (the \"License\");\n".repeat(60);
+    let icon = content(4242, 24 * 1024);
+    let names = ["openssl", "zlib", "curl", "sqlite", "ripgrep", "jq"];
+    for (i, name) in names.iter().enumerate() {
+        for version in 0..3u64 {
+            let hash = blake3::hash(format!("{name}-{version}").as_bytes()).to_hex();
+            let pkg = store.join(format!("{}-{name}-1.{version}", &hash[..32]));
+            std::fs::create_dir_all(pkg.join("share/doc"))?;
+            std::fs::create_dir_all(pkg.join("lib"))?;
+            std::fs::create_dir_all(pkg.join("bin"))?;
+            std::fs::create_dir_all(pkg.join("share/icons"))?;
+            std::fs::write(pkg.join("share/doc/LICENSE"), &license)?;
+            std::fs::write(pkg.join("share/icons/app.png"), &icon)?;
+            // The library changes every second release; the binary each release.
+            let lib = content(i as u64 * 100 + version / 2, 64 * 1024 + i * 512);
+            std::fs::write(pkg.join(format!("lib/lib{name}.so")), lib)?;
+            std::fs::write(
+                pkg.join(format!("bin/{name}")),
+                content(i as u64 * 1000 + version, 16 * 1024),
+            )?;
+            std::os::unix::fs::symlink(format!("lib{name}.so"), pkg.join(format!("lib/lib{name}.so.1")))?;
+            std::fs::write(pkg.join("share/doc/empty-changelog"), b"")?;
+        }
+    }
     Ok(())
 }
 

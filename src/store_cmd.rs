@@ -66,6 +66,13 @@ impl StoreRunArgs {
 /// `cutover store …`: the phases of a content-addressed store.
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
+    /// Read and hash the old store: how much deduplication will save (writes nothing).
+    Scan {
+        #[arg(long, value_name = "STORE")]
+        source: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Totals, progress, space saved, dedup ratio, ETA and health.
     Status {
         #[arg(long, value_name = "CAS")]
@@ -169,6 +176,31 @@ pub fn status_lines(s: &StoreStatus) -> Vec<String> {
 /// Run a `cutover store …` command; returns the exit code.
 pub fn dispatch(cmd: StoreCommand) -> Result<i32> {
     match cmd {
+        StoreCommand::Scan { source, json } => {
+            let r = crate::migrate::store_to_cas::scan::scan(
+                &source,
+                crate::engine::default_parallel(),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            } else {
+                println!("{} files, {}", r.files, format_size(r.bytes, BINARY));
+                println!(
+                    "{} candidates after grouping by size ({})",
+                    r.candidates,
+                    format_size(r.candidate_bytes, BINARY)
+                );
+                println!(
+                    "{} redundant files: {} ({} bytes) can be saved; {} files hashed in {:.2}s",
+                    r.redundant_files,
+                    format_size(r.reducible_bytes, BINARY),
+                    r.reducible_bytes,
+                    r.hashed,
+                    r.elapsed_s
+                );
+            }
+            Ok(0)
+        }
         StoreCommand::Status {
             target,
             verify,

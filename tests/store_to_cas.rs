@@ -192,6 +192,9 @@ fn migrates_with_exact_space_saved_and_checkable_objects() {
     planned_store(&e.store, 12);
     let before = tree_state(&e.store);
     let (reducible, distinct) = independent_dup_bytes(&e.store);
+    let scan = e.store_cmd(&["scan", "--json", "--source", e.store.to_str().unwrap()]);
+    let scan: Value = serde_json::from_slice(&scan.stdout).unwrap();
+    assert_eq!(scan["reducible_bytes"].as_u64(), Some(reducible), "{scan}");
     let out = e.migrate(&["--batch", "4", "--parallel", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let s = summary(&out);

@@ -8,6 +8,7 @@ pub mod db;
 mod ingest;
 pub mod layout;
 pub mod phases;
+pub mod scan;
 mod walk;
 
 use std::collections::{HashMap, HashSet};

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmark: cutover store-to-cas (migrate + full verification) against a
+# plain `cp -a` of the same store and `rdfind -dryrun true` (finds the
+# duplicates only), in one run, alternating; also cutover's read-and-hash
+# phase alone (`cutover store scan`).
+#
+#   benches/store_to_cas.sh [ROUNDS]      (default 3)
+#
+# Store: ~50,000 files / ~2 GB in 500 packages, ~30 % of the bytes duplicate
+# (licenses, libraries shared across versions, identical assets).
+# Env: BENCH_DIR (default /var/tmp/cutover-store-bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+dir=${BENCH_DIR:-/var/tmp/cutover-store-bench}
+src=$dir/store
+if ! command -v rdfind >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rdfind >/dev/null
+  else
+    echo "rdfind is not installed"; exit 2
+  fi
+fi
+cargo build --release --quiet
+bin=$PWD/target/release/cutover
+
+if [ ! -f "$src/.complete" ]; then
+  rm -rf "$dir"; mkdir -p "$src"
+  echo "building the store in $src ..."
+  python3 - "$src" <<'PY'
+import hashlib, os, random, sys
+src = sys.argv[1]
+rnd = random.Random(50000)
+pool = [os.urandom(rnd.randint(1024, 160 * 1024)) for _ in range(400)]  # shared contents
+license = b"Licensed under the Apache License, Version 2.0\n" * 80
+total = dup = 0
+for p in range(500):
+    pkg = os.path.join(src, hashlib.sha1(str(p).encode()).hexdigest() + f"-pkg{p}")
+    for f in range(100):
+        d = os.path.join(pkg, f"d{f % 10}")
+        os.makedirs(d, exist_ok=True)
+        r = rnd.random()
+        if f == 0:
+            data = license
+        elif r < 0.27:
+            data = pool[rnd.randrange(len(pool))]
+        else:
+            data = os.urandom(rnd.randint(1024, 80 * 1024))
+        with open(os.path.join(d, f"f{f:03d}"), "wb") as fh:
+            fh.write(data)
+        total += len(data)
+open(os.path.join(src, ".complete"), "w").close()
+PY
+  rm -f "$src/.complete.tmp"
+fi
+echo "store: $(find "$src" -type f | wc -l) files, $(du -sh "$src" | cut -f1)"
+
+now() { date +%s.%N; }
+clean() { rm -rf "$dir/cas" "$dir/state" "$dir/copy" "$dir/rdfind.txt"; sync; }
+results=$(mktemp)
+for r in $(seq "$rounds"); do
+  for tool in cutover cp rdfind scan; do
+    clean
+    t0=$(now)
+    case $tool in
+      cutover) "$bin" --state-dir "$dir/state" run store-to-cas --source "$src" --target "$dir/cas" --verify full --json > "$dir/last.json" ;;
+      cp)      cp -a "$src" "$dir/copy" ;;
+      rdfind)  (cd "$dir" && rdfind -dryrun true -outputname "$dir/rdfind.txt" "$src" > "$dir/rdfind.out") ;;
+      scan)    "$bin" store scan --json --source "$src" > "$dir/scan.json" ;;
+    esac
+    t1=$(now)
+    secs=$(awk "BEGIN{print $t1 - $t0}")
+    echo "round $r  $tool  ${secs}s"
+    echo "$tool $secs" >> "$results"
+    case $tool in
+      cutover) tail -n1 "$dir/last.json" > "$dir/summary.json" ;;
+      rdfind)  grep -o 'Totally, .* can be reduced' "$dir/rdfind.out" > "$dir/rdfind.total" || true ;;
+    esac
+  done
+done
+clean
+python3 - "$results" "$dir/summary.json" "$dir/rdfind.total" "$dir/scan.json" <<'PY'
+import json, re, statistics, sys
+times = {}
+for line in open(sys.argv[1]):
+    tool, secs = line.split()
+    times.setdefault(tool, []).append(float(secs))
+med = {t: statistics.median(v) for t, v in times.items()}
+summary = json.load(open(sys.argv[2]))
+scan = json.load(open(sys.argv[4]))
+rd = open(sys.argv[3]).read().strip()
+print()
+print(f"median of {len(times['cutover'])} rounds:")
+for t in ("cutover", "cp", "rdfind", "scan"):
+    print(f"  {t:8s} {med[t]:7.2f}s   runs: " + ", ".join(f"{x:.2f}" for x in times[t]))
+print(f"  cutover migrate+full verify / cp -a      : {med['cutover'] / med['cp']:.2f}x  (goal <= 1.0x)")
+print(f"  cutover store scan / rdfind -dryrun      : {med['scan'] / med['rdfind']:.2f}x  (goal <= 1.0x)")
+print(f"  space saved (cutover)   : {summary['space_saved_bytes']} bytes")
+print(f"  reducible (cutover scan): {scan['reducible_bytes']} bytes")
+print(f"  rdfind                  : {rd}")
+PY
+rm -f "$results"
