@@ -24,16 +24,15 @@ fi
 cargo build --release --quiet
 bin=$PWD/target/release/cutover
 
-if [ ! -f "$src/.complete" ]; then
+if [ ! -f "$src/.complete-v2" ]; then
   rm -rf "$dir"; mkdir -p "$src"
   echo "building the store in $src ..."
   python3 - "$src" <<'PY'
 import hashlib, os, random, sys
 src = sys.argv[1]
 rnd = random.Random(50000)
-pool = [os.urandom(rnd.randint(1024, 160 * 1024)) for _ in range(400)]  # shared contents
+pool = [os.urandom(rnd.randint(1024, 100 * 1024)) for _ in range(400)]  # shared contents
 license = b"Licensed under the Apache License, Version 2.0\n" * 80
-total = dup = 0
 for p in range(500):
     pkg = os.path.join(src, hashlib.sha1(str(p).encode()).hexdigest() + f"-pkg{p}")
     for f in range(100):
@@ -42,21 +41,19 @@ for p in range(500):
         r = rnd.random()
         if f == 0:
             data = license
-        elif r < 0.27:
+        elif r < 0.25:
             data = pool[rnd.randrange(len(pool))]
         else:
             data = os.urandom(rnd.randint(1024, 80 * 1024))
         with open(os.path.join(d, f"f{f:03d}"), "wb") as fh:
             fh.write(data)
-        total += len(data)
-open(os.path.join(src, ".complete"), "w").close()
+open(os.path.join(src, ".complete-v2"), "w").close()
 PY
-  rm -f "$src/.complete.tmp"
 fi
 echo "store: $(find "$src" -type f | wc -l) files, $(du -sh "$src" | cut -f1)"
 
 now() { date +%s.%N; }
-clean() { rm -rf "$dir/cas" "$dir/state" "$dir/copy" "$dir/rdfind.txt"; sync; }
+clean() { rm -rf "$dir/cas" "$dir/state" "$dir/copy" "$dir/rdfind.txt"; sync; sleep "${SETTLE_S:-3}"; }
 results=$(mktemp)
 for r in $(seq "$rounds"); do
   for tool in cutover cp rdfind scan; do

@@ -41,7 +41,7 @@ fi
 echo "tree: $(find "$src" -type f | wc -l) files, $(du -sh "$src" | cut -f1)"
 
 now() { date +%s.%N; }
-clean() { rm -rf "$dir/dst" "$dir/state"; sync; }
+clean() { rm -rf "$dir/dst" "$dir/state"; sync; sleep "${SETTLE_S:-3}"; }
 time_it() { # name command...
   clean
   local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now)

@@ -176,11 +176,11 @@ fn objects(cas: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for fan in std::fs::read_dir(cas.join("objects")).unwrap() {
         let fan = fan.unwrap();
-        if fan.file_name() == ".tmp" {
-            continue;
-        }
         for o in std::fs::read_dir(fan.path()).unwrap() {
-            out.push(o.unwrap().path());
+            let o = o.unwrap();
+            if !o.file_name().to_str().unwrap().starts_with(".tmp.") {
+                out.push(o.path());
+            }
         }
     }
     out
@@ -377,13 +377,13 @@ fn sigkill_then_resume_discards_temporaries_and_counts_once() {
     child.kill().unwrap();
     let _ = child.wait();
     // What a kill during an object write leaves behind.
-    write(&e.cas.join("objects/.tmp/deadbeef.1.0"), b"half an object");
+    write(&e.cas.join("objects/de/.tmp.deadbeef.1.0"), b"half an object");
     let jobs = e.cutover(&["jobs", "--json"]);
     let job: Value = serde_json::from_str(String::from_utf8_lossy(&jobs.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(job["status"], "interrupted");
     let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(!e.cas.join("objects/.tmp/deadbeef.1.0").exists());
+    assert!(!e.cas.join("objects/de/.tmp.deadbeef.1.0").exists());
     let st = e.status();
     assert_eq!(st["completed"], 150);
     assert_eq!(st["space_saved"].as_u64(), Some(reducible), "no double counting: {st}");

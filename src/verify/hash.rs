@@ -18,13 +18,35 @@ pub fn hash_file(path: &Path) -> io::Result<(blake3::Hash, u64)> {
     hash_reader(file)
 }
 
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with this thread's reusable I/O buffer of at least `len` bytes.
+/// Buffers are allocated (and zeroed) once per thread, not once per file.
+pub fn with_buffer<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            f(&mut buf[..len])
+        }
+        // Re-entered on the same thread: use a temporary buffer.
+        Err(_) => f(&mut vec![0u8; len]),
+    })
+}
+
 /// BLAKE3 of everything a reader yields.
-pub fn hash_reader(mut file: File) -> io::Result<(blake3::Hash, u64)> {
+pub fn hash_reader(file: File) -> io::Result<(blake3::Hash, u64)> {
+    with_buffer(BUF_SIZE, |buf| hash_with(file, buf))
+}
+
+fn hash_with(mut file: File, buf: &mut [u8]) -> io::Result<(blake3::Hash, u64)> {
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; BUF_SIZE];
     let mut total = 0u64;
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match file.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -182,14 +182,14 @@ pub fn corrupt_objects(layout: &Layout) -> Vec<String> {
         return bad;
     };
     for fan in fans.flatten() {
-        if fan.file_name() == ".tmp" {
-            continue;
-        }
         let Ok(objs) = std::fs::read_dir(fan.path()) else {
             continue;
         };
         for o in objs.flatten() {
             let name = o.file_name().to_string_lossy().to_string();
+            if name.starts_with(super::layout::TMP_PREFIX) {
+                continue;
+            }
             match hash_file(&o.path()) {
                 Ok((h, _)) if h.to_hex().as_str() == name => {}
                 _ => bad.push(name),

@@ -16,10 +16,10 @@ use crate::engine::event::ItemReport;
 use crate::migrate::tree_sync::meta::Kind;
 use crate::migrate::{Item, ItemCtx, ItemError};
 use crate::names;
-use crate::verify::hash::{hash_file, BUF_SIZE};
+use crate::verify::hash::{hash_file, with_buffer, BUF_SIZE};
 
 /// Files up to this size are read once into memory (hashed, then written).
-const IN_MEMORY: u64 = 8 << 20;
+const IN_MEMORY: u64 = 4 << 20;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -53,7 +53,6 @@ fn ingest_inner(
     let mut report = ItemReport::default();
     let mut entries = Vec::with_capacity(walked.len());
     let mut new_inodes = Vec::new();
-    let mut buf = vec![0u8; BUF_SIZE];
     for e in &walked {
         if ctx.cancelled() {
             return Err(ItemError("cancelled".into()));
@@ -98,7 +97,7 @@ fn ingest_inner(
                     Some(h) => h,
                     None => {
                         let (hex, saved, written) =
-                            store_content(ts, &path, st.size, &mut buf).map_err(|e| fail(e))?;
+                            store_content(ts, &path, st.size).map_err(|e| fail(e))?;
                         if saved {
                             report.space_saved_bytes += st.size;
                         } else {
@@ -151,12 +150,7 @@ fn ingest_inner(
 
 /// Hash a file and store it as an object unless that content is already
 /// stored. Returns (hash, deduplicated?, bytes written).
-fn store_content(
-    ts: &StoreToCas,
-    path: &Path,
-    size: u64,
-    buf: &mut [u8],
-) -> Result<(String, bool, u64), String> {
+fn store_content(ts: &StoreToCas, path: &Path, size: u64) -> Result<(String, bool, u64), String> {
     let open = || {
         std::fs::OpenOptions::new()
             .read(true)
@@ -165,16 +159,32 @@ fn store_content(
             .map_err(|e| e.to_string())
     };
     if size <= IN_MEMORY {
-        let mut bytes = Vec::with_capacity(size as usize);
-        open()?
-            .read_to_end(&mut bytes)
-            .map_err(|e| e.to_string())?;
-        let hex = blake3::hash(&bytes).to_hex().to_string();
-        if !ts.claim_object(&hex) {
-            return Ok((hex, true, 0));
-        }
-        write_object(ts, &hex, |out| out.write_all(&bytes)).map_err(|e| release(ts, &hex, e))?;
-        return Ok((hex, false, bytes.len() as u64));
+        // Read once into this thread's buffer (one byte more than expected
+        // to see growth), hash, and write from memory if the content is new.
+        return with_buffer(IN_MEMORY as usize + 1, |buf| {
+            let mut input = open()?;
+            let mut n = 0;
+            while n < buf.len() {
+                match input.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            if n as u64 != size {
+                return Err(format!(
+                    "changed while being stored ({size} bytes expected, {n} read); the source must not change during migration"
+                ));
+            }
+            let bytes = &buf[..n];
+            let hex = blake3::hash(bytes).to_hex().to_string();
+            if !ts.claim_object(&hex) {
+                return Ok((hex, true, 0));
+            }
+            write_object(ts, &hex, |out| out.write_all(bytes)).map_err(|e| release(ts, &hex, e))?;
+            Ok((hex, false, n as u64))
+        });
     }
     let (hash, _) = hash_file(path).map_err(|e| e.to_string())?;
     let hex = hash.to_hex().to_string();
@@ -185,6 +195,8 @@ fn store_content(
     let mut again = blake3::Hasher::new();
     write_object(ts, &hex, |out| {
         let mut input = open().map_err(io::Error::other)?;
+        let mut buf = vec![0u8; BUF_SIZE];
+        let buf = &mut buf[..];
         loop {
             let n = input.read(buf)?;
             if n == 0 {
@@ -217,10 +229,10 @@ fn write_object(
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> io::Result<()> {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = ts
-        .layout
-        .tmp()
-        .join(format!("{hex}.{}.{n}", std::process::id()));
+    let dest = ts.layout.object(hex);
+    // The temporary name lives beside the object, so the rename stays in
+    // one directory (no cross-directory rename lock, no hot shared dir).
+    let tmp = ts.layout.tmp_object(hex, std::process::id(), n);
     let result = (|| {
         let mut out = std::fs::OpenOptions::new()
             .write(true)
@@ -230,10 +242,6 @@ fn write_object(
         fill(&mut out)?;
         out.set_permissions(std::fs::Permissions::from_mode(0o444))?;
         drop(out);
-        let dest = ts.layout.object(hex);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
         std::fs::rename(&tmp, &dest)
     })();
     if result.is_err() {

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// Prefix of temporary object names (never a valid hash).
+pub const TMP_PREFIX: &str = ".tmp.";
+
 /// Paths inside a content-addressed store (the target).
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -32,9 +35,11 @@ impl Layout {
         self.objects().join(fan).join(hex)
     }
 
-    /// Temporary names for objects being written; discarded on resume.
-    pub fn tmp(&self) -> PathBuf {
-        self.objects().join(".tmp")
+    /// A temporary name for an object being written, in its fan directory.
+    pub fn tmp_object(&self, hex: &str, pid: u32, n: u64) -> PathBuf {
+        let mut p = self.object(hex);
+        p.set_file_name(format!("{TMP_PREFIX}{hex}.{pid}.{n}"));
+        p
     }
 
     /// `packages/`: one metadata file per package.
@@ -52,19 +57,29 @@ impl Layout {
         self.root.join("store.db")
     }
 
-    /// Create the directories of the layout.
+    /// Create the directories of the layout (all 256 fan directories).
     pub fn create(&self) -> io::Result<()> {
-        std::fs::create_dir_all(self.tmp())?;
+        for fan in 0..=255u8 {
+            std::fs::create_dir_all(self.objects().join(format!("{fan:02x}")))?;
+        }
         std::fs::create_dir_all(self.packages())
     }
 
     /// Remove objects left under temporary names by a killed run.
     pub fn discard_tmp(&self) -> io::Result<u64> {
         let mut n = 0;
-        if let Ok(rd) = std::fs::read_dir(self.tmp()) {
-            for e in rd.flatten() {
-                std::fs::remove_file(e.path())?;
-                n += 1;
+        let Ok(fans) = std::fs::read_dir(self.objects()) else {
+            return Ok(0);
+        };
+        for fan in fans.flatten() {
+            if !fan.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                continue;
+            }
+            for e in std::fs::read_dir(fan.path())?.flatten() {
+                if e.file_name().as_encoded_bytes().starts_with(TMP_PREFIX.as_bytes()) {
+                    std::fs::remove_file(e.path())?;
+                    n += 1;
+                }
             }
         }
         Ok(n)
