@@ -214,6 +214,14 @@ fn bulk_final_verify_on_hostile_tree() {
     assert_eq!(s["files_deleted"], 1, "{s}");
     assert!(!sb.dst.join("names/-leading-dash").exists());
 
+    // A new name for an already copied hard-linked file links to its copy.
+    std::fs::hard_link(sb.src.join("hl/one"), sb.src.join("names/fourth-link")).expect("link");
+    let out = sb.sync(&["--final"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let four = std::fs::metadata(sb.dst.join("names/fourth-link")).expect("stat");
+    let one = std::fs::metadata(sb.dst.join("hl/one")).expect("stat");
+    assert_eq!(four.ino(), one.ino());
+
     // Nothing changed: the proof the operators ran rsync twice for.
     for _ in 0..2 {
         let out = sb.sync(&["--final"]);

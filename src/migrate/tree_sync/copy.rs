@@ -168,7 +168,14 @@ pub fn copy_dir(
         let s = src_dir.join(name);
         let d = dst_dir.join(name);
         let relp = rel.join(name);
-        let result = match decide(st, &d) {
+        // Multiply-linked files always go through the link table, so that a
+        // name added later links to the copy an earlier name already has.
+        let action = if st.kind == Kind::File && st.nlink > 1 {
+            Action::Write
+        } else {
+            decide(st, &d)
+        };
+        let result = match action {
             Action::UpToDate if st.kind == Kind::File => {
                 ctx.progress.add(1, st.size);
                 fix_metadata(&d, st)
@@ -326,6 +333,10 @@ fn copy_file(
     let mut output = if pre.nlink > 1 {
         match link_or_claim(ts, dst, &pre, rel)? {
             Claim::Linked => return Ok(()),
+            Claim::Current => {
+                ctx.progress.add(1, pre.size);
+                return fix_metadata(dst, &pre);
+            }
             Claim::Mine(file) => file,
         }
     } else {
@@ -367,6 +378,8 @@ fn copy_file(
 enum Claim {
     /// The target name now shares the inode of an earlier name of the same source file.
     Linked,
+    /// The first name of the inode, and its target copy is current.
+    Current,
     /// This name is the first of its inode: write the content into this file.
     Mine(File),
 }
@@ -389,6 +402,10 @@ fn link_or_claim(ts: &TreeSync, dst: &Path, st: &Stat, rel: &Path) -> io::Result
         meta::remove_any(dst)?;
         std::fs::hard_link(&first_abs, dst)?;
         return Ok(Claim::Linked);
+    }
+    if lstat(dst).is_ok_and(|d| d.kind == Kind::File && d.same_content_stamp(st)) {
+        links.insert((st.dev, st.ino), rel.to_path_buf());
+        return Ok(Claim::Current);
     }
     let file = create_new(dst)?;
     links.insert((st.dev, st.ino), rel.to_path_buf());
