@@ -8,19 +8,7 @@ use std::time::Duration;
 use crate::cli::ConsoleArgs;
 use crate::discover::tree;
 use crate::journal::Journal;
-// TEMP until ui lands
-pub struct ConsoleConfig {
-    pub state_dir: PathBuf,
-    pub journal: Arc<Journal>,
-    pub sources: Vec<tree::TreeSource>,
-    pub parallel: usize,
-    pub verify: VerifyMode,
-    pub seed: u64,
-    pub title: String,
-}
-async fn run_console(_c: ConsoleConfig) -> Result<(), String> {
-    Err("console not built".into())
-}
+use crate::ui::{run_console, ConsoleConfig};
 use crate::verify::VerifyMode;
 use crate::{demo, engine, state_dir};
 

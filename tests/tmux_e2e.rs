@@ -134,15 +134,16 @@ fn parse_tape(tape: &str, binary: &str, dir: &str) -> Vec<Step> {
     steps
 }
 
-/// A tmux server of our own (its own socket), killed when dropped.
+/// A tmux server of our own (its socket in the test's temporary
+/// directory), killed when dropped.
 struct Tmux {
-    socket: String,
+    socket: std::path::PathBuf,
 }
 
 impl Tmux {
     fn cmd(&self, args: &[&str]) -> Output {
         Command::new("tmux")
-            .arg("-L")
+            .arg("-S")
             .arg(&self.socket)
             .args(args)
             .env("LANG", "C.UTF-8")
@@ -252,7 +253,7 @@ fn demo_tape_in_tmux() {
     );
 
     let tmux = Tmux {
-        socket: format!("cutover-e2e-{}", std::process::id()),
+        socket: tmp.path().join("tmux.sock"),
     };
     tmux.ok(&[
         "-f",
@@ -281,9 +282,23 @@ fn demo_tape_in_tmux() {
                 }
             }
             Step::Sleep(d) => std::thread::sleep(*d),
-            Step::Expect(text) => tmux.wait_for(&format!("`{text}`"), EXPECT_TIMEOUT, |t| {
-                t.screen().contains(text.as_str())
-            }),
+            Step::Expect(text) => {
+                let since = Instant::now();
+                tmux.wait_for(&format!("`{text}`"), EXPECT_TIMEOUT, |t| {
+                    if t.screen().contains(text.as_str()) {
+                        return true;
+                    }
+                    // Every expectation comes after the launch: the shell
+                    // back in front means the console is gone.
+                    assert!(
+                        since.elapsed() < Duration::from_secs(5)
+                            || t.display("#{pane_current_command}") != "bash",
+                        "the console exited while waiting for `{text}`; the screen:\n{}",
+                        t.screen()
+                    );
+                    false
+                })
+            }
         }
     }
 
@@ -328,8 +343,13 @@ fn demo_tape_in_tmux() {
         .expect("run cutover jobs");
     let listing = String::from_utf8_lossy(&jobs.stdout);
     assert!(jobs.status.success(), "cutover jobs failed: {listing}");
+    // The bulk copy races the demo's writer; the final sync must be exact.
+    let rows: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.contains("tree-sync"))
+        .collect();
     assert!(
-        listing.matches("completed").count() >= 2,
-        "expected the bulk copy and the final sync completed:\n{listing}"
+        rows.len() >= 2 && rows.iter().any(|l| l.contains("completed")),
+        "expected the bulk copy and a completed final sync in the journal:\n{listing}"
     );
 }

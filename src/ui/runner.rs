@@ -69,8 +69,10 @@ pub async fn run_console(cfg: ConsoleConfig) -> color_eyre::Result<()> {
     let _ = color_eyre::install();
     init_logging(&cfg.state_dir);
     let mut terminal = ratatui::try_init().wrap_err("cannot enter the terminal")?;
-    let result = Runner::new(cfg).run(&mut terminal).await;
+    let mut runner = Runner::new(cfg);
+    let result = runner.run(&mut terminal).await;
     ratatui::restore();
+    runner.shutdown().await;
     result
 }
 
@@ -213,12 +215,10 @@ impl Runner {
         )
     }
 
-    async fn run(mut self, terminal: &mut DefaultTerminal) -> color_eyre::Result<()> {
+    async fn run(&mut self, terminal: &mut DefaultTerminal) -> color_eyre::Result<()> {
         let mut state = self.initial_state();
         self.exec(Command::RefreshJobs);
-        let result = self.event_loop(terminal, &mut state).await;
-        self.shutdown().await;
-        result
+        self.event_loop(terminal, &mut state).await
     }
 
     async fn event_loop(
@@ -237,6 +237,8 @@ impl Runner {
             let now = tokio::time::Instant::now();
             let due = last_draw.map_or(now, |t| t + FRAME);
             if dirty && now >= due {
+                // Log lines still in tui-logger's hot buffer would be missed.
+                tui_logger::move_events();
                 terminal
                     .draw(|f| view::render(f, state))
                     .wrap_err("cannot draw the console")?;
@@ -281,6 +283,7 @@ impl Runner {
                         parallel: self.cfg.parallel.max(1),
                         dry_run: false,
                         verify_only: mode == RunMode::Verify,
+                        batch: None,
                     };
                     self.spawn_job(migration, opts, None);
                 }
@@ -293,6 +296,7 @@ impl Runner {
                             parallel: self.cfg.parallel.max(1),
                             dry_run: false,
                             verify_only: false,
+                            batch: None,
                         };
                         self.spawn_job(Arc::from(m), opts, Some(job));
                     }
@@ -303,7 +307,7 @@ impl Runner {
             }
             Command::CancelJob => {
                 if let Some(flag) = &self.want_cancel {
-                    tracing::warn!("cancel requested by the operator");
+                    tracing::warn!("cancelling the job; it stays resumable");
                     flag.store(true, Ordering::Relaxed);
                 }
             }
@@ -385,8 +389,8 @@ impl Runner {
         }));
     }
 
-    /// Cancel whatever still runs and give it a moment to stop cleanly
-    /// (its items stay resumable in the journal either way).
+    /// After the terminal is restored: cancel whatever still runs and give
+    /// it a moment to stop cleanly (its items stay resumable either way).
     async fn shutdown(self) {
         let Runner {
             rx,
@@ -394,12 +398,14 @@ impl Runner {
             tasks,
             ..
         } = self;
+        // Forwarders stop waiting on a full channel once nobody listens.
         drop(rx);
         if let Some(flag) = want_cancel {
             flag.store(true, Ordering::Relaxed);
         }
         let pending: Vec<_> = tasks.into_iter().filter(|t| !t.is_finished()).collect();
         if !pending.is_empty() {
+            eprintln!("cutover: stopping the running job; `cutover jobs` shows it, `cutover resume` continues it");
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, futures::future::join_all(pending)).await;
         }
     }

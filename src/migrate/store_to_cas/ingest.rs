@@ -97,7 +97,7 @@ fn ingest_inner(
                     Some(h) => h,
                     None => {
                         let (hex, saved, written) =
-                            store_content(ts, &path, st.size).map_err(|e| fail(e))?;
+                            store_content(ts, &path, st.size).map_err(fail)?;
                         if saved {
                             report.space_saved_bytes += st.size;
                         } else {
@@ -127,12 +127,8 @@ fn ingest_inner(
         package: item.key.clone(),
         entries,
     };
-    meta.write(&ts.layout.package(name)).map_err(|e| {
-        ItemError(format!(
-            "package {}: cannot write metadata: {e}",
-            item.key
-        ))
-    })?;
+    meta.write(&ts.layout.package(name))
+        .map_err(|e| ItemError(format!("package {}: cannot write metadata: {e}", item.key)))?;
     ts.with_db(|c| {
         db::record_package(
             c,

@@ -132,12 +132,10 @@ impl StoreToCas {
         let dst = &self.params.target;
         match lstat(src) {
             Ok(st) if st.kind == Kind::Dir => {}
-            Ok(_) => {
-                return Err(Error::bad(format!(
-                    "store {} is not a directory; give the directory holding one directory per package",
-                    names::display(src)
-                )))
-            }
+            Ok(_) => return Err(Error::bad(format!(
+                "store {} is not a directory; give the directory holding one directory per package",
+                names::display(src)
+            ))),
             Err(e) => {
                 return Err(Error::bad(format!(
                     "store {} cannot be read ({e}); check the path",

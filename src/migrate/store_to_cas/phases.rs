@@ -65,7 +65,9 @@ pub fn status(target: &Path, verify: bool) -> Result<StoreStatus> {
             .prepare("SELECT status, COUNT(*) FROM store_migration GROUP BY status")
             .map_err(q)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
             .map_err(q)?;
         for row in rows {
             let (st, n) = row.map_err(q)?;
@@ -194,7 +196,9 @@ pub struct PhaseResult {
 fn source_of(conn: &rusqlite::Connection) -> Result<String> {
     db::state(conn, "source")
         .map_err(Error::bad)?
-        .ok_or_else(|| Error::bad("store.db does not record its source store; run the migration first"))
+        .ok_or_else(|| {
+            Error::bad("store.db does not record its source store; run the migration first")
+        })
 }
 
 /// Verify every completed package against the source, in full.

@@ -86,6 +86,13 @@ pub fn check_dir(
                 if memo.is_some_and(|m| m.vanished.contains(name)) {
                     continue;
                 }
+                if memo.is_some_and(|m| !m.listed.contains(name)) {
+                    // A writer created it after this directory was copied.
+                    report.warnings.push(format!(
+                        "{shown} appeared in the source after the copy; the final sync will copy it"
+                    ));
+                    continue;
+                }
                 diff.missing_in_target(&shown);
                 continue;
             }

@@ -26,6 +26,8 @@ pub struct CopyMemo {
     pub hashes: HashMap<OsString, (Stat, blake3::Hash)>,
     /// Names that vanished from the source during the copy.
     pub vanished: HashSet<OsString>,
+    /// Every name the copy listed in the source directory.
+    pub listed: HashSet<OsString>,
 }
 
 /// What to do with one source entry.
@@ -156,6 +158,7 @@ pub fn copy_dir(
             names::display(&dst_dir)
         ))
     })?;
+    memo.listed = entries.iter().map(|(n, _)| n.clone()).collect();
     let mut errors = DiffReport::default();
     if ts.params.final_sync {
         prune(&dst_dir, &entries, &mut report, &mut errors, &rel);

@@ -1,0 +1,199 @@
+//! How engine events change the console state: the metrics of the current
+//! job, the bounded item stream, and the run marks of the sources.
+
+use crate::engine::event::{Event, ItemReport, Summary};
+use crate::ui::fmt;
+use crate::ui::model::{ItemLine, ItemMark, Outcome, Phase, RunMode};
+
+use super::State;
+
+fn push_line(state: &mut State, mark: ItemMark, item: String, detail: String) {
+    let dropped = state.items.push(ItemLine { mark, item, detail });
+    // Keep a scrolled-back view on the same lines while new ones arrive.
+    if state.cursor.items_back > 0 && !dropped {
+        state.cursor.items_back += 1;
+    }
+    let max = state.items.lines.len().saturating_sub(1);
+    state.cursor.items_back = state.cursor.items_back.min(max);
+}
+
+fn report_detail(r: &ItemReport, mode: RunMode) -> String {
+    let mut parts = Vec::new();
+    if r.files > 0 || r.bytes > 0 {
+        parts.push(format!(
+            "{} files · {}",
+            fmt::count(r.files),
+            fmt::bytes(r.bytes)
+        ));
+    }
+    if mode != RunMode::Verify {
+        parts.push(format!("copied {}", fmt::count(r.files_transferred)));
+    }
+    if r.files_deleted > 0 {
+        parts.push(format!("deleted {}", fmt::count(r.files_deleted)));
+    }
+    parts.push(format!("hashed {}", fmt::count(r.files_hashed)));
+    if r.space_saved_bytes > 0 {
+        parts.push(format!("saved {}", fmt::bytes(r.space_saved_bytes)));
+    }
+    parts.push(format!("{:.1}s", r.elapsed_s));
+    parts.join(" · ")
+}
+
+pub(super) fn on_event(state: &mut State, event: Event) {
+    let job = event.job();
+    let now = state.now;
+    let Some(m) = state
+        .job
+        .as_mut()
+        .filter(|m| m.active() && m.job == Some(job))
+    else {
+        return;
+    };
+    let line = match event {
+        Event::JobStarted {
+            kind,
+            items_total,
+            items_skipped,
+            files_total,
+            bytes_total,
+            verify,
+            dry_run,
+            ..
+        } => {
+            m.kind = kind;
+            m.items_total = items_total;
+            m.items_skipped = items_skipped;
+            m.items_verified = items_skipped;
+            m.files_total = files_total;
+            m.bytes_total = bytes_total;
+            m.verify = verify;
+            m.dry_run = dry_run;
+            let mut detail = format!(
+                "{} · {} files · {} · verify {}",
+                fmt::items(items_total),
+                fmt::count(files_total),
+                fmt::bytes(bytes_total),
+                m.verify
+            );
+            if items_skipped > 0 {
+                detail.push_str(&format!(" · {items_skipped} already verified"));
+            }
+            Some((
+                ItemMark::Note,
+                format!("{} of {}", m.title(), m.name),
+                detail,
+            ))
+        }
+        Event::PlanStep { item, action, .. } => Some((ItemMark::Step, item, action)),
+        Event::ItemStarted { item, .. } => {
+            m.item_started(&item);
+            None
+        }
+        Event::Progress {
+            files_done,
+            bytes_done,
+            files_total,
+            bytes_total,
+            ..
+        } => {
+            m.files_total = files_total;
+            m.bytes_total = bytes_total;
+            m.progress(now, files_done, bytes_done);
+            None
+        }
+        Event::Warning { item, message, .. } => {
+            m.warnings += 1;
+            Some((ItemMark::Warning, item, message))
+        }
+        Event::ItemVerified { item, report, .. } => {
+            m.item_done(&item);
+            m.items_verified += 1;
+            m.files_transferred += report.files_transferred;
+            m.bytes_transferred += report.bytes_transferred;
+            m.files_deleted += report.files_deleted;
+            m.space_saved += report.space_saved_bytes;
+            Some((ItemMark::Verified, item, report_detail(&report, m.mode)))
+        }
+        Event::ItemFailed {
+            item,
+            reason,
+            report,
+            ..
+        } => {
+            m.item_done(&item);
+            m.items_failed += 1;
+            m.files_transferred += report.files_transferred;
+            m.bytes_transferred += report.bytes_transferred;
+            m.files_deleted += report.files_deleted;
+            m.space_saved += report.space_saved_bytes;
+            Some((ItemMark::Failed, item, reason))
+        }
+        Event::Summary(summary) => {
+            on_summary(state, summary);
+            None
+        }
+    };
+    if let Some((mark, item, detail)) = line {
+        push_line(state, mark, item, detail);
+    }
+}
+
+pub(super) fn on_summary(state: &mut State, s: Summary) {
+    let now = state.now;
+    let Some(m) = state.job.as_mut().filter(|m| m.ended_at.is_none()) else {
+        return;
+    };
+    m.items_total = s.items_total;
+    m.items_verified = s.items_verified;
+    m.items_failed = s.items_failed;
+    m.warnings = m.warnings.max(s.warnings);
+    m.files_transferred = s.files_transferred;
+    m.bytes_transferred = s.bytes_transferred;
+    m.files_deleted = s.files_deleted;
+    m.space_saved = s.space_saved_bytes;
+    m.in_flight.clear();
+    m.summary = Some(s);
+    m.phase = Phase::Done;
+    m.ended_at = Some(now);
+    finish_source(state);
+    note_end(state);
+}
+
+pub(super) fn finish_source(state: &mut State) {
+    let Some(m) = state.job.as_ref() else {
+        return;
+    };
+    let (mode, source, outcome) = (m.mode, m.source, m.outcome());
+    state.batch_done += 1;
+    if outcome != Outcome::Verified {
+        state.batch_failed += 1;
+    }
+    if let Some(slot) = source
+        .and_then(|i| state.sources.get_mut(i))
+        .and_then(|s| s.runs.slot(mode))
+    {
+        *slot = Some(outcome);
+    }
+}
+
+pub(super) fn note_end(state: &mut State) {
+    // Whatever the footer said is stale now that the job ended.
+    state.status = None;
+    let Some(m) = state.job.as_ref() else {
+        return;
+    };
+    let mut detail = format!("in {}", fmt::clock(m.elapsed(state.now)));
+    if m.summary.is_some() && !m.dry_run {
+        detail.push_str(&format!(
+            " · {} files transferred · {}",
+            fmt::count(m.files_transferred),
+            fmt::bytes(m.bytes_transferred)
+        ));
+        if m.files_deleted > 0 {
+            detail.push_str(&format!(" · {} deleted", fmt::count(m.files_deleted)));
+        }
+    }
+    let verdict = m.verdict();
+    push_line(state, ItemMark::Note, verdict, detail);
+}
