@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::cli::{bin, show, summary, write, Sandbox};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -16,59 +18,33 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_cutover")
-}
-
 struct Env {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
+    sb: Sandbox,
     store: PathBuf,
     cas: PathBuf,
-    state: PathBuf,
 }
 
 fn env() -> Env {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().to_path_buf();
-    let store = root.join("store");
-    std::fs::create_dir_all(&store).expect("mkdir");
+    let sb = Sandbox::new();
     Env {
-        store,
-        cas: root.join("cas"),
-        state: root.join("state"),
-        root,
-        _tmp: tmp,
+        store: sb.src.clone(),
+        cas: sb.dst.clone(),
+        sb,
     }
 }
 
 impl Env {
     fn cutover<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
-        Command::new(bin())
-            .arg("--state-dir")
-            .arg(&self.state)
-            .args(args)
-            .output()
-            .expect("run cutover")
+        self.sb.cutover(args)
     }
 
     fn migrate(&self, extra: &[&str]) -> Output {
-        let mut args: Vec<&OsStr> = vec![
-            "run".as_ref(),
-            "store-to-cas".as_ref(),
-            "--source".as_ref(),
-            self.store.as_os_str(),
-            "--target".as_ref(),
-            self.cas.as_os_str(),
-            "--json".as_ref(),
-        ];
-        args.extend(extra.iter().map(|s| OsStr::new(*s)));
-        self.cutover(&args)
+        self.sb.job("run", "store-to-cas", extra)
     }
 
     fn store_cmd(&self, args: &[&str]) -> Output {
-        let mut all: Vec<&OsStr> = vec!["store".as_ref()];
-        all.extend(args.iter().map(|s| OsStr::new(*s)));
+        let mut all = vec!["store"];
+        all.extend_from_slice(args);
         self.cutover(&all)
     }
 
@@ -76,28 +52,6 @@ impl Env {
         let out = self.store_cmd(&["status", "--json", "--target", self.cas.to_str().unwrap()]);
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", show(&out)))
     }
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "code {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn summary(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = text.lines().last().unwrap_or("{}");
-    let v: Value = serde_json::from_str(last).unwrap_or_else(|_| panic!("{}", show(out)));
-    assert_eq!(v["event"], "summary", "{}", show(out));
-    v
-}
-
-fn write(path: &Path, bytes: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
 }
 
 /// A store with planned duplication: a shared license in every package,
@@ -109,14 +63,26 @@ fn planned_store(store: &Path, packages: usize) {
         let pkg = store.join(format!("{:032x}-pkg{p}", p * 7919 + 13));
         write(&pkg.join("share/doc/LICENSE"), &license);
         // libfoo 1.x is the same across every second package ("versions").
-        let lib: Vec<u8> = (0..20_000u32).map(|i| (i * 31 + (p as u32 / 2)) as u8).collect();
+        let lib: Vec<u8> = (0..20_000u32)
+            .map(|i| (i * 31 + (p as u32 / 2)) as u8)
+            .collect();
         write(&pkg.join("lib/libfoo.so.1"), &lib);
-        write(&pkg.join(format!("bin/tool-{p}")), format!("#!/bin/sh\necho {p}\n").as_bytes());
-        std::fs::set_permissions(pkg.join(format!("bin/tool-{p}")), std::fs::Permissions::from_mode(0o755)).unwrap();
+        write(
+            &pkg.join(format!("bin/tool-{p}")),
+            format!("#!/bin/sh\necho {p}\n").as_bytes(),
+        );
+        std::fs::set_permissions(
+            pkg.join(format!("bin/tool-{p}")),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         write(&pkg.join("etc/empty.conf"), b"");
         std::fs::create_dir_all(pkg.join("var/empty/dir")).unwrap();
         std::os::unix::fs::symlink("libfoo.so.1", pkg.join("lib/libfoo.so")).unwrap();
-        write(&pkg.join(OsStr::from_bytes(b"odd name \n $(x) '\"")), b"odd");
+        write(
+            &pkg.join(OsStr::from_bytes(b"odd name \n $(x) '\"")),
+            b"odd",
+        );
         if p % 3 == 0 {
             write(&pkg.join("data/a"), &vec![b'q'; 5000 + p]);
             std::fs::hard_link(pkg.join("data/a"), pkg.join("data/a-link")).unwrap();
@@ -139,7 +105,10 @@ fn independent_dup_bytes(store: &Path) -> (u64, usize) {
             } else if md.is_file() {
                 let bytes = std::fs::read(e.path()).unwrap();
                 sizes.insert(bytes.clone(), md.len());
-                by_content.entry(bytes).or_default().insert((md.dev(), md.ino()));
+                by_content
+                    .entry(bytes)
+                    .or_default()
+                    .insert((md.dev(), md.ino()));
             }
         }
     }
@@ -161,7 +130,11 @@ fn tree_state(root: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
             let content = if md.is_file() {
                 std::fs::read(e.path()).unwrap()
             } else if md.file_type().is_symlink() {
-                std::fs::read_link(e.path()).unwrap().as_os_str().as_bytes().to_vec()
+                std::fs::read_link(e.path())
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec()
             } else {
                 stack.push(e.path());
                 Vec::new()
@@ -209,7 +182,10 @@ fn migrates_with_exact_space_saved_and_checkable_objects() {
         let bytes = std::fs::read(o).unwrap();
         let name = o.file_name().unwrap().to_str().unwrap();
         assert_eq!(blake3::hash(&bytes).to_hex().as_str(), name);
-        assert_eq!(&name[..2], o.parent().unwrap().file_name().unwrap().to_str().unwrap());
+        assert_eq!(
+            &name[..2],
+            o.parent().unwrap().file_name().unwrap().to_str().unwrap()
+        );
         assert_eq!(std::fs::metadata(o).unwrap().mode() & 0o222, 0, "read-only");
     }
     // Metadata per package, parsable, with symlinks and empty dirs.
@@ -218,9 +194,15 @@ fn migrates_with_exact_space_saved_and_checkable_objects() {
     )
     .unwrap();
     let entries = meta["entries"].as_array().unwrap();
-    assert!(entries.iter().any(|x| x["type"] == "symlink" && x["target"] == "libfoo.so.1"));
-    assert!(entries.iter().any(|x| x["type"] == "dir" && x["path"] == "var/empty/dir"));
-    assert!(entries.iter().any(|x| x["path"] == "bin/tool-0" && x["mode"] == 0o755));
+    assert!(entries
+        .iter()
+        .any(|x| x["type"] == "symlink" && x["target"] == "libfoo.so.1"));
+    assert!(entries
+        .iter()
+        .any(|x| x["type"] == "dir" && x["path"] == "var/empty/dir"));
+    assert!(entries
+        .iter()
+        .any(|x| x["path"] == "bin/tool-0" && x["mode"] == 0o755));
 
     let st = e.status();
     assert_eq!(st["completed"], 12);
@@ -231,7 +213,11 @@ fn migrates_with_exact_space_saved_and_checkable_objects() {
     // The store.db tables the seed asked for.
     let db = rusqlite::Connection::open(e.cas.join("store.db")).unwrap();
     let n: i64 = db
-        .query_row("SELECT COUNT(*) FROM store_migration WHERE status = 'completed'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM store_migration WHERE status = 'completed'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(n, 12);
 
@@ -261,8 +247,14 @@ fn phases_refuse_out_of_order_and_cleanup_removes_verified_packages() {
     let out = e.migrate(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let st = e.status();
-    assert_eq!((st["completed"].as_u64(), st["failed"].as_u64()), (Some(4), Some(1)));
-    assert!(st["failures"][0][1].as_str().unwrap().contains("pipe"), "{st}");
+    assert_eq!(
+        (st["completed"].as_u64(), st["failed"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert!(
+        st["failures"][0][1].as_str().unwrap().contains("pipe"),
+        "{st}"
+    );
 
     let out = e.store_cmd(&["cutover", "--target", &cas]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
@@ -275,7 +267,13 @@ fn phases_refuse_out_of_order_and_cleanup_removes_verified_packages() {
     std::fs::remove_file(bad.join("pipe")).unwrap();
     write(&bad.join("ok"), b"fine now");
     let jobs = e.cutover(&["jobs", "--json"]);
-    let job: Value = serde_json::from_str(String::from_utf8_lossy(&jobs.stdout).lines().next().unwrap()).unwrap();
+    let job: Value = serde_json::from_str(
+        String::from_utf8_lossy(&jobs.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(job["status"], "failed");
     let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -287,7 +285,11 @@ fn phases_refuse_out_of_order_and_cleanup_removes_verified_packages() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let out = e.store_cmd(&["cleanup", "--source", &store, "--target", &cas, "--confirm"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert_eq!(std::fs::read_dir(&e.store).unwrap().count(), 0, "old packages removed");
+    assert_eq!(
+        std::fs::read_dir(&e.store).unwrap().count(),
+        0,
+        "old packages removed"
+    );
     // Objects still verify, and rollback is no longer possible.
     let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -339,14 +341,18 @@ fn corrupted_object_is_found_by_status_and_refused_by_cutover() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 corrupt objects"));
     let st: Value = serde_json::from_slice(
-        &e.store_cmd(&["status", "--verify", "--json", "--target", &cas]).stdout,
+        &e.store_cmd(&["status", "--verify", "--json", "--target", &cas])
+            .stdout,
     )
     .unwrap();
     assert_eq!(st["corrupt_objects"][0], name.as_str());
     let out = e.store_cmd(&["cutover", "--target", &cas]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("do not verify") && text.contains(&name) && text.contains("corrupt"), "{text}");
+    assert!(
+        text.contains("do not verify") && text.contains(&name) && text.contains("corrupt"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -356,8 +362,17 @@ fn sigkill_then_resume_discards_temporaries_and_counts_once() {
     let (reducible, _) = independent_dup_bytes(&e.store);
     let mut child = Command::new(bin())
         .arg("--state-dir")
-        .arg(&e.state)
-        .args(["run", "store-to-cas", "--parallel", "1", "--batch", "5", "--json", "--source"])
+        .arg(&e.sb.state)
+        .args([
+            "run",
+            "store-to-cas",
+            "--parallel",
+            "1",
+            "--batch",
+            "5",
+            "--json",
+            "--source",
+        ])
         .arg(&e.store)
         .arg("--target")
         .arg(&e.cas)
@@ -377,20 +392,39 @@ fn sigkill_then_resume_discards_temporaries_and_counts_once() {
     child.kill().unwrap();
     let _ = child.wait();
     // What a kill during an object write leaves behind.
-    write(&e.cas.join("objects/de/.tmp.deadbeef.1.0"), b"half an object");
+    write(
+        &e.cas.join("objects/de/.tmp.deadbeef.1.0"),
+        b"half an object",
+    );
     let jobs = e.cutover(&["jobs", "--json"]);
-    let job: Value = serde_json::from_str(String::from_utf8_lossy(&jobs.stdout).lines().next().unwrap()).unwrap();
+    let job: Value = serde_json::from_str(
+        String::from_utf8_lossy(&jobs.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(job["status"], "interrupted");
     let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(!e.cas.join("objects/de/.tmp.deadbeef.1.0").exists());
     let st = e.status();
     assert_eq!(st["completed"], 150);
-    assert_eq!(st["space_saved"].as_u64(), Some(reducible), "no double counting: {st}");
+    assert_eq!(
+        st["space_saved"].as_u64(),
+        Some(reducible),
+        "no double counting: {st}"
+    );
     let db = rusqlite::Connection::open(e.cas.join("store.db")).unwrap();
-    let refs: i64 = db.query_row("SELECT SUM(refcount) FROM objects", [], |r| r.get(0)).unwrap();
+    let refs: i64 = db
+        .query_row("SELECT SUM(refcount) FROM objects", [], |r| r.get(0))
+        .unwrap();
     let files: i64 = db
-        .query_row("SELECT COUNT(*) FROM package_files WHERE type = 'file'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM package_files WHERE type = 'file'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(refs, files);
 }
@@ -414,7 +448,10 @@ fn full_disk_fails_the_package_with_the_reason() {
     let _ = Command::new("umount").arg(&e.cas).status();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("ffff-huge") && text.contains("No space left"), "{text}");
+    assert!(
+        text.contains("ffff-huge") && text.contains("No space left"),
+        "{text}"
+    );
     assert!(e.store.join("ffff-huge/blob").exists(), "source intact");
 }
 
@@ -422,7 +459,7 @@ fn full_disk_fails_the_package_with_the_reason() {
 fn bad_input_is_refused_with_one_line() {
     let e = env();
     planned_store(&e.store, 1);
-    let missing = e.root.join("nope");
+    let missing = e.sb.root.join("nope");
     let inside = e.store.join("cas");
     for (src, dst, expect) in [
         (missing.as_path(), e.cas.as_path(), "cannot be read"),
@@ -445,7 +482,11 @@ fn bad_input_is_refused_with_one_line() {
     let out = e.migrate(&[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a cutover store"));
-    let out = e.store_cmd(&["status", "--target", e.root.join("none").to_str().unwrap()]);
+    let out = e.store_cmd(&[
+        "status",
+        "--target",
+        e.sb.root.join("none").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -454,7 +495,7 @@ fn bad_input_is_refused_with_one_line() {
 #[test]
 fn migrates_real_debian_package_contents() {
     let e = env();
-    let debs = e.root.join("debs");
+    let debs = e.sb.root.join("debs");
     std::fs::create_dir_all(&debs).unwrap();
     let got = Command::new("apt-get")
         .args(["download", "bc", "less", "sed", "tree"])
@@ -463,7 +504,11 @@ fn migrates_real_debian_package_contents() {
     let ok = matches!(&got, Ok(o) if o.status.success());
     if !support::require(
         "real Debian packages",
-        if ok { Ok(()) } else { Err("apt-get download failed (no package mirror?)".into()) },
+        if ok {
+            Ok(())
+        } else {
+            Err("apt-get download failed (no package mirror?)".into())
+        },
     ) {
         return;
     }
@@ -471,7 +516,12 @@ fn migrates_real_debian_package_contents() {
         let deb = deb.unwrap().path();
         let bytes = std::fs::read(&deb).unwrap();
         let pkg = e.store.join(blake3::hash(&bytes).to_hex().as_str());
-        let st = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&pkg).status().unwrap();
+        let st = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&pkg)
+            .status()
+            .unwrap();
         assert!(st.success());
     }
     let (reducible, distinct) = independent_dup_bytes(&e.store);

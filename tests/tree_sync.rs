@@ -12,99 +12,23 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_cutover")
+mod support;
+
+use support::cli::{bin, events, show, summary, write, Sandbox};
+
+trait TreeSyncSandbox {
+    fn sync(&self, extra: &[&str]) -> Output;
+    fn verify(&self, extra: &[&str]) -> Output;
 }
 
-struct Sandbox {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    src: PathBuf,
-    dst: PathBuf,
-    state: PathBuf,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let root = tmp.path().to_path_buf();
-        let src = root.join("src");
-        std::fs::create_dir_all(&src).expect("mkdir src");
-        Sandbox {
-            src,
-            dst: root.join("dst"),
-            state: root.join("state"),
-            root,
-            _tmp: tmp,
-        }
-    }
-
-    fn cutover(&self, args: &[&OsStr]) -> Output {
-        Command::new(bin())
-            .arg("--state-dir")
-            .arg(&self.state)
-            .args(args)
-            .output()
-            .expect("run cutover")
-    }
-
+impl TreeSyncSandbox for Sandbox {
     fn sync(&self, extra: &[&str]) -> Output {
-        let mut args: Vec<&OsStr> = vec![
-            "run".as_ref(),
-            "tree-sync".as_ref(),
-            "--source".as_ref(),
-            self.src.as_os_str(),
-            "--target".as_ref(),
-            self.dst.as_os_str(),
-            "--json".as_ref(),
-        ];
-        args.extend(extra.iter().map(|s| OsStr::new(*s)));
-        self.cutover(&args)
+        self.job("run", "tree-sync", extra)
     }
 
     fn verify(&self, extra: &[&str]) -> Output {
-        let mut args: Vec<&OsStr> = vec![
-            "verify".as_ref(),
-            "tree-sync".as_ref(),
-            "--source".as_ref(),
-            self.src.as_os_str(),
-            "--target".as_ref(),
-            self.dst.as_os_str(),
-            "--json".as_ref(),
-        ];
-        args.extend(extra.iter().map(|s| OsStr::new(*s)));
-        self.cutover(&args)
+        self.job("verify", "tree-sync", extra)
     }
-}
-
-fn events(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
-
-fn summary(out: &Output) -> Value {
-    let ev = events(out);
-    let last = ev.last().cloned().expect("at least one event");
-    assert_eq!(last["event"], "summary", "last line is the summary: {last}");
-    last
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "code {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn write(path: &Path, bytes: &[u8]) {
-    if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p).expect("mkdir");
-    }
-    std::fs::write(path, bytes).expect("write");
 }
 
 /// A tree with every hostile name the issue lists, links and odd metadata.
@@ -176,7 +100,11 @@ fn bulk_final_verify_on_hostile_tree() {
     // Names, links, metadata arrived as they are.
     let n = sb.dst.join("names").join(OsStr::from_bytes(b"new\nline"));
     assert_eq!(std::fs::read(&n).expect("read"), b"file 0");
-    assert!(sb.dst.join(OsStr::from_bytes(b"$(touch x)")).join("inner").exists());
+    assert!(sb
+        .dst
+        .join(OsStr::from_bytes(b"$(touch x)"))
+        .join("inner")
+        .exists());
     assert!(!sb.root.join("x").exists() && !Path::new("x").exists());
     assert_eq!(
         std::fs::read_link(sb.dst.join("loop-a")).expect("readlink"),
@@ -192,7 +120,10 @@ fn bulk_final_verify_on_hostile_tree() {
     assert_eq!(one.ino(), two.ino());
     assert_eq!(one.ino(), three.ino());
     assert!(sb.dst.join("empty/dir/tree").is_dir());
-    let mode = std::fs::metadata(sb.dst.join("script.sh")).expect("stat").mode() & 0o7777;
+    let mode = std::fs::metadata(sb.dst.join("script.sh"))
+        .expect("stat")
+        .mode()
+        & 0o7777;
     assert_eq!(mode, 0o750);
     let ro = std::fs::metadata(sb.dst.join("readonly-dir")).expect("stat");
     assert_eq!(ro.mode() & 0o7777, 0o555);
@@ -204,8 +135,12 @@ fn bulk_final_verify_on_hostile_tree() {
 
     // Change the source: the final sync copies the change and deletes on the target.
     write(&sb.src.join("deep/a/b/c/1/f1"), b"changed");
-    std::fs::remove_file(sb.src.join("names").join(OsStr::from_bytes(b"-leading-dash")))
-        .expect("rm");
+    std::fs::remove_file(
+        sb.src
+            .join("names")
+            .join(OsStr::from_bytes(b"-leading-dash")),
+    )
+    .expect("rm");
     write(&sb.src.join("new-file"), b"new");
     let out = sb.sync(&["--final"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -250,7 +185,10 @@ fn bulk_final_verify_on_hostile_tree() {
 fn verify_names_each_damaged_file() {
     let sb = Sandbox::new();
     for i in 0..20 {
-        write(&sb.src.join(format!("d{}/file-{i}", i % 3)), format!("content {i}").as_bytes());
+        write(
+            &sb.src.join(format!("d{}/file-{i}", i % 3)),
+            format!("content {i}").as_bytes(),
+        );
     }
     let out = sb.sync(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -306,7 +244,10 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
         (vec![sb.root.join("missing"), sb.dst.clone()], "missing"),
         (vec![sb.src.clone(), sb.src.join("inner")], "inside source"),
         (vec![sb.src.clone(), sb.src.clone()], "same directory"),
-        (vec![sb.src.clone(), sb.root.join("no/such/parent/dst")], "parent"),
+        (
+            vec![sb.src.clone(), sb.root.join("no/such/parent/dst")],
+            "parent",
+        ),
     ];
     for (paths, expect) in cases {
         let out = Command::new(bin())
@@ -333,7 +274,10 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
     assert!(!sb.dst.join("a").exists());
-    assert_eq!(std::fs::read(sb.dst.join("existing")).expect("read"), b"keep me");
+    assert_eq!(
+        std::fs::read(sb.dst.join("existing")).expect("read"),
+        b"keep me"
+    );
 
     let out = sb.sync(&["--verify", "bogus"]);
     assert_eq!(out.status.code(), Some(2));
@@ -351,7 +295,12 @@ fn dry_run_prints_steps_and_writes_nothing() {
         .filter(|e| e["event"] == "plan_step")
         .map(|e| e["action"].as_str().unwrap_or("").to_string())
         .collect();
-    assert!(steps.iter().any(|s| s.starts_with("copy ") && s.contains("x/y")), "{steps:?}");
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("copy ") && s.contains("x/y")),
+        "{steps:?}"
+    );
     assert!(!sb.dst.exists());
 }
 
@@ -377,8 +326,11 @@ fn unreadable_file_fails_its_item_and_others_finish() {
     write(&sb.src.join("good/b"), b"b");
     write(&sb.src.join("bad/secret"), b"secret");
     write(&sb.src.join("bad/fine"), b"fine");
-    std::fs::set_permissions(sb.src.join("bad/secret"), std::fs::Permissions::from_mode(0o000))
-        .expect("chmod");
+    std::fs::set_permissions(
+        sb.src.join("bad/secret"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .expect("chmod");
     for p in [&sb.root, &sb.src, &sb.src.join("good"), &sb.src.join("bad")] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).expect("chmod");
     }
@@ -398,9 +350,15 @@ fn unreadable_file_fails_its_item_and_others_finish() {
     assert_eq!(failed.len(), 1, "{}", show(&out));
     assert_eq!(failed[0]["item"], "bad");
     let reason = failed[0]["reason"].as_str().unwrap_or("");
-    assert!(reason.contains("bad/secret") && reason.contains("ermission"), "{reason}");
+    assert!(
+        reason.contains("bad/secret") && reason.contains("ermission"),
+        "{reason}"
+    );
     assert_eq!(std::fs::read(sb.dst.join("good/a")).expect("read"), b"a");
-    assert_eq!(std::fs::read(sb.dst.join("bad/fine")).expect("read"), b"fine");
+    assert_eq!(
+        std::fs::read(sb.dst.join("bad/fine")).expect("read"),
+        b"fine"
+    );
     let s = summary(&out);
     assert_eq!(s["items_failed"], 1);
 }
@@ -409,7 +367,10 @@ fn unreadable_file_fails_its_item_and_others_finish() {
 fn writers_during_the_bulk_copy_are_warnings_and_the_final_sync_settles_them() {
     let sb = Sandbox::new();
     for i in 0..50 {
-        write(&sb.src.join(format!("static/f{i}")), format!("{i}").as_bytes());
+        write(
+            &sb.src.join(format!("static/f{i}")),
+            format!("{i}").as_bytes(),
+        );
     }
     // A big file a writer appends to while it is copied, and files that vanish.
     let growing = sb.src.join("live/growing.log");
@@ -440,14 +401,21 @@ fn writers_during_the_bulk_copy_are_warnings_and_the_final_sync_settles_them() {
     let out = sb.sync(&["--parallel", "2"]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().expect("writer");
-    assert_eq!(out.status.code(), Some(0), "warnings are not failures: {}", show(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "warnings are not failures: {}",
+        show(&out)
+    );
     let warnings: Vec<String> = events(&out)
         .iter()
         .filter(|e| e["event"] == "warning")
         .map(|e| e["message"].as_str().unwrap_or("").to_string())
         .collect();
     assert!(
-        warnings.iter().any(|w| w.contains("live/growing.log") && w.contains("changed")),
+        warnings
+            .iter()
+            .any(|w| w.contains("live/growing.log") && w.contains("changed")),
         "{warnings:?}"
     );
     let s = summary(&out);

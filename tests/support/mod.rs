@@ -30,6 +30,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod btrfs;
+pub mod cli;
 pub mod skip;
 pub mod sshd;
 pub mod zfs;
