@@ -60,6 +60,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what a source holds (`cutover inspect redb FILE|DIR [--json]`).
+    Inspect {
+        #[command(subcommand)]
+        kind: crate::migrate::redb_to_sqlite::cmd::InspectKind,
+    },
     /// Build a sandbox of sample sources and open the console on it.
     Demo {
         /// Where to build the sandbox (default: a new directory under /tmp).
@@ -86,6 +91,8 @@ pub enum RunKind {
     TreeSync(TreeSyncArgs),
     /// Migrate a package store into a deduplicating content-addressed store.
     StoreToCas(crate::store_cmd::StoreRunArgs),
+    /// Migrate redb databases (a file, or one per node under a directory) into new SQLite files.
+    RedbToSqlite(crate::migrate::redb_to_sqlite::cmd::RedbArgs),
 }
 
 /// Kinds `cutover verify` knows.
@@ -93,6 +100,8 @@ pub enum RunKind {
 pub enum VerifyKind {
     /// Compare a target tree with its source.
     TreeSync(TreeSyncArgs),
+    /// Compare SQLite files with the redb files they were migrated from.
+    RedbToSqlite(crate::migrate::redb_to_sqlite::cmd::RedbArgs),
 }
 
 /// Options of tree-sync.
@@ -182,6 +191,13 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
             run_job(journal, Arc::new(job), opts, None, args.json).await
         }
         Command::Store { command } => crate::store_cmd::dispatch(command),
+        Command::Run {
+            kind: RunKind::RedbToSqlite(args),
+        } => crate::migrate::redb_to_sqlite::cmd::run(&state, args, false).await,
+        Command::Verify {
+            kind: VerifyKind::RedbToSqlite(args),
+        } => crate::migrate::redb_to_sqlite::cmd::run(&state, args, true).await,
+        Command::Inspect { kind } => crate::migrate::redb_to_sqlite::cmd::inspect(kind),
         Command::Verify {
             kind: VerifyKind::TreeSync(args),
         } => {

@@ -66,8 +66,11 @@ pub fn build(dir: &Path) -> Result<Sandbox> {
         cas: dir.join("cas"),
     };
     build_live_tree(&sandbox.live).map_err(io("cannot build the live tree in", &sandbox.live))?;
-    build_package_store(&sandbox.package_store)
-        .map_err(io("cannot build the package store in", &sandbox.package_store))?;
+    build_package_store(&sandbox.package_store).map_err(io(
+        "cannot build the package store in",
+        &sandbox.package_store,
+    ))?;
+    crate::demo_redb::build(&sandbox.root.join("cluster"))?;
     Ok(sandbox)
 }
 
@@ -148,7 +151,10 @@ fn build_package_store(store: &Path) -> std::io::Result<()> {
                 pkg.join(format!("bin/{name}")),
                 content(i as u64 * 1000 + version, 16 * 1024),
             )?;
-            std::os::unix::fs::symlink(format!("lib{name}.so"), pkg.join(format!("lib/lib{name}.so.1")))?;
+            std::os::unix::fs::symlink(
+                format!("lib{name}.so"),
+                pkg.join(format!("lib/lib{name}.so.1")),
+            )?;
             std::fs::write(pkg.join("share/doc/empty-changelog"), b"")?;
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod demo_redb;
 pub mod discover;
 pub mod engine;
 pub mod error;

@@ -54,7 +54,9 @@ impl StoreRunArgs {
             seed: self.seed.unwrap_or_else(crate::verify::fresh_seed),
         };
         let opts = RunOptions {
-            parallel: self.parallel.unwrap_or_else(crate::engine::default_parallel),
+            parallel: self
+                .parallel
+                .unwrap_or_else(crate::engine::default_parallel),
             dry_run: self.dry_run,
             verify_only: false,
             batch: Some(self.batch),
@@ -222,7 +224,10 @@ pub fn dispatch(cmd: StoreCommand) -> Result<i32> {
             target,
             confirm,
             json,
-        } => Ok(print_phase(&phases::cleanup(&source, &target, confirm)?, json)),
+        } => Ok(print_phase(
+            &phases::cleanup(&source, &target, confirm)?,
+            json,
+        )),
         StoreCommand::Rollback {
             target,
             remove_new,

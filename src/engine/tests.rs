@@ -150,7 +150,13 @@ async fn failed_items_are_redone_on_resume_and_verified_ones_skipped() {
     let (events, summary) = drain(handle).await;
     assert!(summary.all_verified(), "{summary:?}");
     assert_eq!(*m.ran.lock().expect("lock"), vec!["item-00003".to_string()]);
-    assert!(matches!(events[0], Event::JobStarted { items_skipped: 9, .. }));
+    assert!(matches!(
+        events[0],
+        Event::JobStarted {
+            items_skipped: 9,
+            ..
+        }
+    ));
     let info = journal.job(job).expect("read").expect("job");
     assert_eq!(info.status, JobStatus::Completed);
     assert_eq!((info.items_verified, info.items_failed), (10, 0));
@@ -162,7 +168,9 @@ async fn parallelism_is_bounded() {
     let mut m = Scripted::new(12);
     m.delay = Duration::from_millis(20);
     let m = Arc::new(m);
-    let handle = start(journal, m.clone(), opts(3), None).await.expect("start");
+    let handle = start(journal, m.clone(), opts(3), None)
+        .await
+        .expect("start");
     let (_, summary) = drain(handle).await;
     assert!(summary.all_verified());
     let max = m.max_running.load(Ordering::SeqCst);

@@ -1,6 +1,7 @@
 //! Migration kinds. The engine and the console know a kind only through the
 //! [`Migration`] trait: plan the items, write one, verify one, roll back.
 
+pub mod redb_to_sqlite;
 pub mod store_to_cas;
 pub mod tree_sync;
 
@@ -123,10 +124,12 @@ pub fn from_params(kind: &str, params: &serde_json::Value) -> Result<Box<dyn Mig
     match kind {
         tree_sync::KIND => Ok(Box::new(tree_sync::TreeSync::from_params(params)?)),
         store_to_cas::KIND => Ok(Box::new(store_to_cas::StoreToCas::from_params(params)?)),
+        redb_to_sqlite::KIND => Ok(Box::new(redb_to_sqlite::RedbToSqlite::from_params(params)?)),
         other => Err(Error::bad(format!(
-            "unknown migration kind '{other}' in the journal; this cutover knows: {}, {}",
+            "unknown migration kind '{other}' in the journal; this cutover knows: {}, {}, {}",
             tree_sync::KIND,
-            store_to_cas::KIND
+            store_to_cas::KIND,
+            redb_to_sqlite::KIND
         ))),
     }
 }

@@ -56,13 +56,15 @@ pub fn check_package(
         }
     };
     if meta.package != key {
-        out.diff.differs(&key, format!("metadata names package {}", meta.package));
+        out.diff
+            .differs(&key, format!("metadata names package {}", meta.package));
     }
     let src_dir = source.join(name);
     let walked = match walk_package(&src_dir) {
         Ok(w) => w,
         Err(e) => {
-            out.diff.error(&key, format!("cannot read source package: {e}"));
+            out.diff
+                .error(&key, format!("cannot read source package: {e}"));
             return out;
         }
     };
@@ -96,7 +98,10 @@ pub fn check_package(
                     .map(|t| names::display(&t))
                     .unwrap_or_default();
                 if m.target.as_deref() != Some(t.as_str()) {
-                    out.diff.differs(&shown, format!("symlink target {t} in source, {:?} in store", m.target));
+                    out.diff.differs(
+                        &shown,
+                        format!("symlink target {t} in source, {:?} in store", m.target),
+                    );
                 }
             }
             Kind::File => {
@@ -169,7 +174,10 @@ fn check_object(
         }
         Ok((h, _)) => diff.differs(
             shown,
-            format!("object {hex} is corrupt (its bytes hash to {})", &h.to_hex()[..16]),
+            format!(
+                "object {hex} is corrupt (its bytes hash to {})",
+                &h.to_hex()[..16]
+            ),
         ),
         Err(e) => diff.error(shown, format!("object {hex}: {e}")),
     }

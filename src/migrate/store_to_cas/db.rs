@@ -69,18 +69,17 @@ pub fn open(path: &Path, create: bool) -> Result<Connection, String> {
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(err)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
     conn.execute_batch(SCHEMA).map_err(err)?;
     Ok(conn)
 }
 
 /// A value of `store_state`.
 pub fn state(conn: &Connection, key: &str) -> Result<Option<String>, String> {
-    conn.query_row(
-        "SELECT value FROM store_state WHERE key = ?1",
-        [key],
-        |r| r.get(0),
-    )
+    conn.query_row("SELECT value FROM store_state WHERE key = ?1", [key], |r| {
+        r.get(0)
+    })
     .optional()
     .map_err(err)
 }
@@ -145,8 +144,11 @@ pub fn begin_package(conn: &mut Connection, package: &str) -> Result<(), String>
         [package],
     )
     .map_err(err)?;
-    tx.execute("DELETE FROM package_files WHERE package_hash = ?1", [package])
-        .map_err(err)?;
+    tx.execute(
+        "DELETE FROM package_files WHERE package_hash = ?1",
+        [package],
+    )
+    .map_err(err)?;
     tx.execute("DELETE FROM inodes WHERE package_hash = ?1", [package])
         .map_err(err)?;
     tx.execute(
@@ -253,7 +255,11 @@ pub fn known_inodes(conn: &Connection) -> Result<Vec<(u64, u64, String)>, String
         .map_err(err)?;
     let rows = stmt
         .query_map([], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?))
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, i64>(1)? as u64,
+                r.get(2)?,
+            ))
         })
         .map_err(err)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(err)

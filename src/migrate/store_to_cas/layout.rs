@@ -76,7 +76,10 @@ impl Layout {
                 continue;
             }
             for e in std::fs::read_dir(fan.path())?.flatten() {
-                if e.file_name().as_encoded_bytes().starts_with(TMP_PREFIX.as_bytes()) {
+                if e.file_name()
+                    .as_encoded_bytes()
+                    .starts_with(TMP_PREFIX.as_bytes())
+                {
                     std::fs::remove_file(e.path())?;
                     n += 1;
                 }

@@ -73,7 +73,9 @@ impl StoreToCas {
     /// Rebuild from journalled parameters.
     pub fn from_params(value: &serde_json::Value) -> Result<Self> {
         let params: StoreParams = serde_json::from_value(value.clone()).map_err(|e| {
-            Error::bad(format!("journal holds unreadable store-to-cas parameters: {e}"))
+            Error::bad(format!(
+                "journal holds unreadable store-to-cas parameters: {e}"
+            ))
         })?;
         Ok(StoreToCas::new(params))
     }
@@ -132,10 +134,12 @@ impl StoreToCas {
         let dst = &self.params.target;
         match lstat(src) {
             Ok(st) if st.kind == Kind::Dir => {}
-            Ok(_) => return Err(Error::bad(format!(
+            Ok(_) => {
+                return Err(Error::bad(format!(
                 "store {} is not a directory; give the directory holding one directory per package",
                 names::display(src)
-            ))),
+            )))
+            }
             Err(e) => {
                 return Err(Error::bad(format!(
                     "store {} cannot be read ({e}); check the path",
@@ -194,7 +198,10 @@ impl StoreToCas {
                     )));
                 }
             }
-            if db::state(&conn, "cleaned_up_at").map_err(Error::bad)?.is_some() {
+            if db::state(&conn, "cleaned_up_at")
+                .map_err(Error::bad)?
+                .is_some()
+            {
                 return Err(Error::bad(format!(
                     "store {} was cut over and cleaned up; there is nothing left to migrate",
                     names::display(dst)

@@ -107,9 +107,15 @@ pub fn status(target: &Path, verify: bool) -> Result<StoreStatus> {
     } else {
         1.0
     };
-    s.cut_over = db::state(&conn, "cut_over_at").map_err(Error::bad)?.is_some();
-    s.cleaned_up = db::state(&conn, "cleaned_up_at").map_err(Error::bad)?.is_some();
-    s.rolled_back_store = db::state(&conn, "rolled_back_at").map_err(Error::bad)?.is_some();
+    s.cut_over = db::state(&conn, "cut_over_at")
+        .map_err(Error::bad)?
+        .is_some();
+    s.cleaned_up = db::state(&conn, "cleaned_up_at")
+        .map_err(Error::bad)?
+        .is_some();
+    s.rolled_back_store = db::state(&conn, "rolled_back_at")
+        .map_err(Error::bad)?
+        .is_some();
     {
         let mut stmt = conn
             .prepare(
@@ -225,7 +231,9 @@ pub fn cutover(target: &Path) -> Result<PhaseResult> {
     let layout = Layout::new(target);
     let s = status(target, false)?;
     if s.rolled_back_store {
-        return Err(Error::bad("the store was rolled back; migrate again before cutting over"));
+        return Err(Error::bad(
+            "the store was rolled back; migrate again before cutting over",
+        ));
     }
     if s.pending + s.in_progress + s.failed > 0 {
         return Err(Error::bad(format!(
@@ -332,7 +340,10 @@ pub fn cleanup(source: &Path, target: &Path, confirm: bool) -> Result<PhaseResul
 pub fn rollback(target: &Path, remove_new: bool) -> Result<PhaseResult> {
     let layout = Layout::new(target);
     let conn = db::open(&layout.db(), false).map_err(Error::bad)?;
-    if db::state(&conn, "cleaned_up_at").map_err(Error::bad)?.is_some() {
+    if db::state(&conn, "cleaned_up_at")
+        .map_err(Error::bad)?
+        .is_some()
+    {
         return Err(Error::bad(
             "rollback refused: the old store was already cleaned up; the new store is the only copy",
         ));

@@ -1,0 +1,549 @@
+//! redb-to-sqlite: migrate redb databases of any schema — one file per
+//! node of a cluster — into new SQLite files, and prove it.
+//!
+//! - `source`: opens a redb file read-only whichever version wrote it
+//!   (format v2 with redb 2.6, v3 with redb 4), lists its tables with their
+//!   stored type names, and scans any table as exact bytes;
+//! - `types` / `codec`: stored type names → SQLite columns, bytes ⇄ values;
+//! - `pipe`: streams a table on a reader thread, hashing every entry;
+//! - `writer`: the new SQLite file (temp file, one transaction, fsync, rename);
+//! - `check`: verification by re-reading the target;
+//! - `params` / `cmd`: what the operator asks, and the headless commands.
+//!
+//! Items are files: one per node (`data/node-1/state.redb`).
+
+pub mod check;
+pub mod cmd;
+pub mod codec;
+pub mod pipe;
+pub mod source;
+pub mod types;
+pub mod writer;
+
+mod params;
+pub use params::{target_name, RedbToSqliteParams, Verify, MAX_SAMPLE};
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::engine::event::ItemReport;
+use crate::error::{Error, Result};
+use crate::migrate::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
+use crate::names;
+use crate::verify::diff::DiffReport;
+use check::TableResult;
+use source::Source;
+use writer::{TableWritten, WriteError, WriteOpts};
+
+/// Kind name on the command line.
+pub const KIND: &str = "redb-to-sqlite";
+
+/// One planned file.
+#[derive(Debug, Clone)]
+struct FilePlan {
+    source: PathBuf,
+    target: PathBuf,
+    steps: Vec<String>,
+}
+
+/// A redb-to-sqlite job.
+pub struct RedbToSqlite {
+    params: RedbToSqliteParams,
+    resuming: bool,
+    verify_only: bool,
+    files: Mutex<HashMap<String, FilePlan>>,
+    tables: Mutex<HashMap<String, Vec<TableResult>>>,
+}
+
+/// What writing a file hands to its verification.
+struct WriteMemo {
+    tables: Vec<TableWritten>,
+}
+
+impl RedbToSqlite {
+    /// A new job from the operator's parameters.
+    pub fn new(params: RedbToSqliteParams) -> Self {
+        RedbToSqlite {
+            params,
+            resuming: false,
+            verify_only: false,
+            files: Mutex::new(HashMap::new()),
+            tables: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A job that only verifies existing targets (`cutover verify redb-to-sqlite`).
+    pub fn for_verification(params: RedbToSqliteParams) -> Self {
+        let mut job = RedbToSqlite::new(params);
+        job.verify_only = true;
+        job
+    }
+
+    /// Rebuild from journalled parameters for `cutover resume`.
+    pub fn from_params(value: &serde_json::Value) -> Result<Self> {
+        let params: RedbToSqliteParams = serde_json::from_value(value.clone())
+            .map_err(|e| Error::bad(format!("journal holds unreadable {KIND} parameters: {e}")))?;
+        let mut job = RedbToSqlite::new(params);
+        job.resuming = true;
+        Ok(job)
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &RedbToSqliteParams {
+        &self.params
+    }
+
+    /// The per-table results of an item once it is verified (taken once).
+    pub fn take_table_results(&self, item: &str) -> Vec<TableResult> {
+        self.tables
+            .lock()
+            .map(|mut t| t.remove(item).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn source_is_dir(&self) -> bool {
+        self.params.source.is_dir()
+    }
+
+    /// (item key, source file, target file) of every file the job covers.
+    fn files(&self) -> Result<Vec<(String, PathBuf, PathBuf)>> {
+        let src = &self.params.source;
+        if !self.source_is_dir() {
+            let key = src
+                .file_name()
+                .map(|n| names::display(Path::new(n)))
+                .unwrap_or_else(|| names::display(src));
+            return Ok(vec![(key, src.clone(), self.params.target.clone())]);
+        }
+        let mut out = Vec::new();
+        let mut nodes_seen = Vec::new();
+        for file in crate::discover::redb::find_files(src) {
+            let node = crate::discover::redb::node_of(src, &file);
+            if !self.params.nodes.is_empty() && !self.params.nodes.contains(&node) {
+                continue;
+            }
+            nodes_seen.push(node);
+            let rel = file.strip_prefix(src).unwrap_or(&file).to_path_buf();
+            let target = self.params.target.join(target_name(&rel));
+            out.push((names::display(&rel), file, target));
+        }
+        for want in &self.params.nodes {
+            if !nodes_seen.contains(want) {
+                return Err(Error::bad(format!(
+                    "node '{want}' has no redb file under {}; `cutover inspect redb {}` lists the nodes",
+                    names::display(src),
+                    names::display(src)
+                )));
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::bad(format!(
+                "no redb files under {}; point --source at a redb file or a directory of node folders",
+                names::display(src)
+            )));
+        }
+        Ok(out)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let src = &self.params.source;
+        let dst = &self.params.target;
+        let md = std::fs::metadata(src).map_err(|e| {
+            Error::bad(format!(
+                "source {} cannot be read ({e}); check the path",
+                names::display(src)
+            ))
+        })?;
+        if md.is_dir() {
+            if dst.exists() && !dst.is_dir() {
+                return Err(Error::bad(format!(
+                    "target {} exists and is not a directory; a directory source needs a target directory",
+                    names::display(dst)
+                )));
+            }
+            if !dst.exists() {
+                parent_exists(dst)?;
+            }
+            return Ok(());
+        }
+        if self.verify_only {
+            if !dst.is_file() {
+                return Err(Error::bad(format!(
+                    "target {} does not exist; nothing to verify",
+                    names::display(dst)
+                )));
+            }
+            return Ok(());
+        }
+        if dst.is_dir() {
+            return Err(Error::bad(format!(
+                "target {} is a directory; give the path of the new SQLite file (e.g. {})",
+                names::display(dst),
+                names::display(
+                    &dst.join(target_name(Path::new(src.file_name().unwrap_or_default())))
+                )
+            )));
+        }
+        if dst.exists() && !self.resuming {
+            return Err(Error::bad(format!(
+                "target {} already exists; cutover writes a new SQLite file and never replaces one — remove it or choose another target",
+                names::display(dst)
+            )));
+        }
+        if let (Ok(a), Ok(b)) = (src.canonicalize(), dst.canonicalize()) {
+            if a == b {
+                return Err(Error::bad("source and target are the same file"));
+            }
+        }
+        parent_exists(dst)
+    }
+
+    fn describe(&self, source: &Source, target: &Path) -> Vec<String> {
+        let mut steps = vec![format!(
+            "open {} read-only (redb format {}, {} tables)",
+            names::display(&source.path),
+            source.format,
+            source.tables.len()
+        )];
+        let tmp = writer::temp_path(target);
+        steps.push(format!(
+            "create {} (SQLite), one transaction:",
+            names::display(&tmp)
+        ));
+        for (t, sql) in source.tables.iter().zip(writer::sql_names(&source.tables)) {
+            let max_key = match t.key.as_ref().ok().and_then(types::Mapping::single_integer) {
+                Some(types::Int::U64) => source.last_key(t).ok().flatten(),
+                _ => None,
+            };
+            let ddl = writer::Layout::new(t, &sql, max_key.as_deref())
+                .map(|l| l.create_sql())
+                .unwrap_or_else(|e| e);
+            steps.push(format!(
+                "  {ddl}; -- {} '{}' {} → {}, {} entries",
+                t.kind(),
+                t.name,
+                t.key_type,
+                t.value_type,
+                t.entries
+            ));
+        }
+        steps.push(format!(
+            "  CREATE TABLE {} (…); one row per table: types, counts, checksum",
+            writer::quote(writer::META_TABLE)
+        ));
+        steps.push(format!(
+            "commit, fsync, rename {} → {} (never replacing a file), fsync the directory",
+            names::display(&tmp),
+            names::display(target)
+        ));
+        steps.push(format!("verify {}", self.verify_label()));
+        steps
+    }
+
+    fn plan_of(&self, key: &str) -> Result<FilePlan, ItemError> {
+        self.files
+            .lock()
+            .ok()
+            .and_then(|f| f.get(key).cloned())
+            .ok_or_else(|| ItemError(format!("item '{key}' is not in the plan")))
+    }
+
+    fn sample(&self) -> Option<(u64, u64)> {
+        match self.params.verify {
+            Verify::Sample(n) => Some((self.params.seed, n)),
+            _ => None,
+        }
+    }
+}
+
+fn parent_exists(dst: &Path) -> Result<()> {
+    let parent = match dst.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if parent.is_dir() {
+        Ok(())
+    } else {
+        Err(Error::bad(format!(
+            "target's directory {} does not exist; create it first",
+            names::display(&parent)
+        )))
+    }
+}
+
+/// Create the missing directories above `target` (a node's folder under a
+/// target directory); returns those created, outermost first.
+fn create_parents(target: &Path) -> Result<Vec<PathBuf>, ItemError> {
+    let mut missing = Vec::new();
+    let mut dir = target.parent();
+    while let Some(d) = dir {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        dir = d.parent();
+    }
+    missing.reverse();
+    let mut created = Vec::new();
+    for d in missing {
+        match std::fs::create_dir(&d) {
+            Ok(()) => created.push(d),
+            // Another node's item (running in parallel) made it first.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => {
+                return Err(ItemError(format!(
+                    "cannot create directory {}: {e}",
+                    names::display(&d)
+                )))
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// Open a source for an item, as an item error.
+fn open_source(path: &Path) -> Result<Source, ItemError> {
+    Source::open(path).map_err(|e| ItemError(format!("{} {e}", names::display(path))))
+}
+
+impl Migration for RedbToSqlite {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+
+    fn plan(&self) -> Result<Plan> {
+        self.validate()?;
+        let mut plan = Plan::default();
+        let mut files = HashMap::new();
+        let mut seen_targets = std::collections::HashSet::new();
+        for (key, src, dst) in self.files()? {
+            let source = Source::open(&src)
+                .map_err(|e| Error::bad(format!("{} {e}", names::display(&src))))?;
+            if source.tables.is_empty() {
+                return Err(Error::bad(format!(
+                    "{} is a redb database with no tables: nothing to migrate",
+                    names::display(&src)
+                )));
+            }
+            for t in &source.tables {
+                t.mappings().map_err(|e| {
+                    Error::bad(format!(
+                        "{}: {e}; nothing was written",
+                        names::display(&src)
+                    ))
+                })?;
+            }
+            if !seen_targets.insert(dst.clone()) {
+                return Err(Error::bad(format!(
+                    "two sources would be written to {}; rename one",
+                    names::display(&dst)
+                )));
+            }
+            if self.verify_only {
+                if !dst.is_file() {
+                    return Err(Error::bad(format!(
+                        "target {} of {} does not exist; nothing to verify",
+                        names::display(&dst),
+                        names::display(&src)
+                    )));
+                }
+            } else if dst.exists() && !self.resuming {
+                return Err(Error::bad(format!(
+                    "target {} already exists; cutover writes a new SQLite file and never replaces one — remove it or choose another target",
+                    names::display(&dst)
+                )));
+            }
+            let entries: u64 = source.tables.iter().map(|t| t.entries).sum();
+            plan.items.push(Item {
+                key: key.clone(),
+                files: entries,
+                bytes: source.size,
+            });
+            plan.files_total += entries;
+            plan.bytes_total += source.size;
+            let steps = self.describe(&source, &dst);
+            files.insert(
+                key,
+                FilePlan {
+                    source: src,
+                    target: dst,
+                    steps,
+                },
+            );
+        }
+        if let Ok(mut f) = self.files.lock() {
+            *f = files;
+        }
+        Ok(plan)
+    }
+
+    fn describe_item(&self, item: &Item) -> Vec<String> {
+        match self.plan_of(&item.key) {
+            Ok(p) => p.steps,
+            Err(e) => vec![e.0],
+        }
+    }
+
+    fn run_item(&self, item: &Item, ctx: &ItemCtx) -> Result<Written, ItemError> {
+        let plan = self.plan_of(&item.key)?;
+        let mut report = ItemReport {
+            files: item.files,
+            bytes: item.bytes,
+            ..ItemReport::default()
+        };
+        if plan.target.exists() {
+            if self.resuming {
+                // Only a committed, fsynced file is ever renamed into place:
+                // it is verified, not rewritten.
+                ctx.progress.add(item.files, item.bytes);
+                report.warnings.push(format!(
+                    "{} was written before the job was interrupted; verifying it",
+                    names::display(&plan.target)
+                ));
+                return Ok(Written { report, memo: None });
+            }
+            return Err(ItemError(format!(
+                "target {} appeared before cutover wrote it; it was left as it is",
+                names::display(&plan.target)
+            )));
+        }
+        let source = open_source(&plan.source)?;
+        let created = create_parents(&plan.target)?;
+        let opts = WriteOpts {
+            sample: self.sample(),
+            progress: ctx.progress,
+            cancel: ctx.cancel,
+            item_bytes: item.bytes,
+            item_entries: item.files,
+        };
+        let tables = writer::write(&source, &plan.target, &opts).map_err(|e| {
+            for dir in created.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
+            }
+            match e {
+                WriteError::Cancelled => ItemError("cancelled; no target was written".into()),
+                WriteError::Source(why) => ItemError(format!(
+                    "{} {why}; no target was written",
+                    names::display(&plan.source)
+                )),
+                WriteError::Failed(why) => ItemError(format!(
+                    "cannot write {}: {why}; no target was left behind",
+                    names::display(&plan.target)
+                )),
+            }
+        })?;
+        report.files_transferred = tables.iter().map(|t| t.entries).sum();
+        report.bytes_transferred = std::fs::metadata(&plan.target)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        for t in &tables {
+            if t.inexact > 0 {
+                report.warnings.push(format!(
+                    "table '{}': {} values have no exact SQLite form (NaN, -0.0, a u64 above 2^63-1, text that is not UTF-8…) and are stored as BLOBs of their exact redb bytes",
+                    t.name, t.inexact
+                ));
+            }
+        }
+        Ok(Written {
+            report,
+            memo: Some(Box::new(WriteMemo { tables })),
+        })
+    }
+
+    fn verify_item(
+        &self,
+        item: &Item,
+        ctx: &ItemCtx,
+        memo: Option<&Memo>,
+        report: &mut ItemReport,
+    ) -> Result<(), ItemError> {
+        let plan = self.plan_of(&item.key)?;
+        report.files = item.files;
+        report.bytes = item.bytes;
+        let memo = memo.and_then(|m| m.downcast_ref::<WriteMemo>());
+        let source = open_source(&plan.source)?;
+        let mut diff = DiffReport::default();
+        let opts = check::CheckOpts {
+            verify: self.params.verify,
+            seed: self.params.seed,
+            memo: memo.map(|m| m.tables.as_slice()),
+            cancel: ctx.cancel,
+        };
+        let results =
+            check::check(&source, &item.key, &plan.target, &opts, &mut diff).map_err(|e| {
+                if ctx.cancelled() {
+                    ItemError("cancelled during verification".into())
+                } else {
+                    ItemError(format!("target {} {e}", names::display(&plan.target)))
+                }
+            })?;
+        report.files_hashed = results.iter().map(|r| r.verified).sum();
+        for r in &results {
+            tracing::info!(
+                "{}  {:<24} read {:>9}  written {:>9}  verified {:>9}  errors {:>3}  {:.2}s{}",
+                item.key,
+                r.table,
+                r.read,
+                r.written,
+                r.verified,
+                r.errors,
+                r.elapsed_s,
+                match r.checksum_equal {
+                    Some(true) => "  checksum =",
+                    Some(false) => "  checksum *",
+                    None => "",
+                }
+            );
+        }
+        if let Ok(mut t) = self.tables.lock() {
+            t.insert(item.key.clone(), results);
+        }
+        if diff.is_empty() {
+            Ok(())
+        } else {
+            Err(ItemError(diff.summary()))
+        }
+    }
+
+    fn verify_label(&self) -> String {
+        match self.params.verify {
+            Verify::Sample(n) => format!("sample={n} seed={}", self.params.seed),
+            other => other.to_string(),
+        }
+    }
+
+    fn rollback(&self) -> Result<String> {
+        let files = if self.source_is_dir() || self.params.source.is_file() {
+            self.files()?
+        } else {
+            Vec::new()
+        };
+        let mut removed = Vec::new();
+        for (_, _, target) in files {
+            writer::remove_temp(&target);
+            if target.is_file() {
+                std::fs::remove_file(&target)
+                    .map_err(|e| Error::io("cannot remove target", &target, &e))?;
+                removed.push(names::display(&target));
+            }
+        }
+        if removed.is_empty() {
+            Ok("nothing to undo: no target file exists".to_string())
+        } else {
+            Ok(format!(
+                "removed {} SQLite file(s): {}; the redb sources were not touched",
+                removed.len(),
+                removed.join(", ")
+            ))
+        }
+    }
+}
