@@ -30,6 +30,10 @@ pub struct Sandbox {
     pub package_store: PathBuf,
     /// Where the package store goes (created by the first migration).
     pub cas: PathBuf,
+    /// A redb cluster: one folder per node (source of redb-to-sqlite).
+    pub cluster: PathBuf,
+    /// Where the cluster's SQLite files go, mirroring the node folders.
+    pub cluster_sqlite: PathBuf,
 }
 
 /// Build (or rebuild) the sandbox in `dir`. A non-empty directory that is
@@ -64,13 +68,15 @@ pub fn build(dir: &Path) -> Result<Sandbox> {
         state: dir.join("state"),
         package_store: dir.join("package-store"),
         cas: dir.join("cas"),
+        cluster: dir.join("cluster"),
+        cluster_sqlite: dir.join("cluster-sqlite"),
     };
     build_live_tree(&sandbox.live).map_err(io("cannot build the live tree in", &sandbox.live))?;
     build_package_store(&sandbox.package_store).map_err(io(
         "cannot build the package store in",
         &sandbox.package_store,
     ))?;
-    crate::demo_redb::build(&sandbox.root.join("cluster"))?;
+    crate::demo_redb::build(&sandbox.cluster)?;
     Ok(sandbox)
 }
 

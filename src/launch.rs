@@ -1,12 +1,12 @@
 //! Opening the console: resolve the state directory, take the journal, find
 //! the sources (or build the demo sandbox), then hand over to `ui`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::ConsoleArgs;
-use crate::discover::tree;
+use crate::discover::{self, store, tree, Source};
 use crate::journal::Journal;
 use crate::ui::{run_console, ConsoleConfig};
 use crate::verify::VerifyMode;
@@ -30,6 +30,37 @@ async fn open(cfg: ConsoleConfig) -> i32 {
     }
 }
 
+/// A path made absolute, so journalled jobs resume from any directory and
+/// match their sources by path.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The demo's sources: the live tree, the package store and, once the
+/// sandbox has one, the redb cluster's nodes.
+pub fn demo_sources(sandbox: &demo::Sandbox) -> Vec<Source> {
+    let mut sources = vec![
+        Source::Tree(tree::describe(
+            "live tree",
+            &absolute(&sandbox.live),
+            &absolute(&sandbox.new_storage),
+        )),
+        Source::Store(store::describe(
+            "package store",
+            &absolute(&sandbox.package_store),
+            &absolute(&sandbox.cas),
+        )),
+    ];
+    let cluster = absolute(&sandbox.cluster);
+    if cluster.is_dir() {
+        sources.extend(discover::redb_cluster(
+            &cluster,
+            &absolute(&sandbox.cluster_sqlite),
+        ));
+    }
+    sources
+}
+
 /// `cutover` / `cutover console`: the console on the given tree, if any.
 pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
     let state = match state_dir::resolve(state) {
@@ -41,7 +72,11 @@ pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
         Err(e) => return fail(e),
     };
     let sources = match (args.source, args.target) {
-        (Some(s), Some(t)) => vec![tree::describe("tree", &s, &t)],
+        (Some(s), Some(t)) => vec![Source::Tree(tree::describe(
+            "tree",
+            &absolute(&s),
+            &absolute(&t),
+        ))],
         _ => Vec::new(),
     };
     open(ConsoleConfig {
@@ -71,11 +106,7 @@ pub async fn demo(state: Option<PathBuf>, dir: Option<PathBuf>) -> i32 {
         Err(e) => return fail(e),
     };
     let writer = demo::Writer::start(&sandbox.live, DEMO_WRITER_FOR);
-    let sources = vec![tree::describe(
-        "live tree",
-        &sandbox.live,
-        &sandbox.new_storage,
-    )];
+    let sources = demo_sources(&sandbox);
     let code = open(ConsoleConfig {
         state_dir: state,
         journal,

@@ -43,7 +43,12 @@ fn state_dir_comes_from_env_then_xdg() {
         .env("XDG_STATE_HOME", tmp.path().join("xdg"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(tmp.path().join("xdg/cutover/journal.redb").exists());
     let out = bin()
         .args(["jobs", "--json"])

@@ -4,7 +4,8 @@
 //! `# expect: TEXT` comments in the tape are waited for on screen
 //! (`tmux capture-pane -p`). Afterwards the test checks that the process
 //! ended, the terminal left the alternate screen and raw mode, and the
-//! journal in the isolated state directory recorded the jobs.
+//! journal in the isolated state directory recorded the jobs of every kind
+//! the tape runs (tree-sync, store-to-cas, redb-to-sqlite).
 //!
 //! Without tmux the test prints `skipped: tmux not installed`, unless
 //! `CUTOVER_REQUIRE_REAL_FS=1`, where it fails.
@@ -351,5 +352,21 @@ fn demo_tape_in_tmux() {
     assert!(
         rows.len() >= 2 && rows.iter().any(|l| l.contains("completed")),
         "expected the bulk copy and a completed final sync in the journal:\n{listing}"
+    );
+    // The package store and the redb node were migrated from the console too.
+    for kind in ["store-to-cas", "redb-to-sqlite"] {
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.contains(kind) && l.contains("completed")),
+            "expected a completed {kind} job in the journal:\n{listing}"
+        );
+    }
+    assert!(
+        sandbox.join("cas/store.db").is_file()
+            && sandbox
+                .join("cluster-sqlite/node-1/state-machine.sqlite")
+                .is_file(),
+        "the store and the node's SQLite file were not written"
     );
 }

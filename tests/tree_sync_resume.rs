@@ -63,7 +63,12 @@ fn jobs(state: &Path) -> Vec<Value> {
         .args(["jobs", "--json"])
         .output()
         .expect("jobs");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
@@ -123,7 +128,10 @@ fn sigkill_mid_copy_then_resume_finishes_and_verifies() {
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
     assert_eq!(lines[0]["items_skipped"].as_u64(), Some(verified_before));
-    let redone = lines.iter().filter(|e| e["event"] == "item_verified").count() as u64;
+    let redone = lines
+        .iter()
+        .filter(|e| e["event"] == "item_verified")
+        .count() as u64;
     assert_eq!(redone + verified_before, 401, "every item once verified");
 
     let after = jobs(&d.state);
@@ -139,7 +147,12 @@ fn sigkill_mid_copy_then_resume_finishes_and_verifies() {
         .arg(&d.dst)
         .output()
         .expect("verify");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use crossterm::event::KeyCode;
 use cutover::engine::event::{Event, ItemReport, Summary};
 use cutover::ui::app::Dialog;
-use cutover::ui::model::{JobRow, Outcome, Phase, RunMode, SourceView};
+use cutover::ui::model::{
+    Detail, JobRow, Outcome, Pane, Phase, RedbDetail, RedbFileView, RedbTableView, RunMode,
+    SourceView, StoreNumbers, StoreReading, TableRow,
+};
 use cutover::ui::{render, update, Command, Msg, State, StateConfig};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -22,16 +25,13 @@ fn screen(state: &State, w: u16, h: u16) -> String {
 }
 
 fn source(name: &str, files: u64, bytes: u64) -> SourceView {
-    SourceView {
-        name: name.into(),
-        source: format!("/srv/app/{name}"),
-        target: format!("/mnt/zfs/app/{name}"),
+    SourceView::tree(
+        name,
+        &format!("/srv/app/{name}"),
+        &format!("/mnt/zfs/app/{name}"),
         files,
         bytes,
-        problem: None,
-        selected: false,
-        runs: Default::default(),
-    }
+    )
 }
 
 fn console(t0: Instant) -> State {
@@ -173,7 +173,7 @@ fn select_two_sources_bulk_copy_both_with_a_failure() {
     assert_eq!(
         cmds,
         vec![Command::StartJob {
-            source: 0,
+            sources: vec![0],
             mode: RunMode::Bulk
         }]
     );
@@ -272,7 +272,7 @@ fn select_two_sources_bulk_copy_both_with_a_failure() {
         vec![
             Command::RefreshJobs,
             Command::StartJob {
-                source: 1,
+                sources: vec![1],
                 mode: RunMode::Bulk
             }
         ]
@@ -305,6 +305,7 @@ fn select_two_sources_bulk_copy_both_with_a_failure() {
         items_failed: f,
         label: label.into(),
         params: serde_json::Value::Null,
+        sources: Vec::new(),
     };
     update(
         &mut s,
@@ -363,7 +364,7 @@ fn final_sync_then_verify_only() {
     assert_eq!(
         update(&mut s, Msg::ch('f')),
         vec![Command::StartJob {
-            source: 0,
+            sources: vec![0],
             mode: RunMode::Final
         }]
     );
@@ -402,7 +403,7 @@ fn final_sync_then_verify_only() {
     assert_eq!(
         update(&mut s, Msg::ch('v')),
         vec![Command::StartJob {
-            source: 0,
+            sources: vec![0],
             mode: RunMode::Verify
         }]
     );
@@ -444,7 +445,7 @@ fn a_job_that_cannot_start_says_why_and_the_queue_goes_on() {
         vec![
             Command::RefreshJobs,
             Command::StartJob {
-                source: 1,
+                sources: vec![1],
                 mode: RunMode::Bulk
             }
         ]
@@ -472,4 +473,452 @@ fn a_signal_cancels_and_quits() {
     );
     // A second q does not wait for the job any longer.
     assert_eq!(update(&mut s, Msg::ch('q')), vec![Command::Quit]);
+}
+
+/// A node of the redb cluster `/srv/raft` with the demo's four tables.
+fn node(n: u64) -> SourceView {
+    let table = |name: &str, kind: &str, key: &str, value: &str, entries| RedbTableView {
+        name: name.into(),
+        kind: kind.into(),
+        key_type: key.into(),
+        value_type: value.into(),
+        entries,
+        problem: None,
+    };
+    SourceView::redb(
+        &format!("raft/node-{n}"),
+        &format!("/srv/raft/node-{n}"),
+        &format!("/srv/raft-sqlite/node-{n}"),
+        RedbDetail {
+            cluster: "/srv/raft".into(),
+            node: format!("node-{n}"),
+            files: vec![RedbFileView {
+                name: "state.redb".into(),
+                size: 1 << 20,
+                format: Some(3),
+                tables: vec![
+                    table("kv", "table", "&str", "&str", 240),
+                    table("log", "table", "u64", "&[u8]", 500),
+                    table("members", "table", "&str", "raft::Membership", 3),
+                    table("watchers", "multimap", "&str", "u64", 60),
+                ],
+            }],
+            results: Vec::new(),
+        },
+    )
+}
+
+/// A console with sources of every kind: a tree, a package store, three redb nodes.
+fn mixed(t0: Instant) -> State {
+    State::new(
+        StateConfig {
+            title: "app-01".into(),
+            sources: vec![
+                source("uploads", 2_400, 6 << 30),
+                SourceView::store("pkgs", "/nix/store", "/srv/cas", 12, 72, 24 << 20),
+                node(1),
+                node(2),
+                node(3),
+            ],
+            verify: "full".into(),
+            parallel: 2,
+        },
+        t0,
+    )
+}
+
+fn numbers(completed: u64, pending: u64, saved: u64) -> StoreNumbers {
+    StoreNumbers {
+        packages: 12,
+        completed,
+        pending,
+        in_progress: 12 - completed - pending,
+        files: completed * 6,
+        objects: completed * 3 + 4,
+        logical_bytes: completed * (2 << 20),
+        stored_bytes: completed * (2 << 20) - saved,
+        space_saved: saved,
+        dedup_ratio: if completed == 0 {
+            1.0
+        } else {
+            (completed * (2 << 20)) as f64 / (completed * (2 << 20) - saved) as f64
+        },
+        eta_s: (pending > 0).then_some(6.0),
+        phase: "dual mode (old store in use)".into(),
+        ..Default::default()
+    }
+}
+
+fn package(s: &mut State, sc: &Script, ms: u64, job: u64, name: &str, saved: u64) {
+    sc.send(
+        s,
+        ms,
+        Event::ItemVerified {
+            job,
+            item: name.into(),
+            report: ItemReport {
+                files: 6,
+                bytes: 2 << 20,
+                files_transferred: if saved == 0 { 6 } else { 3 },
+                bytes_transferred: (2 << 20) - saved,
+                files_hashed: 6,
+                space_saved_bytes: saved,
+                elapsed_s: 0.1,
+                ..Default::default()
+            },
+        },
+    );
+}
+
+#[test]
+fn migrate_a_package_store_and_watch_its_numbers() {
+    let t0 = Instant::now();
+    let sc = Script { t0 };
+    let mut s = mixed(t0);
+    // Opening reads the journal and every store's numbers (off the UI thread).
+    assert_eq!(
+        update(&mut s, Msg::Start),
+        vec![Command::RefreshJobs, Command::ReadStore { source: 1 }]
+    );
+    update(&mut s, Msg::Jobs(Vec::new()));
+    update(
+        &mut s,
+        Msg::Store {
+            source: 1,
+            reading: StoreReading::Missing,
+        },
+    );
+    // The store under the cursor: its details show beside the other panes.
+    update(&mut s, Msg::ch('j'));
+    insta::assert_snapshot!("10_store_under_cursor_100x30", screen(&s, 100, 30));
+
+    // A store offers no final sync: f says so and starts nothing.
+    update(&mut s, Msg::ch(' '));
+    assert!(update(&mut s, Msg::ch('f')).is_empty());
+    assert_eq!(
+        s.status.as_deref(),
+        Some("pkgs cannot final sync: a store offers migrate")
+    );
+    assert_eq!(
+        update(&mut s, Msg::key(KeyCode::Enter)),
+        vec![Command::StartJob {
+            sources: vec![1],
+            mode: RunMode::Migrate
+        }]
+    );
+    update(&mut s, Msg::JobSpawned { job: 4 });
+    sc.send(
+        &mut s,
+        50,
+        Event::JobStarted {
+            job: 4,
+            kind: "store-to-cas".into(),
+            items_total: 12,
+            items_skipped: 0,
+            files_total: 72,
+            bytes_total: 24 << 20,
+            verify: "full".into(),
+            dry_run: false,
+        },
+    );
+    // Packages verify one by one; every shared file counts as space saved.
+    let names = [
+        "0a1b2c3d4e5f60718293a4b5c6d7e8f9-openssl-3.0.13",
+        "1b2c3d4e5f60718293a4b5c6d7e8f90a-openssl-3.0.14",
+        "2c3d4e5f60718293a4b5c6d7e8f90a1b-openssl-3.0.15",
+        "3d4e5f60718293a4b5c6d7e8f90a1b2c-zlib-1.3.1",
+    ];
+    let saved = [0u64, 1 << 20, 1_572_864, 65_536];
+    for (i, (name, saved)) in names.iter().zip(saved).enumerate() {
+        let ms = 300 + i as u64 * 300;
+        sc.progress(
+            &mut s,
+            ms,
+            4,
+            ((i as u64 + 1) * 6, 72),
+            ((i as u64 + 1) * (2 << 20), 24 << 20),
+        );
+        package(&mut s, &sc, ms + 10, 4, name, saved);
+    }
+    let live = s.job.as_ref().map(|m| m.space_saved);
+    assert_eq!(live, Some((1 << 20) + 1_572_864 + 65_536));
+    // The slow tick re-reads the store while the job writes it.
+    let cmds = update(&mut s, Msg::Tick(sc.at(2_100)));
+    assert_eq!(cmds, vec![Command::ReadStore { source: 1 }]);
+    assert!(update(&mut s, Msg::Tick(sc.at(2_300))).is_empty());
+    update(
+        &mut s,
+        Msg::Store {
+            source: 1,
+            reading: StoreReading::Read(numbers(4, 6, (1 << 20) + 1_572_864 + 65_536)),
+        },
+    );
+    insta::assert_snapshot!("11_store_running_100x30", screen(&s, 100, 30));
+    insta::assert_snapshot!("12_store_running_120x40", screen(&s, 120, 40));
+    // At 80x24: the item stream with the space each package saved…
+    s.focus = Pane::Items;
+    insta::assert_snapshot!("13_store_items_80x24", screen(&s, 80, 24));
+    // …and the store's numbers in the details tab.
+    update(&mut s, Msg::key(KeyCode::Tab));
+    update(&mut s, Msg::key(KeyCode::Tab));
+    assert_eq!(s.focus, Pane::Details);
+    insta::assert_snapshot!("14_store_details_80x24", screen(&s, 80, 24));
+
+    // The job ends: the store is read again at once.
+    for i in 4..12u64 {
+        package(
+            &mut s,
+            &sc,
+            2_400 + i * 50,
+            4,
+            &format!("{i:032x}-pkg-{i}"),
+            1 << 19,
+        );
+    }
+    let total_saved = (1 << 20) + 1_572_864 + 65_536 + 8 * (1 << 19);
+    sc.send(
+        &mut s,
+        3_200,
+        Event::Summary(Summary {
+            job: 4,
+            kind: "store-to-cas".into(),
+            items_total: 12,
+            items_verified: 12,
+            files: 72,
+            bytes: 24 << 20,
+            files_transferred: 40,
+            bytes_transferred: (24 << 20) - total_saved,
+            space_saved_bytes: total_saved,
+            elapsed_s: 3.1,
+            ..Default::default()
+        }),
+    );
+    let cmds = update(
+        &mut s,
+        Msg::JobEnded {
+            job: 4,
+            summary: None,
+            error: None,
+        },
+    );
+    assert_eq!(
+        cmds,
+        vec![Command::RefreshJobs, Command::ReadStore { source: 1 }]
+    );
+    assert_eq!(s.sources[1].runs.migrate, Some(Outcome::Verified));
+    update(
+        &mut s,
+        Msg::Store {
+            source: 1,
+            reading: StoreReading::Read(numbers(12, 0, total_saved)),
+        },
+    );
+    match &s.sources[1].detail {
+        Detail::Store(d) => assert!(!d.in_flight),
+        other => panic!("{other:?}"),
+    }
+    insta::assert_snapshot!("15_store_done_80x24", screen(&s, 80, 24));
+}
+
+fn tables(job: u64, source: usize, node: &str) -> Msg {
+    let row = |table: &str, n: u64| TableRow {
+        item: format!("{node}/state.redb"),
+        table: table.into(),
+        read: n,
+        written: n,
+        verified: n.min(100),
+        errors: 0,
+        checksum_equal: Some(true),
+        elapsed_s: 0.002,
+    };
+    Msg::Tables {
+        job,
+        source,
+        item: format!("{node}/state.redb"),
+        rows: vec![
+            row("kv", 240),
+            row("log", 500),
+            row("members", 3),
+            row("watchers", 60),
+        ],
+    }
+}
+
+#[test]
+fn redb_nodes_rolling_then_together_with_per_table_results() {
+    let t0 = Instant::now();
+    let sc = Script { t0 };
+    let mut s = mixed(t0);
+    update(&mut s, Msg::Jobs(Vec::new()));
+    update(&mut s, Msg::ch('j'));
+    update(&mut s, Msg::ch('j'));
+    update(&mut s, Msg::ch(' '));
+    update(&mut s, Msg::ch('j'));
+    update(&mut s, Msg::ch(' '));
+    assert_eq!(s.selected(), vec![2, 3]);
+    // Rolling (the default): one job per node, one after the other.
+    assert_eq!(
+        update(&mut s, Msg::key(KeyCode::Enter)),
+        vec![Command::StartJob {
+            sources: vec![2],
+            mode: RunMode::Migrate
+        }]
+    );
+    update(&mut s, Msg::JobSpawned { job: 5 });
+    let started = |job, items| Event::JobStarted {
+        job,
+        kind: "redb-to-sqlite".into(),
+        items_total: items,
+        items_skipped: 0,
+        files_total: 803 * items,
+        bytes_total: items << 20,
+        verify: "full".into(),
+        dry_run: false,
+    };
+    let verified = |job, node: &str| Event::ItemVerified {
+        job,
+        item: format!("{node}/state.redb"),
+        report: ItemReport {
+            files: 803,
+            bytes: 1 << 20,
+            files_transferred: 803,
+            bytes_transferred: 90 << 10,
+            files_hashed: 263,
+            elapsed_s: 0.2,
+            ..Default::default()
+        },
+    };
+    let done = |job, items| {
+        Event::Summary(Summary {
+            job,
+            kind: "redb-to-sqlite".into(),
+            items_total: items,
+            items_verified: items,
+            files_transferred: 803 * items,
+            ..Default::default()
+        })
+    };
+    sc.send(&mut s, 10, started(5, 1));
+    update(&mut s, tables(5, 2, "node-1"));
+    sc.send(&mut s, 200, verified(5, "node-1"));
+    sc.send(&mut s, 210, done(5, 1));
+    let cmds = update(
+        &mut s,
+        Msg::JobEnded {
+            job: 5,
+            summary: None,
+            error: None,
+        },
+    );
+    assert_eq!(
+        cmds,
+        vec![
+            Command::RefreshJobs,
+            Command::StartJob {
+                sources: vec![3],
+                mode: RunMode::Migrate
+            }
+        ]
+    );
+    // Node 1's summary stays in its details while node 2 runs.
+    match &s.sources[2].detail {
+        Detail::Redb(d) => assert_eq!(d.results.len(), 4),
+        other => panic!("{other:?}"),
+    }
+    update(&mut s, Msg::JobSpawned { job: 6 });
+    sc.send(&mut s, 300, started(6, 1));
+    update(&mut s, tables(6, 3, "node-2"));
+    sc.send(&mut s, 500, verified(6, "node-2"));
+    sc.send(&mut s, 510, done(6, 1));
+    update(
+        &mut s,
+        Msg::JobEnded {
+            job: 6,
+            summary: None,
+            error: None,
+        },
+    );
+    assert_eq!(s.sources[3].runs.migrate, Some(Outcome::Verified));
+    s.focus = Pane::Items;
+    insta::assert_snapshot!("16_redb_rolling_items_100x30", screen(&s, 100, 30));
+
+    // Together: the selected nodes of one cluster as one job.
+    update(&mut s, Msg::ch('p'));
+    assert!(s.together);
+    s.focus = Pane::Sources;
+    update(&mut s, Msg::ch('j'));
+    update(&mut s, Msg::ch(' '));
+    assert_eq!(s.selected(), vec![2, 3, 4]);
+    assert_eq!(
+        update(&mut s, Msg::ch('v')),
+        vec![Command::StartJob {
+            sources: vec![2, 3, 4],
+            mode: RunMode::Verify
+        }]
+    );
+    assert_eq!(
+        s.job.as_ref().map(|m| m.name.as_str()),
+        Some("raft/node-1, node-2, node-3")
+    );
+    update(&mut s, Msg::JobSpawned { job: 0 });
+    sc.send(&mut s, 600, started(0, 3));
+    for (i, n) in ["node-1", "node-2", "node-3"].iter().enumerate() {
+        update(&mut s, tables(0, 2 + i, n));
+        sc.send(&mut s, 700 + i as u64 * 50, verified(0, n));
+    }
+    sc.send(&mut s, 900, done(0, 3));
+    update(
+        &mut s,
+        Msg::JobEnded {
+            job: 0,
+            summary: None,
+            error: None,
+        },
+    );
+    assert_eq!(s.sources[4].runs.verify, Some(Outcome::Verified));
+    s.cursor.sources = 4;
+    insta::assert_snapshot!("17_redb_together_done_120x40", screen(&s, 120, 40));
+    s.focus = Pane::Details;
+    insta::assert_snapshot!("18_redb_tables_80x24", screen(&s, 80, 24));
+}
+
+#[test]
+fn a_mixed_selection_runs_each_source_its_own_way() {
+    let mut s = mixed(Instant::now());
+    update(&mut s, Msg::ch('a'));
+    assert_eq!(s.selected(), vec![0, 1, 2, 3, 4]);
+    // f: only the tree offers a final sync; the others are skipped, said so.
+    assert_eq!(
+        update(&mut s, Msg::ch('f')),
+        vec![Command::StartJob {
+            sources: vec![0],
+            mode: RunMode::Final
+        }]
+    );
+    assert_eq!(
+        s.status.as_deref(),
+        Some(
+            "pkgs, raft/node-1, raft/node-2, raft/node-3 skipped (no final sync): \
+             a store offers migrate; a redb offers migrate, verify"
+        )
+    );
+    assert_eq!(s.queue.len(), 0);
+    update(&mut s, Msg::JobStartFailed { error: "x".into() });
+    // enter: the tree's bulk copy, the store's and each node's migration.
+    update(&mut s, Msg::key(KeyCode::Enter));
+    let queued: Vec<(RunMode, Vec<usize>)> = s
+        .queue
+        .iter()
+        .map(|r| (r.mode, r.sources.clone()))
+        .collect();
+    assert_eq!(
+        queued,
+        vec![
+            (RunMode::Migrate, vec![1]),
+            (RunMode::Migrate, vec![2]),
+            (RunMode::Migrate, vec![3]),
+            (RunMode::Migrate, vec![4]),
+        ]
+    );
+    assert_eq!(s.job.as_ref().map(|m| m.mode), Some(RunMode::Bulk));
 }

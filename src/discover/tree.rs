@@ -11,7 +11,9 @@ use crate::names;
 pub struct TreeSource {
     /// Short name shown in the sources pane.
     pub name: String,
+    /// The tree to copy.
     pub source: PathBuf,
+    /// Where it goes.
     pub target: PathBuf,
     /// Non-directory entries under the source.
     pub files: u64,

@@ -24,12 +24,16 @@ pub enum Action {
     NextPane,
     /// Focus the previous pane.
     PrevPane,
-    /// Bulk copy the selected sources.
+    /// Run the selected sources, each its own way: bulk copy a tree,
+    /// migrate a store or a redb node.
     Run,
-    /// Final delta sync of the selected sources (with deletions on the target).
+    /// Final delta sync of the selected trees (with deletions on the target).
     FinalSync,
     /// Verify the selected sources' targets without writing.
     Verify,
+    /// Run selected redb nodes of one cluster together (one job) or rolling
+    /// (one at a time, the default).
+    Together,
     /// Resume the job under the cursor in the jobs pane.
     Resume,
     /// Cancel the running job (asks first).

@@ -1,22 +1,29 @@
 //! The console's state and the one function that changes it.
 //!
 //! Everything that happens (a key, a tick, an engine event, a job that
-//! ended, a refreshed job list) arrives as a [`Msg`]; [`update`] applies it
-//! and returns the [`Command`]s the runner must carry out (start a job,
-//! cancel it, reload the journal, quit). Nothing else mutates [`State`].
+//! ended, a refreshed job list, a store's numbers) arrives as a [`Msg`];
+//! [`update`] applies it and returns the [`Command`]s the runner must carry
+//! out (start a job, cancel it, reload the journal, read a store, quit).
+//! Nothing else mutates [`State`].
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::engine::event::{Event, JobId, Summary};
 
+mod details;
 mod events;
+mod queue;
 
+use self::details::{on_store_reading, on_tables, store_refresh};
 use self::events::{finish_source, note_end, on_event, on_summary};
+use self::queue::{after_job, resume, start_selection};
 use super::action::Action;
 use super::keymap;
-use super::model::{ItemLog, JobMetrics, JobRow, Outcome, Pane, Phase, RunMode, SourceView};
+use super::model::{ItemLog, JobMetrics, JobRow, Pane, Phase, RunMode, SourceView};
+use super::model::{StoreReading, TableRow};
 
 /// Rows moved by `pgdn` / `pgup`.
 const PAGE: usize = 10;
@@ -28,7 +35,10 @@ pub enum Msg {
     Key(KeyEvent),
     /// The terminal was resized.
     Resize,
-    /// Time passed (drives spinners, elapsed time and the idle rate).
+    /// The console opened: load what it shows (the journal, the stores' numbers).
+    Start,
+    /// Time passed (drives spinners, elapsed time, the idle rate, and the
+    /// slow re-reading of stores).
     Tick(Instant),
     /// An event of the running job, stamped with when it arrived.
     Engine {
@@ -58,6 +68,25 @@ pub enum Msg {
     },
     /// The journal's job list, newest first.
     Jobs(Vec<JobRow>),
+    /// A store source's numbers, as read from its `store.db`.
+    Store {
+        /// The source (index into the sources).
+        source: usize,
+        /// What reading gave.
+        reading: StoreReading,
+    },
+    /// The per-table results of one item (a redb file) of the running job,
+    /// sent just before the item's result.
+    Tables {
+        /// The job.
+        job: JobId,
+        /// The source (node) the item belongs to.
+        source: usize,
+        /// The item.
+        item: String,
+        /// One row per table.
+        rows: Vec<TableRow>,
+    },
     /// Something failed in the background (shown on the status line).
     Error(String),
     /// The process was asked to stop (SIGTERM, SIGHUP): cancel and quit.
@@ -79,12 +108,17 @@ impl Msg {
 /// Work `update` asks the runner to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// Start a job on a source.
+    /// Start one job on one source, or on several redb nodes of one cluster together.
     StartJob {
-        /// Index into the configured sources.
-        source: usize,
+        /// Indices into the configured sources.
+        sources: Vec<usize>,
         /// What to do.
         mode: RunMode,
+    },
+    /// Read a store source's numbers (off the UI thread), answered by [`Msg::Store`].
+    ReadStore {
+        /// Index into the configured sources.
+        source: usize,
     },
     /// Resume a journalled job.
     ResumeJob {
@@ -125,6 +159,15 @@ pub struct Cursors {
     pub items_back: usize,
 }
 
+/// A job waiting for its turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedRun {
+    /// What to do.
+    pub mode: RunMode,
+    /// The sources it runs on (several only for redb nodes run together).
+    pub sources: Vec<usize>,
+}
+
 /// What the console starts with.
 #[derive(Debug, Clone)]
 pub struct StateConfig {
@@ -155,8 +198,11 @@ pub struct State {
     pub jobs_loaded: bool,
     /// The current or last job of this session.
     pub job: Option<JobMetrics>,
-    /// Sources waiting for their turn, with what to do.
-    pub queue: std::collections::VecDeque<(RunMode, usize)>,
+    /// Jobs waiting for their turn (rolling: one at a time).
+    pub queue: VecDeque<QueuedRun>,
+    /// Selected redb nodes of one cluster run as one job (together) instead
+    /// of one after the other (rolling, the default).
+    pub together: bool,
     /// Jobs ended since the operator last started a run (one per source).
     pub batch_done: usize,
     /// Of those, how many did not verify every item.
@@ -194,7 +240,8 @@ impl State {
             jobs: Vec::new(),
             jobs_loaded: false,
             job: None,
-            queue: Default::default(),
+            queue: VecDeque::new(),
+            together: false,
             batch_done: 0,
             batch_failed: 0,
             items: ItemLog::default(),
@@ -226,6 +273,25 @@ impl State {
             .filter(|&i| self.sources[i].selected)
             .collect()
     }
+
+    /// The source the details pane shows: the one under the cursor in the
+    /// sources or selection pane when one of those has the focus, else the
+    /// current (or last) job's first source, else the one under the sources
+    /// cursor.
+    pub fn detail_source(&self) -> Option<usize> {
+        let under_cursor = Some(self.cursor.sources).filter(|&i| i < self.sources.len());
+        let of_job = self.job.as_ref().and_then(|m| m.sources.first().copied());
+        match self.focus {
+            Pane::Sources => under_cursor,
+            Pane::Selection => self
+                .selected()
+                .get(self.cursor.selection)
+                .copied()
+                .or(of_job)
+                .or(under_cursor),
+            _ => of_job.or(under_cursor),
+        }
+    }
 }
 
 /// Apply one message to the state; return what the runner must do.
@@ -233,9 +299,14 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
     match msg {
         Msg::Key(ev) => on_key(state, ev),
         Msg::Resize => Vec::new(),
+        Msg::Start => {
+            let mut cmds = vec![Command::RefreshJobs];
+            cmds.extend(store_refresh(state, true));
+            cmds
+        }
         Msg::Tick(now) => {
             advance(state, now);
-            Vec::new()
+            store_refresh(state, false)
         }
         Msg::Engine { event, at } => {
             advance(state, at);
@@ -304,6 +375,19 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
                     ));
                 }
             }
+            Vec::new()
+        }
+        Msg::Store { source, reading } => {
+            on_store_reading(state, source, reading);
+            Vec::new()
+        }
+        Msg::Tables {
+            job,
+            source,
+            item,
+            rows,
+        } => {
+            on_tables(state, job, source, item, rows);
             Vec::new()
         }
         Msg::Error(e) => {
@@ -408,9 +492,17 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         }
         Action::NextPane => state.focus = state.focus.next(),
         Action::PrevPane => state.focus = state.focus.prev(),
-        Action::Run => return start_selection(state, RunMode::Bulk),
-        Action::FinalSync => return start_selection(state, RunMode::Final),
-        Action::Verify => return start_selection(state, RunMode::Verify),
+        Action::Run => return start_selection(state, None),
+        Action::FinalSync => return start_selection(state, Some(RunMode::Final)),
+        Action::Verify => return start_selection(state, Some(RunMode::Verify)),
+        Action::Together => {
+            state.together = !state.together;
+            state.status = Some(if state.together {
+                "redb nodes of one cluster now run together, as one job".to_string()
+            } else {
+                "redb nodes now run rolling: one at a time".to_string()
+            });
+        }
         Action::Resume => return resume(state),
         Action::Cancel => {
             if state.active_job().is_some() {
@@ -471,7 +563,7 @@ fn move_cursor(state: &mut State, delta: isize) {
                 d => back.saturating_sub(d as usize),
             };
         }
-        Pane::Metrics | Pane::Logs => {}
+        Pane::Metrics | Pane::Details | Pane::Logs => {}
     }
 }
 
@@ -496,86 +588,4 @@ fn select(state: &mut State) {
     }
     src.selected = !src.selected;
     clamp_selection_cursor(state);
-}
-
-fn start_selection(state: &mut State, mode: RunMode) -> Vec<Command> {
-    if let Some(job) = state.active_job() {
-        state.status = Some(format!(
-            "{} is running: wait for it, or c to cancel it",
-            job.title()
-        ));
-        return Vec::new();
-    }
-    let selected = state.selected();
-    if selected.is_empty() {
-        state.status = Some("nothing selected: move to a source and press space".into());
-        return Vec::new();
-    }
-    state.queue = selected.into_iter().map(|i| (mode, i)).collect();
-    state.batch_done = 0;
-    state.batch_failed = 0;
-    next_in_queue(state)
-}
-
-fn next_in_queue(state: &mut State) -> Vec<Command> {
-    let Some((mode, source)) = state.queue.pop_front() else {
-        return Vec::new();
-    };
-    let name = state
-        .sources
-        .get(source)
-        .map(|s| s.name.clone())
-        .unwrap_or_default();
-    if let Some(slot) = state
-        .sources
-        .get_mut(source)
-        .and_then(|s| s.runs.slot(mode))
-    {
-        *slot = Some(Outcome::Running);
-    }
-    let mut metrics = JobMetrics::new(mode, Some(source), name, state.now);
-    metrics.verify = state.verify.clone();
-    state.job = Some(metrics);
-    vec![Command::StartJob { source, mode }]
-}
-
-fn resume(state: &mut State) -> Vec<Command> {
-    if state.focus != Pane::Jobs {
-        state.status = Some("r resumes the job under the cursor in the Jobs pane".into());
-        return Vec::new();
-    }
-    if let Some(job) = state.active_job() {
-        state.status = Some(format!("{} is running: wait for it", job.title()));
-        return Vec::new();
-    }
-    let Some(row) = state.jobs.get(state.cursor.jobs).cloned() else {
-        state.status = Some("no job to resume".into());
-        return Vec::new();
-    };
-    if !row.resumable() {
-        state.status = Some(format!("job #{} is completed; nothing to resume", row.job));
-        return Vec::new();
-    }
-    state.batch_done = 0;
-    state.batch_failed = 0;
-    let mut metrics = JobMetrics::new(RunMode::Resume, None, row.label.clone(), state.now);
-    metrics.job = Some(row.job);
-    metrics.kind = row.kind.clone();
-    state.job = Some(metrics);
-    vec![Command::ResumeJob {
-        job: row.job,
-        kind: row.kind,
-        params: row.params,
-    }]
-}
-
-/// After a job ended: quit if asked, else start the next queued source.
-fn after_job(state: &mut State) -> Vec<Command> {
-    let mut cmds = vec![Command::RefreshJobs];
-    if state.quitting {
-        cmds.extend(quit(state));
-        return cmds;
-    }
-    cmds.extend(next_in_queue(state));
-    cmds
 }

@@ -100,6 +100,33 @@ pub fn clip_left(s: &str, width: usize) -> String {
     out
 }
 
+/// Cut `s` to at most `width` characters keeping its start and its end
+/// (`3f2a9c…-openssl-1.0`), for long item names.
+pub fn clip_middle(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    if width < 3 {
+        return clip(s, width);
+    }
+    let head = (width - 1) / 3;
+    let tail = width - 1 - head;
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    out.extend(s.chars().skip(n - tail));
+    out
+}
+
+/// A ratio with two decimals and a times sign: `2.91×`.
+pub fn ratio(r: f64) -> String {
+    if r.is_finite() {
+        format!("{r:.2}×")
+    } else {
+        "—".to_string()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -126,5 +153,8 @@ mod tests {
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("abc", 4), "abc");
         assert_eq!(clip_left("/a/b/c/d", 5), "…/c/d");
+        assert_eq!(clip_middle("0123456789-zlib-1.2", 10), "012…ib-1.2");
+        assert_eq!(clip_middle("short", 10), "short");
+        assert_eq!(ratio(2.914), "2.91×");
     }
 }

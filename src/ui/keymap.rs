@@ -137,17 +137,22 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[Key::plain(KeyCode::Enter)],
         action: Action::Run,
-        description: "bulk copy the selected sources",
+        description: "run: bulk copy trees, migrate stores / nodes",
     },
     Binding {
         keys: &[Key::ch('f')],
         action: Action::FinalSync,
-        description: "final sync of the selection (deletes extras)",
+        description: "final sync of the selected trees (deletes extras)",
     },
     Binding {
         keys: &[Key::ch('v')],
         action: Action::Verify,
         description: "verify the selection only (writes nothing)",
+    },
+    Binding {
+        keys: &[Key::ch('p')],
+        action: Action::Together,
+        description: "redb nodes: rolling (default) or together",
     },
     Binding {
         keys: &[Key::ch('r')],

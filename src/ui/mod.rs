@@ -7,13 +7,15 @@
 //!   the footer hints and the operator guide's key table are drawn;
 //! - [`panes`]: one file per pane, each a pure `render(frame, area, &State)`;
 //! - [`view`]: the layout (all panes, or compact tabs at 80x24);
-//! - [`runner`]: the terminal, the event loop and the coupling to the engine,
-//!   the journal and the migration kinds. Nothing else here knows them.
+//! - [`runner`]: the terminal, the event loop and the coupling to the engine
+//!   and the journal; [`kinds`]: what each kind of source offers, and the
+//!   migration each run of it starts. Nothing else here knows them.
 
 pub mod action;
 pub mod app;
 pub mod fmt;
 pub mod keymap;
+pub mod kinds;
 pub mod model;
 pub mod panes;
 pub mod runner;

@@ -2,11 +2,18 @@
 //! the metrics of the current job. Plain data; only `app::update` changes it.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::engine::event::{JobId, Summary};
+use crate::engine::event::JobId;
 
-use super::fmt;
+mod detail;
+mod job;
+
+pub use detail::{
+    Detail, RedbDetail, RedbFileView, RedbTableView, StoreDetail, StoreNumbers, StoreReading,
+    TableRow,
+};
+pub use job::{JobMetrics, Phase, Rate, Sample};
 
 /// How many lines of the item stream are kept (older ones are dropped;
 /// the counts in [`JobMetrics`] stay exact).
@@ -33,18 +40,21 @@ pub enum Pane {
     Items,
     /// Throughput, counts, ETA, space saved and health.
     Metrics,
+    /// What the source in view holds: a store's numbers, a redb node's tables.
+    Details,
     /// The log (tui-logger).
     Logs,
 }
 
 impl Pane {
     /// Every pane in `tab` order.
-    pub const ALL: [Pane; 6] = [
+    pub const ALL: [Pane; 7] = [
         Pane::Sources,
         Pane::Selection,
         Pane::Jobs,
         Pane::Items,
         Pane::Metrics,
+        Pane::Details,
         Pane::Logs,
     ];
 
@@ -56,6 +66,7 @@ impl Pane {
             Pane::Jobs => "Jobs",
             Pane::Items => "Items",
             Pane::Metrics => "Metrics",
+            Pane::Details => "Details",
             Pane::Logs => "Log",
         }
     }
@@ -84,18 +95,68 @@ pub enum RunMode {
     Final,
     /// Verification only; writes nothing.
     Verify,
+    /// Migration of a store or of redb nodes: written and verified item by item.
+    Migrate,
     /// Resume of a journalled job.
     Resume,
 }
 
 impl RunMode {
-    /// Words for the operator: `bulk copy`, `final sync`, `verify`, `resume`.
+    /// Words for the operator: `bulk copy`, `final sync`, `verify`, `migrate`, `resume`.
     pub fn label(self) -> &'static str {
         match self {
             RunMode::Bulk => "bulk copy",
             RunMode::Final => "final sync",
             RunMode::Verify => "verify",
+            RunMode::Migrate => "migrate",
             RunMode::Resume => "resume",
+        }
+    }
+
+    /// One word for the selection pane's run marks: `bulk`, `final`, `verify`, `migrate`.
+    pub fn short(self) -> &'static str {
+        match self {
+            RunMode::Bulk => "bulk",
+            RunMode::Final => "final",
+            RunMode::Verify => "verify",
+            RunMode::Migrate => "migrate",
+            RunMode::Resume => "resume",
+        }
+    }
+}
+
+/// The kind of a source: it decides what the console offers for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A directory tree (tree-sync).
+    Tree,
+    /// A package store going into a content-addressed store (store-to-cas).
+    Store,
+    /// A node of a redb cluster going into SQLite (redb-to-sqlite).
+    Redb,
+}
+
+impl SourceKind {
+    /// The runs the kind offers; the first is what `enter` starts.
+    pub fn modes(self) -> &'static [RunMode] {
+        match self {
+            SourceKind::Tree => &[RunMode::Bulk, RunMode::Final, RunMode::Verify],
+            SourceKind::Store => &[RunMode::Migrate],
+            SourceKind::Redb => &[RunMode::Migrate, RunMode::Verify],
+        }
+    }
+
+    /// Whether the kind offers `mode`.
+    pub fn offers(self, mode: RunMode) -> bool {
+        self.modes().contains(&mode)
+    }
+
+    /// `tree`, `store`, `redb`.
+    pub fn label(self) -> &'static str {
+        match self {
+            SourceKind::Tree => "tree",
+            SourceKind::Store => "store",
+            SourceKind::Redb => "redb",
         }
     }
 }
@@ -137,6 +198,8 @@ pub struct SourceRuns {
     pub final_sync: Option<Outcome>,
     /// The last verification-only run.
     pub verify: Option<Outcome>,
+    /// The last migration (stores, redb nodes).
+    pub migrate: Option<Outcome>,
 }
 
 impl SourceRuns {
@@ -146,6 +209,18 @@ impl SourceRuns {
             RunMode::Bulk => Some(&mut self.bulk),
             RunMode::Final => Some(&mut self.final_sync),
             RunMode::Verify => Some(&mut self.verify),
+            RunMode::Migrate => Some(&mut self.migrate),
+            RunMode::Resume => None,
+        }
+    }
+
+    /// The outcome of the last run of `mode`.
+    pub fn get(&self, mode: RunMode) -> Option<Outcome> {
+        match mode {
+            RunMode::Bulk => self.bulk,
+            RunMode::Final => self.final_sync,
+            RunMode::Verify => self.verify,
+            RunMode::Migrate => self.migrate,
             RunMode::Resume => None,
         }
     }
@@ -170,12 +245,82 @@ pub struct SourceView {
     pub selected: bool,
     /// What happened to it in this session.
     pub runs: SourceRuns,
+    /// What the details pane shows of it; also says its kind.
+    pub detail: Detail,
 }
 
 impl SourceView {
+    /// A tree going from `source` to `target`.
+    pub fn tree(name: &str, source: &str, target: &str, files: u64, bytes: u64) -> SourceView {
+        SourceView {
+            name: name.to_string(),
+            source: source.to_string(),
+            target: target.to_string(),
+            files,
+            bytes,
+            problem: None,
+            selected: false,
+            runs: SourceRuns::default(),
+            detail: Detail::Tree,
+        }
+    }
+
+    /// A package store of `packages` packages going into the content-addressed store `target`.
+    pub fn store(
+        name: &str,
+        source: &str,
+        target: &str,
+        packages: u64,
+        files: u64,
+        bytes: u64,
+    ) -> SourceView {
+        SourceView {
+            detail: Detail::Store(StoreDetail::new(packages)),
+            ..SourceView::tree(name, source, target, files, bytes)
+        }
+    }
+
+    /// A redb node: `files` are key/value pairs, `bytes` the size of its redb files.
+    pub fn redb(name: &str, source: &str, target: &str, detail: RedbDetail) -> SourceView {
+        let files = detail
+            .files
+            .iter()
+            .flat_map(|f| &f.tables)
+            .map(|t| t.entries)
+            .sum();
+        let bytes = detail.files.iter().map(|f| f.size).sum();
+        SourceView {
+            detail: Detail::Redb(detail),
+            ..SourceView::tree(name, source, target, files, bytes)
+        }
+    }
+
+    /// The same source, unusable for `problem`.
+    pub fn unusable(mut self, problem: &str) -> SourceView {
+        self.problem = Some(problem.to_string());
+        self
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> SourceKind {
+        match self.detail {
+            Detail::Tree => SourceKind::Tree,
+            Detail::Store(_) => SourceKind::Store,
+            Detail::Redb(_) => SourceKind::Redb,
+        }
+    }
+
     /// Whether it can be selected and run.
     pub fn usable(&self) -> bool {
         self.problem.is_none()
+    }
+
+    /// The cluster of a redb node (nodes of one cluster can run as one job).
+    pub fn cluster(&self) -> Option<&str> {
+        match &self.detail {
+            Detail::Redb(r) => Some(&r.cluster),
+            _ => None,
+        }
     }
 }
 
@@ -198,6 +343,8 @@ pub struct JobRow {
     pub label: String,
     /// Parameters to rebuild the job for resume.
     pub params: serde_json::Value,
+    /// The configured sources the job ran on (indices), when known.
+    pub sources: Vec<usize>,
 }
 
 impl JobRow {
@@ -220,6 +367,8 @@ pub enum ItemMark {
     Step,
     /// `─` a job began or ended.
     Note,
+    /// `≡` one table of a file (redb): read, written, verified, errors, time.
+    Table,
 }
 
 impl ItemMark {
@@ -231,6 +380,7 @@ impl ItemMark {
             ItemMark::Warning => '!',
             ItemMark::Step => '·',
             ItemMark::Note => '─',
+            ItemMark::Table => '≡',
         }
     }
 }
@@ -269,363 +419,10 @@ impl ItemLog {
     }
 }
 
-/// Where the current job stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Asked for; planning (the job id is not known yet).
-    Starting,
-    /// Items are being processed.
-    Running,
-    /// The operator cancelled; waiting for running items to stop.
-    Cancelling,
-    /// Ended (see the summary or error).
-    Done,
-}
-
-/// One progress sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sample {
-    /// When it arrived.
-    pub at: Instant,
-    /// Files done then.
-    pub files: u64,
-    /// Bytes done then.
-    pub bytes: u64,
-}
-
-/// The current throughput.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Rate {
-    /// No job is running.
-    NotRunning,
-    /// Not enough samples yet.
-    Counting,
-    /// No progress for [`IDLE_RESET`]; the window was reset.
-    Idle,
-    /// Bytes and files per second over the rolling window.
-    Measured {
-        /// Bytes per second.
-        bytes: f64,
-        /// Files per second.
-        files: f64,
-    },
-}
-
-/// Everything known about the current (or last) job of this session.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobMetrics {
-    /// Journal id once known (0 for verify-only runs, which are not journalled).
-    pub job: Option<JobId>,
-    /// What was asked.
-    pub mode: RunMode,
-    /// The source index (none for resumed jobs).
-    pub source: Option<usize>,
-    /// The source's name or the resumed job's label.
-    pub name: String,
-    /// Migration kind.
-    pub kind: String,
-    /// Verification mode label (`full`, `sample=100 seed=42`).
-    pub verify: String,
-    /// Dry run: steps are listed, nothing written.
-    pub dry_run: bool,
-    /// Where it stands.
-    pub phase: Phase,
-    /// When it was asked for.
-    pub started_at: Instant,
-    /// When it ended.
-    pub ended_at: Option<Instant>,
-    /// Items in the plan.
-    pub items_total: u64,
-    /// Items skipped because an earlier run verified them.
-    pub items_skipped: u64,
-    /// Items verified (skipped ones included).
-    pub items_verified: u64,
-    /// Items failed.
-    pub items_failed: u64,
-    /// Warnings seen.
-    pub warnings: u64,
-    /// Files done.
-    pub files_done: u64,
-    /// Files in the plan.
-    pub files_total: u64,
-    /// Bytes done.
-    pub bytes_done: u64,
-    /// Bytes in the plan.
-    pub bytes_total: u64,
-    /// Files written to the target.
-    pub files_transferred: u64,
-    /// Bytes written to the target.
-    pub bytes_transferred: u64,
-    /// Target entries deleted (final sync).
-    pub files_deleted: u64,
-    /// Bytes the target did not need to store.
-    pub space_saved: u64,
-    /// Items being processed now.
-    pub in_flight: Vec<String>,
-    /// Progress samples inside the rolling window.
-    pub samples: VecDeque<Sample>,
-    /// When the counters last moved.
-    pub last_change: Option<Instant>,
-    /// The engine's summary, once the job ended.
-    pub summary: Option<Summary>,
-    /// Why it could not start or ended abnormally.
-    pub error: Option<String>,
-}
-
-impl JobMetrics {
-    /// A job just asked for.
-    pub fn new(mode: RunMode, source: Option<usize>, name: String, now: Instant) -> Self {
-        JobMetrics {
-            job: None,
-            mode,
-            source,
-            name,
-            kind: String::new(),
-            verify: String::new(),
-            dry_run: false,
-            phase: Phase::Starting,
-            started_at: now,
-            ended_at: None,
-            items_total: 0,
-            items_skipped: 0,
-            items_verified: 0,
-            items_failed: 0,
-            warnings: 0,
-            files_done: 0,
-            files_total: 0,
-            bytes_done: 0,
-            bytes_total: 0,
-            files_transferred: 0,
-            bytes_transferred: 0,
-            files_deleted: 0,
-            space_saved: 0,
-            in_flight: Vec::new(),
-            samples: VecDeque::new(),
-            last_change: None,
-            summary: None,
-            error: None,
-        }
-    }
-
-    /// Whether the job has not ended.
-    pub fn active(&self) -> bool {
-        self.phase != Phase::Done
-    }
-
-    /// `#3 bulk copy` (no number for unjournalled runs).
-    pub fn title(&self) -> String {
-        match self.job {
-            Some(id) if id > 0 => format!("#{id} {}", self.mode.label()),
-            _ => self.mode.label().to_string(),
-        }
-    }
-
-    /// Time since it was asked for (until it ended).
-    pub fn elapsed(&self, now: Instant) -> Duration {
-        self.ended_at
-            .unwrap_or(now)
-            .saturating_duration_since(self.started_at)
-    }
-
-    /// Mark an item as running.
-    pub fn item_started(&mut self, item: &str) {
-        if self.in_flight.len() < IN_FLIGHT_CAP {
-            self.in_flight.push(item.to_string());
-        }
-    }
-
-    /// Mark an item as no longer running.
-    pub fn item_done(&mut self, item: &str) {
-        self.in_flight.retain(|i| i != item);
-    }
-
-    /// Record a progress sample.
-    pub fn progress(&mut self, at: Instant, files: u64, bytes: u64) {
-        let changed = files != self.files_done || bytes != self.bytes_done;
-        self.files_done = files;
-        self.bytes_done = bytes;
-        if let Some(last) = self.samples.back() {
-            if at.saturating_duration_since(last.at) > IDLE_RESET {
-                self.samples.clear();
-            }
-        }
-        self.samples.push_back(Sample { at, files, bytes });
-        while let Some(first) = self.samples.front() {
-            if at.saturating_duration_since(first.at) > RATE_WINDOW {
-                self.samples.pop_front();
-            } else {
-                break;
-            }
-        }
-        if changed || self.last_change.is_none() {
-            self.last_change = Some(at);
-        }
-    }
-
-    /// Throughput over the rolling window.
-    pub fn rate(&self, now: Instant) -> Rate {
-        if self.phase != Phase::Running && self.phase != Phase::Cancelling {
-            return Rate::NotRunning;
-        }
-        let Some(last_change) = self.last_change else {
-            return Rate::Counting;
-        };
-        if now.saturating_duration_since(last_change) > IDLE_RESET {
-            return Rate::Idle;
-        }
-        let (Some(first), Some(last)) = (self.samples.front(), self.samples.back()) else {
-            return Rate::Counting;
-        };
-        let span = last.at.saturating_duration_since(first.at);
-        if span < MIN_RATE_SPAN {
-            return Rate::Counting;
-        }
-        let secs = span.as_secs_f64();
-        Rate::Measured {
-            bytes: last.bytes.saturating_sub(first.bytes) as f64 / secs,
-            files: last.files.saturating_sub(first.files) as f64 / secs,
-        }
-    }
-
-    /// The ETA in words: remaining bytes over the rolling rate.
-    pub fn eta(&self, now: Instant) -> String {
-        match self.phase {
-            Phase::Done => return "done".to_string(),
-            Phase::Starting => return "counting… (planning)".to_string(),
-            Phase::Cancelling => return "stopping…".to_string(),
-            Phase::Running => {}
-        }
-        if self.bytes_total == 0 && self.files_total == 0 {
-            return "unknown (no total yet)".to_string();
-        }
-        if self.bytes_done >= self.bytes_total && self.files_done >= self.files_total {
-            return "verifying…".to_string();
-        }
-        match self.rate(now) {
-            Rate::Counting | Rate::NotRunning => "counting…".to_string(),
-            Rate::Idle => "unknown (no progress for 3s)".to_string(),
-            Rate::Measured { bytes, files } => {
-                if bytes > 0.0 && self.bytes_total > self.bytes_done {
-                    fmt::eta((self.bytes_total - self.bytes_done) as f64 / bytes)
-                } else if files > 0.0 && self.files_total > self.files_done {
-                    fmt::eta((self.files_total - self.files_done) as f64 / files)
-                } else {
-                    "unknown".to_string()
-                }
-            }
-        }
-    }
-
-    /// The outcome for the source's run marks.
-    pub fn outcome(&self) -> Outcome {
-        if self.phase != Phase::Done {
-            return Outcome::Running;
-        }
-        match &self.summary {
-            _ if self.error.is_some() => Outcome::Error,
-            None => Outcome::Error,
-            Some(s) if s.cancelled => Outcome::Cancelled,
-            Some(s) if s.all_verified() => Outcome::Verified,
-            Some(_) => Outcome::Failed,
-        }
-    }
-
-    /// One line saying how it ended (or where it stands).
-    pub fn verdict(&self) -> String {
-        if let Some(err) = &self.error {
-            return format!("{}: error: {err}", self.title());
-        }
-        match (&self.summary, self.phase) {
-            (_, Phase::Starting) => format!("{}: planning…", self.title()),
-            (_, Phase::Cancelling) => format!("{}: cancelling…", self.title()),
-            (None, _) => format!(
-                "{}: {}/{} verified",
-                self.title(),
-                self.items_verified,
-                self.items_total
-            ),
-            (Some(s), _) if self.dry_run => {
-                format!(
-                    "{}: dry run of {}, nothing written",
-                    self.title(),
-                    fmt::items(s.items_total)
-                )
-            }
-            (Some(s), _) if s.cancelled => {
-                let resumable = if self.mode == RunMode::Verify {
-                    ""
-                } else {
-                    ", resumable"
-                };
-                format!(
-                    "{}: cancelled at {}/{} verified{resumable}",
-                    self.title(),
-                    s.items_verified,
-                    s.items_total
-                )
-            }
-            (Some(s), _) if s.all_verified() => format!(
-                "{}: all verified ({})",
-                self.title(),
-                fmt::items(s.items_total)
-            ),
-            (Some(s), _) => format!(
-                "{}: {} of {} FAILED",
-                self.title(),
-                s.items_failed
-                    .max(s.items_total - s.items_verified.min(s.items_total)),
-                fmt::items(s.items_total)
-            ),
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    fn running(now: Instant) -> JobMetrics {
-        let mut m = JobMetrics::new(RunMode::Bulk, Some(0), "t".into(), now);
-        m.phase = Phase::Running;
-        m.bytes_total = 100 << 20;
-        m.files_total = 100;
-        m
-    }
-
-    #[test]
-    fn rate_is_rolling_and_resets_when_idle() {
-        let t0 = Instant::now();
-        let s = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut m = running(t0);
-        assert_eq!(m.rate(t0), Rate::Counting);
-        assert_eq!(m.eta(t0), "counting…");
-        m.progress(s(0), 0, 0);
-        m.progress(s(500), 5, 5 << 20);
-        assert_eq!(m.rate(s(500)), Rate::Counting);
-        m.progress(s(1000), 10, 10 << 20);
-        let Rate::Measured { bytes, files } = m.rate(s(1000)) else {
-            panic!("no rate")
-        };
-        assert_eq!(bytes as u64, 10 << 20);
-        assert_eq!(files as u64, 10);
-        assert_eq!(m.eta(s(1000)), "9s");
-        // Samples older than the window fall out.
-        for i in 3..=12u64 {
-            m.progress(s(i * 500), 10 + i * 2, (10 + i * 2) << 20);
-        }
-        assert!(m.samples.len() <= 11);
-        let Rate::Measured { bytes, .. } = m.rate(s(6000)) else {
-            panic!("no rate")
-        };
-        assert!((bytes / (1u64 << 20) as f64 - 4.8).abs() < 0.01, "{bytes}");
-        // Idle for more than 3 s: shown as idle, then the window restarts.
-        assert_eq!(m.rate(s(9500)), Rate::Idle);
-        assert_eq!(m.eta(s(9500)), "unknown (no progress for 3s)");
-        m.progress(s(10000), 40, 40 << 20);
-        assert_eq!(m.samples.len(), 1);
-        assert_eq!(m.rate(s(10000)), Rate::Counting);
-    }
 
     #[test]
     fn item_log_is_bounded() {
@@ -646,5 +443,9 @@ mod tests {
     fn panes_cycle() {
         assert_eq!(Pane::Logs.next(), Pane::Sources);
         assert_eq!(Pane::Sources.prev(), Pane::Logs);
+        assert_eq!(Pane::Metrics.next(), Pane::Details);
+        assert_eq!(SourceKind::Store.modes(), &[RunMode::Migrate]);
+        assert!(SourceKind::Redb.offers(RunMode::Verify));
+        assert!(!SourceKind::Store.offers(RunMode::Final));
     }
 }

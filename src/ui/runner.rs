@@ -1,7 +1,8 @@
-//! The console's event loop and its only coupling to the rest of cutover:
-//! it turns discovered sources and journalled jobs into view data, carries
-//! out [`Command`]s (start, resume, cancel a job; reload the journal) and
-//! feeds everything that happens back into [`update`] as [`Msg`]s.
+//! The console's event loop and, with [`super::kinds`], its only coupling
+//! to the rest of cutover: it turns discovered sources and journalled jobs
+//! into view data, carries out [`Command`]s (start, resume, cancel a job;
+//! reload the journal; read a store's numbers) and feeds everything that
+//! happens back into [`update`] as [`Msg`]s.
 //!
 //! One `tokio::select!` waits on the terminal's key events, a tick, the
 //! message channel (engine events forwarded by one task per job, journal
@@ -20,16 +21,16 @@ use ratatui::DefaultTerminal;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::discover::TreeSource;
+use crate::discover::Source;
 use crate::engine::{self, Event, JobHandle, JobId, RunOptions};
-use crate::journal::{JobInfo, Journal};
-use crate::migrate::tree_sync::{TreeSync, TreeSyncParams};
-use crate::migrate::{self, Migration};
+use crate::journal::Journal;
+use crate::migrate::Migration;
 use crate::verify::VerifyMode;
 
 use super::app::{update, Command, Msg, State, StateConfig};
 use super::fmt;
-use super::model::{JobRow, RunMode, SourceView};
+use super::kinds::{self, Settings, TableTap};
+use super::model::StoreReading;
 use super::view;
 
 /// Redraws per second, at most.
@@ -49,8 +50,8 @@ pub struct ConsoleConfig {
     pub state_dir: PathBuf,
     /// The open journal.
     pub journal: Arc<Journal>,
-    /// Sources the operator can pick.
-    pub sources: Vec<TreeSource>,
+    /// Sources the operator can pick, of any kind.
+    pub sources: Vec<Source>,
     /// Items processed at once.
     pub parallel: usize,
     /// How items are verified.
@@ -133,54 +134,6 @@ pub fn verify_label(mode: &VerifyMode, seed: u64) -> String {
     }
 }
 
-/// A discovered source as the console shows it.
-pub fn source_view(s: &TreeSource) -> SourceView {
-    SourceView {
-        name: s.name.clone(),
-        source: s.source.display().to_string(),
-        target: s.target.display().to_string(),
-        files: s.files,
-        bytes: s.bytes,
-        problem: s.problem.clone(),
-        selected: false,
-        runs: Default::default(),
-    }
-}
-
-/// A journalled job as the jobs pane shows it. The label names the source
-/// (by its configured name when it is one of `sources`) and the phase.
-pub fn job_row(info: &JobInfo, sources: &[TreeSource]) -> JobRow {
-    let src = info.params.get("source").and_then(|v| v.as_str());
-    let name = src
-        .and_then(|p| {
-            sources
-                .iter()
-                .find(|s| s.source == Path::new(p))
-                .map(|s| s.name.clone())
-                .or_else(|| {
-                    Path::new(p)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                })
-        })
-        .unwrap_or_else(|| info.kind.clone());
-    let phase = match info.params.get("final_sync").and_then(|v| v.as_bool()) {
-        Some(true) => " (final)",
-        Some(false) => " (bulk)",
-        None => "",
-    };
-    JobRow {
-        job: info.job,
-        kind: info.kind.clone(),
-        status: info.status.to_string(),
-        items_total: info.items_total,
-        items_verified: info.items_verified,
-        items_failed: info.items_failed,
-        label: format!("{name}{phase}"),
-        params: info.params.clone(),
-    }
-}
-
 struct Runner {
     cfg: ConsoleConfig,
     tx: mpsc::Sender<Msg>,
@@ -207,7 +160,7 @@ impl Runner {
         State::new(
             StateConfig {
                 title: self.cfg.title.clone(),
-                sources: self.cfg.sources.iter().map(source_view).collect(),
+                sources: self.cfg.sources.iter().map(kinds::view).collect(),
                 verify: verify_label(&self.cfg.verify, self.cfg.seed),
                 parallel: self.cfg.parallel,
             },
@@ -217,7 +170,9 @@ impl Runner {
 
     async fn run(&mut self, terminal: &mut DefaultTerminal) -> color_eyre::Result<()> {
         let mut state = self.initial_state();
-        self.exec(Command::RefreshJobs);
+        for command in update(&mut state, Msg::Start) {
+            self.exec(command);
+        }
         self.event_loop(terminal, &mut state).await
     }
 
@@ -277,33 +232,32 @@ impl Runner {
 
     fn exec(&mut self, command: Command) {
         match command {
-            Command::StartJob { source, mode } => match self.tree_sync(source, mode) {
-                Ok(migration) => {
-                    let opts = RunOptions {
-                        parallel: self.cfg.parallel.max(1),
-                        dry_run: false,
-                        verify_only: mode == RunMode::Verify,
-                        batch: None,
-                    };
-                    self.spawn_job(migration, opts, None);
+            Command::StartJob { sources, mode } => {
+                match kinds::build(&self.cfg.sources, &sources, mode, &self.settings()) {
+                    Ok(job) => self.spawn_job(job.migration, job.opts, None, job.tables),
+                    Err(error) => self.send(Msg::JobStartFailed { error }),
                 }
-                Err(error) => self.send(Msg::JobStartFailed { error }),
-            },
+            }
             Command::ResumeJob { job, kind, params } => {
-                match migrate::from_params(&kind, &params) {
-                    Ok(m) => {
-                        let opts = RunOptions {
-                            parallel: self.cfg.parallel.max(1),
-                            dry_run: false,
-                            verify_only: false,
-                            batch: None,
-                        };
-                        self.spawn_job(Arc::from(m), opts, Some(job));
-                    }
-                    Err(e) => self.send(Msg::JobStartFailed {
-                        error: e.to_string(),
-                    }),
+                match kinds::resume(&self.cfg.sources, &kind, &params, &self.settings()) {
+                    Ok(j) => self.spawn_job(j.migration, j.opts, Some(job), j.tables),
+                    Err(error) => self.send(Msg::JobStartFailed { error }),
                 }
+            }
+            Command::ReadStore { source } => {
+                let target = self.cfg.sources.get(source).map(Source::target_path);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let reading = match target {
+                        Some(t) => tokio::task::spawn_blocking(move || kinds::read_store(&t))
+                            .await
+                            .unwrap_or_else(|e| {
+                                StoreReading::Failed(format!("reading the store failed: {e}"))
+                            }),
+                        None => StoreReading::Failed(format!("no source #{source}")),
+                    };
+                    let _ = tx.send(Msg::Store { source, reading }).await;
+                });
             }
             Command::CancelJob => {
                 if let Some(flag) = &self.want_cancel {
@@ -320,7 +274,7 @@ impl Runner {
                     let msg = match jobs {
                         Ok(Ok(mut jobs)) => {
                             jobs.sort_by_key(|j| std::cmp::Reverse(j.job));
-                            Msg::Jobs(jobs.iter().map(|j| job_row(j, &sources)).collect())
+                            Msg::Jobs(jobs.iter().map(|j| kinds::job_row(j, &sources)).collect())
                         }
                         Ok(Err(e)) => Msg::Error(format!("cannot read the journal: {e}")),
                         Err(e) => Msg::Error(format!("cannot read the journal: {e}")),
@@ -340,27 +294,12 @@ impl Runner {
         });
     }
 
-    fn tree_sync(&self, source: usize, mode: RunMode) -> Result<Arc<dyn Migration>, String> {
-        let src = self
-            .cfg
-            .sources
-            .get(source)
-            .ok_or_else(|| format!("no source #{source}"))?;
-        if let Some(problem) = &src.problem {
-            return Err(format!("{} cannot be used: {problem}", src.name));
-        }
-        let params = TreeSyncParams {
-            source: src.source.clone(),
-            target: src.target.clone(),
-            final_sync: mode == RunMode::Final,
+    fn settings(&self) -> Settings {
+        Settings {
+            parallel: self.cfg.parallel,
             verify: self.cfg.verify,
             seed: self.cfg.seed,
-        };
-        Ok(if mode == RunMode::Verify {
-            Arc::new(TreeSync::for_verification(params))
-        } else {
-            Arc::new(TreeSync::new(params))
-        })
+        }
     }
 
     fn spawn_job(
@@ -368,6 +307,7 @@ impl Runner {
         migration: Arc<dyn Migration>,
         opts: RunOptions,
         resume: Option<JobId>,
+        tables: Option<TableTap>,
     ) {
         let flag = Arc::new(AtomicBool::new(false));
         self.want_cancel = Some(flag.clone());
@@ -376,7 +316,7 @@ impl Runner {
         self.tasks.retain(|t| !t.is_finished());
         self.tasks.push(tokio::spawn(async move {
             match engine::start(journal, migration, opts, resume).await {
-                Ok(handle) => forward(handle, flag, tx).await,
+                Ok(handle) => forward(handle, flag, tx, tables).await,
                 Err(e) => {
                     tracing::error!("job could not start: {e}");
                     let _ = tx
@@ -412,8 +352,14 @@ impl Runner {
 }
 
 /// Forward a job's events to the loop, pass the operator's cancel on to the
-/// engine, and report the end of the job's task.
-async fn forward(mut handle: JobHandle, want_cancel: Arc<AtomicBool>, tx: mpsc::Sender<Msg>) {
+/// engine, and report the end of the job's task. A redb job's per-table
+/// results go just before the result of their file.
+async fn forward(
+    mut handle: JobHandle,
+    want_cancel: Arc<AtomicBool>,
+    tx: mpsc::Sender<Msg>,
+    tables: Option<TableTap>,
+) {
     let job = handle.job;
     let _ = tx.send(Msg::JobSpawned { job }).await;
     let mut poll = tokio::time::interval(Duration::from_millis(100));
@@ -425,6 +371,12 @@ async fn forward(mut handle: JobHandle, want_cancel: Arc<AtomicBool>, tx: mpsc::
             ev = handle.events.recv() => match ev {
                 Some(event) => {
                     log_event(&event);
+                    if let (Some(tap), Event::ItemVerified { item, .. } | Event::ItemFailed { item, .. }) = (&tables, &event) {
+                        if let Some((source, rows)) = tap.take(item) {
+                            let msg = Msg::Tables { job, source, item: item.clone(), rows };
+                            let _ = tx.send(msg).await;
+                        }
+                    }
                     let msg = Msg::Engine { event, at: Instant::now() };
                     if tx.send(msg).await.is_err() {
                         // The console is gone: stop the job, keep draining.
@@ -551,35 +503,10 @@ impl Signals {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::journal::JobStatus;
 
     #[test]
-    fn journal_jobs_become_rows() {
-        let sources = vec![TreeSource {
-            name: "photos".into(),
-            source: PathBuf::from("/srv/live/photos"),
-            target: PathBuf::from("/mnt/new/photos"),
-            files: 1,
-            bytes: 2,
-            problem: None,
-        }];
-        let info = JobInfo {
-            job: 3,
-            kind: "tree-sync".into(),
-            status: JobStatus::Interrupted,
-            items_total: 4,
-            items_verified: 2,
-            items_failed: 0,
-            params: serde_json::json!({"source": "/srv/live/photos", "final_sync": true}),
-            created_unix: 0,
-            updated_unix: 0,
-        };
-        let row = job_row(&info, &sources);
-        assert_eq!(row.label, "photos (final)");
-        assert_eq!(row.status, "interrupted");
-        assert!(row.resumable());
-        let view = source_view(&sources[0]);
-        assert_eq!(view.target, "/mnt/new/photos");
+    fn verify_labels() {
+        assert_eq!(verify_label(&VerifyMode::Full, 7), "full");
         assert_eq!(
             verify_label(&VerifyMode::Sample(100), 7),
             "sample=100 seed=7"

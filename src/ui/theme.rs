@@ -39,6 +39,11 @@ pub fn warn() -> Style {
     Style::new().fg(Color::Yellow)
 }
 
+/// Health warnings that need the operator's attention now.
+pub fn alert() -> Style {
+    Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+}
+
 /// Secondary text (paths, hints, units).
 pub fn dim() -> Style {
     Style::new().fg(Color::DarkGray)

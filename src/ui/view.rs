@@ -2,18 +2,29 @@
 //! [`FULL_WIDTH`] x [`FULL_HEIGHT`] show every pane at once; smaller ones
 //! (80x24 included) show a tab bar, the focused pane and a metrics strip.
 //! `z` zooms the focused pane over the whole body in either layout.
+//!
+//! The details pane (a store's numbers, a redb node's tables) joins the
+//! full layout when the source in view has details: under the metrics on
+//! terminals of at least [`TALL`] rows, else in the log's place (`tab` to
+//! the log shows it again).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::Frame;
 
 use super::app::State;
 use super::model::Pane;
-use super::panes::{confirm, help, items, jobs, logs, metrics, selection, sources, status};
+use super::panes::{
+    confirm, details, help, items, jobs, logs, metrics, selection, sources, status,
+};
 
 /// Narrowest terminal that gets the all-panes layout.
 pub const FULL_WIDTH: u16 = 100;
 /// Lowest terminal that gets the all-panes layout.
 pub const FULL_HEIGHT: u16 = 28;
+/// Lowest terminal whose full layout shows the details pane beside the log.
+pub const TALL: u16 = 38;
+/// Rows of the details pane when it has its own place.
+const DETAILS_ROWS: u16 = 10;
 
 /// Whether `area` gets the compact (one pane at a time) layout.
 pub fn compact(area: Rect) -> bool {
@@ -28,6 +39,7 @@ pub fn render_pane(frame: &mut Frame, area: Rect, pane: Pane, state: &State) {
         Pane::Jobs => jobs::render(frame, area, state),
         Pane::Items => items::render(frame, area, state),
         Pane::Metrics => metrics::render(frame, area, state),
+        Pane::Details => details::render(frame, area, state),
         Pane::Logs => logs::render(frame, area, state),
     }
 }
@@ -64,18 +76,37 @@ pub fn render(frame: &mut Frame, state: &State) {
             Constraint::Fill(3),
         ])
         .areas(left);
-        let [met, itm, log] = Layout::vertical([
-            Constraint::Length(11),
-            Constraint::Fill(1),
-            Constraint::Length(8),
-        ])
-        .areas(right);
         sources::render(frame, src, state);
         selection::render(frame, sel, state);
         jobs::render(frame, job, state);
-        metrics::render(frame, met, state);
-        items::render(frame, itm, state);
-        logs::render(frame, log, state);
+        let with_details = state.focus == Pane::Details || details::worth_showing(state);
+        if with_details && area.height >= TALL {
+            let [met, det, itm, log] = Layout::vertical([
+                Constraint::Length(11),
+                Constraint::Length(DETAILS_ROWS),
+                Constraint::Fill(1),
+                Constraint::Length(8),
+            ])
+            .areas(right);
+            metrics::render(frame, met, state);
+            details::render(frame, det, state);
+            items::render(frame, itm, state);
+            logs::render(frame, log, state);
+        } else {
+            let [met, itm, bottom] = Layout::vertical([
+                Constraint::Length(11),
+                Constraint::Fill(1),
+                Constraint::Length(8),
+            ])
+            .areas(right);
+            metrics::render(frame, met, state);
+            items::render(frame, itm, state);
+            if with_details && state.focus != Pane::Logs {
+                details::render(frame, bottom, state);
+            } else {
+                logs::render(frame, bottom, state);
+            }
+        }
     }
     if state.help {
         help::render(frame, area, state);
@@ -122,8 +153,9 @@ mod tests {
     #[test]
     fn app_running_100x30_zoomed_metrics() {
         let mut state = running(Instant::now());
-        update(&mut state, Msg::key(KeyCode::BackTab));
-        update(&mut state, Msg::key(KeyCode::BackTab));
+        for _ in 0..3 {
+            update(&mut state, Msg::key(KeyCode::BackTab));
+        }
         let full = app(&state, 100, 30);
         update(&mut state, Msg::ch('z'));
         let zoomed = app(&state, 100, 30);

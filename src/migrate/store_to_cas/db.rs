@@ -75,6 +75,22 @@ pub fn open(path: &Path, create: bool) -> Result<Connection, String> {
     Ok(conn)
 }
 
+/// Open the database read-only (status readers, the console's polling):
+/// no schema change, no journal-mode switch, nothing written.
+pub fn open_read_only(path: &Path) -> Result<Connection, String> {
+    if !path.exists() {
+        return Err(format!(
+            "{} does not exist: no migration has run into this store",
+            crate::display_path(path)
+        ));
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(err)?;
+    Ok(conn)
+}
+
 /// A value of `store_state`.
 pub fn state(conn: &Connection, key: &str) -> Result<Option<String>, String> {
     conn.query_row("SELECT value FROM store_state WHERE key = ?1", [key], |r| {

@@ -81,6 +81,7 @@ fn ingest_inner(
                 entry.kind = "symlink".into();
                 entry.target = Some(names::display(&t));
                 report.files += 1;
+                ctx.progress.add(1, 0);
             }
             Kind::File => {
                 entry.kind = "file".into();

@@ -58,7 +58,7 @@ fn q(e: rusqlite::Error) -> Error {
 /// Read the status of the store at `target`; `verify` re-hashes every object.
 pub fn status(target: &Path, verify: bool) -> Result<StoreStatus> {
     let layout = Layout::new(target);
-    let conn = db::open(&layout.db(), false).map_err(Error::bad)?;
+    let conn = db::open_read_only(&layout.db()).map_err(Error::bad)?;
     let mut s = StoreStatus::default();
     {
         let mut stmt = conn

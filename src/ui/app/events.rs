@@ -7,7 +7,25 @@ use crate::ui::model::{ItemLine, ItemMark, Outcome, Phase, RunMode};
 
 use super::State;
 
-fn push_line(state: &mut State, mark: ItemMark, item: String, detail: String) {
+/// What a kind's job counts (`files`; a redb file's `entries`).
+fn unit(kind: &str) -> &'static str {
+    if kind == "redb-to-sqlite" {
+        "entries"
+    } else {
+        "files"
+    }
+}
+
+/// What a kind's job writes (`files`, `entries`, a store's `new objects`).
+fn written(kind: &str) -> &'static str {
+    if kind == "store-to-cas" {
+        "new objects"
+    } else {
+        unit(kind)
+    }
+}
+
+pub(super) fn push_line(state: &mut State, mark: ItemMark, item: String, detail: String) {
     let dropped = state.items.push(ItemLine { mark, item, detail });
     // Keep a scrolled-back view on the same lines while new ones arrive.
     if state.cursor.items_back > 0 && !dropped {
@@ -17,8 +35,41 @@ fn push_line(state: &mut State, mark: ItemMark, item: String, detail: String) {
     state.cursor.items_back = state.cursor.items_back.min(max);
 }
 
-fn report_detail(r: &ItemReport, mode: RunMode) -> String {
+/// The details of an item's line, in the words of its kind: a package
+/// (space saved first: it is what the store is for), a redb file (entries
+/// written and verified), a tree directory (files copied and hashed).
+fn report_detail(r: &ItemReport, mode: RunMode, kind: &str) -> String {
     let mut parts = Vec::new();
+    if kind == "store-to-cas" {
+        parts.push(format!("saved {}", fmt::bytes(r.space_saved_bytes)));
+        parts.push(format!(
+            "{} files · {}",
+            fmt::count(r.files),
+            fmt::bytes(r.bytes)
+        ));
+        let objects = if r.files_transferred == 1 {
+            "new object"
+        } else {
+            "new objects"
+        };
+        parts.push(format!("{} {objects}", fmt::count(r.files_transferred)));
+        parts.push(format!("hashed {}", fmt::count(r.files_hashed)));
+        parts.push(format!("{:.1}s", r.elapsed_s));
+        return parts.join(" · ");
+    }
+    if kind == "redb-to-sqlite" {
+        parts.push(format!(
+            "{} entries · {}",
+            fmt::count(r.files),
+            fmt::bytes(r.bytes)
+        ));
+        if mode != RunMode::Verify {
+            parts.push(format!("written {}", fmt::count(r.files_transferred)));
+        }
+        parts.push(format!("verified {}", fmt::count(r.files_hashed)));
+        parts.push(format!("{:.1}s", r.elapsed_s));
+        return parts.join(" · ");
+    }
     if r.files > 0 || r.bytes > 0 {
         parts.push(format!(
             "{} files · {}",
@@ -70,9 +121,10 @@ pub(super) fn on_event(state: &mut State, event: Event) {
             m.verify = verify;
             m.dry_run = dry_run;
             let mut detail = format!(
-                "{} · {} files · {} · verify {}",
+                "{} · {} {} · {} · verify {}",
                 fmt::items(items_total),
                 fmt::count(files_total),
+                unit(&m.kind),
                 fmt::bytes(bytes_total),
                 m.verify
             );
@@ -113,7 +165,12 @@ pub(super) fn on_event(state: &mut State, event: Event) {
             m.bytes_transferred += report.bytes_transferred;
             m.files_deleted += report.files_deleted;
             m.space_saved += report.space_saved_bytes;
-            Some((ItemMark::Verified, item, report_detail(&report, m.mode)))
+            m.bytes_of_items_done += report.bytes;
+            Some((
+                ItemMark::Verified,
+                item,
+                report_detail(&report, m.mode, &m.kind),
+            ))
         }
         Event::ItemFailed {
             item,
@@ -127,6 +184,7 @@ pub(super) fn on_event(state: &mut State, event: Event) {
             m.bytes_transferred += report.bytes_transferred;
             m.files_deleted += report.files_deleted;
             m.space_saved += report.space_saved_bytes;
+            m.bytes_of_items_done += report.bytes;
             Some((ItemMark::Failed, item, reason))
         }
         Event::Summary(summary) => {
@@ -164,16 +222,15 @@ pub(super) fn finish_source(state: &mut State) {
     let Some(m) = state.job.as_ref() else {
         return;
     };
-    let (mode, source, outcome) = (m.mode, m.source, m.outcome());
+    let (mode, sources, outcome) = (m.mode, m.sources.clone(), m.outcome());
     state.batch_done += 1;
     if outcome != Outcome::Verified {
         state.batch_failed += 1;
     }
-    if let Some(slot) = source
-        .and_then(|i| state.sources.get_mut(i))
-        .and_then(|s| s.runs.slot(mode))
-    {
-        *slot = Some(outcome);
+    for i in sources {
+        if let Some(slot) = state.sources.get_mut(i).and_then(|s| s.runs.slot(mode)) {
+            *slot = Some(outcome);
+        }
     }
 }
 
@@ -186,12 +243,16 @@ pub(super) fn note_end(state: &mut State) {
     let mut detail = format!("in {}", fmt::clock(m.elapsed(state.now)));
     if m.summary.is_some() && !m.dry_run {
         detail.push_str(&format!(
-            " · {} files transferred · {}",
+            " · {} {} transferred · {}",
             fmt::count(m.files_transferred),
+            written(&m.kind),
             fmt::bytes(m.bytes_transferred)
         ));
         if m.files_deleted > 0 {
             detail.push_str(&format!(" · {} deleted", fmt::count(m.files_deleted)));
+        }
+        if m.space_saved > 0 {
+            detail.push_str(&format!(" · saved {}", fmt::bytes(m.space_saved)));
         }
     }
     let verdict = m.verdict();

@@ -1,6 +1,9 @@
 //! The per-item verification stream, one line per item like `rclone check`:
 //! `=` verified, `*` failed with the differences, `!` warning, `·` dry-run
-//! step, `─` a job began or ended. Bounded; the counts in the title are exact.
+//! step, `≡` one table of a redb file (pgloader's columns), `─` a job began
+//! or ended. Items of every kind: directories of a tree, packages of a store
+//! (with the space they saved), redb files. Bounded; the counts in the
+//! title are exact.
 
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -9,6 +12,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::ui::app::State;
+use crate::ui::fmt;
 use crate::ui::model::{ItemLine, ItemMark, Pane};
 use crate::ui::theme;
 
@@ -19,6 +23,7 @@ fn styles(mark: ItemMark) -> (Style, Style, Style) {
         ItemMark::Warning => (theme::warn(), theme::warn()),
         ItemMark::Step => (theme::dim(), theme::dim()),
         ItemMark::Note => (theme::label(), theme::dim()),
+        ItemMark::Table => (theme::label(), theme::dim()),
     };
     let item_style = match mark {
         ItemMark::Note => theme::label(),
@@ -31,9 +36,16 @@ fn styles(mark: ItemMark) -> (Style, Style, Style) {
 /// difference, which the operator must be able to read); others are cut.
 fn rows(l: &ItemLine, width: usize) -> Vec<Line<'static>> {
     let (mark_style, item_style, detail_style) = styles(l.mark);
+    // Long names (a package's hash) keep their start and end, so the
+    // details stay in view.
+    let item = if l.mark == ItemMark::Note {
+        l.item.clone()
+    } else {
+        fmt::clip_middle(&l.item, (width / 2).max(28))
+    };
     let head = vec![
         Span::styled(format!("{} ", l.mark.symbol()), mark_style),
-        Span::styled(l.item.clone(), item_style),
+        Span::styled(item, item_style),
         Span::raw("  "),
     ];
     if l.mark != ItemMark::Failed {

@@ -127,6 +127,7 @@ mod tests {
             items_failed: f,
             label: label.into(),
             params: serde_json::json!({ "source": "/srv/live/photos" }),
+            sources: vec![0],
         };
         vec![
             row(7, "running", 0, 0, "photos (bulk)"),
@@ -160,10 +161,9 @@ mod tests {
             state.status.as_deref(),
             Some("unfinished job #6: tab to Jobs and press r to resume")
         );
-        update(&mut state, Msg::key(crossterm::event::KeyCode::BackTab));
-        update(&mut state, Msg::key(crossterm::event::KeyCode::BackTab));
-        update(&mut state, Msg::key(crossterm::event::KeyCode::BackTab));
-        update(&mut state, Msg::key(crossterm::event::KeyCode::BackTab));
+        for _ in 0..5 {
+            update(&mut state, Msg::key(crossterm::event::KeyCode::BackTab));
+        }
         assert_eq!(state.focus, Pane::Jobs);
         insta::assert_snapshot!(screen(44, 6, |f, a| render(f, a, &state)));
         let cmds = update(&mut state, Msg::ch('r'));

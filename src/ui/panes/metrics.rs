@@ -52,12 +52,23 @@ fn phase_spans(m: &JobMetrics, state: &State) -> Vec<Span<'static>> {
     }
 }
 
+/// What a kind counts (`files`, a redb file's `entries`) and what it
+/// writes (`files`, a store's `new objects`).
+fn units(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        "redb-to-sqlite" => ("entries", "entries"),
+        "store-to-cas" => ("files", "new objects"),
+        _ => ("files", "files"),
+    }
+}
+
 fn rate_text(m: &JobMetrics, state: &State) -> String {
     match m.rate(state.now) {
         Rate::Measured { bytes, files } => format!(
-            "{} · {} files/s (last 5 s)",
+            "{} · {} {}/s (last 5 s)",
             fmt::rate(bytes),
-            fmt::count(files.round() as u64)
+            fmt::count(files.round() as u64),
+            units(&m.kind).0
         ),
         Rate::Counting => "counting…".to_string(),
         Rate::Idle => "idle (no progress for 3 s)".to_string(),
@@ -70,6 +81,28 @@ fn rate_text(m: &JobMetrics, state: &State) -> String {
             }
         }
     }
+}
+
+/// Space saved so far, and out of how many bytes of finished items: it
+/// grows with every verified package of a store.
+fn saved(m: &JobMetrics) -> Vec<Span<'static>> {
+    let style = if m.space_saved > 0 {
+        theme::ok()
+    } else {
+        ratatui::style::Style::new()
+    };
+    let mut spans = vec![Span::styled(fmt::bytes(m.space_saved), style)];
+    if m.bytes_of_items_done > 0 && (m.space_saved > 0 || m.kind == "store-to-cas") {
+        spans.push(Span::styled(
+            format!(
+                " · {}% of {} done",
+                fmt::percent(m.space_saved, m.bytes_of_items_done),
+                fmt::bytes(m.bytes_of_items_done)
+            ),
+            theme::dim(),
+        ));
+    }
+    spans
 }
 
 fn health(m: &JobMetrics) -> Vec<Span<'static>> {
@@ -113,10 +146,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         let text = vec![
             Line::styled("No job yet.", theme::dim()),
             Line::styled(
-                "Select sources (space), then enter: bulk copy,",
+                "Select sources (space), then enter runs them:",
                 theme::dim(),
             ),
-            Line::styled("f: final sync, v: verify only.", theme::dim()),
+            Line::styled("bulk copy a tree, migrate a store or node;", theme::dim()),
+            Line::styled("f: final sync of trees, v: verify only.", theme::dim()),
             labelled("verify", vec![Span::raw(state.verify.clone())]),
             labelled("parallel", vec![Span::raw(state.parallel.to_string())]),
         ];
@@ -150,8 +184,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         fmt::count(m.files_total),
         fmt::percent(m.files_done, m.files_total)
     );
+    let (counted, wrote) = units(&m.kind);
     let mut written = format!(
-        "{} files · {}",
+        "{} {wrote} · {}",
         fmt::count(m.files_transferred),
         fmt::bytes(m.bytes_transferred)
     );
@@ -161,12 +196,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let lines = vec![
         labelled("job", job),
         labelled("items", items),
-        labelled("files", vec![Span::raw(files)]),
+        labelled(counted, vec![Span::raw(files)]),
         Line::default(), // the bytes gauge goes here
         labelled("rate", vec![Span::raw(rate_text(m, state))]),
         labelled("ETA", vec![Span::raw(m.eta(state.now))]),
         labelled("written", vec![Span::raw(written)]),
-        labelled("saved", vec![Span::raw(fmt::bytes(m.space_saved))]),
+        labelled("saved", saved(m)),
         labelled("health", health(m)),
     ];
     frame.render_widget(Paragraph::new(lines), inner);
@@ -278,6 +313,12 @@ pub fn render_strip(frame: &mut Frame, area: Rect, state: &State) {
                     " · {} files written",
                     fmt::count(m.files_transferred)
                 )));
+            }
+            if m.space_saved > 0 {
+                spans.push(Span::styled(
+                    format!(" · saved {}", fmt::bytes(m.space_saved)),
+                    theme::ok(),
+                ));
             }
             spans.push(Span::raw(" · "));
             spans.extend(short_health(m));

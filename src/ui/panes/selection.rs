@@ -1,5 +1,6 @@
 //! The selection: the sources the next job runs on, where each goes, and
-//! what this session has done with each (bulk copy, final sync, verify).
+//! what this session has done with each run its kind offers (a tree's bulk
+//! copy, final sync and verify; a store's or a redb node's migrate…).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span, Text};
@@ -9,10 +10,10 @@ use ratatui::Frame;
 use super::spread;
 use crate::ui::app::State;
 use crate::ui::fmt;
-use crate::ui::model::{Outcome, Pane, SourceView};
+use crate::ui::model::{Outcome, Pane, SourceKind, SourceView};
 use crate::ui::theme;
 
-fn run_mark(label: &'static str, outcome: Option<Outcome>) -> Vec<Span<'static>> {
+fn run_mark(label: String, outcome: Option<Outcome>) -> Vec<Span<'static>> {
     let (mark, style) = match outcome {
         None => ("·", theme::dim()),
         Some(Outcome::Verified) => ("✓", theme::ok()),
@@ -28,9 +29,12 @@ fn run_mark(label: &'static str, outcome: Option<Outcome>) -> Vec<Span<'static>>
 }
 
 fn row(s: &SourceView, width: u16) -> ListItem<'static> {
-    let mut right = run_mark("bulk ", s.runs.bulk);
-    right.extend(run_mark("final ", s.runs.final_sync));
-    right.extend(run_mark("verify ", s.runs.verify));
+    let right: Vec<Span> = s
+        .kind()
+        .modes()
+        .iter()
+        .flat_map(|&m| run_mark(format!("{} ", m.short()), s.runs.get(m)))
+        .collect();
     let first = spread(
         vec![Span::styled(s.name.clone(), theme::strong())],
         right,
@@ -69,7 +73,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         let text = vec![
             Line::styled("Nothing selected.", theme::dim()),
             Line::styled("Move to a source and press space;", theme::dim()),
-            Line::styled("then enter runs the bulk copy.", theme::dim()),
+            Line::styled("then enter runs it.", theme::dim()),
         ];
         frame.render_widget(Paragraph::new(text), inner);
         return;
@@ -93,13 +97,26 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     }
     frame.render_stateful_widget(list, list_area, &mut list_state);
     if let Some(f) = foot {
-        let line = Line::from(vec![
+        let mut spans = vec![
             Span::styled("verify ", theme::dim()),
             Span::raw(state.verify.clone()),
             Span::styled(" · parallel ", theme::dim()),
             Span::raw(state.parallel.to_string()),
-            Span::styled(" · enter bulk · f final · v verify", theme::dim()),
-        ]);
+        ];
+        let nodes = selected
+            .iter()
+            .filter_map(|&i| state.sources.get(i))
+            .any(|s| s.kind() == SourceKind::Redb);
+        if nodes {
+            spans.push(Span::styled(" · nodes ", theme::dim()));
+            spans.push(Span::raw(if state.together {
+                "together"
+            } else {
+                "rolling"
+            }));
+            spans.push(Span::styled(" (p)", theme::dim()));
+        }
+        let line = Line::from(spans);
         frame.render_widget(Paragraph::new(line), f);
     }
 }

@@ -1,5 +1,6 @@
-//! The discovered sources: what exists, how big, and why a source cannot be
-//! used. `space` selects the row under the cursor.
+//! The discovered sources of every kind: what exists, how big (files of a
+//! tree, packages of a store, tables of a redb node), and why a source
+//! cannot be used. `space` selects the row under the cursor.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -9,7 +10,7 @@ use ratatui::Frame;
 use super::spread;
 use crate::ui::app::State;
 use crate::ui::fmt;
-use crate::ui::model::{Pane, SourceView};
+use crate::ui::model::{Detail, Pane, SourceView};
 use crate::ui::theme;
 
 fn row(s: &SourceView, width: u16) -> ListItem<'static> {
@@ -26,8 +27,16 @@ fn row(s: &SourceView, width: u16) -> ListItem<'static> {
     let right = if s.problem.is_some() {
         vec![Span::styled("unusable", theme::bad())]
     } else {
+        let count = match &s.detail {
+            Detail::Tree => format!("{} files", fmt::count(s.files)),
+            Detail::Store(d) => format!("{} packages", fmt::count(d.packages)),
+            Detail::Redb(d) => {
+                let tables: usize = d.files.iter().map(|f| f.tables.len()).sum();
+                format!("{tables} tables")
+            }
+        };
         vec![
-            Span::raw(format!("{} files", fmt::count(s.files))),
+            Span::raw(count),
             Span::styled(format!(" {:>9}", fmt::bytes(s.bytes)), theme::dim()),
         ]
     };

@@ -18,7 +18,7 @@ use crate::ui::theme;
 /// The footer hints: an action and its short name; keys come from the map.
 const HINTS: &[(Action, &str)] = &[
     (Action::Select, "select"),
-    (Action::Run, "copy"),
+    (Action::Run, "run"),
     (Action::FinalSync, "final"),
     (Action::Verify, "verify"),
     (Action::NextPane, "pane"),

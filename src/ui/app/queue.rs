@@ -1,0 +1,195 @@
+//! Starting jobs: what the selection runs (each source's own runs), the
+//! queue that runs them one at a time (rolling), redb nodes of one cluster
+//! grouped into one job when the operator asked for them together, and
+//! resuming a journalled job.
+
+use crate::ui::model::{Detail, JobMetrics, Outcome, Pane, RunMode, SourceKind};
+
+use super::details::ask_store;
+use super::{quit, Command, QueuedRun, State};
+
+/// Start the selection: `asked` is the run the key asked for, or `None` for
+/// each source's first run (`enter`: bulk copy a tree, migrate a store or a
+/// redb node). Sources that do not offer the run are skipped, and the
+/// footer says so.
+pub(super) fn start_selection(state: &mut State, asked: Option<RunMode>) -> Vec<Command> {
+    if let Some(job) = state.active_job() {
+        state.status = Some(format!(
+            "{} is running: wait for it, or c to cancel it",
+            job.title()
+        ));
+        return Vec::new();
+    }
+    let selected = state.selected();
+    if selected.is_empty() {
+        state.status = Some("nothing selected: move to a source and press space".into());
+        return Vec::new();
+    }
+    let mut runs: Vec<QueuedRun> = Vec::new();
+    let mut skipped: Vec<(String, SourceKind)> = Vec::new();
+    for i in selected {
+        let Some(src) = state.sources.get(i) else {
+            continue;
+        };
+        let kind = src.kind();
+        let mode = match asked {
+            None => kind.modes().first().copied().unwrap_or(RunMode::Bulk),
+            Some(m) if kind.offers(m) => m,
+            Some(_) => {
+                skipped.push((src.name.clone(), kind));
+                continue;
+            }
+        };
+        if state.together && kind == SourceKind::Redb {
+            let cluster = src.cluster();
+            let same = runs.iter_mut().find(|r| {
+                r.mode == mode
+                    && r.sources
+                        .first()
+                        .and_then(|&j| state.sources.get(j))
+                        .is_some_and(|s| s.cluster() == cluster)
+            });
+            if let Some(run) = same {
+                run.sources.push(i);
+                continue;
+            }
+        }
+        runs.push(QueuedRun {
+            mode,
+            sources: vec![i],
+        });
+    }
+    let skipped_note = |what: &str| -> String {
+        let names: Vec<&str> = skipped.iter().map(|(n, _)| n.as_str()).collect();
+        let offers: Vec<String> = skipped
+            .iter()
+            .map(|(_, k)| *k)
+            .fold(Vec::new(), |mut ks: Vec<SourceKind>, k| {
+                if !ks.contains(&k) {
+                    ks.push(k);
+                }
+                ks
+            })
+            .into_iter()
+            .map(|k| {
+                let modes: Vec<&str> = k.modes().iter().map(|m| m.label()).collect();
+                format!("a {} offers {}", k.label(), modes.join(", "))
+            })
+            .collect();
+        format!("{} {what}: {}", names.join(", "), offers.join("; "))
+    };
+    if runs.is_empty() {
+        let mode = asked.map(RunMode::label).unwrap_or("run");
+        state.status = Some(skipped_note(&format!("cannot {mode}")));
+        return Vec::new();
+    }
+    state.queue = runs.into();
+    state.batch_done = 0;
+    state.batch_failed = 0;
+    let cmds = next_in_queue(state);
+    if !skipped.is_empty() {
+        let mode = asked.map(RunMode::label).unwrap_or("run");
+        state.status = Some(skipped_note(&format!("skipped (no {mode})")));
+    }
+    cmds
+}
+
+/// The name of a job on `sources`: one source's name, or the first node's
+/// name followed by the other nodes (`cluster/node-1, node-2`).
+fn job_name(state: &State, sources: &[usize]) -> String {
+    let names: Vec<&str> = sources
+        .iter()
+        .filter_map(|&i| state.sources.get(i))
+        .map(|s| s.name.as_str())
+        .collect();
+    let Some(first) = names.first() else {
+        return String::new();
+    };
+    let prefix = first.rfind('/').map(|p| &first[..=p]).unwrap_or("");
+    let mut out = first.to_string();
+    for n in &names[1..] {
+        out.push_str(", ");
+        out.push_str(n.strip_prefix(prefix).unwrap_or(n));
+    }
+    out
+}
+
+/// Start the next queued job, if any.
+pub(super) fn next_in_queue(state: &mut State) -> Vec<Command> {
+    let Some(run) = state.queue.pop_front() else {
+        return Vec::new();
+    };
+    let name = job_name(state, &run.sources);
+    for &i in &run.sources {
+        if let Some(src) = state.sources.get_mut(i) {
+            if let Some(slot) = src.runs.slot(run.mode) {
+                *slot = Some(Outcome::Running);
+            }
+            // The per-table results are those of the last job.
+            if let Detail::Redb(r) = &mut src.detail {
+                r.results.clear();
+            }
+        }
+    }
+    let mut metrics = JobMetrics::new(run.mode, run.sources.clone(), name, state.now);
+    metrics.verify = state.verify.clone();
+    state.job = Some(metrics);
+    vec![Command::StartJob {
+        sources: run.sources,
+        mode: run.mode,
+    }]
+}
+
+/// `r` in the jobs pane: resume the job under the cursor.
+pub(super) fn resume(state: &mut State) -> Vec<Command> {
+    if state.focus != Pane::Jobs {
+        state.status = Some("r resumes the job under the cursor in the Jobs pane".into());
+        return Vec::new();
+    }
+    if let Some(job) = state.active_job() {
+        state.status = Some(format!("{} is running: wait for it", job.title()));
+        return Vec::new();
+    }
+    let Some(row) = state.jobs.get(state.cursor.jobs).cloned() else {
+        state.status = Some("no job to resume".into());
+        return Vec::new();
+    };
+    if !row.resumable() {
+        state.status = Some(format!("job #{} is completed; nothing to resume", row.job));
+        return Vec::new();
+    }
+    state.batch_done = 0;
+    state.batch_failed = 0;
+    let mut metrics = JobMetrics::new(
+        RunMode::Resume,
+        row.sources.clone(),
+        row.label.clone(),
+        state.now,
+    );
+    metrics.job = Some(row.job);
+    metrics.kind = row.kind.clone();
+    state.job = Some(metrics);
+    vec![Command::ResumeJob {
+        job: row.job,
+        kind: row.kind,
+        params: row.params,
+    }]
+}
+
+/// After a job ended: read the numbers of the stores it wrote, then quit
+/// if asked, else start the next queued job.
+pub(super) fn after_job(state: &mut State) -> Vec<Command> {
+    let mut cmds = vec![Command::RefreshJobs];
+    let ended: Vec<usize> = state
+        .job
+        .as_ref()
+        .map(|m| m.sources.clone())
+        .unwrap_or_default();
+    cmds.extend(ended.into_iter().filter_map(|i| ask_store(state, i)));
+    if state.quitting {
+        cmds.extend(quit(state));
+        return cmds;
+    }
+    cmds.extend(next_in_queue(state));
+    cmds
+}
