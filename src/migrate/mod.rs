@@ -119,6 +119,15 @@ pub trait Migration: Send + Sync {
     fn rollback(&self) -> Result<String>;
 }
 
+/// Read a kind's journalled parameters back (for `cutover resume`).
+pub fn journalled_params<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    value: &serde_json::Value,
+) -> Result<T> {
+    serde_json::from_value(value.clone())
+        .map_err(|e| Error::bad(format!("journal holds unreadable {kind} parameters: {e}")))
+}
+
 /// Rebuild a migration from its kind and journalled parameters (resume).
 pub fn from_params(kind: &str, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
     match kind {

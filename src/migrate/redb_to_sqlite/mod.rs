@@ -82,8 +82,7 @@ impl RedbToSqlite {
 
     /// Rebuild from journalled parameters for `cutover resume`.
     pub fn from_params(value: &serde_json::Value) -> Result<Self> {
-        let params: RedbToSqliteParams = serde_json::from_value(value.clone())
-            .map_err(|e| Error::bad(format!("journal holds unreadable {KIND} parameters: {e}")))?;
+        let params: RedbToSqliteParams = crate::migrate::journalled_params(KIND, value)?;
         let mut job = RedbToSqlite::new(params);
         job.resuming = true;
         Ok(job)

@@ -72,11 +72,7 @@ impl StoreToCas {
 
     /// Rebuild from journalled parameters.
     pub fn from_params(value: &serde_json::Value) -> Result<Self> {
-        let params: StoreParams = serde_json::from_value(value.clone()).map_err(|e| {
-            Error::bad(format!(
-                "journal holds unreadable store-to-cas parameters: {e}"
-            ))
-        })?;
+        let params: StoreParams = crate::migrate::journalled_params(KIND, value)?;
         Ok(StoreToCas::new(params))
     }
 

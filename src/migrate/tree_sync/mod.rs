@@ -73,11 +73,7 @@ impl TreeSync {
 
     /// Rebuild from journalled parameters for `cutover resume`.
     pub fn from_params(value: &serde_json::Value) -> Result<Self> {
-        let params: TreeSyncParams = serde_json::from_value(value.clone()).map_err(|e| {
-            Error::bad(format!(
-                "journal holds unreadable tree-sync parameters: {e}"
-            ))
-        })?;
+        let params: TreeSyncParams = crate::migrate::journalled_params(KIND, value)?;
         let mut job = TreeSync::new(params);
         job.resuming = true;
         Ok(job)
