@@ -71,12 +71,15 @@ for r in $(seq "$rounds"); do
     echo "$tool $secs" >> "$results"
     case $tool in
       cutover) tail -n1 "$dir/last.json" > "$dir/summary.json" ;;
-      rdfind)  grep -o 'Totally, .* can be reduced' "$dir/rdfind.out" > "$dir/rdfind.total" || true ;;
+      rdfind)  grep -o 'Totally, .* can be reduced' "$dir/rdfind.out" > "$dir/rdfind.total" || true
+               # Exact bytes: the size of every entry that is not a first occurrence.
+               awk '!/^#/ && $1 != "DUPTYPE_FIRST_OCCURRENCE" { s += $4 } END { print s + 0 }' \
+                 "$dir/rdfind.txt" > "$dir/rdfind.exact" ;;
     esac
   done
 done
 clean
-python3 - "$results" "$dir/summary.json" "$dir/rdfind.total" "$dir/scan.json" <<'PY'
+python3 - "$results" "$dir/summary.json" "$dir/rdfind.total" "$dir/scan.json" "$dir/rdfind.exact" <<'PY'
 import json, re, statistics, sys
 times = {}
 for line in open(sys.argv[1]):
@@ -86,6 +89,7 @@ med = {t: statistics.median(v) for t, v in times.items()}
 summary = json.load(open(sys.argv[2]))
 scan = json.load(open(sys.argv[4]))
 rd = open(sys.argv[3]).read().strip()
+rd_exact = int(open(sys.argv[5]).read().strip() or 0)
 print()
 print(f"median of {len(times['cutover'])} rounds:")
 for t in ("cutover", "cp", "rdfind", "scan"):
@@ -94,6 +98,7 @@ print(f"  cutover migrate+full verify / cp -a      : {med['cutover'] / med['cp']
 print(f"  cutover store scan / rdfind -dryrun      : {med['scan'] / med['rdfind']:.2f}x  (goal <= 1.0x)")
 print(f"  space saved (cutover)   : {summary['space_saved_bytes']} bytes")
 print(f"  reducible (cutover scan): {scan['reducible_bytes']} bytes")
-print(f"  rdfind                  : {rd}")
+print(f"  reducible (rdfind)      : {rd_exact} bytes ({rd})")
+print(f"  space saved == rdfind   : {summary['space_saved_bytes'] == rd_exact}")
 PY
 rm -f "$results"

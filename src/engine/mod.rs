@@ -47,12 +47,14 @@ impl Default for RunOptions {
     }
 }
 
-/// Default item parallelism: the number of CPUs, at least 2 (I/O bound work).
+/// Default item parallelism: twice the number of CPUs, between 2 and 16.
+/// Items are mostly waiting on the filesystem, so more items than cores keep
+/// the disk busy (measured in `docs/benchmarks.md`).
 pub fn default_parallel() -> usize {
     std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(2)
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+        .clamp(2, 16)
 }
 
 /// A running job: its id, its events, a way to stop it, and its final summary.
