@@ -65,6 +65,14 @@ pub enum Command {
         #[command(subcommand)]
         kind: crate::migrate::redb_to_sqlite::cmd::InspectKind,
     },
+    /// Undo what a job wrote to its target (the source is never touched).
+    Rollback {
+        /// Job id (see `cutover jobs`).
+        job: u64,
+        /// Required: this removes what the job wrote.
+        #[arg(long)]
+        confirm: bool,
+    },
     /// Build a sandbox of sample sources and open the console on it.
     Demo {
         /// Where to build the sandbox (default: a new directory under /tmp).
@@ -237,6 +245,24 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
                 ..RunOptions::default()
             };
             run_job(journal, migration, opts, Some(job), json).await
+        }
+        Command::Rollback { job, confirm } => {
+            let journal = Journal::open(&state)?;
+            let info = journal.job(job)?.ok_or_else(|| {
+                Error::bad(format!(
+                    "no job {job} in {}; `cutover jobs` lists them",
+                    crate::display_path(journal.path())
+                ))
+            })?;
+            let migration = kinds::from_params(&info.kind, &info.params)?;
+            if !confirm {
+                return Err(Error::bad(format!(
+                    "rollback of job {job} ({}) removes what it wrote to the target; add --confirm",
+                    info.kind
+                )));
+            }
+            println!("{}", migration.rollback()?);
+            Ok(0)
         }
         Command::Console(_) | Command::Demo { .. } => Err(Error::bad(
             "the console is not a headless command".to_string(),

@@ -94,3 +94,45 @@ fn bad_flags_exit_2() {
     let out = bin().args(["run", "no-such-kind"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2 too");
 }
+
+#[test]
+fn rollback_of_a_bulk_copy_needs_confirm_and_leaves_the_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst, state) = (
+        tmp.path().join("src"),
+        tmp.path().join("dst"),
+        tmp.path().join("state"),
+    );
+    std::fs::create_dir_all(src.join("a")).unwrap();
+    std::fs::write(src.join("a/f"), b"x").unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        bin()
+            .arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "run".as_ref(),
+        "tree-sync".as_ref(),
+        "--source".as_ref(),
+        src.as_os_str(),
+        "--target".as_ref(),
+        dst.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(&["rollback".as_ref(), "1".as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--confirm"));
+    assert!(dst.join("a/f").exists());
+    let out = run(&["rollback".as_ref(), "1".as_ref(), "--confirm".as_ref()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dst.exists());
+    assert_eq!(std::fs::read(src.join("a/f")).unwrap(), b"x");
+}
