@@ -48,7 +48,8 @@ pub struct StoreToCas {
     layout: Layout,
     db: Mutex<Option<Connection>>,
     /// Hashes of objects stored (referenced in store.db, or claimed in this run).
-    known: Mutex<HashSet<String>>,
+    /// Kept as raw 32-byte hashes: memory per distinct object stays small.
+    known: Mutex<HashSet<[u8; 32]>>,
     /// Multiply-linked source inodes already stored → their object.
     inodes: Mutex<HashMap<(u64, u64), String>>,
     sample: OnceLock<Sample>,
@@ -100,15 +101,18 @@ impl StoreToCas {
 
     /// Claim an object hash; true if this call is the first to store it.
     fn claim_object(&self, hex: &str) -> bool {
+        let Some(raw) = raw_hash(hex) else {
+            return true;
+        };
         self.known
             .lock()
-            .map(|mut k| k.insert(hex.to_string()))
+            .map(|mut k| k.insert(raw))
             .unwrap_or(true)
     }
 
     fn unclaim_object(&self, hex: &str) {
-        if let Ok(mut k) = self.known.lock() {
-            k.remove(hex);
+        if let (Some(raw), Ok(mut k)) = (raw_hash(hex), self.known.lock()) {
+            k.remove(&raw);
         }
     }
 
@@ -232,6 +236,11 @@ impl StoreToCas {
     }
 }
 
+/// The 32 bytes of a BLAKE3 hex hash.
+fn raw_hash(hex: &str) -> Option<[u8; 32]> {
+    blake3::Hash::from_hex(hex).ok().map(|h| *h.as_bytes())
+}
+
 impl Migration for StoreToCas {
     fn kind(&self) -> &'static str {
         KIND
@@ -303,7 +312,7 @@ impl Migration for StoreToCas {
         db::add_pending(&mut conn, &keys).map_err(Error::bad)?;
         let live = db::live_objects(&conn).map_err(Error::bad)?;
         if let Ok(mut k) = self.known.lock() {
-            k.extend(live);
+            k.extend(live.iter().filter_map(|h| raw_hash(h)));
         }
         let inodes = db::known_inodes(&conn).map_err(Error::bad)?;
         if let Ok(mut m) = self.inodes.lock() {
