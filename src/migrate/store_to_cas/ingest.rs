@@ -180,6 +180,7 @@ fn store_content(ts: &StoreToCas, path: &Path, size: u64) -> Result<(String, boo
                 return Ok((hex, true, 0));
             }
             write_object(ts, &hex, |out| out.write_all(bytes)).map_err(|e| release(ts, &hex, e))?;
+            ts.object_stored(&hex);
             Ok((hex, false, n as u64))
         });
     }
@@ -211,6 +212,7 @@ fn store_content(ts: &StoreToCas, path: &Path, size: u64) -> Result<(String, boo
         Ok(())
     })
     .map_err(|e| release(ts, &hex, e))?;
+    ts.object_stored(&hex);
     Ok((hex, false, written))
 }
 

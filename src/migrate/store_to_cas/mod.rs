@@ -4,6 +4,7 @@
 //! operator's explicit cleanup, see `phases`.
 
 mod check;
+mod claims;
 pub mod db;
 mod ingest;
 pub mod layout;
@@ -48,8 +49,8 @@ pub struct StoreToCas {
     layout: Layout,
     db: Mutex<Option<Connection>>,
     /// Hashes of objects stored (referenced in store.db, or claimed in this run).
-    /// Kept as raw 32-byte hashes: memory per distinct object stays small.
-    known: Mutex<HashSet<[u8; 32]>>,
+    /// Objects stored or being written (raw hashes: small per object).
+    claims: claims::ObjectClaims,
     /// Multiply-linked source inodes already stored → their object.
     inodes: Mutex<HashMap<(u64, u64), String>>,
     sample: OnceLock<Sample>,
@@ -64,7 +65,7 @@ impl StoreToCas {
             params,
             layout,
             db: Mutex::new(None),
-            known: Mutex::new(HashSet::new()),
+            claims: claims::ObjectClaims::default(),
             inodes: Mutex::new(HashMap::new()),
             sample: OnceLock::new(),
             checked: CheckedObjects::default(),
@@ -99,20 +100,24 @@ impl StoreToCas {
         f(conn).map_err(ItemError)
     }
 
-    /// Claim an object hash; true if this call is the first to store it.
+    /// Claim an object hash; true if this call is the first to store it
+    /// (then `object_stored` or `unclaim_object` must follow).
     fn claim_object(&self, hex: &str) -> bool {
-        let Some(raw) = raw_hash(hex) else {
-            return true;
-        };
-        self.known
-            .lock()
-            .map(|mut k| k.insert(raw))
-            .unwrap_or(true)
+        match raw_hash(hex) {
+            Some(raw) => self.claims.claim(raw) == claims::Claim::Mine,
+            None => true,
+        }
+    }
+
+    fn object_stored(&self, hex: &str) {
+        if let Some(raw) = raw_hash(hex) {
+            self.claims.stored(raw);
+        }
     }
 
     fn unclaim_object(&self, hex: &str) {
-        if let (Some(raw), Ok(mut k)) = (raw_hash(hex), self.known.lock()) {
-            k.remove(&raw);
+        if let Some(raw) = raw_hash(hex) {
+            self.claims.abandon(raw);
         }
     }
 
@@ -311,9 +316,8 @@ impl Migration for StoreToCas {
         let keys: Vec<String> = plan.items.iter().map(|i| i.key.clone()).collect();
         db::add_pending(&mut conn, &keys).map_err(Error::bad)?;
         let live = db::live_objects(&conn).map_err(Error::bad)?;
-        if let Ok(mut k) = self.known.lock() {
-            k.extend(live.iter().filter_map(|h| raw_hash(h)));
-        }
+        self.claims
+            .extend_stored(live.iter().filter_map(|h| raw_hash(h)));
         let inodes = db::known_inodes(&conn).map_err(Error::bad)?;
         if let Ok(mut m) = self.inodes.lock() {
             m.extend(inodes.into_iter().map(|(d, i, h)| ((d, i), h)));
