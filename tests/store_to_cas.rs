@@ -530,3 +530,31 @@ fn migrates_real_debian_package_contents() {
     assert_eq!(summary(&out)["space_saved_bytes"].as_u64(), Some(reducible));
     assert_eq!(objects(&e.cas).len(), distinct);
 }
+
+#[test]
+fn a_failed_package_redone_later_counts_its_saving_once() {
+    let e = env();
+    let x = vec![b'x'; 10_000];
+    write(&e.store.join("aaa/x"), &x);
+    let fifo = std::ffi::CString::new(e.store.join("aaa/zz-pipe").as_os_str().as_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    write(&e.store.join("bbb/y"), &x);
+    // aaa stores the object for x, then fails on the fifo; bbb reuses it.
+    let out = e.migrate(&["--parallel", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    std::fs::remove_file(e.store.join("aaa/zz-pipe")).unwrap();
+    let jobs = e.cutover(&["jobs", "--json"]);
+    let job: Value = serde_json::from_str(
+        String::from_utf8_lossy(&jobs.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let (reducible, _) = independent_dup_bytes(&e.store);
+    assert_eq!(reducible, 10_000);
+    assert_eq!(e.status()["space_saved"].as_u64(), Some(reducible));
+}

@@ -181,16 +181,24 @@ pub fn begin_package(conn: &mut Connection, package: &str) -> Result<(), String>
 pub struct Ingested<'a> {
     pub package: &'a str,
     pub entries: &'a [Entry],
+    /// Aligned with `entries`: an extra name of an inode already counted.
+    pub extra_names: &'a [bool],
     /// (dev, ino, hash) of multiply-linked files first seen in this package.
     pub inodes: &'a [(u64, u64, String)],
-    pub space_saved: u64,
     pub bytes: u64,
 }
 
-/// Record a written package (still `in_progress` until verified).
-pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<(), String> {
+/// Record a written package (still `in_progress` until verified) and return
+/// its space saved: the size of every file (inode) whose object some file
+/// recorded earlier already references. Transactions are serialised, so
+/// exactly one file of each content is not counted as saved.
+pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<u64, String> {
     let tx = conn.transaction().map_err(err)?;
+    let mut saved = 0u64;
     {
+        let mut refs = tx
+            .prepare_cached("SELECT refcount FROM objects WHERE hash = ?1")
+            .map_err(err)?;
         let mut file = tx
             .prepare_cached(
                 "INSERT INTO package_files(package_hash, path, type, size, mode, hash, target)
@@ -203,7 +211,17 @@ pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<(), Strin
                  ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1",
             )
             .map_err(err)?;
-        for e in ing.entries {
+        for (n, e) in ing.entries.iter().enumerate() {
+            if let (Some(h), false) = (&e.hash, ing.extra_names.get(n).copied().unwrap_or(false)) {
+                let existing: i64 = refs
+                    .query_row([h], |r| r.get(0))
+                    .optional()
+                    .map_err(err)?
+                    .unwrap_or(0);
+                if existing > 0 {
+                    saved += e.size;
+                }
+            }
             file.execute(params![
                 ing.package,
                 e.path,
@@ -231,10 +249,11 @@ pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<(), Strin
     let files = ing.entries.iter().filter(|e| e.kind != "dir").count() as i64;
     tx.execute(
         "UPDATE store_migration SET file_count = ?2, space_saved = ?3, bytes = ?4 WHERE package_hash = ?1",
-        params![ing.package, files, ing.space_saved as i64, ing.bytes as i64],
+        params![ing.package, files, saved as i64, ing.bytes as i64],
     )
     .map_err(err)?;
-    tx.commit().map_err(err)
+    tx.commit().map_err(err)?;
+    Ok(saved)
 }
 
 /// Mark a package completed (verified) or failed.

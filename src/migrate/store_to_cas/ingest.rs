@@ -53,6 +53,8 @@ fn ingest_inner(
     let mut report = ItemReport::default();
     let mut entries = Vec::with_capacity(walked.len());
     let mut new_inodes = Vec::new();
+    // Per entry: an extra name of an inode already counted (never "saved").
+    let mut extra_names = Vec::with_capacity(walked.len());
     for e in &walked {
         if ctx.cancelled() {
             return Err(ItemError("cancelled".into()));
@@ -66,6 +68,7 @@ fn ingest_inner(
                 names::display(&e.rel)
             ))
         };
+        let mut extra = false;
         let mut entry = Entry {
             path: e.key(),
             kind: String::new(),
@@ -93,15 +96,14 @@ fn ingest_inner(
                 } else {
                     None
                 };
+                extra = linked.is_some();
                 let hex = match linked {
                     // Another name of an inode already stored: counted once.
                     Some(h) => h,
                     None => {
                         let (hex, saved, written) =
                             store_content(ts, &path, st.size).map_err(fail)?;
-                        if saved {
-                            report.space_saved_bytes += st.size;
-                        } else {
+                        if !saved {
                             report.files_transferred += 1;
                             report.bytes_transferred += written;
                         }
@@ -123,6 +125,7 @@ fn ingest_inner(
             }
         }
         entries.push(entry);
+        extra_names.push(extra);
     }
     let meta = PackageMeta {
         package: item.key.clone(),
@@ -130,14 +133,16 @@ fn ingest_inner(
     };
     meta.write(&ts.layout.package(name))
         .map_err(|e| ItemError(format!("package {}: cannot write metadata: {e}", item.key)))?;
-    ts.with_db(|c| {
+    // Space saved is decided by store.db, in the package's own transaction:
+    // exact whatever order packages finish in, and after any redo.
+    report.space_saved_bytes = ts.with_db(|c| {
         db::record_package(
             c,
             &Ingested {
                 package: &item.key,
                 entries: &meta.entries,
+                extra_names: &extra_names,
                 inodes: &new_inodes,
-                space_saved: report.space_saved_bytes,
                 bytes: report.bytes,
             },
         )
