@@ -23,6 +23,7 @@ pub async fn follow(mut handle: JobHandle, json: bool) -> Summary {
     let stdout = std::io::stdout();
     let progress_to_tty = !json && std::io::stderr().is_terminal();
     let mut last: Option<Summary> = None;
+    let mut unit = "files";
     let cancel = handle.cancel.clone();
     let job = handle.job;
     let interrupt = tokio::spawn(async move {
@@ -35,6 +36,9 @@ pub async fn follow(mut handle: JobHandle, json: bool) -> Summary {
         if let Event::Summary(s) = &event {
             last = Some(s.clone());
         }
+        if let Event::JobStarted { kind, .. } = &event {
+            unit = unit_of(kind);
+        }
         let mut out = stdout.lock();
         if json {
             if let Ok(line) = serde_json::to_string(&event) {
@@ -44,13 +48,13 @@ pub async fn follow(mut handle: JobHandle, json: bool) -> Summary {
             continue;
         } else if let Event::Progress { .. } = event {
             if progress_to_tty {
-                eprint!("\r{}\x1b[K", text_line(&event));
+                eprint!("\r{}\x1b[K", text_line(&event, unit));
             }
         } else {
             if progress_to_tty {
                 eprint!("\r\x1b[K");
             }
-            let _ = writeln!(out, "{}", text_line(&event));
+            let _ = writeln!(out, "{}", text_line(&event, unit));
         }
         let _ = out.flush();
     }
@@ -59,8 +63,18 @@ pub async fn follow(mut handle: JobHandle, json: bool) -> Summary {
     last.or(joined).unwrap_or_default()
 }
 
-/// One readable line for an event.
-pub fn text_line(event: &Event) -> String {
+/// What a kind's items are made of, for readable lines: a redb file holds
+/// entries; the other kinds hold files.
+pub fn unit_of(kind: &str) -> &'static str {
+    if kind == crate::migrate::redb_to_sqlite::KIND {
+        "entries"
+    } else {
+        "files"
+    }
+}
+
+/// One readable line for an event; `unit` names what items hold (`files`).
+pub fn text_line(event: &Event, unit: &str) -> String {
     match event {
         Event::JobStarted {
             job,
@@ -83,7 +97,7 @@ pub fn text_line(event: &Event) -> String {
                 String::new()
             };
             format!(
-                "job {job} {kind}{mode}: {items_total} items{resumed}, {files_total} files, {}; verify {verify}",
+                "job {job} {kind}{mode}: {items_total} items{resumed}, {files_total} {unit}, {}; verify {verify}",
                 format_size(*bytes_total, BINARY)
             )
         }
@@ -96,21 +110,21 @@ pub fn text_line(event: &Event) -> String {
             bytes_total,
             ..
         } => format!(
-            "  {files_done}/{files_total} files, {} / {}",
+            "  {files_done}/{files_total} {unit}, {} / {}",
             format_size(*bytes_done, BINARY),
             format_size(*bytes_total, BINARY)
         ),
         Event::Warning { item, message, .. } => format!("! {item}: {message}"),
         Event::ItemVerified { item, report, .. } => format!(
-            "= {item}  ({} files, {} copied, {} hashed)",
+            "= {item}  ({} {unit}, {} written, {} hashed)",
             report.files, report.files_transferred, report.files_hashed
         ),
         Event::ItemFailed { item, reason, .. } => format!("* {item}  FAILED: {reason}"),
-        Event::Summary(s) => summary_text(s),
+        Event::Summary(s) => summary_text(s, unit),
     }
 }
 
-fn summary_text(s: &Summary) -> String {
+fn summary_text(s: &Summary, unit: &str) -> String {
     let verdict = if s.dry_run {
         "dry run: nothing was written".to_string()
     } else if s.cancelled {
@@ -121,7 +135,7 @@ fn summary_text(s: &Summary) -> String {
         "all items verified".to_string()
     };
     format!(
-        "summary: job {} {}: {}/{} items verified, {} failed; {} files, {}; {} files transferred ({}), {} deleted; {} warnings; space saved {}; {:.1}s — {verdict}",
+        "summary: job {} {}: {}/{} items verified, {} failed; {} {unit}, {}; {} {unit} transferred ({}), {} deleted; {} warnings; space saved {}; {:.1}s — {verdict}",
         s.job,
         s.kind,
         s.items_verified,
