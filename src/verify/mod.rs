@@ -46,6 +46,25 @@ impl std::fmt::Display for VerifyMode {
     }
 }
 
+impl VerifyMode {
+    /// The label shown to the operator: `full`, or `sample=N seed=S` so the
+    /// same check can be rerun.
+    pub fn label(&self, seed: u64) -> String {
+        match self {
+            VerifyMode::Full => "full".to_string(),
+            VerifyMode::Sample(n) => format!("sample={n} seed={seed}"),
+        }
+    }
+
+    /// A sample builder for planning, or `None` when every file is hashed.
+    pub fn sampler(&self, seed: u64) -> Option<sample::SampleBuilder> {
+        match self {
+            VerifyMode::Full => None,
+            VerifyMode::Sample(n) => Some(sample::SampleBuilder::new(seed, *n)),
+        }
+    }
+}
+
 /// A seed for sampling when the operator gave none: time-based, always shown.
 pub fn fresh_seed() -> u64 {
     let nanos = std::time::SystemTime::now()

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::migrate::tree_sync::meta::{lstat, Kind};
 use crate::migrate::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
 use crate::names;
-use crate::verify::sample::{Sample, SampleBuilder};
+use crate::verify::sample::Sample;
 use crate::verify::VerifyMode;
 
 pub use check::{check_package, corrupt_objects, CheckedObjects};
@@ -262,10 +262,7 @@ impl Migration for StoreToCas {
     fn plan(&self) -> Result<Plan> {
         self.validate()?;
         let done = self.completed();
-        let mut builder = match self.params.verify {
-            VerifyMode::Full => None,
-            VerifyMode::Sample(n) => Some(SampleBuilder::new(self.params.seed, n)),
-        };
+        let mut builder = self.params.verify.sampler(self.params.seed);
         let mut plan = Plan::default();
         for name in self.packages()? {
             let key = names::encode(name.as_encoded_bytes());
@@ -372,10 +369,7 @@ impl Migration for StoreToCas {
     }
 
     fn verify_label(&self) -> String {
-        match self.params.verify {
-            VerifyMode::Full => "full".into(),
-            VerifyMode::Sample(n) => format!("sample={n} seed={}", self.params.seed),
-        }
+        self.params.verify.label(self.params.seed)
     }
 
     fn rollback(&self) -> Result<String> {

@@ -17,7 +17,7 @@ use crate::engine::event::ItemReport;
 use crate::error::{Error, Result};
 use crate::migrate::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
 use crate::names;
-use crate::verify::sample::{Sample, SampleBuilder};
+use crate::verify::sample::Sample;
 use crate::verify::VerifyMode;
 
 pub use walk::{dir_key, key_dir};
@@ -169,10 +169,7 @@ impl TreeSync {
     }
 
     fn walk(&self) -> Plan {
-        let mut builder = match self.params.verify {
-            VerifyMode::Full => None,
-            VerifyMode::Sample(n) => Some(SampleBuilder::new(self.params.seed, n)),
-        };
+        let mut builder = self.params.verify.sampler(self.params.seed);
         let (plan, sample) = walk::plan_tree(&self.params.source, builder.as_mut());
         let _ = self.sample.set(sample);
         plan
@@ -245,10 +242,7 @@ impl Migration for TreeSync {
     }
 
     fn verify_label(&self) -> String {
-        match self.params.verify {
-            VerifyMode::Full => "full".to_string(),
-            VerifyMode::Sample(n) => format!("sample={n} seed={}", self.params.seed),
-        }
+        self.params.verify.label(self.params.seed)
     }
 
     fn rollback(&self) -> Result<String> {
