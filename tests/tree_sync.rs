@@ -149,6 +149,16 @@ fn bulk_final_verify_on_hostile_tree() {
     assert_eq!(s["files_deleted"], 1, "{s}");
     assert!(!sb.dst.join("names/-leading-dash").exists());
 
+    // A target name of a hard-linked file lost before the final sync is linked
+    // again to the copy an earlier run made, even from another directory's item.
+    std::fs::remove_file(sb.dst.join("deep/three")).expect("rm");
+    let out = sb.sync(&["--final", "--parallel", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(summary(&out)["files_transferred"], 0, "linked, not copied again");
+    let three = std::fs::metadata(sb.dst.join("deep/three")).expect("stat");
+    let one = std::fs::metadata(sb.dst.join("hl/one")).expect("stat");
+    assert_eq!(three.ino(), one.ino());
+
     // A new name for an already copied hard-linked file links to its copy.
     std::fs::hard_link(sb.src.join("hl/one"), sb.src.join("names/fourth-link")).expect("link");
     let out = sb.sync(&["--final"]);

@@ -170,7 +170,26 @@ impl TreeSync {
 
     fn walk(&self) -> Plan {
         let mut builder = self.params.verify.sampler(self.params.seed);
-        let (plan, sample) = walk::plan_tree(&self.params.source, builder.as_mut());
+        // A target that already holds copies (final sync, resume): names of a
+        // multiply-linked file copied by an earlier run seed the link table,
+        // so a name missing from the target is linked to that copy.
+        let seed_links = self.resuming || self.params.final_sync;
+        let target = &self.params.target;
+        let mut links = self.links.lock().ok();
+        let (plan, sample) = walk::plan_tree(&self.params.source, builder.as_mut(), |rel, st| {
+            if !seed_links || st.nlink < 2 {
+                return;
+            }
+            if let Some(map) = links.as_deref_mut() {
+                let current = meta::lstat(&target.join(rel))
+                    .is_ok_and(|d| d.kind == meta::Kind::File && d.same_content_stamp(st));
+                if current {
+                    map.entry((st.dev, st.ino))
+                        .or_insert_with(|| rel.to_path_buf());
+                }
+            }
+        });
+        drop(links);
         let _ = self.sample.set(sample);
         plan
     }

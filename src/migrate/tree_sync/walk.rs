@@ -48,8 +48,12 @@ pub fn read_sorted(dir: &Path) -> io::Result<Vec<(OsString, Stat)>> {
 }
 
 /// Walk `root` and build the plan; `sample` chooses files to hash
-/// (`None`: every file).
-pub fn plan_tree(root: &Path, sample: Option<&mut SampleBuilder>) -> (Plan, Sample) {
+/// (`None`: every file); `on_file` sees every regular file (relative path, stat).
+pub fn plan_tree(
+    root: &Path,
+    sample: Option<&mut SampleBuilder>,
+    mut on_file: impl FnMut(&Path, &Stat),
+) -> (Plan, Sample) {
     let mut plan = Plan::default();
     let mut sampler = sample;
     let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
@@ -71,6 +75,7 @@ pub fn plan_tree(root: &Path, sample: Option<&mut SampleBuilder>) -> (Plan, Samp
                 }
                 item.files += 1;
                 if st.kind == Kind::File {
+                    on_file(&child, &st);
                     item.bytes += st.size;
                     if let Some(s) = sampler.as_deref_mut() {
                         s.offer(child.as_os_str().as_bytes());
