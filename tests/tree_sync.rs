@@ -154,7 +154,11 @@ fn bulk_final_verify_on_hostile_tree() {
     std::fs::remove_file(sb.dst.join("deep/three")).expect("rm");
     let out = sb.sync(&["--final", "--parallel", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert_eq!(summary(&out)["files_transferred"], 0, "linked, not copied again");
+    assert_eq!(
+        summary(&out)["files_transferred"],
+        0,
+        "linked, not copied again"
+    );
     let three = std::fs::metadata(sb.dst.join("deep/three")).expect("stat");
     let one = std::fs::metadata(sb.dst.join("hl/one")).expect("stat");
     assert_eq!(three.ino(), one.ino());
