@@ -48,10 +48,28 @@ impl Env {
         self.cutover(&all)
     }
 
+    /// The first job `cutover jobs --json` lists.
+    fn first_job(&self) -> Value {
+        let jobs = self.cutover(&["jobs", "--json"]);
+        let first = String::from_utf8_lossy(&jobs.stdout)
+            .lines()
+            .next()
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no job listed: {}", show(&jobs)));
+        serde_json::from_str(&first).unwrap()
+    }
+
     fn status(&self) -> Value {
         let out = self.store_cmd(&["status", "--json", "--target", self.cas.to_str().unwrap()]);
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", show(&out)))
     }
+}
+
+/// Make a fifo: a file no content-addressed store can hold.
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
 }
 
 /// A store with planned duplication: a shared license in every package,
@@ -241,9 +259,7 @@ fn phases_refuse_out_of_order_and_cleanup_removes_verified_packages() {
     // A package that cannot be stored (a fifo) fails; the others finish.
     let bad = e.store.join("ffff-bad");
     std::fs::create_dir_all(&bad).unwrap();
-    let fifo = std::ffi::CString::new(bad.join("pipe").as_os_str().as_bytes()).unwrap();
-    // SAFETY: valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    mkfifo(&bad.join("pipe"));
     let out = e.migrate(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let st = e.status();
@@ -266,14 +282,7 @@ fn phases_refuse_out_of_order_and_cleanup_removes_verified_packages() {
     // The operator fixes the package; resume redoes only what failed.
     std::fs::remove_file(bad.join("pipe")).unwrap();
     write(&bad.join("ok"), b"fine now");
-    let jobs = e.cutover(&["jobs", "--json"]);
-    let job: Value = serde_json::from_str(
-        String::from_utf8_lossy(&jobs.stdout)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let job = e.first_job();
     assert_eq!(job["status"], "failed");
     let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -396,14 +405,7 @@ fn sigkill_then_resume_discards_temporaries_and_counts_once() {
         &e.cas.join("objects/de/.tmp.deadbeef.1.0"),
         b"half an object",
     );
-    let jobs = e.cutover(&["jobs", "--json"]);
-    let job: Value = serde_json::from_str(
-        String::from_utf8_lossy(&jobs.stdout)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let job = e.first_job();
     assert_eq!(job["status"], "interrupted");
     let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -536,25 +538,58 @@ fn a_failed_package_redone_later_counts_its_saving_once() {
     let e = env();
     let x = vec![b'x'; 10_000];
     write(&e.store.join("aaa/x"), &x);
-    let fifo = std::ffi::CString::new(e.store.join("aaa/zz-pipe").as_os_str().as_bytes()).unwrap();
-    // SAFETY: valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    mkfifo(&e.store.join("aaa/zz-pipe"));
     write(&e.store.join("bbb/y"), &x);
     // aaa stores the object for x, then fails on the fifo; bbb reuses it.
     let out = e.migrate(&["--parallel", "1"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     std::fs::remove_file(e.store.join("aaa/zz-pipe")).unwrap();
-    let jobs = e.cutover(&["jobs", "--json"]);
-    let job: Value = serde_json::from_str(
-        String::from_utf8_lossy(&jobs.stdout)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let job = e.first_job();
     let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let (reducible, _) = independent_dup_bytes(&e.store);
     assert_eq!(reducible, 10_000);
     assert_eq!(e.status()["space_saved"].as_u64(), Some(reducible));
+}
+
+#[test]
+fn an_interrupted_cleanup_continues_where_it_stopped() {
+    if !support::require("immutable file (chattr)", support::skip::root()) {
+        return;
+    }
+    let e = env();
+    planned_store(&e.store, 4);
+    let cas = e.cas.to_str().unwrap().to_string();
+    let store = e.store.to_str().unwrap().to_string();
+    assert_eq!(e.migrate(&[]).status.code(), Some(0));
+    assert_eq!(
+        e.store_cmd(&["cutover", "--target", &cas]).status.code(),
+        Some(0)
+    );
+    // The third package cannot be removed: cleanup stops there, says why.
+    let third = e.store.join(format!("{:032x}-pkg2", 2 * 7919 + 13));
+    let stuck = third.join("share/doc/LICENSE");
+    let chattr = |flag: &str| {
+        let ok = Command::new("chattr")
+            .arg(flag)
+            .arg(&stuck)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "chattr {flag}");
+    };
+    chattr("+i");
+    let out = e.store_cmd(&["cleanup", "--source", &store, "--target", &cas, "--confirm"]);
+    chattr("-i");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("run cleanup again"), "{text}");
+    assert!(third.exists(), "partly removed at most");
+    // Rollback is refused once old packages are gone; cleanup again finishes.
+    let out = e.store_cmd(&["rollback", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let out = e.store_cmd(&["cleanup", "--source", &store, "--target", &cas, "--confirm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(std::fs::read_dir(&e.store).unwrap().count(), 0);
+    let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }

@@ -28,7 +28,6 @@ use crate::migrate::Migration;
 use crate::verify::VerifyMode;
 
 use super::app::{update, Command, Msg, State, StateConfig};
-use super::fmt;
 use super::kinds::{self, Settings, TableTap};
 use super::model::StoreReading;
 use super::view;
@@ -363,6 +362,7 @@ async fn forward(
     let job = handle.job;
     let _ = tx.send(Msg::JobSpawned { job }).await;
     let mut poll = tokio::time::interval(Duration::from_millis(100));
+    let mut unit = "files";
     loop {
         if want_cancel.load(Ordering::Relaxed) {
             handle.cancel.store(true, Ordering::Relaxed);
@@ -370,7 +370,10 @@ async fn forward(
         tokio::select! {
             ev = handle.events.recv() => match ev {
                 Some(event) => {
-                    log_event(&event);
+                    if let Event::JobStarted { kind, .. } = &event {
+                        unit = crate::headless::unit_of(kind);
+                    }
+                    log_event(&event, unit);
                     if let (Some(tap), Event::ItemVerified { item, .. } | Event::ItemFailed { item, .. }) = (&tables, &event) {
                         if let Some((source, rows)) = tap.take(item) {
                             let msg = Msg::Tables { job, source, item: item.clone(), rows };
@@ -413,49 +416,21 @@ fn job_name(job: JobId) -> String {
     }
 }
 
-/// Put the events worth keeping into the log pane and the log file.
-fn log_event(event: &Event) {
+/// Put the events worth keeping into the log pane and the log file, in the
+/// same words the plain commands print (`unit`: what the job's items hold).
+fn log_event(event: &Event, unit: &str) {
+    let line = || {
+        format!(
+            "{} {}",
+            job_name(event.job()),
+            crate::headless::text_line(event, unit).trim_start()
+        )
+    };
     match event {
-        Event::JobStarted {
-            job,
-            kind,
-            items_total,
-            items_skipped,
-            files_total,
-            bytes_total,
-            verify,
-            dry_run,
-        } => tracing::info!(
-            "{} {kind}: {items_total} items ({items_skipped} already verified), \
-             {} files, {}, verify {verify}{}",
-            job_name(*job),
-            fmt::count(*files_total),
-            fmt::bytes(*bytes_total),
-            if *dry_run { ", dry run" } else { "" }
-        ),
-        Event::Warning { job, item, message } => {
-            tracing::warn!("{} {item}: {message}", job_name(*job))
-        }
-        Event::ItemFailed {
-            job, item, reason, ..
-        } => tracing::error!("{} {item} FAILED: {reason}", job_name(*job)),
-        Event::ItemVerified { job, item, report } => tracing::debug!(
-            "{} {item} verified: {} files, {}",
-            job_name(*job),
-            report.files,
-            fmt::bytes(report.bytes)
-        ),
-        Event::Summary(s) => tracing::info!(
-            "{} done: {}/{} verified, {} failed, {} warnings, {} files transferred, {}{}",
-            job_name(s.job),
-            s.items_verified,
-            s.items_total,
-            s.items_failed,
-            s.warnings,
-            fmt::count(s.files_transferred),
-            fmt::bytes(s.bytes_transferred),
-            if s.cancelled { ", cancelled" } else { "" }
-        ),
+        Event::Warning { .. } => tracing::warn!("{}", line()),
+        Event::ItemFailed { .. } => tracing::error!("{}", line()),
+        Event::ItemVerified { .. } => tracing::debug!("{}", line()),
+        Event::JobStarted { .. } | Event::Summary(_) => tracing::info!("{}", line()),
         Event::PlanStep { .. } | Event::ItemStarted { .. } | Event::Progress { .. } => {}
     }
 }

@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS inodes (
     PRIMARY KEY (dev, ino)
 );
 CREATE TABLE IF NOT EXISTS store_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cleaned (
+    package_hash TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('removing','removed'))
+);
 ";
 
 /// Seconds since the epoch.
@@ -109,6 +113,34 @@ pub fn set_state(conn: &Connection, key: &str, value: &str) -> Result<(), String
     )
     .map(|_| ())
     .map_err(err)
+}
+
+/// Where the cleanup of one old package directory stands: `removing` is
+/// written before its directory is touched, `removed` after.
+pub fn cleaned(conn: &Connection, package: &str) -> Result<Option<String>, String> {
+    conn.query_row(
+        "SELECT state FROM cleaned WHERE package_hash = ?1",
+        [package],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(err)
+}
+
+/// Record the cleanup state of one old package directory.
+pub fn set_cleaned(conn: &Connection, package: &str, state: &str) -> Result<(), String> {
+    conn.execute(
+        "INSERT INTO cleaned(package_hash, state) VALUES (?1, ?2)
+         ON CONFLICT(package_hash) DO UPDATE SET state = excluded.state",
+        params![package, state],
+    )
+    .map(|_| ())
+    .map_err(err)
+}
+
+/// Whether a cleanup has begun removing old package directories.
+pub fn cleanup_started(conn: &Connection) -> Result<bool, String> {
+    Ok(state(conn, "cleanup_started_at")?.is_some())
 }
 
 /// Status of one package, if it is known.

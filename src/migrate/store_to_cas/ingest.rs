@@ -16,7 +16,7 @@ use crate::engine::event::ItemReport;
 use crate::migrate::tree_sync::meta::Kind;
 use crate::migrate::{Item, ItemCtx, ItemError};
 use crate::names;
-use crate::verify::hash::{hash_file, with_buffer, BUF_SIZE};
+use crate::verify::hash::{copy_hashing, hash_file, with_buffer};
 
 /// Files up to this size are read once into memory (hashed, then written).
 const IN_MEMORY: u64 = 4 << 20;
@@ -195,21 +195,11 @@ fn store_content(ts: &StoreToCas, path: &Path, size: u64) -> Result<(String, boo
         return Ok((hex, true, 0));
     }
     let mut written = 0u64;
-    let mut again = blake3::Hasher::new();
     write_object(ts, &hex, |out| {
         let mut input = open().map_err(io::Error::other)?;
-        let mut buf = vec![0u8; BUF_SIZE];
-        let buf = &mut buf[..];
-        loop {
-            let n = input.read(buf)?;
-            if n == 0 {
-                break;
-            }
-            again.update(&buf[..n]);
-            out.write_all(&buf[..n])?;
-            written += n as u64;
-        }
-        if again.finalize() != hash {
+        let (again, n) = copy_hashing(&mut input, out, |_| {})?;
+        written = n;
+        if again != hash {
             return Err(io::Error::other(
                 "changed while being stored (hash differs between reads); the source must not change during migration",
             ));

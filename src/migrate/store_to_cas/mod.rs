@@ -193,7 +193,7 @@ impl StoreToCas {
             }
         }
         if self.layout.db().exists() {
-            let conn = db::open(&self.layout.db(), false).map_err(Error::bad)?;
+            let conn = db::open_read_only(&self.layout.db()).map_err(Error::bad)?;
             if let Some(recorded) = db::state(&conn, "source").map_err(Error::bad)? {
                 if Path::new(&recorded) != csrc {
                     return Err(Error::bad(format!(
@@ -203,7 +203,7 @@ impl StoreToCas {
                     )));
                 }
             }
-            if db::state(&conn, "cleaned_up_at")
+            if db::state(&conn, "cleanup_started_at")
                 .map_err(Error::bad)?
                 .is_some()
             {
@@ -234,7 +234,7 @@ impl StoreToCas {
         if !self.layout.db().exists() {
             return HashSet::new();
         }
-        db::open(&self.layout.db(), false)
+        db::open_read_only(&self.layout.db())
             .and_then(|c| db::packages_with(&c, "completed"))
             .map(|v| v.into_iter().collect())
             .unwrap_or_default()

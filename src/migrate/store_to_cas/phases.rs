@@ -296,7 +296,18 @@ pub fn cleanup(source: &Path, target: &Path, confirm: bool) -> Result<PhaseResul
         )));
     }
     let packages = db::packages_with(&conn, "completed").map_err(Error::bad)?;
-    let problems = verify_all(&layout, &csrc, &packages);
+    // Packages an interrupted cleanup already began to remove have no (whole)
+    // source left to compare with: they were verified right before it began.
+    let mut pending = Vec::new();
+    let mut resumed = Vec::new();
+    for p in packages {
+        match db::cleaned(&conn, &p).map_err(Error::bad)?.as_deref() {
+            None => pending.push(p),
+            Some("removing") => resumed.push(p),
+            Some(_) => {}
+        }
+    }
+    let problems = verify_all(&layout, &csrc, &pending);
     if !problems.is_empty() {
         return Ok(PhaseResult {
             ok: false,
@@ -307,24 +318,46 @@ pub fn cleanup(source: &Path, target: &Path, confirm: bool) -> Result<PhaseResul
             problems,
         });
     }
+    db::set_state(&conn, "cleanup_started_at", &db::now().to_string()).map_err(Error::bad)?;
     let checked = CheckedObjects::default();
     let mut removed = 0;
-    for p in &packages {
+    for (p, check) in resumed
+        .iter()
+        .map(|p| (p, false))
+        .chain(pending.iter().map(|p| (p, true)))
+    {
         let Some(name) = names::decode_path(p) else {
             continue;
         };
         let name = name.into_os_string();
-        // Each directory is checked again right before it goes.
-        let r = check_package(&layout, &csrc, &name, &Sample::all(), &checked);
-        if !r.diff.is_empty() {
-            return Ok(PhaseResult {
-                ok: false,
-                message: format!("cleanup stopped at {p} after removing {removed} packages"),
-                problems: vec![format!("{p}: {}", r.diff.summary())],
-            });
+        if check {
+            // Each directory is checked again right before it goes.
+            let r = check_package(&layout, &csrc, &name, &Sample::all(), &checked);
+            if !r.diff.is_empty() {
+                return Ok(PhaseResult {
+                    ok: false,
+                    message: format!("cleanup stopped at {p} after removing {removed} packages"),
+                    problems: vec![format!("{p}: {}", r.diff.summary())],
+                });
+            }
         }
+        db::set_cleaned(&conn, p, "removing").map_err(Error::bad)?;
         let dir = csrc.join(&name);
-        std::fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, &e))?;
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Ok(PhaseResult {
+                    ok: false,
+                    message: format!(
+                        "cleanup stopped at {p} after removing {removed} packages: cannot remove {}: {e}; fix it and run cleanup again to continue",
+                        names::display(&dir)
+                    ),
+                    problems: vec![format!("{p}: {e}")],
+                })
+            }
+        }
+        db::set_cleaned(&conn, p, "removed").map_err(Error::bad)?;
         removed += 1;
     }
     db::set_state(&conn, "cleaned_up_at", &db::now().to_string()).map_err(Error::bad)?;
@@ -340,10 +373,7 @@ pub fn cleanup(source: &Path, target: &Path, confirm: bool) -> Result<PhaseResul
 pub fn rollback(target: &Path, remove_new: bool) -> Result<PhaseResult> {
     let layout = Layout::new(target);
     let conn = db::open(&layout.db(), false).map_err(Error::bad)?;
-    if db::state(&conn, "cleaned_up_at")
-        .map_err(Error::bad)?
-        .is_some()
-    {
+    if db::cleanup_started(&conn).map_err(Error::bad)? {
         return Err(Error::bad(
             "rollback refused: the old store was already cleaned up; the new store is the only copy",
         ));

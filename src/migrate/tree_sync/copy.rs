@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use crate::engine::event::ItemReport;
 use crate::migrate::{Item, ItemCtx, ItemError};
 use crate::names;
 use crate::verify::diff::DiffReport;
-use crate::verify::hash::BUF_SIZE;
+use crate::verify::hash::copy_hashing;
 
 /// What the copy learned, for verification in the same process: the source
 /// stat and BLAKE3 of each file whose bytes it read.
@@ -163,7 +163,6 @@ pub fn copy_dir(
     if ts.params.final_sync {
         prune(&dst_dir, &entries, &mut report, &mut errors, &rel);
     }
-    let mut buf = vec![0u8; BUF_SIZE];
     for (name, st) in &entries {
         if ctx.cancelled() {
             return Err(ItemError("cancelled".to_string()));
@@ -192,7 +191,7 @@ pub fn copy_dir(
                 Ok(())
             }
             Action::Write => match st.kind {
-                Kind::File => copy_file(ts, &s, &d, &relp, &mut buf, ctx, &mut report, &mut memo),
+                Kind::File => copy_file(ts, &s, &d, &relp, ctx, &mut report, &mut memo),
                 Kind::Symlink => copy_symlink(&s, &d, st, &mut report),
                 _ => meta::remove_any(&d)
                     .and_then(|_| meta::make_node(&d, st))
@@ -323,7 +322,6 @@ fn copy_file(
     src: &Path,
     dst: &Path,
     rel: &Path,
-    buf: &mut [u8],
     ctx: &ItemCtx,
     report: &mut ItemReport,
     memo: &mut CopyMemo,
@@ -345,20 +343,7 @@ fn copy_file(
     } else {
         create_new(dst)?
     };
-    let mut hasher = blake3::Hasher::new();
-    let mut total = 0u64;
-    loop {
-        let n = match input.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        output.write_all(&buf[..n])?;
-        total += n as u64;
-        ctx.progress.add(0, n as u64);
-    }
+    let (hash, total) = copy_hashing(&mut input, &mut output, |n| ctx.progress.add(0, n as u64))?;
     ctx.progress.add(1, 0);
     drop(output);
     let post = Stat::from_md(&input.metadata()?);
@@ -372,8 +357,7 @@ fn copy_file(
     report.files_transferred += 1;
     report.bytes_transferred += total;
     if let Some(name) = rel.file_name() {
-        memo.hashes
-            .insert(name.to_os_string(), (pre, hasher.finalize()));
+        memo.hashes.insert(name.to_os_string(), (pre, hash));
     }
     Ok(())
 }
