@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod names;
 pub mod state_dir;
 pub mod store_cmd;
+pub mod target;
 pub mod ui;
 pub mod verify;
 

@@ -16,6 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::error::{Error, Result};
 use crate::journal::{ItemState, JobStatus, Journal};
 use crate::migrate::{Item, ItemCtx, ItemError, Migration, Plan, Progress};
+use crate::target::{LockMode, TargetLock};
 pub use event::{Event, ItemReport, JobId, Summary};
 
 /// Capacity of a job's event channel; progress beyond it is dropped, results wait.
@@ -77,12 +78,23 @@ pub async fn start(
 ) -> Result<JobHandle> {
     let planner = migration.clone();
     let journalled = !opts.dry_run && !opts.verify_only;
-    let plan = tokio::task::spawn_blocking(move || -> Result<Plan> {
+    let lock_mode = if journalled {
+        LockMode::Exclusive
+    } else {
+        LockMode::Shared
+    };
+    let state_dir = journal.state_dir().to_path_buf();
+    let (plan, target_lock) = tokio::task::spawn_blocking(move || -> Result<_> {
         let plan = planner.plan()?;
+        // Planning only reads; the lock is taken before anything is written.
+        let lock = match planner.lock_target() {
+            Some(target) => Some(TargetLock::acquire(&target, lock_mode, &state_dir)?),
+            None => None,
+        };
         if journalled {
             planner.prepare(&plan)?;
         }
-        Ok(plan)
+        Ok((plan, lock))
     })
     .await
     .map_err(|e| Error::Io(format!("planning task failed: {e}")))??;
@@ -113,6 +125,7 @@ pub async fn start(
         opts,
         tx,
         cancel: cancel.clone(),
+        _target_lock: target_lock,
     };
     let task = tokio::spawn(runner.run(plan, done));
     Ok(JobHandle {
@@ -130,6 +143,8 @@ struct JobRunner {
     opts: RunOptions,
     tx: mpsc::Sender<Event>,
     cancel: Arc<AtomicBool>,
+    /// Held until the job's runner is dropped (after its summary is sent).
+    _target_lock: Option<TargetLock>,
 }
 
 /// The outcome of one item as the async side sees it.
@@ -363,6 +378,8 @@ impl JobRunner {
                 .map_err(|e| (report.clone(), e))?;
             report = written.report;
             memo = written.memo;
+            // Durable before it can be called verified.
+            self.migration.flush().map_err(|e| (report.clone(), e))?;
             self.journal_item(&item.key, ItemState::Verifying)
                 .map_err(|e| (report.clone(), e))?;
         } else {

@@ -82,6 +82,11 @@ impl Journal {
         Ok(journal)
     }
 
+    /// The state directory that holds this journal.
+    pub fn state_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     /// The published job list beside the journal.
     pub fn published_file(state_dir: &Path) -> PathBuf {
         state_dir.join("jobs.json")

@@ -117,6 +117,19 @@ pub trait Migration: Send + Sync {
     fn verify_label(&self) -> String;
     /// Undo what the job wrote to the target. The source is never touched.
     fn rollback(&self) -> Result<String>;
+    /// The target this job writes, locked for the job's duration (see
+    /// [`crate::target::lock`]): exclusively by a writing job, shared by a
+    /// verification. `None`: the kind guards its target itself.
+    fn lock_target(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+    /// Make what `run_item` wrote durable (on stable storage). The engine
+    /// calls it after `run_item` and before the item can be recorded
+    /// verified; kinds share the cost across items (see
+    /// [`crate::target::SyncGroup`]).
+    fn flush(&self) -> Result<(), ItemError> {
+        Ok(())
+    }
 }
 
 /// Read a kind's journalled parameters back (for `cutover resume`).
