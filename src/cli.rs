@@ -261,6 +261,15 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
                     info.kind
                 )));
             }
+            // Undoing is writing: no job may be writing the target meanwhile.
+            let _lock = match migration.lock_target() {
+                Some(target) => Some(crate::target::TargetLock::acquire(
+                    &target,
+                    crate::target::LockMode::Exclusive,
+                    &state,
+                )?),
+                None => None,
+            };
             println!("{}", migration.rollback()?);
             Ok(0)
         }

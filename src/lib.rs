@@ -10,6 +10,7 @@ pub mod demo_redb;
 pub mod discover;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod headless;
 pub mod journal;
 pub mod launch;

@@ -12,6 +12,7 @@ use super::meta::{self, lstat, Kind, Stat};
 use super::walk::read_sorted;
 use super::TreeSync;
 use crate::engine::event::ItemReport;
+use crate::files::xattr;
 use crate::migrate::{Item, ItemCtx, ItemError};
 use crate::names;
 use crate::verify::diff::DiffReport;
@@ -52,6 +53,7 @@ pub fn check_dir(
     };
     if let (Ok(s), Ok(d)) = (lstat(&src_dir), lstat(&dst_dir)) {
         compare_meta(&item.key, &s, &d, &mut diff);
+        compare_xattrs(&src_dir, &dst_dir, &rel, &item.key, report, &mut diff);
     }
     let src_names: HashSet<&OsString> = src_entries.iter().map(|(n, _)| n).collect();
     for (name, _) in dst_entries.iter().filter(|(n, _)| !src_names.contains(n)) {
@@ -111,6 +113,14 @@ pub fn check_dir(
         // A subdirectory's own metadata is checked by its own item.
         if s.kind != Kind::Dir {
             compare_meta(&shown, s, &d, &mut diff);
+            compare_xattrs(
+                &src_dir.join(name),
+                &dst_dir.join(name),
+                &relp,
+                &shown,
+                report,
+                &mut diff,
+            );
         }
         match s.kind {
             Kind::File => check_file(
@@ -169,6 +179,45 @@ fn compare_meta(shown: &str, s: &Stat, d: &Stat, diff: &mut DiffReport) {
                 s.uid, s.gid, d.uid, d.gid
             ),
         );
+    }
+}
+
+/// Extended attributes (ACLs and capabilities included) must be equal. One
+/// the copy already reported the target cannot hold stays that warning.
+fn compare_xattrs(
+    src: &Path,
+    dst: &Path,
+    rel: &Path,
+    shown: &str,
+    report: &ItemReport,
+    diff: &mut DiffReport,
+) {
+    let (a, b) = match (xattr::read_all(src), xattr::read_all(dst)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) if e.kind() == io::ErrorKind::NotFound => return,
+        (Err(e), _) => return diff.error(shown, format!("reading source attributes: {e}")),
+        (_, Err(e)) => return diff.error(shown, format!("reading target attributes: {e}")),
+    };
+    if a == b {
+        return;
+    }
+    let refused = format!(
+        "{}: the target cannot hold extended attribute",
+        names::display(rel)
+    );
+    for (name, value) in &a {
+        let kept = b.iter().any(|(n, v)| n == name && v == value);
+        let warned = report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with(&refused) && w.contains(&xattr::shown(name)));
+        if !kept && !warned {
+            diff.differs(shown, xattr::differences(&a, &b).join(", "));
+            return;
+        }
+    }
+    if b.iter().any(|(n, _)| !a.iter().any(|(m, _)| m == n)) {
+        diff.differs(shown, xattr::differences(&a, &b).join(", "));
     }
 }
 

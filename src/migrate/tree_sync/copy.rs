@@ -10,14 +10,16 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::links::{ClaimGuard, LinkClaim};
 use super::meta::{self, lstat, Kind, Stat};
+use super::place;
 use super::walk::read_sorted;
 use super::TreeSync;
 use crate::engine::event::ItemReport;
+use crate::files::{sparse, xattr};
 use crate::migrate::{Item, ItemCtx, ItemError};
 use crate::names;
 use crate::verify::diff::DiffReport;
-use crate::verify::hash::copy_hashing;
 
 /// What the copy learned, for verification in the same process: the source
 /// stat and BLAKE3 of each file whose bytes it read.
@@ -152,7 +154,7 @@ pub fn copy_dir(
             names::display(&src_dir)
         ))
     })?;
-    ensure_dir(&dst_dir).map_err(|e| {
+    place::ensure_dir_chain(&ts.params.target, &rel).map_err(|e| {
         ItemError(format!(
             "cannot create target directory {}: {e}",
             names::display(&dst_dir)
@@ -160,8 +162,9 @@ pub fn copy_dir(
     })?;
     memo.listed = entries.iter().map(|(n, _)| n.clone()).collect();
     let mut errors = DiffReport::default();
+    sweep_tmp_names(&dst_dir, &memo.listed);
     if ts.params.final_sync {
-        prune(&dst_dir, &entries, &mut report, &mut errors, &rel);
+        prune(ts, &dst_dir, &memo.listed, &mut report, &mut errors, &rel);
     }
     for (name, st) in &entries {
         if ctx.cancelled() {
@@ -180,24 +183,30 @@ pub fn copy_dir(
         let result = match action {
             Action::UpToDate if st.kind == Kind::File => {
                 ctx.progress.add(1, st.size);
-                fix_metadata(&d, st)
+                fix_metadata(&s, &d, st, &relp, &mut report)
             }
-            Action::UpToDate => fix_metadata_if_not_dir(&d, st),
-            Action::MkDir => meta::remove_any(&d).and_then(|_| mkdir_private(&d)),
+            Action::UpToDate => fix_metadata_if_not_dir(&s, &d, st, &relp, &mut report),
+            // The subdirectory's own item fills it and sets its metadata;
+            // creating it here (never removing one) keeps this directory's
+            // mtime, set last below, unchanged by the child.
+            Action::MkDir => place::ensure_one_dir(&d),
             Action::Skip(why) => {
                 report
                     .warnings
                     .push(format!("{}: {why}", names::display(&relp)));
                 Ok(())
             }
-            Action::Write => match st.kind {
-                Kind::File => copy_file(ts, &s, &d, &relp, ctx, &mut report, &mut memo),
-                Kind::Symlink => copy_symlink(&s, &d, st, &mut report),
-                _ => meta::remove_any(&d)
-                    .and_then(|_| meta::make_node(&d, st))
-                    .and_then(|_| meta::apply(&d, st))
-                    .map(|_| report.files_transferred += 1),
-            },
+            Action::Write => {
+                let owned = ts.is_planned_dir(&relp);
+                match st.kind {
+                    Kind::File => copy_file(ts, &s, &d, &relp, ctx, &mut report, &mut memo),
+                    Kind::Symlink => copy_symlink(&s, &d, st, owned, &relp, &mut report),
+                    _ => place::clear_for_entry(&d, owned)
+                        .and_then(|_| meta::make_node(&d, st))
+                        .and_then(|_| apply_all(&s, &d, st, &relp, &mut report))
+                        .map(|_| report.files_transferred += 1),
+                }
+            }
         };
         match result {
             Ok(()) => {}
@@ -211,7 +220,7 @@ pub fn copy_dir(
             Err(e) => errors.error(&names::display(&relp), e),
         }
     }
-    if let Err(e) = meta::apply(&dst_dir, &dir_st) {
+    if let Err(e) = apply_all(&src_dir, &dst_dir, &dir_st, &rel, &mut report) {
         errors.error(&item.key, format!("setting directory metadata: {e}"));
     }
     if errors.is_empty() {
@@ -221,39 +230,81 @@ pub fn copy_dir(
     }
 }
 
-fn mkdir_private(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().mode(0o700).create(path) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        other => other,
+/// Owner, mode, extended attributes (ACLs, capabilities) and mtime of `dst`
+/// like `src`. Attributes the target cannot hold are a warning naming each.
+fn apply_all(
+    src: &Path,
+    dst: &Path,
+    st: &Stat,
+    rel: &Path,
+    report: &mut ItemReport,
+) -> io::Result<()> {
+    if meta::is_root() {
+        std::os::unix::fs::lchown(dst, Some(st.uid), Some(st.gid))?;
+    }
+    if st.kind != Kind::Symlink {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dst, std::fs::Permissions::from_mode(st.mode))?;
+    }
+    // After chown, which clears file capabilities.
+    copy_xattrs(src, dst, rel, report)?;
+    meta::set_mtime(dst, st.mtime, st.mtime_nsec)
+}
+
+/// Copy extended attributes; what the target refuses is a named warning.
+fn copy_xattrs(src: &Path, dst: &Path, rel: &Path, report: &mut ItemReport) -> io::Result<()> {
+    let failed = match xattr::copy(src, dst) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
+        Err(e) => {
+            report.warnings.push(format!(
+                "{}: extended attributes not read: {e}",
+                names::display(rel)
+            ));
+            return Ok(());
+        }
+    };
+    for (name, e) in failed {
+        if !xattr::is_unsupported(&e) {
+            return Err(io::Error::other(format!(
+                "setting extended attribute {}: {e}",
+                xattr::shown(&name)
+            )));
+        }
+        report.warnings.push(format!(
+            "{}: the target cannot hold extended attribute {} ({e}); not kept",
+            names::display(rel),
+            xattr::shown(&name)
+        ));
+    }
+    Ok(())
+}
+
+/// Remove temporary names a killed or failed run left in this item's own
+/// directory (a source entry of that name is kept).
+fn sweep_tmp_names(dst_dir: &Path, listed: &HashSet<OsString>) {
+    let Ok(existing) = std::fs::read_dir(dst_dir) else {
+        return;
+    };
+    for entry in existing.flatten() {
+        let name = entry.file_name();
+        if place::is_tmp_name(&name) && !listed.contains(&name) {
+            let _ = place::clear_for_entry(&entry.path(), false);
+        }
     }
 }
 
-fn ensure_dir(path: &Path) -> io::Result<()> {
-    match lstat(path) {
-        Ok(st) if st.kind == Kind::Dir => Ok(()),
-        Ok(_) => {
-            meta::remove_any(path)?;
-            mkdir_private(path)
-        }
-        Err(_) => {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            mkdir_private(path)
-        }
-    }
-}
-
-/// Final sync: delete target entries the source no longer has.
+/// Final sync: delete target entries the source no longer has. A directory
+/// that is an item of this plan (its source vanished after planning) is
+/// left to that item: it may be writing in it.
 fn prune(
+    ts: &TreeSync,
     dst_dir: &Path,
-    entries: &[(OsString, Stat)],
+    keep: &HashSet<OsString>,
     report: &mut ItemReport,
     errors: &mut DiffReport,
     rel: &Path,
 ) {
-    let keep: HashSet<&OsString> = entries.iter().map(|(n, _)| n).collect();
     let Ok(existing) = std::fs::read_dir(dst_dir) else {
         return;
     };
@@ -262,57 +313,104 @@ fn prune(
         if keep.contains(&name) {
             continue;
         }
-        match meta::remove_any(&entry.path()) {
+        let relp = rel.join(&name);
+        let path = entry.path();
+        let is_dir = lstat(&path).is_ok_and(|st| st.kind == Kind::Dir);
+        if is_dir && ts.is_planned_dir(&relp) {
+            report.warnings.push(format!(
+                "{} left the source during the sync; kept until the next final sync",
+                names::display(&relp)
+            ));
+            continue;
+        }
+        match meta::remove_any(&path) {
             Ok(()) => report.files_deleted += 1,
-            Err(e) => errors.error(&names::display(&rel.join(&name)), format!("delete: {e}")),
+            Err(e) => errors.error(&names::display(&relp), format!("delete: {e}")),
         }
     }
 }
 
-fn fix_metadata(dst: &Path, st: &Stat) -> io::Result<()> {
+fn fix_metadata(
+    src: &Path,
+    dst: &Path,
+    st: &Stat,
+    rel: &Path,
+    report: &mut ItemReport,
+) -> io::Result<()> {
     let cur = lstat(dst)?;
     let owner_differs = meta::is_root() && (cur.uid != st.uid || cur.gid != st.gid);
-    if cur.mode != st.mode || owner_differs {
-        meta::apply(dst, st)?;
+    let attrs_differ = xattr::read_all(src).ok() != xattr::read_all(dst).ok();
+    if cur.mode != st.mode || owner_differs || attrs_differ {
+        apply_all(src, dst, st, rel, report)?;
     }
     Ok(())
 }
 
-fn fix_metadata_if_not_dir(dst: &Path, st: &Stat) -> io::Result<()> {
+fn fix_metadata_if_not_dir(
+    src: &Path,
+    dst: &Path,
+    st: &Stat,
+    rel: &Path,
+    report: &mut ItemReport,
+) -> io::Result<()> {
     if st.kind == Kind::Dir {
         return Ok(());
     }
     if st.kind == Kind::Symlink {
         let cur = lstat(dst)?;
         if meta::is_root() && (cur.uid != st.uid || cur.gid != st.gid) {
-            meta::apply(dst, st)?;
+            apply_all(src, dst, st, rel, report)?;
         }
         return Ok(());
     }
-    fix_metadata(dst, st)
+    fix_metadata(src, dst, st, rel, report)
 }
 
-fn copy_symlink(src: &Path, dst: &Path, st: &Stat, report: &mut ItemReport) -> io::Result<()> {
+fn copy_symlink(
+    src: &Path,
+    dst: &Path,
+    st: &Stat,
+    owned_elsewhere: bool,
+    rel: &Path,
+    report: &mut ItemReport,
+) -> io::Result<()> {
     let target = std::fs::read_link(src)?;
     if let Ok(cur) = std::fs::read_link(dst) {
         if cur == target {
             return Ok(());
         }
     }
-    meta::remove_any(dst)?;
+    place::clear_for_entry(dst, owned_elsewhere)?;
     std::os::unix::fs::symlink(&target, dst)?;
-    meta::apply(dst, st)?;
+    apply_all(src, dst, st, rel, report)?;
     report.files_transferred += 1;
     Ok(())
 }
 
-fn create_new(dst: &Path) -> io::Result<File> {
-    meta::remove_any(dst)?;
-    std::fs::OpenOptions::new()
+/// Open the temporary name of `dst` for writing, empty (a leftover of an
+/// earlier attempt of this same item is truncated).
+fn create_tmp(dst: &Path) -> io::Result<(PathBuf, File)> {
+    let name = dst
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let tmp = dst.with_file_name(place::tmp_name(name));
+    place::clear_for_entry(&tmp, false)?;
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .mode(0o600)
-        .open(dst)
+        .open(&tmp)?;
+    Ok((tmp, file))
+}
+
+/// Put a complete temporary file in place of `dst` (atomic for a file or
+/// link in the way; a directory nobody owns is removed first).
+fn rename_into_place(ts: &TreeSync, tmp: &Path, dst: &Path, rel: &Path) -> io::Result<()> {
+    if lstat(dst).is_ok_and(|d| d.kind == Kind::Dir) {
+        place::clear_for_entry(dst, ts.is_planned_dir(rel))?;
+    }
+    std::fs::rename(tmp, dst)
 }
 
 /// Copy one regular file, hashing the bytes as they pass.
@@ -331,21 +429,43 @@ fn copy_file(
         .custom_flags(libc::O_NOFOLLOW)
         .open(src)?;
     let pre = Stat::from_md(&input.metadata()?);
-    let mut output = if pre.nlink > 1 {
-        match link_or_claim(ts, dst, &pre, rel)? {
-            Claim::Linked => return Ok(()),
-            Claim::Current => {
-                ctx.progress.add(1, pre.size);
-                return fix_metadata(dst, &pre);
+    let key = (pre.dev, pre.ino);
+    let mut guard = None;
+    if pre.nlink > 1 {
+        match ts.links.claim(key)? {
+            LinkClaim::LinkTo(first) => return link_to(ts, &first, dst, rel),
+            LinkClaim::Mine => {
+                let g = ClaimGuard::new(&ts.links, key);
+                if lstat(dst).is_ok_and(|d| d.kind == Kind::File && d.same_content_stamp(&pre)) {
+                    ctx.progress.add(1, pre.size);
+                    fix_metadata(src, dst, &pre, rel, report)?;
+                    g.done(rel);
+                    return Ok(());
+                }
+                guard = Some(g);
             }
-            Claim::Mine(file) => file,
         }
-    } else {
-        create_new(dst)?
+    }
+    let (tmp, mut output) = create_tmp(dst)?;
+    let written = (|| {
+        let (hash, total) =
+            sparse::copy_hashing(&mut input, &mut output, |n| ctx.progress.add(0, n as u64))?;
+        drop(output);
+        apply_all(src, &tmp, &pre, rel, report)?;
+        rename_into_place(ts, &tmp, dst, rel)?;
+        Ok::<_, io::Error>((hash, total))
+    })();
+    let (hash, total) = match written {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
     };
-    let (hash, total) = copy_hashing(&mut input, &mut output, |n| ctx.progress.add(0, n as u64))?;
+    if let Some(g) = guard {
+        g.done(rel);
+    }
     ctx.progress.add(1, 0);
-    drop(output);
     let post = Stat::from_md(&input.metadata()?);
     if !post.same_content_stamp(&pre) || total != pre.size {
         report.warnings.push(format!(
@@ -353,7 +473,6 @@ fn copy_file(
             names::display(rel)
         ));
     }
-    meta::apply(dst, &pre)?;
     report.files_transferred += 1;
     report.bytes_transferred += total;
     if let Some(name) = rel.file_name() {
@@ -362,41 +481,26 @@ fn copy_file(
     Ok(())
 }
 
-enum Claim {
-    /// The target name now shares the inode of an earlier name of the same source file.
-    Linked,
-    /// The first name of the inode, and its target copy is current.
-    Current,
-    /// This name is the first of its inode: write the content into this file.
-    Mine(File),
-}
-
-/// Hard links: the first name of a source inode is written; later names are
-/// linked to it. The claim and the file's creation happen under one lock so
-/// a later name never links to a file that does not exist yet.
-fn link_or_claim(ts: &TreeSync, dst: &Path, st: &Stat, rel: &Path) -> io::Result<Claim> {
-    let mut links = ts
-        .links
-        .lock()
-        .map_err(|_| io::Error::other("hard-link table poisoned"))?;
-    if let Some(first) = links.get(&(st.dev, st.ino)) {
-        let first_abs: PathBuf = ts.params.target.join(first);
-        if let (Ok(a), Ok(b)) = (lstat(dst), lstat(&first_abs)) {
-            if a.dev == b.dev && a.ino == b.ino {
-                return Ok(Claim::Linked);
-            }
+/// A later name of a multiply-linked file: link it to the complete first
+/// copy, through a temporary name so the real name flips atomically.
+fn link_to(ts: &TreeSync, first: &Path, dst: &Path, rel: &Path) -> io::Result<()> {
+    let first_abs: PathBuf = ts.params.target.join(first);
+    if let (Ok(a), Ok(b)) = (lstat(dst), lstat(&first_abs)) {
+        if a.dev == b.dev && a.ino == b.ino {
+            return Ok(());
         }
-        meta::remove_any(dst)?;
-        std::fs::hard_link(&first_abs, dst)?;
-        return Ok(Claim::Linked);
     }
-    if lstat(dst).is_ok_and(|d| d.kind == Kind::File && d.same_content_stamp(st)) {
-        links.insert((st.dev, st.ino), rel.to_path_buf());
-        return Ok(Claim::Current);
+    let name = dst
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let tmp = dst.with_file_name(place::tmp_name(name));
+    place::clear_for_entry(&tmp, false)?;
+    std::fs::hard_link(&first_abs, &tmp)?;
+    if let Err(e) = rename_into_place(ts, &tmp, dst, rel) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    let file = create_new(dst)?;
-    links.insert((st.dev, st.ino), rel.to_path_buf());
-    Ok(Claim::Mine(file))
+    Ok(())
 }
 
 /// Relative path bytes, for sampling keys.

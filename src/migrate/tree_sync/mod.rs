@@ -4,10 +4,12 @@
 
 mod check;
 mod copy;
+mod links;
 pub mod meta;
+mod place;
 mod walk;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -45,8 +47,12 @@ pub struct TreeSync {
     /// Only compare: the target must exist and may hold anything.
     verify_only: bool,
     sample: OnceLock<Sample>,
-    /// Source (dev, ino) of multiply-linked files → target path written first.
-    links: Mutex<HashMap<(u64, u64), PathBuf>>,
+    /// Source (dev, ino) of multiply-linked files → their first copy.
+    links: links::LinkTable,
+    /// Item keys of the plan: the directories some item owns (see `place`).
+    planned_dirs: OnceLock<HashSet<String>>,
+    /// Flushes the target's filesystem before items are recorded verified.
+    sync: crate::target::SyncGroup,
     /// Source (dev, ino) → target (dev, ino), to check links during verification.
     verified_links: Mutex<HashMap<(u64, u64), (u64, u64)>>,
 }
@@ -55,11 +61,13 @@ impl TreeSync {
     /// A new job from the operator's parameters.
     pub fn new(params: TreeSyncParams) -> Self {
         TreeSync {
+            sync: crate::target::SyncGroup::new(&params.target),
             params,
             resuming: false,
             verify_only: false,
             sample: OnceLock::new(),
-            links: Mutex::new(HashMap::new()),
+            links: links::LinkTable::default(),
+            planned_dirs: OnceLock::new(),
             verified_links: Mutex::new(HashMap::new()),
         }
     }
@@ -82,6 +90,14 @@ impl TreeSync {
     /// The parameters.
     pub fn params(&self) -> &TreeSyncParams {
         &self.params
+    }
+
+    /// Whether `rel` (relative to the tree root) is a directory an item of
+    /// this plan owns.
+    fn is_planned_dir(&self, rel: &Path) -> bool {
+        self.planned_dirs
+            .get()
+            .is_some_and(|set| set.contains(&dir_key(rel)))
     }
 
     fn sample(&self) -> Sample {
@@ -175,21 +191,20 @@ impl TreeSync {
         // so a name missing from the target is linked to that copy.
         let seed_links = self.resuming || self.params.final_sync;
         let target = &self.params.target;
-        let mut links = self.links.lock().ok();
+        let links = &self.links;
         let (plan, sample) = walk::plan_tree(&self.params.source, builder.as_mut(), |rel, st| {
             if !seed_links || st.nlink < 2 {
                 return;
             }
-            if let Some(map) = links.as_deref_mut() {
-                let current = meta::lstat(&target.join(rel))
-                    .is_ok_and(|d| d.kind == meta::Kind::File && d.same_content_stamp(st));
-                if current {
-                    map.entry((st.dev, st.ino))
-                        .or_insert_with(|| rel.to_path_buf());
-                }
+            let current = meta::lstat(&target.join(rel))
+                .is_ok_and(|d| d.kind == meta::Kind::File && d.same_content_stamp(st));
+            if current {
+                links.seed((st.dev, st.ino), rel);
             }
         });
-        drop(links);
+        let _ = self
+            .planned_dirs
+            .set(plan.items.iter().map(|i| i.key.clone()).collect());
         let _ = self.sample.set(sample);
         plan
     }
@@ -262,6 +277,14 @@ impl Migration for TreeSync {
 
     fn verify_label(&self) -> String {
         self.params.verify.label(self.params.seed)
+    }
+
+    fn lock_target(&self) -> Option<PathBuf> {
+        Some(self.params.target.clone())
+    }
+
+    fn flush(&self) -> Result<(), ItemError> {
+        self.sync.sync().map_err(|e| ItemError(e.to_string()))
     }
 
     fn rollback(&self) -> Result<String> {
