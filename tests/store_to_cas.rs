@@ -348,7 +348,12 @@ fn corrupted_object_is_found_by_status_and_refused_by_cutover() {
     let cas = e.cas.to_str().unwrap().to_string();
     let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 corrupt objects"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&name) && l.contains("content does not match")),
+        "{text}"
+    );
     let st: Value = serde_json::from_slice(
         &e.store_cmd(&["status", "--verify", "--json", "--target", &cas])
             .stdout,
@@ -592,4 +597,198 @@ fn an_interrupted_cleanup_continues_where_it_stopped() {
     assert_eq!(std::fs::read_dir(&e.store).unwrap().count(), 0);
     let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// The package name `planned_store` gives package `p`.
+fn pkg_name(p: usize) -> String {
+    format!("{:032x}-pkg{p}", p * 7919 + 13)
+}
+
+/// The object of the tool script only package `p` holds.
+fn tool_object(cas: &Path, p: usize) -> (String, PathBuf) {
+    let hex = blake3::hash(format!("#!/bin/sh\necho {p}\n").as_bytes())
+        .to_hex()
+        .to_string();
+    let path = cas.join("objects").join(&hex[..2]).join(&hex);
+    assert!(path.is_file(), "object of package {p}");
+    (hex, path)
+}
+
+#[test]
+fn status_verify_names_every_damaged_object_and_its_packages() {
+    let e = env();
+    planned_store(&e.store, 5);
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let cas = e.cas.to_str().unwrap().to_string();
+    let clean = e.store_cmd(&["status", "--verify", "--target", &cas]);
+    assert_eq!(clean.status.code(), Some(0), "{}", show(&clean));
+
+    // 0: deleted; 1: made writable; 2: a symlink to a file with the same
+    // bytes (hashes right when followed); 3: corrupt; 4: a directory.
+    let (deleted, p0) = tool_object(&e.cas, 0);
+    std::fs::remove_file(&p0).unwrap();
+    let (writable, p1) = tool_object(&e.cas, 1);
+    std::fs::set_permissions(&p1, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (linked, p2) = tool_object(&e.cas, 2);
+    let elsewhere = e.sb.root.join("same-bytes");
+    std::fs::copy(&p2, &elsewhere).unwrap();
+    std::fs::remove_file(&p2).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &p2).unwrap();
+    let (corrupt, p3) = tool_object(&e.cas, 3);
+    std::fs::remove_file(&p3).unwrap();
+    std::fs::write(&p3, b"#!/bin/sh\necho 9\n").unwrap();
+    std::fs::set_permissions(&p3, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let (dir, p4) = tool_object(&e.cas, 4);
+    std::fs::remove_file(&p4).unwrap();
+    std::fs::create_dir(&p4).unwrap();
+
+    let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for (p, hex, what) in [
+        (0, &deleted, "is missing"),
+        (1, &writable, "is writable"),
+        (2, &linked, "not a regular file (a symlink)"),
+        (3, &corrupt, "content does not match its name"),
+        (4, &dir, "not a regular file (a directory)"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(hex.as_str()))
+            .unwrap_or_else(|| panic!("object {hex} not named:\n{text}"));
+        assert!(line.contains(what), "{what}: {line}");
+        assert!(line.contains(&pkg_name(p)), "package named: {line}");
+    }
+    let symlink_line = text.lines().find(|l| l.contains(linked.as_str())).unwrap();
+    assert!(!symlink_line.contains("hash to"), "{symlink_line}");
+    let st: Value = serde_json::from_slice(
+        &e.store_cmd(&["status", "--verify", "--json", "--target", &cas])
+            .stdout,
+    )
+    .unwrap();
+    let damaged = st["damaged_objects"].as_array().unwrap();
+    assert_eq!(damaged.len(), 5, "{st}");
+    assert!(damaged
+        .iter()
+        .all(|d| d["packages"].as_array().is_some_and(|p| p.len() == 1)));
+    // The package checks (cutover) see the same damage.
+    let out = e.store_cmd(&["cutover", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("5 of 5 packages do not verify"), "{text}");
+    assert!(
+        text.contains("(a symlink)") && text.contains("is writable"),
+        "{text}"
+    );
+}
+
+#[test]
+fn status_exits_1_while_a_package_is_failed() {
+    let e = env();
+    planned_store(&e.store, 2);
+    let bad = e.store.join("ffff-bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    mkfifo(&bad.join("pipe"));
+    assert_eq!(e.migrate(&[]).status.code(), Some(1));
+    let cas = e.cas.to_str().unwrap().to_string();
+    let out = e.store_cmd(&["status", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("* failed ffff-bad"),
+        "{}",
+        show(&out)
+    );
+    std::fs::remove_file(bad.join("pipe")).unwrap();
+    let job = e.first_job();
+    let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = e.store_cmd(&["status", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+#[test]
+fn cleanup_refuses_a_store_not_recorded_flushed_after_its_last_package() {
+    let e = env();
+    planned_store(&e.store, 3);
+    let cas = e.cas.to_str().unwrap().to_string();
+    let store = e.store.to_str().unwrap().to_string();
+    assert_eq!(e.migrate(&[]).status.code(), Some(0));
+    let db = rusqlite::Connection::open(e.cas.join("store.db")).unwrap();
+    let seq = |k: &str| -> Option<String> {
+        db.query_row("SELECT value FROM store_state WHERE key = ?1", [k], |r| {
+            r.get(0)
+        })
+        .ok()
+    };
+    assert_eq!(seq("completed_seq").as_deref(), Some("3"));
+    assert_eq!(seq("flushed_seq").as_deref(), Some("3"));
+    assert_eq!(
+        e.store_cmd(&["cutover", "--target", &cas]).status.code(),
+        Some(0)
+    );
+    // A store whose last completions were not recorded flushed (an older
+    // cutover wrote it, or a package completed with no flush after it).
+    db.execute("DELETE FROM store_state WHERE key = 'flushed_seq'", [])
+        .unwrap();
+    let out = e.store_cmd(&["cleanup", "--source", &store, "--target", &cas, "--confirm"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("flushed") && err.contains("store cutover"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(
+        std::fs::read_dir(&e.store).unwrap().count(),
+        3,
+        "nothing removed"
+    );
+    // `store cutover` flushes the store and records it; cleanup goes ahead.
+    assert_eq!(
+        e.store_cmd(&["cutover", "--target", &cas]).status.code(),
+        Some(0)
+    );
+    let out = e.store_cmd(&["cleanup", "--source", &store, "--target", &cas, "--confirm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+#[test]
+fn a_package_name_of_255_bytes_and_names_alike_but_for_an_extension() {
+    let e = env();
+    let long = format!("{}-pkg", "a".repeat(251));
+    assert_eq!(long.len(), 255);
+    write(&e.store.join(&long).join("f"), b"long name");
+    // Names that differ only after their last dot: their metadata must not
+    // be written through one temporary name.
+    for n in 0..40 {
+        write(
+            &e.store.join(format!("libx.so.1.{n}")).join("lib/libx.so"),
+            format!("version {n}").as_bytes(),
+        );
+    }
+    let out = e.migrate(&["--parallel", "8", "--batch", "50"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(summary(&out)["items_verified"], 41);
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(e.cas.join("packages").join(&long)).unwrap())
+            .unwrap();
+    assert_eq!(meta["package"], long.as_str());
+    for n in 0..40 {
+        let name = format!("libx.so.1.{n}");
+        let meta: Value =
+            serde_json::from_slice(&std::fs::read(e.cas.join("packages").join(&name)).unwrap())
+                .unwrap();
+        assert_eq!(meta["package"], name.as_str());
+        let want = blake3::hash(format!("version {n}").as_bytes())
+            .to_hex()
+            .to_string();
+        assert_eq!(meta["entries"][1]["hash"], want.as_str(), "{meta}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(e.cas.join("packages"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.as_bytes().starts_with(b"."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

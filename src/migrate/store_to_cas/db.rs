@@ -171,6 +171,26 @@ pub fn add_pending(conn: &mut Connection, packages: &[String]) -> Result<(), Str
     tx.commit().map_err(err)
 }
 
+/// Start counting completions (`completed_seq`) in a store that does not
+/// yet: packages completed before count as completed but not flushed.
+pub fn init_seq(conn: &Connection) -> Result<(), String> {
+    if state(conn, "completed_seq")?.is_some() {
+        return Ok(());
+    }
+    let done: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM store_migration WHERE status = 'completed'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    set_state(conn, "completed_seq", &done.to_string())?;
+    if done == 0 {
+        set_state(conn, "flushed_seq", "0")?;
+    }
+    Ok(())
+}
+
 /// Packages left in progress by a killed run go back to pending.
 pub fn reset_in_progress(conn: &Connection) -> Result<usize, String> {
     conn.execute(
@@ -288,22 +308,65 @@ pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<u64, Stri
     Ok(saved)
 }
 
-/// Mark a package completed (verified) or failed.
-pub fn finish_package(conn: &Connection, package: &str, error: Option<&str>) -> Result<(), String> {
+/// Mark a package completed (verified) or failed. `flushed`: everything the
+/// package wrote was on stable storage before this call. Each completion
+/// counts in `store_state.completed_seq`; `flushed_seq` follows it while
+/// every completion so far was flushed (see [`flushed_after_last_completion`]).
+pub fn finish_package(
+    conn: &mut Connection,
+    package: &str,
+    error: Option<&str>,
+    flushed: bool,
+) -> Result<(), String> {
+    let tx = conn.transaction().map_err(err)?;
     match error {
-        None => conn.execute(
-            "UPDATE store_migration SET status = 'completed', completed_at = ?2, error_message = NULL
-             WHERE package_hash = ?1",
-            params![package, now()],
-        ),
-        Some(e) => conn.execute(
-            "UPDATE store_migration SET status = 'failed', completed_at = ?2, error_message = ?3
-             WHERE package_hash = ?1",
-            params![package, now(), e],
-        ),
+        None => {
+            tx.execute(
+                "UPDATE store_migration SET status = 'completed', completed_at = ?2, error_message = NULL
+                 WHERE package_hash = ?1",
+                params![package, now()],
+            )
+            .map_err(err)?;
+            let seq = seq(&tx, "completed_seq")?;
+            let was_flushed = seq == self::seq(&tx, "flushed_seq")?;
+            set_state(&tx, "completed_seq", &(seq + 1).to_string())?;
+            if flushed && was_flushed {
+                set_state(&tx, "flushed_seq", &(seq + 1).to_string())?;
+            }
+        }
+        Some(e) => {
+            tx.execute(
+                "UPDATE store_migration SET status = 'failed', completed_at = ?2, error_message = ?3
+                 WHERE package_hash = ?1",
+                params![package, now(), e],
+            )
+            .map_err(err)?;
+        }
     }
-    .map(|_| ())
-    .map_err(err)
+    tx.commit().map_err(err)
+}
+
+fn seq(conn: &Connection, key: &str) -> Result<u64, String> {
+    Ok(state(conn, key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// Record that the whole store was flushed (syncfs) after every completion so far.
+pub fn mark_flushed(conn: &mut Connection) -> Result<(), String> {
+    let tx = conn.transaction().map_err(err)?;
+    let done = seq(&tx, "completed_seq")?;
+    set_state(&tx, "flushed_seq", &done.to_string())?;
+    tx.commit().map_err(err)
+}
+
+/// Whether store.db records that the store was flushed after its last
+/// package completed (a store whose completions predate the record is not).
+pub fn flushed_after_last_completion(conn: &Connection) -> Result<bool, String> {
+    let completed = state(conn, "completed_seq")?;
+    let flushed = state(conn, "flushed_seq")?;
+    Ok(match (completed, flushed) {
+        (Some(c), Some(f)) => f.parse::<u64>().ok() >= c.parse::<u64>().ok(),
+        _ => false,
+    })
 }
 
 /// Hashes of objects some package references.
@@ -313,6 +376,25 @@ pub fn live_objects(conn: &Connection) -> Result<Vec<String>, String> {
         .map_err(err)?;
     let rows = stmt.query_map([], |r| r.get(0)).map_err(err)?;
     rows.collect::<Result<Vec<String>, _>>().map_err(err)
+}
+
+/// Up to `limit` packages whose files use object `hash` (then "…" if more).
+pub fn packages_using(conn: &Connection, hash: &str, limit: usize) -> Result<Vec<String>, String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT DISTINCT package_hash FROM package_files WHERE hash = ?1
+             ORDER BY package_hash LIMIT ?2",
+        )
+        .map_err(err)?;
+    let rows = stmt
+        .query_map(params![hash, (limit + 1) as i64], |r| r.get(0))
+        .map_err(err)?;
+    let mut out = rows.collect::<Result<Vec<String>, _>>().map_err(err)?;
+    if out.len() > limit {
+        out.truncate(limit);
+        out.push("…".to_string());
+    }
+    Ok(out)
 }
 
 /// Multiply-linked inodes already stored: (dev, ino) → hash.

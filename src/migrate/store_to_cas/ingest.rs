@@ -30,7 +30,7 @@ pub fn ingest(ts: &StoreToCas, item: &Item, ctx: &ItemCtx) -> Result<ItemReport,
     let result = ingest_inner(ts, item, &name, &src, ctx);
     if let Err(e) = &result {
         if !ctx.cancelled() {
-            let _ = ts.with_db(|c| db::finish_package(c, &item.key, Some(&e.0)));
+            let _ = ts.with_db(|c| db::finish_package(c, &item.key, Some(&e.0), false));
         }
     }
     result
@@ -131,8 +131,20 @@ fn ingest_inner(
         package: item.key.clone(),
         entries,
     };
-    meta.write(&ts.layout.package(name))
+    let tmp = ts
+        .layout
+        .package_tmp(name, TMP_COUNTER.fetch_add(1, Ordering::Relaxed));
+    meta.write(&ts.layout.package(name), &tmp)
         .map_err(|e| ItemError(format!("package {}: cannot write metadata: {e}", item.key)))?;
+    // Durable before store.db records it: every object this package wrote
+    // or uses, its `objects/xx/` entry and its metadata reach stable storage
+    // (one syncfs shared by the packages finishing at about the same time).
+    ts.sync.sync().map_err(|e| {
+        ItemError(format!(
+            "package {}: {e}; nothing was recorded as migrated",
+            item.key
+        ))
+    })?;
     // Space saved is decided by store.db, in the package's own transaction:
     // exact whatever order packages finish in, and after any redo.
     report.space_saved_bytes = ts.with_db(|c| {

@@ -25,10 +25,11 @@ use crate::error::{Error, Result};
 use crate::migrate::tree_sync::meta::{lstat, Kind};
 use crate::migrate::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
 use crate::names;
+use crate::target::SyncGroup;
 use crate::verify::sample::Sample;
 use crate::verify::VerifyMode;
 
-pub use check::{check_package, corrupt_objects, CheckedObjects};
+pub use check::{check_package, damaged_objects, object_problem, CheckedObjects, DamagedObject};
 use layout::Layout;
 
 /// Kind name on the command line.
@@ -55,6 +56,8 @@ pub struct StoreToCas {
     inodes: Mutex<HashMap<(u64, u64), String>>,
     sample: OnceLock<Sample>,
     checked: CheckedObjects,
+    /// Group commit of `syncfs` on the store's filesystem.
+    sync: SyncGroup,
 }
 
 impl StoreToCas {
@@ -62,13 +65,14 @@ impl StoreToCas {
     pub fn new(params: StoreParams) -> Self {
         let layout = Layout::new(&params.target);
         StoreToCas {
-            params,
             layout,
             db: Mutex::new(None),
             claims: claims::ObjectClaims::default(),
             inodes: Mutex::new(HashMap::new()),
             sample: OnceLock::new(),
             checked: CheckedObjects::default(),
+            sync: SyncGroup::new(&params.target),
+            params,
         }
     }
 
@@ -310,6 +314,7 @@ impl Migration for StoreToCas {
             .map_err(|e| Error::io("cannot resolve store", &self.params.source, &e))?;
         db::set_state(&conn, "source", &csrc.to_string_lossy()).map_err(Error::bad)?;
         db::reset_in_progress(&conn).map_err(Error::bad)?;
+        db::init_seq(&conn).map_err(Error::bad)?;
         let keys: Vec<String> = plan.items.iter().map(|i| i.key.clone()).collect();
         db::add_pending(&mut conn, &keys).map_err(Error::bad)?;
         let live = db::live_objects(&conn).map_err(Error::bad)?;
@@ -360,7 +365,8 @@ impl Migration for StoreToCas {
         report.files_hashed += result.hashed;
         let error = (!result.diff.is_empty()).then(|| result.diff.summary());
         if self.db.lock().map(|g| g.is_some()).unwrap_or(false) {
-            self.with_db(|c| db::finish_package(c, &item.key, error.as_deref()))?;
+            // The package's run flushed what it wrote before recording it.
+            self.with_db(|c| db::finish_package(c, &item.key, error.as_deref(), true))?;
         }
         match error {
             None => Ok(()),
@@ -374,5 +380,26 @@ impl Migration for StoreToCas {
 
     fn rollback(&self) -> Result<String> {
         phases::rollback(&self.params.target, false).map(|r| r.message)
+    }
+
+    fn lock_target(&self) -> Option<PathBuf> {
+        Some(self.params.target.clone())
+    }
+
+    fn finish(&self, _summary: &crate::engine::Summary) -> Result<()> {
+        // Everything completed is flushed already (each package's run syncs
+        // before store.db records it); one more syncfs lets the record say so
+        // for packages an older cutover completed.
+        if self.db.lock().map(|g| g.is_none()).unwrap_or(true) {
+            return Ok(());
+        }
+        self.sync.sync().map_err(|e| {
+            Error::Io(format!(
+                "store {}: {e}",
+                names::display(&self.params.target)
+            ))
+        })?;
+        self.with_db(db::mark_flushed)
+            .map_err(|e| Error::Journal(e.0))
     }
 }
