@@ -792,3 +792,40 @@ fn a_package_name_of_255_bytes_and_names_alike_but_for_an_extension() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn full_disk_failures_are_recorded_so_job_and_status_agree() {
+    if !support::require("full disk (tmpfs mount)", support::skip::root()) {
+        return;
+    }
+    let e = env();
+    for p in 0..300u32 {
+        let bytes: Vec<u8> = (0..6000u32)
+            .map(|i| (i * 7 + p * 13) as u8 ^ (p >> 3) as u8)
+            .collect();
+        write(&e.store.join(format!("p{p:04}/data")), &bytes);
+        write(&e.store.join(format!("p{p:04}/LICENSE")), b"shared text");
+    }
+    std::fs::create_dir_all(&e.cas).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&e.cas)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount tmpfs");
+    let out = e.migrate(&["--parallel", "8", "--batch", "40"]);
+    let st = e.status();
+    let _ = Command::new("umount").arg(&e.cas).status();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let s = summary(&out);
+    let failed = s["items_failed"].as_u64().unwrap();
+    assert!(failed > 0, "the disk filled: {s}");
+    assert_eq!(st["failed"].as_u64(), Some(failed), "job {s}\nstatus {st}");
+    assert_eq!(
+        st["completed"].as_u64(),
+        s["items_verified"].as_u64(),
+        "job {s}\nstatus {st}"
+    );
+    assert_eq!(st["pending"].as_u64(), Some(0), "{st}");
+    assert_eq!(st["in_progress"].as_u64(), Some(0), "{st}");
+}

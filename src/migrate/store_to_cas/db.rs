@@ -346,6 +346,26 @@ pub fn finish_package(
     tx.commit().map_err(err)
 }
 
+/// Record packages failed in one transaction (what a full disk kept back).
+pub fn record_failures(conn: &mut Connection, failed: &[(String, String)]) -> Result<(), String> {
+    // One small transaction first: make room in the WAL.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    let tx = conn.transaction().map_err(err)?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "UPDATE store_migration SET status = 'failed', completed_at = ?2, error_message = ?3
+                 WHERE package_hash = ?1",
+            )
+            .map_err(err)?;
+        for (package, why) in failed {
+            let why: String = why.chars().take(400).collect();
+            stmt.execute(params![package, now(), why]).map_err(err)?;
+        }
+    }
+    tx.commit().map_err(err)
+}
+
 fn seq(conn: &Connection, key: &str) -> Result<u64, String> {
     Ok(state(conn, key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
 }

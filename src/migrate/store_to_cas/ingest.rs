@@ -25,12 +25,13 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Ingest one package.
 pub fn ingest(ts: &StoreToCas, item: &Item, ctx: &ItemCtx) -> Result<ItemReport, ItemError> {
-    let (name, src) = ts.package_paths(item)?;
-    ts.with_db(|c| db::begin_package(c, &item.key))?;
-    let result = ingest_inner(ts, item, &name, &src, ctx);
+    let result = ts.package_paths(item).and_then(|(name, src)| {
+        ts.with_db(|c| db::begin_package(c, &item.key))?;
+        ingest_inner(ts, item, &name, &src, ctx)
+    });
     if let Err(e) = &result {
         if !ctx.cancelled() {
-            let _ = ts.with_db(|c| db::finish_package(c, &item.key, Some(&e.0), false));
+            ts.record_failure(&item.key, &e.0);
         }
     }
     result

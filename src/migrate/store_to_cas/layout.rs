@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 /// Prefix of temporary object names (never a valid hash).
 pub const TMP_PREFIX: &str = ".tmp.";
+/// Space kept free for store.db (see [`Layout::make_reserve`]).
+pub const RESERVE: &str = "store.db-reserve";
+/// The largest reserve.
+const RESERVE_BYTES: u64 = 256 << 10;
 /// Prefix of temporary metadata names in `packages/`.
 pub const META_TMP_PREFIX: &str = ".cutover-tmp.";
 
@@ -71,6 +75,37 @@ impl Layout {
     /// The tracking database.
     pub fn db(&self) -> PathBuf {
         self.root.join("store.db")
+    }
+
+    /// Keep some space for store.db: a file of up to 256 KiB (an eighth of
+    /// the free space at most) that is removed when the filesystem fills, so
+    /// the packages that failed for want of space can still be recorded.
+    /// Best effort: without it a full disk leaves them pending.
+    pub fn make_reserve(&self) {
+        let path = self.root.join(RESERVE);
+        if path.exists() {
+            return;
+        }
+        let free = super::phases::free_bytes(&self.root).unwrap_or(0);
+        let size = RESERVE_BYTES.min(free / 8) as usize;
+        if size == 0 {
+            return;
+        }
+        // Bytes that do not compress: a compressing filesystem (ZFS, BTRFS)
+        // must really set the space aside.
+        let mut bytes = vec![0u8; size];
+        blake3::Hasher::new()
+            .update(b"cutover store.db reserve")
+            .finalize_xof()
+            .fill(&mut bytes);
+        if std::fs::write(&path, &bytes).is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// Free the reserve (its space goes to store.db).
+    pub fn release_reserve(&self) {
+        let _ = std::fs::remove_file(self.root.join(RESERVE));
     }
 
     /// Create the directories of the layout (all 256 fan directories).
