@@ -1135,3 +1135,46 @@ fn a_second_writer_on_one_target_is_refused_naming_the_first() {
     let out = sb.verify(&cluster, &out_dir, &["--verify", "count"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
+
+#[test]
+fn the_target_is_flushed_before_a_node_is_reported_verified() {
+    if !support::require("strace missing", support::strace::usable()) {
+        return;
+    }
+    let sb = Sandbox::new();
+    let cluster = sb.root.join("data");
+    kv_cluster(&cluster, 2, 100);
+    let out_dir = sb.root.join("sqlite");
+    let log = sb.root.join("strace.log");
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--state-dir".as_ref(),
+        sb.state.as_os_str(),
+        "run".as_ref(),
+        "redb-to-sqlite".as_ref(),
+        "--json".as_ref(),
+        "--source".as_ref(),
+        cluster.as_os_str(),
+        "--target".as_ref(),
+        out_dir.as_os_str(),
+    ];
+    let out = support::strace::traced(bin(), &args, &log);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let log = std::fs::read_to_string(&log).unwrap();
+    let root = out_dir.canonicalize().unwrap().display().to_string();
+    let verified = support::strace::first_verified(&log).expect("an item_verified write");
+    let node1 = format!("{root}/node-1");
+    for (what, path) in [
+        (
+            "the new file",
+            format!("<{node1}/.state.sqlite.cutover-tmp>"),
+        ),
+        ("the node's folder", format!("<{node1}>")),
+        ("the target directory", format!("<{root}>")),
+    ] {
+        let flushed = support::strace::first_flush(&log, |c| c.contains(&path));
+        assert!(
+            flushed.is_some_and(|f| f < verified),
+            "{what} ({path}) flushed at line {flushed:?}, first item_verified at {verified}\n{log}"
+        );
+    }
+}

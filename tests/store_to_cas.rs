@@ -829,3 +829,300 @@ fn full_disk_failures_are_recorded_so_job_and_status_agree() {
     assert_eq!(st["pending"].as_u64(), Some(0), "{st}");
     assert_eq!(st["in_progress"].as_u64(), Some(0), "{st}");
 }
+
+#[test]
+fn objects_are_flushed_before_a_package_is_reported_verified() {
+    if !support::require("strace missing", support::strace::usable()) {
+        return;
+    }
+    let e = env();
+    planned_store(&e.store, 4);
+    let log = e.sb.root.join("strace.log");
+    let args: Vec<&OsStr> = vec![
+        "--state-dir".as_ref(),
+        e.sb.state.as_os_str(),
+        "run".as_ref(),
+        "store-to-cas".as_ref(),
+        "--json".as_ref(),
+        "--parallel".as_ref(),
+        "2".as_ref(),
+        "--source".as_ref(),
+        e.store.as_os_str(),
+        "--target".as_ref(),
+        e.cas.as_os_str(),
+    ];
+    let out = support::strace::traced(bin(), &args, &log);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let log = std::fs::read_to_string(&log).unwrap();
+    let cas = e.cas.canonicalize().unwrap().display().to_string();
+    let verified = support::strace::first_verified(&log).expect("an item_verified write");
+    // Objects are never fsynced one by one: only a syncfs of the store's
+    // filesystem makes them durable (an fsync of store.db does not).
+    let flushed = support::strace::first_flush(&log, |c| {
+        c.starts_with("syncfs(") && c.contains(&format!("<{cas}>"))
+    });
+    assert!(
+        flushed.is_some_and(|f| f < verified),
+        "syncfs of {cas} at line {flushed:?}, first item_verified at {verified}\n{log}"
+    );
+}
+
+#[test]
+fn a_second_writer_on_one_store_is_refused_and_the_first_counts_exactly() {
+    let e = env();
+    planned_store(&e.store, 150);
+    let (reducible, distinct) = independent_dup_bytes(&e.store);
+    let mut first = Command::new(bin())
+        .arg("--state-dir")
+        .arg(&e.sb.state)
+        .args([
+            "run",
+            "store-to-cas",
+            "--parallel",
+            "1",
+            "--batch",
+            "5",
+            "--json",
+            "--source",
+        ])
+        .arg(&e.store)
+        .arg("--target")
+        .arg(&e.cas)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(first.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "ended early");
+        if line.contains("\"item_verified\"") {
+            break;
+        }
+    }
+    let other_state = e.sb.root.join("other state");
+    let cas = e.cas.to_str().unwrap().to_string();
+    let second = support::cli::job(
+        &other_state,
+        "run",
+        "store-to-cas",
+        &e.store,
+        &e.cas,
+        &["--parallel", "4"],
+    );
+    // A phase that writes the store is refused too while it runs.
+    let rollback = support::cli::cutover(
+        &other_state,
+        &["store", "rollback", "--target", cas.as_str()],
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let status = first.wait().unwrap();
+    for refused in [&second, &rollback] {
+        assert_eq!(refused.status.code(), Some(2), "{}", show(refused));
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(&format!("process {}", first.id())), "{err}");
+        assert!(err.contains(&e.sb.state.display().to_string()), "{err}");
+    }
+    assert!(second.stdout.is_empty(), "{}", show(&second));
+    assert_eq!(status.code(), Some(0), "first job: {rest}");
+    let st = e.status();
+    assert_eq!(st["completed"], 150, "{st}");
+    assert_eq!(st["failed"], 0, "{st}");
+    assert_eq!(st["space_saved"].as_u64(), Some(reducible), "{st}");
+    assert_eq!(st["objects"].as_u64(), Some(distinct as u64), "{st}");
+    assert_eq!(objects(&e.cas).len(), distinct);
+    let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// A store of many small packages sharing most of their contents: each
+/// package holds a few of 40 shared files (under varying names and
+/// folders), one file of its own, and a symlink.
+fn shared_store(store: &Path, packages: usize) {
+    let pool: Vec<Vec<u8>> = (0..40u32)
+        .map(|k| {
+            (0..(64 + k * 397))
+                .map(|i| (i.wrapping_mul(2654435761) >> (k % 13)) as u8)
+                .collect()
+        })
+        .collect();
+    for p in 0..packages {
+        let pkg = store.join(format!("{:08x}-p{p}", p * 2_654_435 % 0xffff_ffff));
+        for j in 0..5 {
+            let k = (p * 7 + j * 13) % pool.len();
+            write(&pkg.join(format!("d{}/f{j}", j % 2)), &pool[k]);
+        }
+        write(&pkg.join("own"), format!("package {p}").as_bytes());
+        std::os::unix::fs::symlink("d0/f0", pkg.join("link")).unwrap();
+        // One inode shared by every eighth package (a store whose identical
+        // files were hard-linked), met by packages running in parallel.
+        if p % 8 == 0 {
+            let first = store.join(format!("{:08x}-p0", 0)).join("hardlinked");
+            if p == 0 {
+                write(&first, &vec![b'h'; 3000]);
+            } else {
+                std::fs::hard_link(&first, pkg.join("hardlinked")).unwrap();
+            }
+        }
+    }
+}
+
+/// Checks a migrated store against the source with no help from cutover:
+/// every source file's bytes are at objects/xx/<blake3>, each package's
+/// metadata lists exactly its entries with the right hashes, nothing is
+/// left under a temporary name; returns the number of objects.
+fn check_independently(store: &Path, cas: &Path) -> usize {
+    let mut expected_objects = HashSet::new();
+    for pkg in std::fs::read_dir(store).unwrap() {
+        let pkg = pkg.unwrap();
+        let name = pkg.file_name();
+        let meta: Value = serde_json::from_slice(
+            &std::fs::read(cas.join("packages").join(&name))
+                .unwrap_or_else(|e| panic!("metadata of {name:?}: {e}")),
+        )
+        .unwrap();
+        let listed: HashMap<String, Value> = meta["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["path"].as_str().unwrap().to_string(), x.clone()))
+            .collect();
+        let mut seen = 0;
+        let mut stack = vec![pkg.path()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let rel = e
+                    .path()
+                    .strip_prefix(pkg.path())
+                    .unwrap()
+                    .display()
+                    .to_string();
+                let entry = listed
+                    .get(&rel)
+                    .unwrap_or_else(|| panic!("{name:?}: {rel} not listed"));
+                seen += 1;
+                let md = std::fs::symlink_metadata(e.path()).unwrap();
+                if md.is_dir() {
+                    assert_eq!(entry["type"], "dir");
+                    stack.push(e.path());
+                } else if md.file_type().is_symlink() {
+                    assert_eq!(entry["type"], "symlink");
+                } else {
+                    let bytes = std::fs::read(e.path()).unwrap();
+                    let hex = blake3::hash(&bytes).to_hex().to_string();
+                    assert_eq!(entry["hash"], hex.as_str(), "{name:?}/{rel}");
+                    let obj = cas.join("objects").join(&hex[..2]).join(&hex);
+                    assert_eq!(std::fs::read(&obj).unwrap(), bytes, "{obj:?}");
+                    expected_objects.insert(hex);
+                }
+            }
+        }
+        assert_eq!(seen, listed.len(), "{name:?}: listing has extra entries");
+    }
+    let on_disk = objects(cas);
+    assert_eq!(on_disk.len(), expected_objects.len(), "no stray objects");
+    for dir in std::fs::read_dir(cas.join("objects"))
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .chain([cas.join("packages")])
+    {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let n = e.unwrap().file_name();
+            assert!(
+                !n.as_bytes().starts_with(b"."),
+                "left behind: {dir:?}/{n:?}"
+            );
+        }
+    }
+    expected_objects.len()
+}
+
+#[test]
+fn stress_many_sharing_packages_at_parallel_16() {
+    let e = env();
+    shared_store(&e.store, 320);
+    let (reducible, distinct) = independent_dup_bytes(&e.store);
+    assert!(reducible > 0);
+    for round in 0..3 {
+        let cas = e.sb.root.join(format!("cas{round}"));
+        let state = e.sb.root.join(format!("state{round}"));
+        if round == 1 {
+            // Killed midway, then resumed: half-done packages are redone
+            // beside finished ones.
+            let mut child = Command::new(bin())
+                .arg("--state-dir")
+                .arg(&state)
+                .args([
+                    "run",
+                    "store-to-cas",
+                    "--parallel",
+                    "16",
+                    "--batch",
+                    "320",
+                    "--json",
+                    "--source",
+                ])
+                .arg(&e.store)
+                .arg("--target")
+                .arg(&cas)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut reader = BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            let mut verified = 0;
+            while verified < 40 {
+                line.clear();
+                assert!(reader.read_line(&mut line).unwrap() > 0, "ended early");
+                verified += usize::from(line.contains("\"item_verified\""));
+            }
+            child.kill().unwrap();
+            let _ = child.wait();
+            let out = support::cli::cutover(&state, &["resume", "--json", "--parallel", "16", "1"]);
+            assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        } else {
+            let out = support::cli::job(
+                &state,
+                "run",
+                "store-to-cas",
+                &e.store,
+                &cas,
+                &["--parallel", "16", "--batch", "64"],
+            );
+            assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+            assert_eq!(summary(&out)["space_saved_bytes"].as_u64(), Some(reducible));
+        }
+        assert_eq!(
+            check_independently(&e.store, &cas),
+            distinct,
+            "round {round}"
+        );
+        let st = support::cli::cutover(
+            &state,
+            &[
+                "store",
+                "status",
+                "--json",
+                "--target",
+                cas.to_str().unwrap(),
+            ],
+        );
+        let st: Value = serde_json::from_slice(&st.stdout).unwrap();
+        assert_eq!(st["completed"], 320, "round {round}: {st}");
+        assert_eq!(
+            st["space_saved"].as_u64(),
+            Some(reducible),
+            "round {round}: {st}"
+        );
+        assert_eq!(
+            st["objects"].as_u64(),
+            Some(distinct as u64),
+            "round {round}"
+        );
+    }
+}

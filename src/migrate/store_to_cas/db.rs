@@ -235,8 +235,8 @@ pub struct Ingested<'a> {
     pub entries: &'a [Entry],
     /// Aligned with `entries`: an extra name of an inode already counted.
     pub extra_names: &'a [bool],
-    /// (dev, ino, hash) of multiply-linked files first seen in this package.
-    pub inodes: &'a [(u64, u64, String)],
+    /// (entry index, dev, ino) of every multiply-linked file.
+    pub links: &'a [(usize, u64, u64)],
     pub bytes: u64,
 }
 
@@ -263,8 +263,35 @@ pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<u64, Stri
                  ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1",
             )
             .map_err(err)?;
+        let mut held = tx
+            .prepare_cached("SELECT package_hash FROM inodes WHERE dev = ?1 AND ino = ?2")
+            .map_err(err)?;
+        let mut ino = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO inodes(dev, ino, hash, package_hash) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(err)?;
+        let links: std::collections::HashMap<usize, (u64, u64)> =
+            ing.links.iter().map(|&(n, d, i)| (n, (d, i))).collect();
         for (n, e) in ing.entries.iter().enumerate() {
-            if let (Some(h), false) = (&e.hash, ing.extra_names.get(n).copied().unwrap_or(false)) {
+            let mut extra = ing.extra_names.get(n).copied().unwrap_or(false);
+            if let (Some(&(dev, i)), Some(h)) = (links.get(&n), &e.hash) {
+                // A name of an inode another package recorded first counts
+                // nothing: one inode is stored (and saved) once.
+                let holder: Option<String> = held
+                    .query_row(params![dev as i64, i as i64], |r| r.get(0))
+                    .optional()
+                    .map_err(err)?;
+                match holder {
+                    Some(p) if p != ing.package => extra = true,
+                    Some(_) => {}
+                    None => {
+                        ino.execute(params![dev as i64, i as i64, h, ing.package])
+                            .map_err(err)?;
+                    }
+                }
+            }
+            if let (Some(h), false) = (&e.hash, extra) {
                 let existing: i64 = refs
                     .query_row([h], |r| r.get(0))
                     .optional()
@@ -287,15 +314,6 @@ pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<u64, Stri
             if let Some(h) = &e.hash {
                 obj.execute(params![h, e.size as i64]).map_err(err)?;
             }
-        }
-        let mut ino = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO inodes(dev, ino, hash, package_hash) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(err)?;
-        for (dev, i, h) in ing.inodes {
-            ino.execute(params![*dev as i64, *i as i64, h, ing.package])
-                .map_err(err)?;
         }
     }
     let files = ing.entries.iter().filter(|e| e.kind != "dir").count() as i64;

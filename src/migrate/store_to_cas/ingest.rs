@@ -53,7 +53,9 @@ fn ingest_inner(
     })?;
     let mut report = ItemReport::default();
     let mut entries = Vec::with_capacity(walked.len());
-    let mut new_inodes = Vec::new();
+    // Multiply-linked files: (entry index, dev, ino), and the inodes seen.
+    let mut links = Vec::new();
+    let mut own_inodes = std::collections::HashSet::new();
     // Per entry: an extra name of an inode already counted (never "saved").
     let mut extra_names = Vec::with_capacity(walked.len());
     for e in &walked {
@@ -97,7 +99,13 @@ fn ingest_inner(
                 } else {
                     None
                 };
-                extra = linked.is_some();
+                // Another name of an inode this package already met. Names
+                // of an inode other packages hold are decided by store.db,
+                // in the package's transaction (packages run in parallel).
+                extra = st.nlink > 1 && !own_inodes.insert((st.dev, st.ino));
+                if st.nlink > 1 {
+                    links.push((entries.len(), st.dev, st.ino));
+                }
                 let hex = match linked {
                     // Another name of an inode already stored: counted once.
                     Some(h) => h,
@@ -110,7 +118,6 @@ fn ingest_inner(
                         }
                         if st.nlink > 1 {
                             ts.remember_inode(st.dev, st.ino, &hex);
-                            new_inodes.push((st.dev, st.ino, hex.clone()));
                         }
                         hex
                     }
@@ -155,7 +162,7 @@ fn ingest_inner(
                 package: &item.key,
                 entries: &meta.entries,
                 extra_names: &extra_names,
-                inodes: &new_inodes,
+                links: &links,
                 bytes: report.bytes,
             },
         )
