@@ -198,7 +198,7 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
             let journal = Arc::new(Journal::open(&state)?);
             run_job(journal, Arc::new(job), opts, None, args.json).await
         }
-        Command::Store { command } => crate::store_cmd::dispatch(command),
+        Command::Store { command } => crate::store_cmd::dispatch(command, &state),
         Command::Run {
             kind: RunKind::RedbToSqlite(args),
         } => crate::migrate::redb_to_sqlite::cmd::run(&state, args, false).await,
@@ -261,7 +261,7 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
                     info.kind
                 )));
             }
-            // Undoing is writing: no job may be writing the target meanwhile.
+            // Undoing a job writes its target: nobody else may be writing it.
             let _lock = match migration.lock_target() {
                 Some(target) => Some(crate::target::TargetLock::acquire(
                     &target,

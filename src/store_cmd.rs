@@ -1,7 +1,7 @@
 //! The command line of store-to-cas: `cutover run store-to-cas` and the
 //! phases under `cutover store` (status, cutover, cleanup, rollback).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use humansize::{format_size, BINARY};
@@ -10,6 +10,7 @@ use crate::engine::RunOptions;
 use crate::error::{Error, Result};
 use crate::migrate::store_to_cas::phases::{self, PhaseResult, StoreStatus};
 use crate::migrate::store_to_cas::{StoreParams, StoreToCas};
+use crate::target::{LockMode, TargetLock};
 use crate::verify::VerifyMode;
 
 /// Options of `cutover run store-to-cas`.
@@ -172,11 +173,34 @@ pub fn status_lines(s: &StoreStatus) -> Vec<String> {
     for w in &s.warnings {
         out.push(format!("! {w}"));
     }
+    for d in &s.damaged_objects {
+        let used = if d.packages.is_empty() {
+            "used by no recorded package".to_string()
+        } else {
+            format!("used by {}", d.packages.join(", "))
+        };
+        out.push(format!("! object {} {}; {used}", d.object, d.problem));
+    }
     out
 }
 
-/// Run a `cutover store …` command; returns the exit code.
-pub fn dispatch(cmd: StoreCommand) -> Result<i32> {
+/// Lock the store for a phase: exclusively for one that writes (cutover,
+/// cleanup, rollback), shared for one that re-reads every object.
+/// A path with no store.db is left to the phase, which says so plainly.
+fn lock(target: &Path, mode: LockMode, state: &Path) -> Result<Option<TargetLock>> {
+    if !crate::migrate::store_to_cas::layout::Layout::new(target)
+        .db()
+        .exists()
+    {
+        return Ok(None);
+    }
+    TargetLock::acquire(target, mode, state).map(Some)
+}
+
+/// Run a `cutover store …` command; returns the exit code. `state` is the
+/// state directory, named in the target lock so a refused process can say
+/// which cutover holds the store.
+pub fn dispatch(cmd: StoreCommand, state: &Path) -> Result<i32> {
     match cmd {
         StoreCommand::Scan { source, json } => {
             let r = crate::migrate::store_to_cas::scan::scan(
@@ -208,6 +232,14 @@ pub fn dispatch(cmd: StoreCommand) -> Result<i32> {
             verify,
             json,
         } => {
+            // A plain status reads store.db's committed state and may run
+            // beside a migration (to watch it); re-reading every object
+            // must not see one half-written, so it shares the lock.
+            let _lock = if verify {
+                lock(&target, LockMode::Shared, state)?
+            } else {
+                None
+            };
             let s = phases::status(&target, verify)?;
             if json {
                 println!("{}", serde_json::to_string(&s).unwrap_or_default());
@@ -216,22 +248,31 @@ pub fn dispatch(cmd: StoreCommand) -> Result<i32> {
                     println!("{line}");
                 }
             }
-            Ok(if s.corrupt_objects.is_empty() { 0 } else { 1 })
+            Ok(if s.healthy() { 0 } else { 1 })
         }
-        StoreCommand::Cutover { target, json } => Ok(print_phase(&phases::cutover(&target)?, json)),
+        StoreCommand::Cutover { target, json } => {
+            let _lock = lock(&target, LockMode::Exclusive, state)?;
+            Ok(print_phase(&phases::cutover(&target)?, json))
+        }
         StoreCommand::Cleanup {
             source,
             target,
             confirm,
             json,
-        } => Ok(print_phase(
-            &phases::cleanup(&source, &target, confirm)?,
-            json,
-        )),
+        } => {
+            let _lock = lock(&target, LockMode::Exclusive, state)?;
+            Ok(print_phase(
+                &phases::cleanup(&source, &target, confirm)?,
+                json,
+            ))
+        }
         StoreCommand::Rollback {
             target,
             remove_new,
             json,
-        } => Ok(print_phase(&phases::rollback(&target, remove_new)?, json)),
+        } => {
+            let _lock = lock(&target, LockMode::Exclusive, state)?;
+            Ok(print_phase(&phases::rollback(&target, remove_new)?, json))
+        }
     }
 }

@@ -90,12 +90,14 @@ fn failures(out: &Output) -> String {
         .join("\n")
 }
 
-/// Every entry in the directory (names), to prove nothing was left behind.
+/// Every entry in the directory (names), to prove nothing was left behind;
+/// target lock files (`.NAME.cutover-lock`, kept on purpose) aside.
 fn listing(dir: &Path) -> Vec<String> {
     let mut out: Vec<String> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !(n.starts_with('.') && n.ends_with(".cutover-lock")))
             .collect(),
         Err(_) => Vec::new(),
     };
@@ -990,4 +992,189 @@ fn a_kill_during_the_write_leaves_no_target_and_resume_finishes() {
         "temporary file cleaned"
     );
     assert_eq!(rows(&dst, "kv").len(), 400_000);
+}
+
+/// A cluster of `nodes` node folders, each with one kv file of `n` entries.
+fn kv_cluster(dir: &Path, nodes: usize, n: u64) {
+    for node in 1..=nodes {
+        let p = dir.join(format!("node-{node}/state.redb"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        kv_file(&p, n, 64);
+    }
+}
+
+#[test]
+fn a_target_that_is_or_lies_inside_the_source_is_refused() {
+    let sb = Sandbox::new();
+    let cluster = sb.root.join("data");
+    kv_cluster(&cluster, 2, 10);
+    std::fs::create_dir_all(cluster.join("inner")).unwrap();
+    let before = listing(&cluster);
+    for dst in [
+        cluster.clone(),
+        cluster.join("inner/target"),
+        cluster.join("node-1"),
+    ] {
+        assert_refused(&sb, &cluster, &dst, &[], "the source");
+        assert_eq!(listing(&cluster), before, "nothing written into the source");
+        assert_eq!(listing(&cluster.join("node-1")), vec!["state.redb"]);
+    }
+    let file = cluster.join("node-1/state.redb");
+    for dst in [file.clone(), file.join("inner/target")] {
+        assert_refused(&sb, &file, &dst, &[], "the source");
+    }
+    // Through another spelling of the same directory.
+    let link = sb.root.join("data-link");
+    std::os::unix::fs::symlink(&cluster, &link).unwrap();
+    assert_refused(
+        &sb,
+        &link,
+        &cluster.join("inner/t"),
+        &[],
+        "is inside the source",
+    );
+    assert!(!cluster.join("inner/target").exists() && !cluster.join("inner/t").exists());
+}
+
+#[test]
+fn verify_reports_a_missing_node_target_and_checks_the_others() {
+    let sb = Sandbox::new();
+    let cluster = sb.root.join("data");
+    kv_cluster(&cluster, 3, 50);
+    let out_dir = sb.root.join("sqlite");
+    let out = sb.run(&cluster, &out_dir, &["--parallel", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    std::fs::remove_file(out_dir.join("node-2/state.sqlite")).unwrap();
+    let out = sb.verify(&cluster, &out_dir, &["--verify", "full"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (s["items_verified"].as_u64(), s["items_failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
+    let reason = failures(&out);
+    assert!(reason.contains("node-2/state.redb"), "{reason}");
+    assert!(
+        reason.contains("node-2/state.sqlite missing in target"),
+        "{reason}"
+    );
+    // A whole target directory missing is bad input.
+    let out = sb.verify(&cluster, &sb.root.join("nowhere"), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+#[test]
+fn a_second_writer_on_one_target_is_refused_naming_the_first() {
+    let sb = Sandbox::new();
+    let cluster = sb.root.join("data");
+    kv_cluster(&cluster, 3, 150_000);
+    let out_dir = sb.root.join("sqlite");
+    let mut first = Command::new(bin())
+        .arg("--state-dir")
+        .arg(&sb.state)
+        .args([
+            "run",
+            "redb-to-sqlite",
+            "--json",
+            "--verify",
+            "full",
+            "--source",
+        ])
+        .arg(&cluster)
+        .arg("--target")
+        .arg(&out_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(first.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        assert!(n > 0, "first job ended early");
+        if line.contains("\"item_started\"") {
+            break;
+        }
+    }
+    let other_state = sb.root.join("other state");
+    let second = Command::new(bin())
+        .arg("--state-dir")
+        .arg(&other_state)
+        .args([
+            "run",
+            "redb-to-sqlite",
+            "--json",
+            "--parallel",
+            "3",
+            "--source",
+        ])
+        .arg(&cluster)
+        .arg("--target")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let status = first.wait().unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", show(&second));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("process {}", first.id())), "{err}");
+    assert!(err.contains(&sb.state.display().to_string()), "{err}");
+    assert!(second.stdout.is_empty(), "{}", show(&second));
+    assert_eq!(status.code(), Some(0), "first job: {rest}");
+    assert!(rest.contains("\"items_verified\":3"), "{rest}");
+    for node in 1..=3 {
+        let db = out_dir.join(format!("node-{node}/state.sqlite"));
+        assert_eq!(rows(&db, "kv").len(), 150_000);
+    }
+    assert_eq!(listing(&out_dir.join("node-1")), vec!["state.sqlite"]);
+    // Verification shares the lock; once the writer is gone it runs.
+    let out = sb.verify(&cluster, &out_dir, &["--verify", "count"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+#[test]
+fn the_target_is_flushed_before_a_node_is_reported_verified() {
+    if !support::require("strace missing", support::strace::usable()) {
+        return;
+    }
+    let sb = Sandbox::new();
+    let cluster = sb.root.join("data");
+    kv_cluster(&cluster, 2, 100);
+    let out_dir = sb.root.join("sqlite");
+    let log = sb.root.join("strace.log");
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--state-dir".as_ref(),
+        sb.state.as_os_str(),
+        "run".as_ref(),
+        "redb-to-sqlite".as_ref(),
+        "--json".as_ref(),
+        "--source".as_ref(),
+        cluster.as_os_str(),
+        "--target".as_ref(),
+        out_dir.as_os_str(),
+    ];
+    let out = support::strace::traced(bin(), &args, &log);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let log = std::fs::read_to_string(&log).unwrap();
+    let root = out_dir.canonicalize().unwrap().display().to_string();
+    let verified = support::strace::first_verified(&log).expect("an item_verified write");
+    let node1 = format!("{root}/node-1");
+    for (what, path) in [
+        (
+            "the new file",
+            format!("<{node1}/.state.sqlite.cutover-tmp>"),
+        ),
+        ("the node's folder", format!("<{node1}>")),
+        ("the target directory", format!("<{root}>")),
+    ] {
+        let flushed = support::strace::first_flush(&log, |c| c.contains(&path));
+        assert!(
+            flushed.is_some_and(|f| f < verified),
+            "{what} ({path}) flushed at line {flushed:?}, first item_verified at {verified}\n{log}"
+        );
+    }
 }

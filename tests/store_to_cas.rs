@@ -348,7 +348,12 @@ fn corrupted_object_is_found_by_status_and_refused_by_cutover() {
     let cas = e.cas.to_str().unwrap().to_string();
     let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 corrupt objects"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&name) && l.contains("content does not match")),
+        "{text}"
+    );
     let st: Value = serde_json::from_slice(
         &e.store_cmd(&["status", "--verify", "--json", "--target", &cas])
             .stdout,
@@ -592,4 +597,532 @@ fn an_interrupted_cleanup_continues_where_it_stopped() {
     assert_eq!(std::fs::read_dir(&e.store).unwrap().count(), 0);
     let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// The package name `planned_store` gives package `p`.
+fn pkg_name(p: usize) -> String {
+    format!("{:032x}-pkg{p}", p * 7919 + 13)
+}
+
+/// The object of the tool script only package `p` holds.
+fn tool_object(cas: &Path, p: usize) -> (String, PathBuf) {
+    let hex = blake3::hash(format!("#!/bin/sh\necho {p}\n").as_bytes())
+        .to_hex()
+        .to_string();
+    let path = cas.join("objects").join(&hex[..2]).join(&hex);
+    assert!(path.is_file(), "object of package {p}");
+    (hex, path)
+}
+
+#[test]
+fn status_verify_names_every_damaged_object_and_its_packages() {
+    let e = env();
+    planned_store(&e.store, 5);
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let cas = e.cas.to_str().unwrap().to_string();
+    let clean = e.store_cmd(&["status", "--verify", "--target", &cas]);
+    assert_eq!(clean.status.code(), Some(0), "{}", show(&clean));
+
+    // 0: deleted; 1: made writable; 2: a symlink to a file with the same
+    // bytes (hashes right when followed); 3: corrupt; 4: a directory.
+    let (deleted, p0) = tool_object(&e.cas, 0);
+    std::fs::remove_file(&p0).unwrap();
+    let (writable, p1) = tool_object(&e.cas, 1);
+    std::fs::set_permissions(&p1, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (linked, p2) = tool_object(&e.cas, 2);
+    let elsewhere = e.sb.root.join("same-bytes");
+    std::fs::copy(&p2, &elsewhere).unwrap();
+    std::fs::remove_file(&p2).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &p2).unwrap();
+    let (corrupt, p3) = tool_object(&e.cas, 3);
+    std::fs::remove_file(&p3).unwrap();
+    std::fs::write(&p3, b"#!/bin/sh\necho 9\n").unwrap();
+    std::fs::set_permissions(&p3, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let (dir, p4) = tool_object(&e.cas, 4);
+    std::fs::remove_file(&p4).unwrap();
+    std::fs::create_dir(&p4).unwrap();
+
+    let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for (p, hex, what) in [
+        (0, &deleted, "is missing"),
+        (1, &writable, "is writable"),
+        (2, &linked, "not a regular file (a symlink)"),
+        (3, &corrupt, "content does not match its name"),
+        (4, &dir, "not a regular file (a directory)"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(hex.as_str()))
+            .unwrap_or_else(|| panic!("object {hex} not named:\n{text}"));
+        assert!(line.contains(what), "{what}: {line}");
+        assert!(line.contains(&pkg_name(p)), "package named: {line}");
+    }
+    let symlink_line = text.lines().find(|l| l.contains(linked.as_str())).unwrap();
+    assert!(!symlink_line.contains("hash to"), "{symlink_line}");
+    let st: Value = serde_json::from_slice(
+        &e.store_cmd(&["status", "--verify", "--json", "--target", &cas])
+            .stdout,
+    )
+    .unwrap();
+    let damaged = st["damaged_objects"].as_array().unwrap();
+    assert_eq!(damaged.len(), 5, "{st}");
+    assert!(damaged
+        .iter()
+        .all(|d| d["packages"].as_array().is_some_and(|p| p.len() == 1)));
+    // The package checks (cutover) see the same damage.
+    let out = e.store_cmd(&["cutover", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("5 of 5 packages do not verify"), "{text}");
+    assert!(
+        text.contains("(a symlink)") && text.contains("is writable"),
+        "{text}"
+    );
+}
+
+#[test]
+fn status_exits_1_while_a_package_is_failed() {
+    let e = env();
+    planned_store(&e.store, 2);
+    let bad = e.store.join("ffff-bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    mkfifo(&bad.join("pipe"));
+    assert_eq!(e.migrate(&[]).status.code(), Some(1));
+    let cas = e.cas.to_str().unwrap().to_string();
+    let out = e.store_cmd(&["status", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("* failed ffff-bad"),
+        "{}",
+        show(&out)
+    );
+    std::fs::remove_file(bad.join("pipe")).unwrap();
+    let job = e.first_job();
+    let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = e.store_cmd(&["status", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+#[test]
+fn cleanup_refuses_a_store_not_recorded_flushed_after_its_last_package() {
+    let e = env();
+    planned_store(&e.store, 3);
+    let cas = e.cas.to_str().unwrap().to_string();
+    let store = e.store.to_str().unwrap().to_string();
+    assert_eq!(e.migrate(&[]).status.code(), Some(0));
+    let db = rusqlite::Connection::open(e.cas.join("store.db")).unwrap();
+    let seq = |k: &str| -> Option<String> {
+        db.query_row("SELECT value FROM store_state WHERE key = ?1", [k], |r| {
+            r.get(0)
+        })
+        .ok()
+    };
+    assert_eq!(seq("completed_seq").as_deref(), Some("3"));
+    assert_eq!(seq("flushed_seq").as_deref(), Some("3"));
+    assert_eq!(
+        e.store_cmd(&["cutover", "--target", &cas]).status.code(),
+        Some(0)
+    );
+    // A store whose last completions were not recorded flushed (an older
+    // cutover wrote it, or a package completed with no flush after it).
+    db.execute("DELETE FROM store_state WHERE key = 'flushed_seq'", [])
+        .unwrap();
+    let out = e.store_cmd(&["cleanup", "--source", &store, "--target", &cas, "--confirm"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("flushed") && err.contains("store cutover"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(
+        std::fs::read_dir(&e.store).unwrap().count(),
+        3,
+        "nothing removed"
+    );
+    // `store cutover` flushes the store and records it; cleanup goes ahead.
+    assert_eq!(
+        e.store_cmd(&["cutover", "--target", &cas]).status.code(),
+        Some(0)
+    );
+    let out = e.store_cmd(&["cleanup", "--source", &store, "--target", &cas, "--confirm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+#[test]
+fn a_package_name_of_255_bytes_and_names_alike_but_for_an_extension() {
+    let e = env();
+    let long = format!("{}-pkg", "a".repeat(251));
+    assert_eq!(long.len(), 255);
+    write(&e.store.join(&long).join("f"), b"long name");
+    // Names that differ only after their last dot: their metadata must not
+    // be written through one temporary name.
+    for n in 0..40 {
+        write(
+            &e.store.join(format!("libx.so.1.{n}")).join("lib/libx.so"),
+            format!("version {n}").as_bytes(),
+        );
+    }
+    let out = e.migrate(&["--parallel", "8", "--batch", "50"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(summary(&out)["items_verified"], 41);
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(e.cas.join("packages").join(&long)).unwrap())
+            .unwrap();
+    assert_eq!(meta["package"], long.as_str());
+    for n in 0..40 {
+        let name = format!("libx.so.1.{n}");
+        let meta: Value =
+            serde_json::from_slice(&std::fs::read(e.cas.join("packages").join(&name)).unwrap())
+                .unwrap();
+        assert_eq!(meta["package"], name.as_str());
+        let want = blake3::hash(format!("version {n}").as_bytes())
+            .to_hex()
+            .to_string();
+        assert_eq!(meta["entries"][1]["hash"], want.as_str(), "{meta}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(e.cas.join("packages"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.as_bytes().starts_with(b"."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn full_disk_failures_are_recorded_so_job_and_status_agree() {
+    if !support::require("full disk (tmpfs mount)", support::skip::root()) {
+        return;
+    }
+    let e = env();
+    for p in 0..300u32 {
+        let bytes: Vec<u8> = (0..6000u32)
+            .map(|i| (i * 7 + p * 13) as u8 ^ (p >> 3) as u8)
+            .collect();
+        write(&e.store.join(format!("p{p:04}/data")), &bytes);
+        write(&e.store.join(format!("p{p:04}/LICENSE")), b"shared text");
+    }
+    std::fs::create_dir_all(&e.cas).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&e.cas)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount tmpfs");
+    let out = e.migrate(&["--parallel", "8", "--batch", "40"]);
+    let st = e.status();
+    let _ = Command::new("umount").arg(&e.cas).status();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let s = summary(&out);
+    let failed = s["items_failed"].as_u64().unwrap();
+    assert!(failed > 0, "the disk filled: {s}");
+    assert_eq!(st["failed"].as_u64(), Some(failed), "job {s}\nstatus {st}");
+    assert_eq!(
+        st["completed"].as_u64(),
+        s["items_verified"].as_u64(),
+        "job {s}\nstatus {st}"
+    );
+    assert_eq!(st["pending"].as_u64(), Some(0), "{st}");
+    assert_eq!(st["in_progress"].as_u64(), Some(0), "{st}");
+}
+
+#[test]
+fn objects_are_flushed_before_a_package_is_reported_verified() {
+    if !support::require("strace missing", support::strace::usable()) {
+        return;
+    }
+    let e = env();
+    planned_store(&e.store, 4);
+    let log = e.sb.root.join("strace.log");
+    let args: Vec<&OsStr> = vec![
+        "--state-dir".as_ref(),
+        e.sb.state.as_os_str(),
+        "run".as_ref(),
+        "store-to-cas".as_ref(),
+        "--json".as_ref(),
+        "--parallel".as_ref(),
+        "2".as_ref(),
+        "--source".as_ref(),
+        e.store.as_os_str(),
+        "--target".as_ref(),
+        e.cas.as_os_str(),
+    ];
+    let out = support::strace::traced(bin(), &args, &log);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let log = std::fs::read_to_string(&log).unwrap();
+    let cas = e.cas.canonicalize().unwrap().display().to_string();
+    let verified = support::strace::first_verified(&log).expect("an item_verified write");
+    // Objects are never fsynced one by one: only a syncfs of the store's
+    // filesystem makes them durable (an fsync of store.db does not).
+    let flushed = support::strace::first_flush(&log, |c| {
+        c.starts_with("syncfs(") && c.contains(&format!("<{cas}>"))
+    });
+    assert!(
+        flushed.is_some_and(|f| f < verified),
+        "syncfs of {cas} at line {flushed:?}, first item_verified at {verified}\n{log}"
+    );
+}
+
+#[test]
+fn a_second_writer_on_one_store_is_refused_and_the_first_counts_exactly() {
+    let e = env();
+    planned_store(&e.store, 150);
+    let (reducible, distinct) = independent_dup_bytes(&e.store);
+    let mut first = Command::new(bin())
+        .arg("--state-dir")
+        .arg(&e.sb.state)
+        .args([
+            "run",
+            "store-to-cas",
+            "--parallel",
+            "1",
+            "--batch",
+            "5",
+            "--json",
+            "--source",
+        ])
+        .arg(&e.store)
+        .arg("--target")
+        .arg(&e.cas)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(first.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "ended early");
+        if line.contains("\"item_verified\"") {
+            break;
+        }
+    }
+    let other_state = e.sb.root.join("other state");
+    let cas = e.cas.to_str().unwrap().to_string();
+    let second = support::cli::job(
+        &other_state,
+        "run",
+        "store-to-cas",
+        &e.store,
+        &e.cas,
+        &["--parallel", "4"],
+    );
+    // A phase that writes the store is refused too while it runs.
+    let rollback = support::cli::cutover(
+        &other_state,
+        &["store", "rollback", "--target", cas.as_str()],
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let status = first.wait().unwrap();
+    for refused in [&second, &rollback] {
+        assert_eq!(refused.status.code(), Some(2), "{}", show(refused));
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(&format!("process {}", first.id())), "{err}");
+        assert!(err.contains(&e.sb.state.display().to_string()), "{err}");
+    }
+    assert!(second.stdout.is_empty(), "{}", show(&second));
+    assert_eq!(status.code(), Some(0), "first job: {rest}");
+    let st = e.status();
+    assert_eq!(st["completed"], 150, "{st}");
+    assert_eq!(st["failed"], 0, "{st}");
+    assert_eq!(st["space_saved"].as_u64(), Some(reducible), "{st}");
+    assert_eq!(st["objects"].as_u64(), Some(distinct as u64), "{st}");
+    assert_eq!(objects(&e.cas).len(), distinct);
+    let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// A store of many small packages sharing most of their contents: each
+/// package holds a few of 40 shared files (under varying names and
+/// folders), one file of its own, and a symlink.
+fn shared_store(store: &Path, packages: usize) {
+    let pool: Vec<Vec<u8>> = (0..40u32)
+        .map(|k| {
+            (0..(64 + k * 397))
+                .map(|i| (i.wrapping_mul(2654435761) >> (k % 13)) as u8)
+                .collect()
+        })
+        .collect();
+    for p in 0..packages {
+        let pkg = store.join(format!("{:08x}-p{p}", p * 2_654_435 % 0xffff_ffff));
+        for j in 0..5 {
+            let k = (p * 7 + j * 13) % pool.len();
+            write(&pkg.join(format!("d{}/f{j}", j % 2)), &pool[k]);
+        }
+        write(&pkg.join("own"), format!("package {p}").as_bytes());
+        std::os::unix::fs::symlink("d0/f0", pkg.join("link")).unwrap();
+        // One inode shared by every eighth package (a store whose identical
+        // files were hard-linked), met by packages running in parallel.
+        if p % 8 == 0 {
+            let first = store.join(format!("{:08x}-p0", 0)).join("hardlinked");
+            if p == 0 {
+                write(&first, &vec![b'h'; 3000]);
+            } else {
+                std::fs::hard_link(&first, pkg.join("hardlinked")).unwrap();
+            }
+        }
+    }
+}
+
+/// Checks a migrated store against the source with no help from cutover:
+/// every source file's bytes are at objects/xx/<blake3>, each package's
+/// metadata lists exactly its entries with the right hashes, nothing is
+/// left under a temporary name; returns the number of objects.
+fn check_independently(store: &Path, cas: &Path) -> usize {
+    let mut expected_objects = HashSet::new();
+    for pkg in std::fs::read_dir(store).unwrap() {
+        let pkg = pkg.unwrap();
+        let name = pkg.file_name();
+        let meta: Value = serde_json::from_slice(
+            &std::fs::read(cas.join("packages").join(&name))
+                .unwrap_or_else(|e| panic!("metadata of {name:?}: {e}")),
+        )
+        .unwrap();
+        let listed: HashMap<String, Value> = meta["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["path"].as_str().unwrap().to_string(), x.clone()))
+            .collect();
+        let mut seen = 0;
+        let mut stack = vec![pkg.path()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let rel = e
+                    .path()
+                    .strip_prefix(pkg.path())
+                    .unwrap()
+                    .display()
+                    .to_string();
+                let entry = listed
+                    .get(&rel)
+                    .unwrap_or_else(|| panic!("{name:?}: {rel} not listed"));
+                seen += 1;
+                let md = std::fs::symlink_metadata(e.path()).unwrap();
+                if md.is_dir() {
+                    assert_eq!(entry["type"], "dir");
+                    stack.push(e.path());
+                } else if md.file_type().is_symlink() {
+                    assert_eq!(entry["type"], "symlink");
+                } else {
+                    let bytes = std::fs::read(e.path()).unwrap();
+                    let hex = blake3::hash(&bytes).to_hex().to_string();
+                    assert_eq!(entry["hash"], hex.as_str(), "{name:?}/{rel}");
+                    let obj = cas.join("objects").join(&hex[..2]).join(&hex);
+                    assert_eq!(std::fs::read(&obj).unwrap(), bytes, "{obj:?}");
+                    expected_objects.insert(hex);
+                }
+            }
+        }
+        assert_eq!(seen, listed.len(), "{name:?}: listing has extra entries");
+    }
+    let on_disk = objects(cas);
+    assert_eq!(on_disk.len(), expected_objects.len(), "no stray objects");
+    for dir in std::fs::read_dir(cas.join("objects"))
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .chain([cas.join("packages")])
+    {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let n = e.unwrap().file_name();
+            assert!(
+                !n.as_bytes().starts_with(b"."),
+                "left behind: {dir:?}/{n:?}"
+            );
+        }
+    }
+    expected_objects.len()
+}
+
+#[test]
+fn stress_many_sharing_packages_at_parallel_16() {
+    let e = env();
+    shared_store(&e.store, 320);
+    let (reducible, distinct) = independent_dup_bytes(&e.store);
+    assert!(reducible > 0);
+    for round in 0..3 {
+        let cas = e.sb.root.join(format!("cas{round}"));
+        let state = e.sb.root.join(format!("state{round}"));
+        if round == 1 {
+            // Killed midway, then resumed: half-done packages are redone
+            // beside finished ones.
+            let mut child = Command::new(bin())
+                .arg("--state-dir")
+                .arg(&state)
+                .args([
+                    "run",
+                    "store-to-cas",
+                    "--parallel",
+                    "16",
+                    "--batch",
+                    "320",
+                    "--json",
+                    "--source",
+                ])
+                .arg(&e.store)
+                .arg("--target")
+                .arg(&cas)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut reader = BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            let mut verified = 0;
+            while verified < 40 {
+                line.clear();
+                assert!(reader.read_line(&mut line).unwrap() > 0, "ended early");
+                verified += usize::from(line.contains("\"item_verified\""));
+            }
+            child.kill().unwrap();
+            let _ = child.wait();
+            let out = support::cli::cutover(&state, &["resume", "--json", "--parallel", "16", "1"]);
+            assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        } else {
+            let out = support::cli::job(
+                &state,
+                "run",
+                "store-to-cas",
+                &e.store,
+                &cas,
+                &["--parallel", "16", "--batch", "64"],
+            );
+            assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+            assert_eq!(summary(&out)["space_saved_bytes"].as_u64(), Some(reducible));
+        }
+        assert_eq!(
+            check_independently(&e.store, &cas),
+            distinct,
+            "round {round}"
+        );
+        let st = support::cli::cutover(
+            &state,
+            &[
+                "store",
+                "status",
+                "--json",
+                "--target",
+                cas.to_str().unwrap(),
+            ],
+        );
+        let st: Value = serde_json::from_slice(&st.stdout).unwrap();
+        assert_eq!(st["completed"], 320, "round {round}: {st}");
+        assert_eq!(
+            st["space_saved"].as_u64(),
+            Some(reducible),
+            "round {round}: {st}"
+        );
+        assert_eq!(
+            st["objects"].as_u64(),
+            Some(distinct as u64),
+            "round {round}"
+        );
+    }
 }

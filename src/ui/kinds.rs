@@ -414,8 +414,8 @@ fn store_numbers(s: StoreStatus) -> StoreNumbers {
         "dual mode (old store in use)"
     };
     let mut warnings = s.warnings;
-    if !s.corrupt_objects.is_empty() && !warnings.iter().any(|w| w.contains("corrupt")) {
-        warnings.push(format!("{} corrupt objects", s.corrupt_objects.len()));
+    if !s.corrupt_objects.is_empty() && !warnings.iter().any(|w| w.contains("damaged")) {
+        warnings.push(format!("{} damaged objects", s.corrupt_objects.len()));
     }
     StoreNumbers {
         packages: s.packages,

@@ -33,6 +33,7 @@ pub mod btrfs;
 pub mod cli;
 pub mod skip;
 pub mod sshd;
+pub mod strace;
 pub mod tmpfs;
 pub mod zfs;
 

@@ -154,6 +154,15 @@ impl RedbToSqlite {
                 names::display(src)
             ))
         })?;
+        let (csrc, cdst) = (resolved(src), resolved(dst));
+        if cdst == csrc || cdst.starts_with(&csrc) {
+            let how = if cdst == csrc { "is" } else { "is inside" };
+            return Err(Error::bad(format!(
+                "target {} {how} the source {}; write the SQLite files outside the redb source (choose another --target)",
+                names::display(dst),
+                names::display(src)
+            )));
+        }
         if md.is_dir() {
             if dst.exists() && !dst.is_dir() {
                 return Err(Error::bad(format!(
@@ -162,6 +171,12 @@ impl RedbToSqlite {
                 )));
             }
             if !dst.exists() {
+                if self.verify_only {
+                    return Err(Error::bad(format!(
+                        "target directory {} does not exist; nothing to verify",
+                        names::display(dst)
+                    )));
+                }
                 parent_exists(dst)?;
             }
             return Ok(());
@@ -272,33 +287,64 @@ fn parent_exists(dst: &Path) -> Result<()> {
 }
 
 /// Create the missing directories above `target` (a node's folder under a
-/// target directory); returns those created, outermost first.
-fn create_parents(target: &Path) -> Result<Vec<PathBuf>, ItemError> {
-    let mut missing = Vec::new();
-    let mut dir = target.parent();
+/// target directory). Directories are shared by the nodes under them (two
+/// files of one node, nodes of one rack): another item may create one at
+/// the same time, and none is removed when an item fails — an empty
+/// directory is not a target, and removing it could pull it from under a
+/// node being written in parallel.
+fn create_parents(target: &Path) -> Result<(), ItemError> {
+    let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    // create_dir_all tolerates a directory made by someone else meanwhile.
+    std::fs::create_dir_all(parent).map_err(|e| {
+        ItemError(format!(
+            "cannot create directory {}: {e}",
+            names::display(parent)
+        ))
+    })
+}
+
+/// fsync the directories above a published target up to (and including)
+/// the directory holding `root`, so that folders created for it are on
+/// stable storage too (publishing fsyncs the target's own directory).
+fn fsync_ancestors(target: &Path, root: &Path) -> Result<(), ItemError> {
+    let stop = root.parent().unwrap_or(root);
+    let mut dir = target.parent().and_then(Path::parent);
     while let Some(d) = dir {
-        if d.as_os_str().is_empty() || d.exists() {
+        if d.as_os_str().is_empty() || !d.starts_with(stop) {
             break;
         }
-        missing.push(d.to_path_buf());
+        crate::target::flush::fsync_path(d)
+            .map_err(|e| ItemError(format!("cannot fsync directory {}: {e}", names::display(d))))?;
+        if d == stop {
+            break;
+        }
         dir = d.parent();
     }
-    missing.reverse();
-    let mut created = Vec::new();
-    for d in missing {
-        match std::fs::create_dir(&d) {
-            Ok(()) => created.push(d),
-            // Another node's item (running in parallel) made it first.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
-            Err(e) => {
-                return Err(ItemError(format!(
-                    "cannot create directory {}: {e}",
-                    names::display(&d)
-                )))
+    Ok(())
+}
+
+/// `path` made absolute with symlinks resolved as far as it exists (the
+/// rest, not yet created, appended as given).
+fn resolved(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            let mut out = c;
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(p), Some(n)) => {
+                rest.push(n.to_os_string());
+                existing = p;
             }
+            _ => return abs,
         }
     }
-    Ok(created)
 }
 
 /// Open a source for an item, as an item error.
@@ -348,13 +394,8 @@ impl Migration for RedbToSqlite {
                 )));
             }
             if self.verify_only {
-                if !dst.is_file() {
-                    return Err(Error::bad(format!(
-                        "target {} of {} does not exist; nothing to verify",
-                        names::display(&dst),
-                        names::display(&src)
-                    )));
-                }
+                // A node whose target is missing is verified too: it is
+                // reported as a difference, the other nodes still checked.
             } else if dst.exists() && !self.resuming {
                 return Err(Error::bad(format!(
                     "target {} already exists; cutover writes a new SQLite file and never replaces one — remove it or choose another target",
@@ -402,7 +443,11 @@ impl Migration for RedbToSqlite {
         if plan.target.exists() {
             if self.resuming {
                 // Only a committed, fsynced file is ever renamed into place:
-                // it is verified, not rewritten.
+                // it is verified, not rewritten (its folders flushed again:
+                // the interrupted run may have stopped before).
+                if self.source_is_dir() {
+                    fsync_ancestors(&plan.target, &self.params.target)?;
+                }
                 ctx.progress.add(item.files, item.bytes);
                 report.warnings.push(format!(
                     "{} was written before the job was interrupted; verifying it",
@@ -416,7 +461,7 @@ impl Migration for RedbToSqlite {
             )));
         }
         let source = open_source(&plan.source)?;
-        let created = create_parents(&plan.target)?;
+        create_parents(&plan.target)?;
         let opts = WriteOpts {
             sample: self.sample(),
             progress: ctx.progress,
@@ -424,22 +469,22 @@ impl Migration for RedbToSqlite {
             item_bytes: item.bytes,
             item_entries: item.files,
         };
-        let tables = writer::write(&source, &plan.target, &opts).map_err(|e| {
-            for dir in created.iter().rev() {
-                let _ = std::fs::remove_dir(dir);
-            }
-            match e {
-                WriteError::Cancelled => ItemError("cancelled; no target was written".into()),
-                WriteError::Source(why) => ItemError(format!(
-                    "{} {why}; no target was written",
-                    names::display(&plan.source)
-                )),
-                WriteError::Failed(why) => ItemError(format!(
-                    "cannot write {}: {why}; no target was left behind",
-                    names::display(&plan.target)
-                )),
-            }
+        let tables = writer::write(&source, &plan.target, &opts).map_err(|e| match e {
+            WriteError::Cancelled => ItemError("cancelled; no target was written".into()),
+            WriteError::Source(why) => ItemError(format!(
+                "{} {why}; no target was written",
+                names::display(&plan.source)
+            )),
+            WriteError::Failed(why) => ItemError(format!(
+                "cannot write {}: {why}; no target was left behind",
+                names::display(&plan.target)
+            )),
         })?;
+        // Publishing fsynced the file and its directory; the folders made
+        // for it must reach stable storage too before it is called verified.
+        if self.source_is_dir() {
+            fsync_ancestors(&plan.target, &self.params.target)?;
+        }
         report.files_transferred = tables.iter().map(|t| t.entries).sum();
         report.bytes_transferred = std::fs::metadata(&plan.target)
             .map(|m| m.len())
@@ -469,8 +514,12 @@ impl Migration for RedbToSqlite {
         report.files = item.files;
         report.bytes = item.bytes;
         let memo = memo.and_then(|m| m.downcast_ref::<WriteMemo>());
-        let source = open_source(&plan.source)?;
         let mut diff = DiffReport::default();
+        if !plan.target.is_file() {
+            diff.missing_in_target(&names::display(&plan.target));
+            return Err(ItemError(diff.summary()));
+        }
+        let source = open_source(&plan.source)?;
         let opts = check::CheckOpts {
             verify: self.params.verify,
             seed: self.params.seed,
@@ -518,6 +567,10 @@ impl Migration for RedbToSqlite {
             Verify::Sample(n) => format!("sample={n} seed={}", self.params.seed),
             other => other.to_string(),
         }
+    }
+
+    fn lock_target(&self) -> Option<PathBuf> {
+        Some(self.params.target.clone())
     }
 
     fn rollback(&self) -> Result<String> {

@@ -155,39 +155,92 @@ fn check_object(
     if checked.0.lock().map(|s| s.contains(hex)).unwrap_or(false) {
         return;
     }
-    let path = layout.object(hex);
-    match std::fs::symlink_metadata(&path) {
-        Ok(md) if md.permissions().mode() & 0o222 != 0 => {
-            diff.differs(shown, format!("object {hex} is writable"));
-        }
-        Ok(_) => {}
-        Err(e) => {
-            diff.error(shown, format!("object {hex}: {e}"));
-            return;
-        }
-    }
-    match hash_file(&path) {
-        Ok((h, _)) if h.to_hex().as_str() == hex => {
+    match object_problem(&layout.object(hex), hex) {
+        None => {
             if let Ok(mut s) = checked.0.lock() {
                 s.insert(hex.to_string());
             }
         }
-        Ok((h, _)) => diff.differs(
-            shown,
-            format!(
-                "object {hex} is corrupt (its bytes hash to {})",
-                &h.to_hex()[..16]
-            ),
-        ),
-        Err(e) => diff.error(shown, format!("object {hex}: {e}")),
+        Some(p) => diff.differs(shown, format!("object {hex} {p}")),
     }
 }
 
-/// Every object file under the store whose bytes do not hash to its name.
-pub fn corrupt_objects(layout: &Layout) -> Vec<String> {
+/// What is wrong with the object file at `path` that should hold the
+/// content hashing to `hex`: `None` when it is a read-only regular file
+/// whose bytes hash to its name. Symlinks are never followed.
+pub fn object_problem(path: &Path, hex: &str) -> Option<String> {
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Some("is missing".to_string())
+        }
+        Err(e) => return Some(format!("cannot be read: {e}")),
+    };
+    let ft = md.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_symlink() {
+            "a symlink"
+        } else if ft.is_dir() {
+            "a directory"
+        } else {
+            "a special file"
+        };
+        return Some(format!("is not a regular file ({what})"));
+    }
+    let mut problems = Vec::new();
+    if md.permissions().mode() & 0o222 != 0 {
+        problems.push(format!(
+            "is writable (mode {:o}; objects are read-only)",
+            md.permissions().mode() & 0o7777
+        ));
+    }
+    match hash_object(path) {
+        Ok(h) if h.to_hex().as_str() == hex => {}
+        Ok(h) => problems.push(format!(
+            "is corrupt: its content does not match its name (bytes hash to {})",
+            &h.to_hex()[..16]
+        )),
+        Err(e) => problems.push(format!("cannot be read: {e}")),
+    }
+    (!problems.is_empty()).then(|| problems.join(", and "))
+}
+
+/// Hash an object without following a symlink put in its place.
+fn hash_object(path: &Path) -> std::io::Result<blake3::Hash> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    std::io::copy(&mut f, &mut hasher)?;
+    Ok(hasher.finalize())
+}
+
+/// A damaged object: its name, what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DamagedObject {
+    pub object: String,
+    pub problem: String,
+    /// Packages whose files use it (filled from store.db by the caller).
+    pub packages: Vec<String>,
+}
+
+/// Every damaged object of the store: each file under `objects/` that is
+/// not a read-only regular file hashing to its name, and each object of
+/// `expected` (those store.db says packages use) that is missing.
+pub fn damaged_objects(layout: &Layout, expected: &[String]) -> Vec<DamagedObject> {
     let mut bad = Vec::new();
+    let mut seen = HashSet::new();
     let Ok(fans) = std::fs::read_dir(layout.objects()) else {
-        return bad;
+        return expected
+            .iter()
+            .map(|h| DamagedObject {
+                object: h.clone(),
+                problem: "is missing (objects/ cannot be read)".into(),
+                packages: Vec::new(),
+            })
+            .collect();
     };
     for fan in fans.flatten() {
         let Ok(objs) = std::fs::read_dir(fan.path()) else {
@@ -198,12 +251,25 @@ pub fn corrupt_objects(layout: &Layout) -> Vec<String> {
             if name.starts_with(super::layout::TMP_PREFIX) {
                 continue;
             }
-            match hash_file(&o.path()) {
-                Ok((h, _)) if h.to_hex().as_str() == name => {}
-                _ => bad.push(name),
+            seen.insert(name.clone());
+            if let Some(problem) = object_problem(&o.path(), &name) {
+                bad.push(DamagedObject {
+                    object: name,
+                    problem,
+                    packages: Vec::new(),
+                });
             }
         }
     }
-    bad.sort();
+    for h in expected {
+        if !seen.contains(h) {
+            bad.push(DamagedObject {
+                object: h.clone(),
+                problem: "is missing".into(),
+                packages: Vec::new(),
+            });
+        }
+    }
+    bad.sort_by(|a, b| a.object.cmp(&b.object));
     bad
 }

@@ -171,6 +171,26 @@ pub fn add_pending(conn: &mut Connection, packages: &[String]) -> Result<(), Str
     tx.commit().map_err(err)
 }
 
+/// Start counting completions (`completed_seq`) in a store that does not
+/// yet: packages completed before count as completed but not flushed.
+pub fn init_seq(conn: &Connection) -> Result<(), String> {
+    if state(conn, "completed_seq")?.is_some() {
+        return Ok(());
+    }
+    let done: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM store_migration WHERE status = 'completed'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    set_state(conn, "completed_seq", &done.to_string())?;
+    if done == 0 {
+        set_state(conn, "flushed_seq", "0")?;
+    }
+    Ok(())
+}
+
 /// Packages left in progress by a killed run go back to pending.
 pub fn reset_in_progress(conn: &Connection) -> Result<usize, String> {
     conn.execute(
@@ -215,8 +235,8 @@ pub struct Ingested<'a> {
     pub entries: &'a [Entry],
     /// Aligned with `entries`: an extra name of an inode already counted.
     pub extra_names: &'a [bool],
-    /// (dev, ino, hash) of multiply-linked files first seen in this package.
-    pub inodes: &'a [(u64, u64, String)],
+    /// (entry index, dev, ino) of every multiply-linked file.
+    pub links: &'a [(usize, u64, u64)],
     pub bytes: u64,
 }
 
@@ -243,8 +263,35 @@ pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<u64, Stri
                  ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1",
             )
             .map_err(err)?;
+        let mut held = tx
+            .prepare_cached("SELECT package_hash FROM inodes WHERE dev = ?1 AND ino = ?2")
+            .map_err(err)?;
+        let mut ino = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO inodes(dev, ino, hash, package_hash) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(err)?;
+        let links: std::collections::HashMap<usize, (u64, u64)> =
+            ing.links.iter().map(|&(n, d, i)| (n, (d, i))).collect();
         for (n, e) in ing.entries.iter().enumerate() {
-            if let (Some(h), false) = (&e.hash, ing.extra_names.get(n).copied().unwrap_or(false)) {
+            let mut extra = ing.extra_names.get(n).copied().unwrap_or(false);
+            if let (Some(&(dev, i)), Some(h)) = (links.get(&n), &e.hash) {
+                // A name of an inode another package recorded first counts
+                // nothing: one inode is stored (and saved) once.
+                let holder: Option<String> = held
+                    .query_row(params![dev as i64, i as i64], |r| r.get(0))
+                    .optional()
+                    .map_err(err)?;
+                match holder {
+                    Some(p) if p != ing.package => extra = true,
+                    Some(_) => {}
+                    None => {
+                        ino.execute(params![dev as i64, i as i64, h, ing.package])
+                            .map_err(err)?;
+                    }
+                }
+            }
+            if let (Some(h), false) = (&e.hash, extra) {
                 let existing: i64 = refs
                     .query_row([h], |r| r.get(0))
                     .optional()
@@ -268,15 +315,6 @@ pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<u64, Stri
                 obj.execute(params![h, e.size as i64]).map_err(err)?;
             }
         }
-        let mut ino = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO inodes(dev, ino, hash, package_hash) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(err)?;
-        for (dev, i, h) in ing.inodes {
-            ino.execute(params![*dev as i64, *i as i64, h, ing.package])
-                .map_err(err)?;
-        }
     }
     let files = ing.entries.iter().filter(|e| e.kind != "dir").count() as i64;
     tx.execute(
@@ -288,22 +326,85 @@ pub fn record_package(conn: &mut Connection, ing: &Ingested) -> Result<u64, Stri
     Ok(saved)
 }
 
-/// Mark a package completed (verified) or failed.
-pub fn finish_package(conn: &Connection, package: &str, error: Option<&str>) -> Result<(), String> {
+/// Mark a package completed (verified) or failed. `flushed`: everything the
+/// package wrote was on stable storage before this call. Each completion
+/// counts in `store_state.completed_seq`; `flushed_seq` follows it while
+/// every completion so far was flushed (see [`flushed_after_last_completion`]).
+pub fn finish_package(
+    conn: &mut Connection,
+    package: &str,
+    error: Option<&str>,
+    flushed: bool,
+) -> Result<(), String> {
+    let tx = conn.transaction().map_err(err)?;
     match error {
-        None => conn.execute(
-            "UPDATE store_migration SET status = 'completed', completed_at = ?2, error_message = NULL
-             WHERE package_hash = ?1",
-            params![package, now()],
-        ),
-        Some(e) => conn.execute(
-            "UPDATE store_migration SET status = 'failed', completed_at = ?2, error_message = ?3
-             WHERE package_hash = ?1",
-            params![package, now(), e],
-        ),
+        None => {
+            tx.execute(
+                "UPDATE store_migration SET status = 'completed', completed_at = ?2, error_message = NULL
+                 WHERE package_hash = ?1",
+                params![package, now()],
+            )
+            .map_err(err)?;
+            let seq = seq(&tx, "completed_seq")?;
+            let was_flushed = seq == self::seq(&tx, "flushed_seq")?;
+            set_state(&tx, "completed_seq", &(seq + 1).to_string())?;
+            if flushed && was_flushed {
+                set_state(&tx, "flushed_seq", &(seq + 1).to_string())?;
+            }
+        }
+        Some(e) => {
+            tx.execute(
+                "UPDATE store_migration SET status = 'failed', completed_at = ?2, error_message = ?3
+                 WHERE package_hash = ?1",
+                params![package, now(), e],
+            )
+            .map_err(err)?;
+        }
     }
-    .map(|_| ())
-    .map_err(err)
+    tx.commit().map_err(err)
+}
+
+/// Record packages failed in one transaction (what a full disk kept back).
+pub fn record_failures(conn: &mut Connection, failed: &[(String, String)]) -> Result<(), String> {
+    // One small transaction first: make room in the WAL.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    let tx = conn.transaction().map_err(err)?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "UPDATE store_migration SET status = 'failed', completed_at = ?2, error_message = ?3
+                 WHERE package_hash = ?1",
+            )
+            .map_err(err)?;
+        for (package, why) in failed {
+            let why: String = why.chars().take(400).collect();
+            stmt.execute(params![package, now(), why]).map_err(err)?;
+        }
+    }
+    tx.commit().map_err(err)
+}
+
+fn seq(conn: &Connection, key: &str) -> Result<u64, String> {
+    Ok(state(conn, key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// Record that the whole store was flushed (syncfs) after every completion so far.
+pub fn mark_flushed(conn: &mut Connection) -> Result<(), String> {
+    let tx = conn.transaction().map_err(err)?;
+    let done = seq(&tx, "completed_seq")?;
+    set_state(&tx, "flushed_seq", &done.to_string())?;
+    tx.commit().map_err(err)
+}
+
+/// Whether store.db records that the store was flushed after its last
+/// package completed (a store whose completions predate the record is not).
+pub fn flushed_after_last_completion(conn: &Connection) -> Result<bool, String> {
+    let completed = state(conn, "completed_seq")?;
+    let flushed = state(conn, "flushed_seq")?;
+    Ok(match (completed, flushed) {
+        (Some(c), Some(f)) => f.parse::<u64>().ok() >= c.parse::<u64>().ok(),
+        _ => false,
+    })
 }
 
 /// Hashes of objects some package references.
@@ -313,6 +414,25 @@ pub fn live_objects(conn: &Connection) -> Result<Vec<String>, String> {
         .map_err(err)?;
     let rows = stmt.query_map([], |r| r.get(0)).map_err(err)?;
     rows.collect::<Result<Vec<String>, _>>().map_err(err)
+}
+
+/// Up to `limit` packages whose files use object `hash` (then "…" if more).
+pub fn packages_using(conn: &Connection, hash: &str, limit: usize) -> Result<Vec<String>, String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT DISTINCT package_hash FROM package_files WHERE hash = ?1
+             ORDER BY package_hash LIMIT ?2",
+        )
+        .map_err(err)?;
+    let rows = stmt
+        .query_map(params![hash, (limit + 1) as i64], |r| r.get(0))
+        .map_err(err)?;
+    let mut out = rows.collect::<Result<Vec<String>, _>>().map_err(err)?;
+    if out.len() > limit {
+        out.truncate(limit);
+        out.push("…".to_string());
+    }
+    Ok(out)
 }
 
 /// Multiply-linked inodes already stored: (dev, ino) → hash.

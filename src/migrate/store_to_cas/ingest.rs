@@ -25,12 +25,13 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Ingest one package.
 pub fn ingest(ts: &StoreToCas, item: &Item, ctx: &ItemCtx) -> Result<ItemReport, ItemError> {
-    let (name, src) = ts.package_paths(item)?;
-    ts.with_db(|c| db::begin_package(c, &item.key))?;
-    let result = ingest_inner(ts, item, &name, &src, ctx);
+    let result = ts.package_paths(item).and_then(|(name, src)| {
+        ts.with_db(|c| db::begin_package(c, &item.key))?;
+        ingest_inner(ts, item, &name, &src, ctx)
+    });
     if let Err(e) = &result {
         if !ctx.cancelled() {
-            let _ = ts.with_db(|c| db::finish_package(c, &item.key, Some(&e.0)));
+            ts.record_failure(&item.key, &e.0);
         }
     }
     result
@@ -52,7 +53,9 @@ fn ingest_inner(
     })?;
     let mut report = ItemReport::default();
     let mut entries = Vec::with_capacity(walked.len());
-    let mut new_inodes = Vec::new();
+    // Multiply-linked files: (entry index, dev, ino), and the inodes seen.
+    let mut links = Vec::new();
+    let mut own_inodes = std::collections::HashSet::new();
     // Per entry: an extra name of an inode already counted (never "saved").
     let mut extra_names = Vec::with_capacity(walked.len());
     for e in &walked {
@@ -96,7 +99,13 @@ fn ingest_inner(
                 } else {
                     None
                 };
-                extra = linked.is_some();
+                // Another name of an inode this package already met. Names
+                // of an inode other packages hold are decided by store.db,
+                // in the package's transaction (packages run in parallel).
+                extra = st.nlink > 1 && !own_inodes.insert((st.dev, st.ino));
+                if st.nlink > 1 {
+                    links.push((entries.len(), st.dev, st.ino));
+                }
                 let hex = match linked {
                     // Another name of an inode already stored: counted once.
                     Some(h) => h,
@@ -109,7 +118,6 @@ fn ingest_inner(
                         }
                         if st.nlink > 1 {
                             ts.remember_inode(st.dev, st.ino, &hex);
-                            new_inodes.push((st.dev, st.ino, hex.clone()));
                         }
                         hex
                     }
@@ -131,8 +139,20 @@ fn ingest_inner(
         package: item.key.clone(),
         entries,
     };
-    meta.write(&ts.layout.package(name))
+    let tmp = ts
+        .layout
+        .package_tmp(name, TMP_COUNTER.fetch_add(1, Ordering::Relaxed));
+    meta.write(&ts.layout.package(name), &tmp)
         .map_err(|e| ItemError(format!("package {}: cannot write metadata: {e}", item.key)))?;
+    // Durable before store.db records it: every object this package wrote
+    // or uses, its `objects/xx/` entry and its metadata reach stable storage
+    // (one syncfs shared by the packages finishing at about the same time).
+    ts.sync.sync().map_err(|e| {
+        ItemError(format!(
+            "package {}: {e}; nothing was recorded as migrated",
+            item.key
+        ))
+    })?;
     // Space saved is decided by store.db, in the package's own transaction:
     // exact whatever order packages finish in, and after any redo.
     report.space_saved_bytes = ts.with_db(|c| {
@@ -142,7 +162,7 @@ fn ingest_inner(
                 package: &item.key,
                 entries: &meta.entries,
                 extra_names: &extra_names,
-                inodes: &new_inodes,
+                links: &links,
                 bytes: report.bytes,
             },
         )

@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 
 /// Prefix of temporary object names (never a valid hash).
 pub const TMP_PREFIX: &str = ".tmp.";
+/// Space kept free for store.db (see [`Layout::make_reserve`]).
+pub const RESERVE: &str = "store.db-reserve";
+/// The largest reserve.
+const RESERVE_BYTES: u64 = 256 << 10;
+/// Prefix of temporary metadata names in `packages/`.
+pub const META_TMP_PREFIX: &str = ".cutover-tmp.";
 
 /// Paths inside a content-addressed store (the target).
 #[derive(Debug, Clone)]
@@ -52,9 +58,54 @@ impl Layout {
         self.packages().join(name)
     }
 
+    /// A temporary name for a package's metadata while it is written: in
+    /// `packages/`, named after a hash of the package name (so it neither
+    /// grows past the 255-byte name limit with a long package name nor
+    /// collides between packages that run in parallel), the process and a
+    /// counter. Never a package name a store holds (`.cutover-tmp.` prefix).
+    pub fn package_tmp(&self, name: &OsStr, n: u64) -> PathBuf {
+        let digest = blake3::hash(name.as_encoded_bytes());
+        self.packages().join(format!(
+            "{META_TMP_PREFIX}{}.{}.{n}",
+            &digest.to_hex()[..32],
+            std::process::id()
+        ))
+    }
+
     /// The tracking database.
     pub fn db(&self) -> PathBuf {
         self.root.join("store.db")
+    }
+
+    /// Keep some space for store.db: a file of up to 256 KiB (an eighth of
+    /// the free space at most) that is removed when the filesystem fills, so
+    /// the packages that failed for want of space can still be recorded.
+    /// Best effort: without it a full disk leaves them pending.
+    pub fn make_reserve(&self) {
+        let path = self.root.join(RESERVE);
+        if path.exists() {
+            return;
+        }
+        let free = super::phases::free_bytes(&self.root).unwrap_or(0);
+        let size = RESERVE_BYTES.min(free / 8) as usize;
+        if size == 0 {
+            return;
+        }
+        // Bytes that do not compress: a compressing filesystem (ZFS, BTRFS)
+        // must really set the space aside.
+        let mut bytes = vec![0u8; size];
+        blake3::Hasher::new()
+            .update(b"cutover store.db reserve")
+            .finalize_xof()
+            .fill(&mut bytes);
+        if std::fs::write(&path, &bytes).is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// Free the reserve (its space goes to store.db).
+    pub fn release_reserve(&self) {
+        let _ = std::fs::remove_file(self.root.join(RESERVE));
     }
 
     /// Create the directories of the layout (all 256 fan directories).
@@ -65,9 +116,21 @@ impl Layout {
         std::fs::create_dir_all(self.packages())
     }
 
-    /// Remove objects left under temporary names by a killed run.
+    /// Remove objects and metadata left under temporary names by a killed run.
     pub fn discard_tmp(&self) -> io::Result<u64> {
         let mut n = 0;
+        if let Ok(rd) = std::fs::read_dir(self.packages()) {
+            for e in rd.flatten() {
+                let tmp = e
+                    .file_name()
+                    .as_encoded_bytes()
+                    .starts_with(META_TMP_PREFIX.as_bytes());
+                if tmp && e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                    std::fs::remove_file(e.path())?;
+                    n += 1;
+                }
+            }
+        }
         let Ok(fans) = std::fs::read_dir(self.objects()) else {
             return Ok(0);
         };
@@ -121,11 +184,13 @@ impl PackageMeta {
         serde_json::from_slice(&bytes).map_err(|e| format!("metadata does not parse: {e}"))
     }
 
-    /// Write it via a temporary file and a rename.
-    pub fn write(&self, path: &Path) -> io::Result<()> {
+    /// Write it to `tmp` (see [`Layout::package_tmp`]), then rename it to `path`.
+    pub fn write(&self, path: &Path, tmp: &Path) -> io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        let tmp = path.with_extension("cutover-tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)
+        let result = std::fs::write(tmp, bytes).and_then(|()| std::fs::rename(tmp, path));
+        if result.is_err() {
+            let _ = std::fs::remove_file(tmp);
+        }
+        result
     }
 }

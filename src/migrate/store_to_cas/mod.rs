@@ -25,10 +25,11 @@ use crate::error::{Error, Result};
 use crate::migrate::tree_sync::meta::{lstat, Kind};
 use crate::migrate::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
 use crate::names;
+use crate::target::SyncGroup;
 use crate::verify::sample::Sample;
 use crate::verify::VerifyMode;
 
-pub use check::{check_package, corrupt_objects, CheckedObjects};
+pub use check::{check_package, damaged_objects, object_problem, CheckedObjects, DamagedObject};
 use layout::Layout;
 
 /// Kind name on the command line.
@@ -55,6 +56,11 @@ pub struct StoreToCas {
     inodes: Mutex<HashMap<(u64, u64), String>>,
     sample: OnceLock<Sample>,
     checked: CheckedObjects,
+    /// Group commit of `syncfs` on the store's filesystem.
+    sync: SyncGroup,
+    /// Failures store.db could not record when they happened (a full
+    /// disk): recorded at the end of the job, with the space reserve.
+    unrecorded: Mutex<Vec<(String, String)>>,
 }
 
 impl StoreToCas {
@@ -62,13 +68,15 @@ impl StoreToCas {
     pub fn new(params: StoreParams) -> Self {
         let layout = Layout::new(&params.target);
         StoreToCas {
-            params,
             layout,
             db: Mutex::new(None),
             claims: claims::ObjectClaims::default(),
             inodes: Mutex::new(HashMap::new()),
             sample: OnceLock::new(),
             checked: CheckedObjects::default(),
+            sync: SyncGroup::new(&params.target),
+            unrecorded: Mutex::new(Vec::new()),
+            params,
         }
     }
 
@@ -119,6 +127,44 @@ impl StoreToCas {
         if let Some(raw) = raw_hash(hex) {
             self.claims.abandon(raw);
         }
+    }
+
+    /// Record a package failed in store.db; when store.db cannot be written
+    /// now (a full disk), keep it for [`Migration::finish`], so the job's
+    /// count of failed packages and `store status` agree.
+    fn record_failure(&self, key: &str, why: &str) {
+        if let Err(e) = self.with_db(|c| db::finish_package(c, key, Some(why), false)) {
+            tracing::warn!(
+                "package {key}: cannot record the failure now ({}); retrying at the end of the job",
+                e.0
+            );
+            if let Ok(mut u) = self.unrecorded.lock() {
+                u.push((key.to_string(), why.to_string()));
+            }
+        }
+    }
+
+    /// Record the failures kept by [`Self::record_failure`]: free the space
+    /// reserve first, so store.db can grow by the one transaction it takes.
+    fn record_kept_failures(&self) -> Result<()> {
+        let kept = self
+            .unrecorded
+            .lock()
+            .map(|mut u| std::mem::take(&mut *u))
+            .unwrap_or_default();
+        if kept.is_empty() {
+            return Ok(());
+        }
+        self.layout.release_reserve();
+        self.with_db(|c| db::record_failures(c, &kept))
+            .map_err(|e| {
+                Error::Journal(format!(
+                    "{} packages failed but store {} cannot record it ({}); free space there, then run the migration again",
+                    kept.len(),
+                    names::display(&self.params.target),
+                    e.0
+                ))
+            })
     }
 
     fn inode_hash(&self, dev: u64, ino: u64) -> Option<String> {
@@ -182,7 +228,14 @@ impl StoreToCas {
             let foreign = rd.flatten().any(|e| {
                 !matches!(
                     e.file_name().to_str(),
-                    Some("objects" | "packages" | "store.db" | "store.db-wal" | "store.db-shm")
+                    Some(
+                        "objects"
+                            | "packages"
+                            | "store.db"
+                            | "store.db-wal"
+                            | "store.db-shm"
+                            | layout::RESERVE
+                    )
                 )
             });
             if foreign {
@@ -299,6 +352,7 @@ impl Migration for StoreToCas {
         let io = |e: std::io::Error| Error::io("cannot create store", &self.params.target, &e);
         self.layout.create().map_err(io)?;
         let discarded = self.layout.discard_tmp().map_err(io)?;
+        self.layout.make_reserve();
         if discarded > 0 {
             tracing::info!("discarded {discarded} objects left under temporary names");
         }
@@ -310,6 +364,7 @@ impl Migration for StoreToCas {
             .map_err(|e| Error::io("cannot resolve store", &self.params.source, &e))?;
         db::set_state(&conn, "source", &csrc.to_string_lossy()).map_err(Error::bad)?;
         db::reset_in_progress(&conn).map_err(Error::bad)?;
+        db::init_seq(&conn).map_err(Error::bad)?;
         let keys: Vec<String> = plan.items.iter().map(|i| i.key.clone()).collect();
         db::add_pending(&mut conn, &keys).map_err(Error::bad)?;
         let live = db::live_objects(&conn).map_err(Error::bad)?;
@@ -359,13 +414,22 @@ impl Migration for StoreToCas {
         );
         report.files_hashed += result.hashed;
         let error = (!result.diff.is_empty()).then(|| result.diff.summary());
-        if self.db.lock().map(|g| g.is_some()).unwrap_or(false) {
-            self.with_db(|c| db::finish_package(c, &item.key, error.as_deref()))?;
+        if self.db.lock().map(|g| g.is_none()).unwrap_or(true) {
+            return error.map_or(Ok(()), |e| Err(ItemError(e)));
         }
-        match error {
-            None => Ok(()),
-            Some(e) => Err(ItemError(e)),
-        }
+        let error = match error {
+            // The package's run flushed what it wrote before recording it.
+            None => match self.with_db(|c| db::finish_package(c, &item.key, None, true)) {
+                Ok(()) => return Ok(()),
+                Err(e) => format!(
+                    "package {} verified, but store.db cannot record it: {}",
+                    item.key, e.0
+                ),
+            },
+            Some(e) => e,
+        };
+        self.record_failure(&item.key, &error);
+        Err(ItemError(error))
     }
 
     fn verify_label(&self) -> String {
@@ -374,5 +438,29 @@ impl Migration for StoreToCas {
 
     fn rollback(&self) -> Result<String> {
         phases::rollback(&self.params.target, false).map(|r| r.message)
+    }
+
+    fn lock_target(&self) -> Option<PathBuf> {
+        Some(self.params.target.clone())
+    }
+
+    fn finish(&self, _summary: &crate::engine::Summary) -> Result<()> {
+        if self.db.lock().map(|g| g.is_none()).unwrap_or(true) {
+            return Ok(());
+        }
+        self.record_kept_failures()?;
+        // Everything completed is flushed already (each package's run syncs
+        // before store.db records it); one more syncfs lets the record say so
+        // for packages an older cutover completed.
+        self.sync.sync().map_err(|e| {
+            Error::Io(format!(
+                "store {}: {e}",
+                names::display(&self.params.target)
+            ))
+        })?;
+        if let Err(e) = self.with_db(db::mark_flushed) {
+            tracing::warn!("cannot record that the store was flushed: {}", e.0);
+        }
+        Ok(())
     }
 }

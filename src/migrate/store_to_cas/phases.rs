@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::check::{check_package, corrupt_objects, CheckedObjects};
+use super::check::{check_package, damaged_objects, CheckedObjects, DamagedObject};
 use super::db;
 use super::layout::Layout;
 use crate::error::{Error, Result};
@@ -45,8 +45,12 @@ pub struct StoreStatus {
     pub cleaned_up: bool,
     pub rolled_back_store: bool,
     pub warnings: Vec<String>,
-    /// Objects whose bytes do not hash to their name (with `--verify`).
+    /// Names of damaged objects (with `--verify`): see `damaged_objects`.
     pub corrupt_objects: Vec<String>,
+    /// Each damaged object (with `--verify`): what is wrong with it
+    /// (missing, writable, not a regular file, content does not match its
+    /// name) and the packages that use it.
+    pub damaged_objects: Vec<DamagedObject>,
     /// Failed packages and why.
     pub failures: Vec<(String, String)>,
 }
@@ -169,15 +173,28 @@ pub fn status(target: &Path, verify: bool) -> Result<StoreStatus> {
         }
     }
     if verify {
-        s.corrupt_objects = corrupt_objects(&layout);
-        if !s.corrupt_objects.is_empty() {
+        let expected = db::live_objects(&conn).map_err(Error::bad)?;
+        let mut damaged = damaged_objects(&layout, &expected);
+        for d in &mut damaged {
+            d.packages = db::packages_using(&conn, &d.object, 5).map_err(Error::bad)?;
+        }
+        if !damaged.is_empty() {
             s.warnings.push(format!(
-                "{} corrupt objects (bytes do not hash to their name)",
-                s.corrupt_objects.len()
+                "{} damaged objects (missing, writable, not a regular file, or content not matching the name); re-run the migration of the packages that use them after `cutover store rollback`, or restore the objects",
+                damaged.len()
             ));
         }
+        s.corrupt_objects = damaged.iter().map(|d| d.object.clone()).collect();
+        s.damaged_objects = damaged;
     }
     Ok(s)
+}
+
+impl StoreStatus {
+    /// Nothing failed and (with `--verify`) no object is damaged.
+    pub fn healthy(&self) -> bool {
+        self.failed == 0 && self.damaged_objects.is_empty() && self.corrupt_objects.is_empty()
+    }
 }
 
 /// Free bytes on the filesystem holding `path`.
@@ -244,7 +261,7 @@ pub fn cutover(target: &Path) -> Result<PhaseResult> {
     if s.completed == 0 {
         return Err(Error::bad("cutover refused: no package has been migrated"));
     }
-    let conn = db::open(&layout.db(), false).map_err(Error::bad)?;
+    let mut conn = db::open(&layout.db(), false).map_err(Error::bad)?;
     let source = source_of(&conn)?;
     let packages = db::packages_with(&conn, "completed").map_err(Error::bad)?;
     let problems = verify_all(&layout, Path::new(&source), &packages);
@@ -259,6 +276,14 @@ pub fn cutover(target: &Path) -> Result<PhaseResult> {
             problems,
         });
     }
+    // What was verified is on stable storage before anything trusts it.
+    crate::target::flush::syncfs_path(target).map_err(|e| {
+        Error::Io(format!(
+            "cannot flush store {} to disk: {e}",
+            names::display(target)
+        ))
+    })?;
+    db::mark_flushed(&mut conn).map_err(Error::bad)?;
     db::set_state(&conn, "cut_over_at", &db::now().to_string()).map_err(Error::bad)?;
     Ok(PhaseResult {
         ok: true,
@@ -293,6 +318,13 @@ pub fn cleanup(source: &Path, target: &Path, confirm: bool) -> Result<PhaseResul
         return Err(Error::bad(format!(
             "cleanup refused: this store was migrated from {recorded}, not {}",
             names::display(source)
+        )));
+    }
+    if !db::flushed_after_last_completion(&conn).map_err(Error::bad)? {
+        return Err(Error::bad(format!(
+            "cleanup refused: store.db does not record that store {} was flushed to disk after its last package completed; run `cutover store cutover --target {}` again (it flushes the store and records it)",
+            names::display(target),
+            names::display(target)
         )));
     }
     let packages = db::packages_with(&conn, "completed").map_err(Error::bad)?;
