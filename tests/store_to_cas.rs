@@ -1126,3 +1126,68 @@ fn stress_many_sharing_packages_at_parallel_16() {
         );
     }
 }
+
+/// What a package file carries beyond its bytes: extended attributes and
+/// ACLs are recorded in the package's metadata and verified; a sparse file's
+/// object keeps its holes.
+#[test]
+fn attributes_acls_and_holes_are_kept_and_verified() {
+    if !support::require(
+        "store attributes",
+        support::skip::all([
+            support::skip::root(),
+            support::skip::tools(&["setfattr", "setfacl"]),
+        ]),
+    ) {
+        return;
+    }
+    let e = env();
+    let pkg = e.store.join("0123456789abcdef0123456789abcdef-attrs");
+    let file = pkg.join("bin/tool");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, b"a tool").unwrap();
+    let run = |args: &[&str], p: &Path| {
+        let ok = Command::new(args[0])
+            .args(&args[1..])
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{args:?}");
+    };
+    run(&["setfattr", "-n", "user.color", "-v", "blue"], &file);
+    run(&["setfacl", "-m", "u:nobody:r"], &file);
+    let sparse = pkg.join("disk.img");
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::File::create(&sparse).unwrap();
+        f.seek(SeekFrom::Start(40 << 20)).unwrap();
+        f.write_all(b"data").unwrap();
+        f.set_len(64 << 20).unwrap();
+    }
+    let out = e.migrate(&["--verify", "full"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let meta = std::fs::read_to_string(
+        e.cas
+            .join("packages/0123456789abcdef0123456789abcdef-attrs"),
+    )
+    .unwrap();
+    assert!(meta.contains("user.color"), "{meta}");
+    assert!(meta.contains("system.posix_acl_access"), "{meta}");
+    let hex = blake3::hash(&std::fs::read(&sparse).unwrap())
+        .to_hex()
+        .to_string();
+    let object = e.cas.join("objects").join(&hex[..2]).join(&hex);
+    use std::os::unix::fs::MetadataExt;
+    let src_alloc = std::fs::metadata(&sparse).unwrap().blocks() * 512;
+    if src_alloc < (1 << 20) {
+        let alloc = std::fs::metadata(&object).unwrap().blocks() * 512;
+        assert!(alloc < (1 << 20), "the object allocates {alloc} bytes");
+    }
+    // Verification compares them: a changed attribute is a named difference.
+    run(&["setfattr", "-n", "user.color", "-v", "red"], &file);
+    let cas = e.cas.to_str().unwrap().to_string();
+    let out = e.store_cmd(&["cutover", "--target", &cas]);
+    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+    let text = format!("{}", show(&out));
+    assert!(text.contains("user.color differs"), "{text}");
+}

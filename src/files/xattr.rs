@@ -210,6 +210,37 @@ pub fn differences(src: &[Xattr], dst: &[Xattr]) -> Vec<String> {
     out
 }
 
+/// Attributes as text, for metadata files: `[name (encoded like paths),
+/// value in hex]`, sorted by name.
+pub fn to_text(attrs: &[Xattr]) -> Vec<[String; 2]> {
+    attrs
+        .iter()
+        .map(|(n, v)| {
+            let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
+            [crate::names::encode(n), hex]
+        })
+        .collect()
+}
+
+/// Attributes back from their text form; pairs that do not decode are left out.
+pub fn from_text(text: &[[String; 2]]) -> Vec<Xattr> {
+    text.iter()
+        .filter_map(|[name, hex]| {
+            let name = crate::names::decode(name)?;
+            let value = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// The attributes of `path` as text ([`to_text`]); empty when it has none.
+pub fn read_text(path: &Path) -> io::Result<Vec<[String; 2]>> {
+    read_all(path).map(|a| to_text(&a))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +262,7 @@ mod tests {
         let (sa, sb) = (read_all(&a).expect("a"), read_all(&b).expect("b"));
         assert_eq!(sa, sb);
         assert!(differences(&sa, &sb).is_empty());
+        assert_eq!(from_text(&to_text(&sa)), sa);
         set(&b, b"user.color", b"red").expect("set");
         assert_eq!(
             differences(&sa, &read_all(&b).expect("b")),

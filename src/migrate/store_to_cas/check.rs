@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use super::layout::{Entry, Layout, PackageMeta};
 use super::walk::walk_package;
+use crate::files::xattr;
 use crate::migrate::tree_sync::meta::Kind;
 use crate::names;
 use crate::verify::diff::DiffReport;
@@ -90,6 +91,18 @@ pub fn check_package(
                 &shown,
                 format!("mode {:o} in source, {:o} in store", st.mode, m.mode),
             );
+        }
+        match xattr::read_text(&src_dir.join(&e.rel)) {
+            Ok(attrs) if attrs != m.xattrs => out.diff.differs(
+                &shown,
+                xattr::differences(&xattr::from_text(&attrs), &xattr::from_text(&m.xattrs))
+                    .join(", ")
+                    .replace("in target", "in store"),
+            ),
+            Ok(_) => {}
+            Err(e) => out
+                .diff
+                .error(&shown, format!("reading source attributes: {e}")),
         }
         match st.kind {
             Kind::Symlink => {

@@ -13,10 +13,11 @@ use super::layout::{Entry, PackageMeta};
 use super::walk::walk_package;
 use super::StoreToCas;
 use crate::engine::event::ItemReport;
+use crate::files::{sparse, xattr};
 use crate::migrate::tree_sync::meta::Kind;
 use crate::migrate::{Item, ItemCtx, ItemError};
 use crate::names;
-use crate::verify::hash::{copy_hashing, hash_file, with_buffer};
+use crate::verify::hash::{hash_file, with_buffer};
 
 /// Files up to this size are read once into memory (hashed, then written).
 const IN_MEMORY: u64 = 4 << 20;
@@ -79,6 +80,8 @@ fn ingest_inner(
             mode: st.mode,
             hash: None,
             target: None,
+            xattrs: xattr::read_text(&path)
+                .map_err(|e| fail(format!("cannot read extended attributes: {e}")))?,
         };
         match st.kind {
             Kind::Dir => entry.kind = "dir".into(),
@@ -217,7 +220,8 @@ fn store_content(ts: &StoreToCas, path: &Path, size: u64) -> Result<(String, boo
     let mut written = 0u64;
     write_object(ts, &hex, |out| {
         let mut input = open().map_err(io::Error::other)?;
-        let (again, n) = copy_hashing(&mut input, out, |_| {})?;
+        // Holes stay holes: a sparse file's object is sparse too.
+        let (again, n) = sparse::copy_hashing(&mut input, out, |_| {})?;
         written = n;
         if again != hash {
             return Err(io::Error::other(

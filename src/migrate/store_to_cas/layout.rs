@@ -168,6 +168,10 @@ pub struct Entry {
     /// A symlink's target, encoded.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub target: Option<String>,
+    /// Extended attributes (POSIX ACLs and capabilities included), as
+    /// `[name, hex value]` pairs sorted by name; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub xattrs: Vec<[String; 2]>,
 }
 
 /// The metadata of one package.
