@@ -1188,6 +1188,6 @@ fn attributes_acls_and_holes_are_kept_and_verified() {
     let cas = e.cas.to_str().unwrap().to_string();
     let out = e.store_cmd(&["cutover", "--target", &cas]);
     assert_ne!(out.status.code(), Some(0), "{}", show(&out));
-    let text = format!("{}", show(&out));
+    let text = show(&out);
     assert!(text.contains("user.color differs"), "{text}");
 }
