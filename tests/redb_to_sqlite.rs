@@ -887,29 +887,7 @@ fn inspect_shows_formats_tables_types_and_counts() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("not a redb database"));
 }
 
-/// A small tmpfs, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn new(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .ok()?
-            .success();
-        ok.then_some(Tmpfs { dir })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
+use support::tmpfs::Tmpfs;
 
 #[test]
 fn a_full_disk_leaves_no_target() {
@@ -923,17 +901,13 @@ fn a_full_disk_leaves_no_target() {
         assert!(!support::skip::strict(), "cannot mount a tmpfs");
         return;
     };
-    let dst = fs.dir.path().join("out.sqlite");
+    let dst = fs.path().join("out.sqlite");
     let out = sb.run(&src, &dst, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let reason = failures(&out);
     assert!(reason.contains("no space left"), "{reason}");
     assert!(reason.contains("out.sqlite"), "{reason}");
-    assert!(
-        listing(fs.dir.path()).is_empty(),
-        "{:?}",
-        listing(fs.dir.path())
-    );
+    assert!(listing(fs.path()).is_empty(), "{:?}", listing(fs.path()));
 }
 
 #[test]

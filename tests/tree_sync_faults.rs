@@ -80,6 +80,33 @@ fn parallel_items_never_lose_files_checked_by_rsync() {
     }
 }
 
+/// `cutover run tree-sync … --parallel 32` under strace, the system calls of
+/// `inject` (`CALLS:delay_enter=US`) slowed.
+fn slowed_run(
+    inject: &str,
+    state: &Path,
+    src: &Path,
+    dst: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("trace={}", inject.split(':').next().unwrap_or("")))
+        .arg("-e")
+        .arg(format!("inject={inject}"))
+        .arg(bin())
+        .arg("--state-dir")
+        .arg(state)
+        .args(["run", "tree-sync", "--source"])
+        .arg(src)
+        .arg("--target")
+        .arg(dst)
+        .args(["--json", "--parallel", "32", "--verify", "full"])
+        .args(extra)
+        .output()
+        .expect("strace cutover")
+}
+
 /// Parallel items on a slow filesystem: strace delays the chosen system
 /// calls by 2 ms each, which widens every window between one item looking at
 /// a path and acting on it (a parent deciding a subdirectory is missing, a
@@ -104,21 +131,7 @@ fn parallel_items_on_a_slow_filesystem_checked_by_rsync() {
     ];
     for (round, inject) in slowed.iter().enumerate() {
         let dst = sb.root.join(format!("slow{round}"));
-        let out = Command::new("strace")
-            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
-            .arg(format!("trace={}", inject.split(':').next().unwrap_or("")))
-            .arg("-e")
-            .arg(format!("inject={inject}"))
-            .arg(bin())
-            .arg("--state-dir")
-            .arg(&sb.state)
-            .args(["run", "tree-sync", "--source"])
-            .arg(&sb.src)
-            .arg("--target")
-            .arg(&dst)
-            .args(["--json", "--parallel", "32", "--verify", "full"])
-            .output()
-            .expect("strace cutover");
+        let out = slowed_run(inject, &sb.state, &sb.src, &dst, &[]);
         assert_eq!(out.status.code(), Some(0), "{inject}: {}", show(&out));
         let diff = rsync_differences(&sb.src, &dst);
         assert!(diff.is_empty(), "{inject}: rsync finds:\n{diff}");
@@ -126,21 +139,7 @@ fn parallel_items_on_a_slow_filesystem_checked_by_rsync() {
         // turned into a directory and back.
         write(&sb.src.join("d1/e3/new"), b"added");
         std::fs::remove_file(sb.src.join("d2/e5/f2051")).expect("rm");
-        let out = Command::new("strace")
-            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
-            .arg(format!("trace={}", inject.split(':').next().unwrap_or("")))
-            .arg("-e")
-            .arg(format!("inject={inject}"))
-            .arg(bin())
-            .arg("--state-dir")
-            .arg(&sb.state)
-            .args(["run", "tree-sync", "--final", "--source"])
-            .arg(&sb.src)
-            .arg("--target")
-            .arg(&dst)
-            .args(["--json", "--parallel", "32"])
-            .output()
-            .expect("strace cutover");
+        let out = slowed_run(inject, &sb.state, &sb.src, &dst, &["--final"]);
         assert_eq!(out.status.code(), Some(0), "{inject} final: {}", show(&out));
         let diff = rsync_differences(&sb.src, &dst);
         assert!(diff.is_empty(), "{inject} final: rsync finds:\n{diff}");

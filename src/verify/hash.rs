@@ -58,47 +58,9 @@ fn hash_with(mut file: File, buf: &mut [u8]) -> io::Result<(blake3::Hash, u64)> 
     Ok((hasher.finalize(), total))
 }
 
-/// Copy everything `input` yields into `output`, hashing the bytes as they
-/// pass (one read of the source); `on_chunk` sees each chunk's length.
-/// Returns the BLAKE3 of the bytes and how many were copied.
-pub fn copy_hashing(
-    input: &mut impl Read,
-    output: &mut impl io::Write,
-    mut on_chunk: impl FnMut(usize),
-) -> io::Result<(blake3::Hash, u64)> {
-    with_buffer(BUF_SIZE, |buf| {
-        let mut hasher = blake3::Hasher::new();
-        let mut total = 0u64;
-        loop {
-            let n = match input.read(buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            output.write_all(&buf[..n])?;
-            total += n as u64;
-            on_chunk(n);
-        }
-        Ok((hasher.finalize(), total))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn copies_and_hashes_in_one_pass() {
-        let data = vec![7u8; BUF_SIZE + 123];
-        let mut out = Vec::new();
-        let mut chunks = 0;
-        let (h, n) = copy_hashing(&mut &data[..], &mut out, |_| chunks += 1).expect("copy");
-        assert_eq!((n, out.len()), (data.len() as u64, data.len()));
-        assert_eq!(h, blake3::hash(&data));
-        assert!(chunks >= 2);
-    }
 
     #[test]
     fn hashes_like_b3sum() {
