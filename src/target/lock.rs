@@ -1,7 +1,9 @@
 //! One writer per target. A job holds an `flock` on a lock file beside its
 //! target (`PARENT/.NAME.cutover-lock`) for as long as it runs, whatever
 //! state directory it uses: a second writer is refused with the holder's pid
-//! and state directory; readers (`verify`, `store status`) take it shared.
+//! and state directory; readers (`verify`, dry runs, `store status --verify`)
+//! take it shared. Plain `store status` takes none, so it can watch a
+//! running migration.
 //!
 //! The lock file is left in place when the job ends: removing it would let a
 //! process that opened it just before take a lock on a file nobody else sees.
