@@ -872,35 +872,27 @@ fn a_second_writer_on_one_store_is_refused_and_the_first_counts_exactly() {
     let e = env();
     planned_store(&e.store, 150);
     let (reducible, distinct) = independent_dup_bytes(&e.store);
-    let mut first = Command::new(bin())
-        .arg("--state-dir")
-        .arg(&e.sb.state)
-        .args([
-            "run",
-            "store-to-cas",
-            "--parallel",
-            "1",
-            "--batch",
-            "5",
-            "--json",
-            "--source",
-        ])
-        .arg(&e.store)
-        .arg("--target")
-        .arg(&e.cas)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(first.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "ended early");
-        if line.contains("\"item_verified\"") {
-            break;
-        }
-    }
+    let mut first = support::cli::Running::start(
+        &e.sb.state,
+        &[
+            OsStr::new("run"),
+            OsStr::new("store-to-cas"),
+            OsStr::new("--parallel"),
+            OsStr::new("1"),
+            OsStr::new("--batch"),
+            OsStr::new("5"),
+            OsStr::new("--json"),
+            OsStr::new("--source"),
+            e.store.as_os_str(),
+            OsStr::new("--target"),
+            e.cas.as_os_str(),
+        ],
+    );
+    let seen = first.read_until(|v| v["event"] == "item_verified");
+    assert!(
+        seen.last().is_some_and(|v| v["event"] == "item_verified"),
+        "ended early"
+    );
     let other_state = e.sb.root.join("other state");
     let cas = e.cas.to_str().unwrap().to_string();
     let second = support::cli::job(
@@ -916,14 +908,13 @@ fn a_second_writer_on_one_store_is_refused_and_the_first_counts_exactly() {
         &other_state,
         &["store", "rollback", "--target", cas.as_str()],
     );
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    let status = first.wait().unwrap();
+    let first_pid = first.id();
+    let (rest, status) = first.finish();
     for refused in [&second, &rollback] {
         assert_eq!(refused.status.code(), Some(2), "{}", show(refused));
         let err = String::from_utf8_lossy(&refused.stderr);
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-        assert!(err.contains(&format!("process {}", first.id())), "{err}");
+        assert!(err.contains(&format!("process {first_pid}")), "{err}");
         assert!(err.contains(&e.sb.state.display().to_string()), "{err}");
     }
     assert!(second.stdout.is_empty(), "{}", show(&second));

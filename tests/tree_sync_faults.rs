@@ -7,11 +7,13 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 mod support;
 
-use support::cli::{bin, events, show, summary, write, Sandbox};
+use std::ffi::OsStr;
+
+use support::cli::{bin, events, show, summary, write, Running, Sandbox};
 use support::skip::{root, tool, tools};
 use support::tmpfs::Tmpfs;
 
@@ -308,27 +310,26 @@ fn a_second_writer_of_one_target_is_refused_naming_the_first() {
         );
     }
     let first_state = sb.root.join("state-first");
-    let first = Command::new(bin())
-        .arg("--state-dir")
-        .arg(&first_state)
-        .args(["run", "tree-sync", "--source"])
-        .arg(&sb.src)
-        .arg("--target")
-        .arg(&sb.dst)
-        .args(["--json", "--parallel", "1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start first");
-    // Wait until the first one has started writing.
-    let mut started = false;
-    for _ in 0..400 {
-        if sb.dst.join("d0").exists() {
-            started = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(started, "the first job never started");
+    let mut first = Running::start(
+        &first_state,
+        &[
+            OsStr::new("run"),
+            OsStr::new("tree-sync"),
+            OsStr::new("--source"),
+            sb.src.as_os_str(),
+            OsStr::new("--target"),
+            sb.dst.as_os_str(),
+            OsStr::new("--json"),
+            OsStr::new("--parallel"),
+            OsStr::new("1"),
+        ],
+    );
+    // Wait until the first one has written an item.
+    let seen = first.read_until(|v| v["event"] == "item_verified");
+    assert!(
+        seen.last().is_some_and(|v| v["event"] == "item_verified"),
+        "the first job never started: {seen:?}"
+    );
     let second = support::cli::job(
         &sb.root.join("state-second"),
         "run",
@@ -338,13 +339,13 @@ fn a_second_writer_of_one_target_is_refused_naming_the_first() {
         &["--final"],
     );
     let first_pid = first.id();
-    let first_out = first.wait_with_output().expect("first");
+    let (rest, first_status) = first.finish();
     assert_eq!(second.status.code(), Some(2), "{}", show(&second));
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains(&first_pid.to_string()), "{err}");
     assert!(err.contains("state-first"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    assert_eq!(first_out.status.code(), Some(0), "{}", show(&first_out));
+    assert_eq!(first_status.code(), Some(0), "first job: {rest}");
     // And after it, the target is free again.
     let verify = support::cli::job(
         &sb.root.join("s3"),
@@ -359,7 +360,7 @@ fn a_second_writer_of_one_target_is_refused_naming_the_first() {
 
 #[test]
 fn the_target_is_flushed_before_the_first_item_is_verified() {
-    if !support::require("strace of tree-sync", tool("strace")) {
+    if !support::require("strace of tree-sync", support::strace::usable()) {
         return;
     }
     let sb = Sandbox::new();
@@ -367,38 +368,26 @@ fn the_target_is_flushed_before_the_first_item_is_verified() {
         write(&sb.src.join(format!("d{}/f{i}", i % 3)), b"some bytes");
     }
     let log = sb.root.join("strace.log");
-    let out = Command::new("strace")
-        .args([
-            "-f",
-            "-y",
-            "-s",
-            "256",
-            "-e",
-            "trace=syncfs,fsync,fdatasync,write",
-            "-o",
-        ])
-        .arg(&log)
-        .arg(bin())
-        .arg("--state-dir")
-        .arg(&sb.state)
-        .args(["run", "tree-sync", "--source"])
-        .arg(&sb.src)
-        .arg("--target")
-        .arg(&sb.dst)
-        .arg("--json")
-        .output()
-        .expect("strace");
+    let args = [
+        OsStr::new("--state-dir"),
+        sb.state.as_os_str(),
+        OsStr::new("run"),
+        OsStr::new("tree-sync"),
+        OsStr::new("--source"),
+        sb.src.as_os_str(),
+        OsStr::new("--target"),
+        sb.dst.as_os_str(),
+        OsStr::new("--json"),
+    ];
+    let out = support::strace::traced(bin(), &args, &log);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(events(&out).iter().any(|e| e["event"] == "item_verified"));
     let trace = std::fs::read_to_string(&log).expect("log");
-    let dst = sb.dst.display().to_string();
-    let flushed = trace
-        .lines()
-        .position(|l| l.contains("syncfs(") && l.contains(&dst))
-        .unwrap_or_else(|| panic!("no syncfs of {dst}:\n{trace}"));
-    let verified = trace
-        .lines()
-        .position(|l| l.contains("write(1") && l.contains("item_verified"))
+    let dst = format!("<{}>", sb.dst.display());
+    let flushed =
+        support::strace::first_flush(&trace, |c| c.starts_with("syncfs(") && c.contains(&dst))
+            .unwrap_or_else(|| panic!("no syncfs of {dst}:\n{trace}"));
+    let verified = support::strace::first_verified(&trace)
         .unwrap_or_else(|| panic!("no item_verified written:\n{trace}"));
     assert!(
         flushed < verified,
@@ -411,7 +400,6 @@ fn the_target_is_flushed_before_the_first_item_is_verified() {
 /// first run finished) and the result is exact, checked by rsync.
 #[test]
 fn killed_at_high_parallelism_then_resumed_is_exact() {
-    use std::io::{BufRead, BufReader};
     if !support::require("tree-sync kill and resume", tool("rsync")) {
         return;
     }
@@ -420,39 +408,50 @@ fn killed_at_high_parallelism_then_resumed_is_exact() {
     write(&sb.src.join("d3/big"), &vec![9u8; 8 << 20]);
     for (round, after) in [5usize, 60].into_iter().enumerate() {
         let dst = sb.root.join(format!("killed{round}"));
-        let mut child = Command::new(bin())
-            .arg("--state-dir")
-            .arg(&sb.state)
-            .args(["run", "tree-sync", "--parallel", "16", "--json", "--source"])
-            .arg(&sb.src)
-            .arg("--target")
-            .arg(&dst)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-        let (mut seen, mut job) = (0, None);
-        let mut line = String::new();
-        while seen < after {
-            line.clear();
-            if reader.read_line(&mut line).expect("read") == 0 {
-                break;
-            }
-            let v: serde_json::Value = serde_json::from_str(&line).expect("json");
-            if v["event"] == "job_started" {
-                job = v["job"].as_u64();
-            }
-            if v["event"] == "item_verified" {
-                seen += 1;
-            }
-        }
-        child.kill().expect("kill -9");
-        let _ = child.wait();
+        let mut run = Running::start(
+            &sb.state,
+            &[
+                OsStr::new("run"),
+                OsStr::new("tree-sync"),
+                OsStr::new("--parallel"),
+                OsStr::new("16"),
+                OsStr::new("--json"),
+                OsStr::new("--source"),
+                sb.src.as_os_str(),
+                OsStr::new("--target"),
+                dst.as_os_str(),
+            ],
+        );
+        let mut seen = 0;
+        let events = run.read_until(|v| {
+            seen += usize::from(v["event"] == "item_verified");
+            seen >= after
+        });
+        run.kill();
+        let job = events
+            .iter()
+            .find(|v| v["event"] == "job_started")
+            .and_then(|v| v["job"].as_u64());
         let job = job.expect("job id").to_string();
         let out = sb.cutover(&["resume", job.as_str(), "--json"]);
         assert_eq!(out.status.code(), Some(0), "round {round}: {}", show(&out));
         let diff = rsync_differences(&sb.src, &dst);
         assert!(diff.is_empty(), "round {round}: rsync finds:\n{diff}");
     }
+}
+
+/// A dry run writes nothing, not even the target's lock file.
+#[test]
+fn a_dry_run_leaves_no_lock_file() {
+    let sb = Sandbox::new();
+    write(&sb.src.join("a/f"), b"x");
+    let out = sb.job("run", "tree-sync", &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let beside: Vec<_> = std::fs::read_dir(&sb.root)
+        .expect("root")
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".cutover-lock"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
 }

@@ -84,10 +84,12 @@ pub async fn start(
         LockMode::Shared
     };
     let state_dir = journal.state_dir().to_path_buf();
+    let dry_run = opts.dry_run;
     let (plan, target_lock) = tokio::task::spawn_blocking(move || -> Result<_> {
         let plan = planner.plan()?;
         // Planning only reads; the lock is taken before anything is written.
-        let lock = match planner.lock_target() {
+        // A dry run writes nothing, not even a lock file, and keeps no one out.
+        let lock = match planner.lock_target().filter(|_| !dry_run) {
             Some(target) => Some(TargetLock::acquire(&target, lock_mode, &state_dir)?),
             None => None,
         };

@@ -1,8 +1,8 @@
 //! One writer per target. A job holds an `flock` on a lock file beside its
 //! target (`PARENT/.NAME.cutover-lock`) for as long as it runs, whatever
 //! state directory it uses: a second writer is refused with the holder's pid
-//! and state directory; readers (`verify`, dry runs, `store status --verify`)
-//! take it shared. Plain `store status` takes none, so it can watch a
+//! and state directory; readers (`verify`, `store status --verify`)
+//! take it shared; a dry run takes none. Plain `store status` takes none, so it can watch a
 //! running migration.
 //!
 //! The lock file is left in place when the job ends: removing it would let a
@@ -28,7 +28,8 @@ pub enum LockMode {
 /// A held target lock; released when dropped.
 #[derive(Debug)]
 pub struct TargetLock {
-    file: File,
+    /// Held open for the lock's life: closing it releases the lock.
+    _file: File,
     path: PathBuf,
     mode: LockMode,
 }
@@ -102,7 +103,11 @@ impl TargetLock {
                 return Err(Error::io("cannot write the lock file", &path, &e));
             }
         }
-        Ok(TargetLock { file, path, mode })
+        Ok(TargetLock {
+            _file: file,
+            path,
+            mode,
+        })
     }
 
     /// The lock file.
@@ -113,11 +118,6 @@ impl TargetLock {
     /// How the lock is held.
     pub fn mode(&self) -> LockMode {
         self.mode
-    }
-
-    /// The descriptor of the lock file (kept open while held).
-    pub fn file(&self) -> &File {
-        &self.file
     }
 }
 

@@ -113,3 +113,68 @@ impl Sandbox {
         job(&self.state, verb, kind, &self.src, &self.dst, extra)
     }
 }
+
+/// A cutover process started with its NDJSON stdout piped, read as it runs.
+pub struct Running {
+    pub child: std::process::Child,
+    reader: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Running {
+    /// Start `cutover --state-dir STATE ARGS…` (stderr discarded).
+    pub fn start<S: AsRef<OsStr>>(state: &Path, args: &[S]) -> Running {
+        let mut child = Command::new(bin())
+            .arg("--state-dir")
+            .arg(state)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start cutover");
+        let stdout = child.stdout.take().expect("stdout");
+        Running {
+            child,
+            reader: std::io::BufReader::new(stdout),
+        }
+    }
+
+    /// Read events until `stop` accepts one; returns the events read (that
+    /// one last), or every event if the output ended first.
+    pub fn read_until(&mut self, mut stop: impl FnMut(&Value) -> bool) -> Vec<Value> {
+        use std::io::BufRead;
+        let mut seen = Vec::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line).expect("read stdout") == 0 {
+                return seen;
+            }
+            let v: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+            let done = stop(&v);
+            seen.push(v);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for the end: the rest of stdout and the exit status.
+    pub fn finish(mut self) -> (String, std::process::ExitStatus) {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.reader, &mut rest).expect("read stdout");
+        let status = self.child.wait().expect("wait");
+        (rest, status)
+    }
+
+    /// kill -9 and reap.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

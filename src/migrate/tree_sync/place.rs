@@ -68,23 +68,31 @@ pub fn ensure_one_dir(path: &Path) -> io::Result<()> {
 }
 
 /// Make `root/rel` and every directory between them exist, each with
-/// [`ensure_one_dir`]. The target root's parent must exist.
+/// [`ensure_one_dir`]. The directory itself is tried first; its ancestors
+/// are only walked when one of them is missing (the parent's item usually
+/// created it already). The target root's parent must exist.
 pub fn ensure_dir_chain(root: &Path, rel: &Path) -> io::Result<()> {
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "item path leaves the target",
+        ));
+    }
+    let path = root.join(rel);
+    match ensure_one_dir(&path) {
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {}
+        done => return done,
+    }
     ensure_one_dir(root)?;
     let mut path = root.to_path_buf();
     for part in rel.components() {
-        match part {
-            Component::Normal(p) => {
-                path.push(p);
-                ensure_one_dir(&path)?;
-            }
-            Component::CurDir => {}
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "item path leaves the target",
-                ))
-            }
+        if let Component::Normal(p) = part {
+            path.push(p);
+            ensure_one_dir(&path)?;
         }
     }
     Ok(())
