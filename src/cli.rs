@@ -8,11 +8,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::engine::{self, RunOptions};
 use crate::error::{Error, Result};
+use crate::job::kind::CommonArgs;
+use crate::job::{Kind, Migration};
 use crate::journal::{JobStatus, Journal};
-use crate::migrate::tree_sync::{TreeSync, TreeSyncParams};
-use crate::migrate::{self as kinds, Migration};
-use crate::verify::VerifyMode;
-use crate::{headless, state_dir};
+use crate::{headless, kinds, state_dir};
 
 /// cutover: storage and state migrations, verified item by item.
 #[derive(Debug, Parser)]
@@ -33,17 +32,17 @@ pub enum Command {
     /// Run a migration headless.
     Run {
         #[command(subcommand)]
-        kind: RunKind,
+        call: KindCall<false>,
     },
     /// Verify a target against its source without writing.
     Verify {
         #[command(subcommand)]
-        kind: VerifyKind,
+        call: KindCall<true>,
     },
     /// Phases of a content-addressed store: status, cutover, cleanup, rollback.
     Store {
         #[command(subcommand)]
-        command: crate::store_cmd::StoreCommand,
+        command: crate::migrate::store_to_cas::cmd::StoreCommand,
     },
     /// List the jobs in the journal.
     Jobs {
@@ -92,75 +91,88 @@ pub struct ConsoleArgs {
     pub target: Option<PathBuf>,
 }
 
-/// Kinds `cutover run` knows.
-#[derive(Debug, Subcommand)]
-pub enum RunKind {
-    /// Copy a live tree (bulk), then `--final` for the cutover delta sync.
-    TreeSync(TreeSyncArgs),
-    /// Migrate a package store into a deduplicating content-addressed store.
-    StoreToCas(crate::store_cmd::StoreRunArgs),
-    /// Migrate redb databases (a file, or one per node under a directory) into new SQLite files.
-    RedbToSqlite(crate::migrate::redb_to_sqlite::cmd::RedbArgs),
+/// `cutover run KIND …` / `cutover verify KIND …`: one subcommand per
+/// registered kind ([`crate::kinds`]), each with the kind's own arguments
+/// and the common run arguments ([`CommonArgs`]). `VERIFY`: only kinds that
+/// verify without writing.
+#[derive(Debug, Clone)]
+pub struct KindCall<const VERIFY: bool> {
+    /// The kind's name.
+    pub kind: String,
+    /// Its parsed arguments.
+    pub args: clap::ArgMatches,
 }
 
-/// Kinds `cutover verify` knows.
-#[derive(Debug, Subcommand)]
-pub enum VerifyKind {
-    /// Compare a target tree with its source.
-    TreeSync(TreeSyncArgs),
-    /// Compare SQLite files with the redb files they were migrated from.
-    RedbToSqlite(crate::migrate::redb_to_sqlite::cmd::RedbArgs),
-}
-
-/// Options of tree-sync.
-#[derive(Debug, Args, Clone)]
-pub struct TreeSyncArgs {
-    #[arg(long, value_name = "SRC")]
-    pub source: PathBuf,
-    #[arg(long, value_name = "DST")]
-    pub target: PathBuf,
-    /// Final delta sync: copy only what changed and delete what the source no longer has.
-    #[arg(long = "final")]
-    pub final_sync: bool,
-    /// `full` (hash every file) or `sample=N` (hash N files chosen by the seed).
-    #[arg(long, default_value = "full")]
-    pub verify: String,
-    /// Seed of the sample (printed, so a check can be rerun).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Directories processed at once.
-    #[arg(long)]
-    pub parallel: Option<usize>,
-    /// Print every step; write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// NDJSON events on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-impl TreeSyncArgs {
-    fn params(&self) -> Result<TreeSyncParams> {
-        Ok(TreeSyncParams {
-            source: self.source.clone(),
-            target: self.target.clone(),
-            final_sync: self.final_sync,
-            verify: self.verify.parse::<VerifyMode>()?,
-            seed: self.seed.unwrap_or_else(crate::verify::fresh_seed),
-        })
+impl<const VERIFY: bool> KindCall<VERIFY> {
+    fn kinds() -> impl Iterator<Item = &'static dyn Kind> {
+        kinds::all().into_iter().filter(|k| !VERIFY || k.verifies())
     }
+}
 
-    fn options(&self, verify_only: bool) -> Result<RunOptions> {
-        if self.parallel == Some(0) {
-            return Err(Error::bad("--parallel 0: give at least 1"));
+impl<const VERIFY: bool> clap::FromArgMatches for KindCall<VERIFY> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        match m.subcommand() {
+            Some((name, args)) => Ok(KindCall {
+                kind: name.to_string(),
+                args: args.clone(),
+            }),
+            None => Err(clap::Error::raw(
+                clap::error::ErrorKind::MissingSubcommand,
+                "name a migration kind",
+            )),
         }
-        Ok(RunOptions {
-            parallel: self.parallel.unwrap_or_else(engine::default_parallel),
-            dry_run: self.dry_run,
-            verify_only,
-            batch: None,
-        })
     }
+
+    fn update_from_arg_matches(
+        &mut self,
+        m: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl<const VERIFY: bool> clap::Subcommand for KindCall<VERIFY> {
+    fn augment_subcommands(mut cmd: clap::Command) -> clap::Command {
+        for kind in Self::kinds() {
+            let sub = CommonArgs::augment_args(kind.args(clap::Command::new(kind.name())));
+            // After the arguments: a derived `Args` brings its own about.
+            cmd = cmd.subcommand(sub.about(kind.about()).long_about(None));
+        }
+        cmd.subcommand_required(true)
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        Self::kinds().any(|k| k.name() == name)
+    }
+}
+
+/// Build a kind's job from the command line and run it to its end.
+async fn run_kind(
+    state: &std::path::Path,
+    kind: &str,
+    args: &clap::ArgMatches,
+    verify_only: bool,
+) -> Result<i32> {
+    let kind = kinds::find(kind)?;
+    let common: CommonArgs = crate::job::kind::typed(args)?;
+    common.check()?;
+    let built = kind.build(args, &common, verify_only)?;
+    let opts = RunOptions {
+        parallel: common
+            .parallel
+            .or(built.defaults.parallel)
+            .unwrap_or_else(engine::default_parallel),
+        dry_run: common.dry_run,
+        verify_only,
+        batch: built.defaults.batch,
+    };
+    let journal = Arc::new(Journal::open(state)?);
+    run_job(journal, built.migration.into(), opts, None, common.json).await
 }
 
 /// Run a headless job to its end and return the exit code.
@@ -180,43 +192,10 @@ async fn run_job(
 pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
     let state = state_dir::resolve(state)?;
     match command {
-        Command::Run {
-            kind: RunKind::TreeSync(args),
-        } => {
-            let params = args.params()?;
-            let opts = args.options(false)?;
-            let job = TreeSync::new(params);
-            job.check()?;
-            let journal = Arc::new(Journal::open(&state)?);
-            run_job(journal, Arc::new(job), opts, None, args.json).await
-        }
-        Command::Run {
-            kind: RunKind::StoreToCas(args),
-        } => {
-            let (job, opts) = args.job()?;
-            job.check()?;
-            let journal = Arc::new(Journal::open(&state)?);
-            run_job(journal, Arc::new(job), opts, None, args.json).await
-        }
-        Command::Store { command } => crate::store_cmd::dispatch(command, &state),
-        Command::Run {
-            kind: RunKind::RedbToSqlite(args),
-        } => crate::migrate::redb_to_sqlite::cmd::run(&state, args, false).await,
-        Command::Verify {
-            kind: VerifyKind::RedbToSqlite(args),
-        } => crate::migrate::redb_to_sqlite::cmd::run(&state, args, true).await,
+        Command::Run { call } => run_kind(&state, &call.kind, &call.args, false).await,
+        Command::Verify { call } => run_kind(&state, &call.kind, &call.args, true).await,
+        Command::Store { command } => crate::migrate::store_to_cas::cmd::dispatch(command, &state),
         Command::Inspect { kind } => crate::migrate::redb_to_sqlite::cmd::inspect(kind),
-        Command::Verify {
-            kind: VerifyKind::TreeSync(args),
-        } => {
-            let mut params = args.params()?;
-            params.final_sync = false;
-            let opts = args.options(true)?;
-            let job = TreeSync::for_verification(params);
-            job.check()?;
-            let journal = Arc::new(Journal::open(&state)?);
-            run_job(journal, Arc::new(job), opts, None, args.json).await
-        }
         Command::Jobs { json } => {
             list_jobs(&state, json)?;
             Ok(0)
@@ -238,10 +217,16 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
                     "job {job} is already completed: every item verified; nothing to resume"
                 )));
             }
-            let migration: Arc<dyn Migration> =
-                kinds::from_params(&info.kind, &info.params)?.into();
+            let kind = kinds::find(&info.kind)?;
+            let migration: Arc<dyn Migration> = kind.rebuild(&info.params)?.into();
+            // The kind's defaults, as when the job was first run.
+            let defaults = kind.run_defaults();
             let opts = RunOptions {
-                parallel: parallel.unwrap_or_else(engine::default_parallel),
+                parallel: parallel
+                    .filter(|&p| p > 0)
+                    .or(defaults.parallel)
+                    .unwrap_or_else(engine::default_parallel),
+                batch: defaults.batch,
                 ..RunOptions::default()
             };
             run_job(journal, migration, opts, Some(job), json).await
@@ -254,7 +239,7 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
                     crate::display_path(journal.path())
                 ))
             })?;
-            let migration = kinds::from_params(&info.kind, &info.params)?;
+            let migration = kinds::find(&info.kind)?.rebuild(&info.params)?;
             if !confirm {
                 return Err(Error::bad(format!(
                     "rollback of job {job} ({}) removes what it wrote to the target; add --confirm",

@@ -23,7 +23,9 @@ pub async fn follow(mut handle: JobHandle, json: bool) -> Summary {
     let stdout = std::io::stdout();
     let progress_to_tty = !json && std::io::stderr().is_terminal();
     let mut last: Option<Summary> = None;
-    let mut unit = "files";
+    let mut units = crate::job::Units::default();
+    let mut kind: Option<&'static dyn crate::job::Kind> = None;
+    let mut rows_header = true;
     let cancel = handle.cancel.clone();
     let job = handle.job;
     let interrupt = tokio::spawn(async move {
@@ -36,10 +38,29 @@ pub async fn follow(mut handle: JobHandle, json: bool) -> Summary {
         if let Event::Summary(s) = &event {
             last = Some(s.clone());
         }
-        if let Event::JobStarted { kind, .. } = &event {
-            unit = unit_of(kind);
+        if let Event::JobStarted {
+            kind: name,
+            units: u,
+            ..
+        } = &event
+        {
+            units = *u;
+            kind = crate::kinds::find(name).ok();
         }
         let mut out = stdout.lock();
+        // An item's kind-specific rows come before its result line.
+        if let Event::ItemVerified { report, .. } | Event::ItemFailed { report, .. } = &event {
+            if json {
+                for row in &report.rows {
+                    let _ = writeln!(out, "{}", row.json_line());
+                }
+            } else if let (Some(k), false) = (kind, report.rows.is_empty()) {
+                for line in k.row_lines(&report.rows, rows_header) {
+                    let _ = writeln!(out, "{line}");
+                }
+                rows_header = false;
+            }
+        }
         if json {
             if let Ok(line) = serde_json::to_string(&event) {
                 let _ = writeln!(out, "{line}");
@@ -48,13 +69,13 @@ pub async fn follow(mut handle: JobHandle, json: bool) -> Summary {
             continue;
         } else if let Event::Progress { .. } = event {
             if progress_to_tty {
-                eprint!("\r{}\x1b[K", text_line(&event, unit));
+                eprint!("\r{}\x1b[K", text_line(&event, &units));
             }
         } else {
             if progress_to_tty {
                 eprint!("\r\x1b[K");
             }
-            let _ = writeln!(out, "{}", text_line(&event, unit));
+            let _ = writeln!(out, "{}", text_line(&event, &units));
         }
         let _ = out.flush();
     }
@@ -63,18 +84,9 @@ pub async fn follow(mut handle: JobHandle, json: bool) -> Summary {
     last.or(joined).unwrap_or_default()
 }
 
-/// What a kind's items are made of, for readable lines: a redb file holds
-/// entries; the other kinds hold files.
-pub fn unit_of(kind: &str) -> &'static str {
-    if kind == crate::migrate::redb_to_sqlite::KIND {
-        "entries"
-    } else {
-        "files"
-    }
-}
-
-/// One readable line for an event; `unit` names what items hold (`files`).
-pub fn text_line(event: &Event, unit: &str) -> String {
+/// One readable line for an event; `units` are the job's kind's words.
+pub fn text_line(event: &Event, units: &crate::job::Units) -> String {
+    let unit = units.entries;
     match event {
         Event::JobStarted {
             job,
@@ -85,6 +97,7 @@ pub fn text_line(event: &Event, unit: &str) -> String {
             bytes_total,
             verify,
             dry_run,
+            ..
         } => {
             let mode = if *dry_run {
                 " (dry run: nothing is written)"
@@ -120,11 +133,12 @@ pub fn text_line(event: &Event, unit: &str) -> String {
             report.files, report.files_transferred, report.files_hashed
         ),
         Event::ItemFailed { item, reason, .. } => format!("* {item}  FAILED: {reason}"),
-        Event::Summary(s) => summary_text(s, unit),
+        Event::Summary(s) => summary_text(s, units),
     }
 }
 
-fn summary_text(s: &Summary, unit: &str) -> String {
+fn summary_text(s: &Summary, units: &crate::job::Units) -> String {
+    let (unit, written) = (units.entries, units.written);
     let verdict = if s.dry_run {
         "dry run: nothing was written".to_string()
     } else if s.cancelled {
@@ -135,7 +149,7 @@ fn summary_text(s: &Summary, unit: &str) -> String {
         "all items verified".to_string()
     };
     format!(
-        "summary: job {} {}: {}/{} items verified, {} failed; {} {unit}, {}; {} {unit} transferred ({}), {} deleted; {} warnings; space saved {}; {:.1}s — {verdict}",
+        "summary: job {} {}: {}/{} items verified, {} failed; {} {unit}, {}; {} {written} transferred ({}), {} deleted; {} warnings; space saved {}; {:.1}s — {verdict}",
         s.job,
         s.kind,
         s.items_verified,

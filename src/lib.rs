@@ -12,12 +12,14 @@ pub mod engine;
 pub mod error;
 pub mod files;
 pub mod headless;
+pub mod job;
 pub mod journal;
+pub mod kinds;
 pub mod launch;
 pub mod migrate;
 pub mod names;
 pub mod state_dir;
-pub mod store_cmd;
+
 pub mod target;
 pub mod ui;
 pub mod verify;

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use crossterm::event::KeyCode;
-use cutover::engine::event::{Event, ItemReport, Summary};
+use cutover::job::event::{Event, ItemReport, Summary};
 use cutover::ui::app::Dialog;
 use cutover::ui::model::{
     Detail, JobRow, Outcome, Pane, Phase, RedbDetail, RedbFileView, RedbTableView, RunMode,
@@ -84,6 +84,7 @@ impl Script {
                 bytes_total: bytes,
                 verify: "sample=100 seed=42".into(),
                 dry_run: false,
+                units: cutover::migrate::tree_sync::kind::UNITS,
             },
         );
     }
@@ -619,6 +620,7 @@ fn migrate_a_package_store_and_watch_its_numbers() {
             bytes_total: 24 << 20,
             verify: "full".into(),
             dry_run: false,
+            units: cutover::migrate::store_to_cas::kind::UNITS,
         },
     );
     // Packages verify one by one; every shared file counts as space saved.
@@ -774,6 +776,7 @@ fn redb_nodes_rolling_then_together_with_per_table_results() {
         bytes_total: items << 20,
         verify: "full".into(),
         dry_run: false,
+        units: cutover::migrate::redb_to_sqlite::kind::UNITS,
     };
     let verified = |job, node: &str| Event::ItemVerified {
         job,

@@ -3,8 +3,6 @@
 //! work, cancellation between and inside items, and a bounded event stream
 //! (progress coalesced, results never dropped).
 
-pub mod event;
-
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,10 +12,10 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::{Error, Result};
+pub use crate::job::event::{Event, ItemReport, JobId, Summary};
+use crate::job::{Item, ItemCtx, ItemError, Migration, Plan, Progress};
 use crate::journal::{ItemState, JobStatus, Journal};
-use crate::migrate::{Item, ItemCtx, ItemError, Migration, Plan, Progress};
 use crate::target::{LockMode, TargetLock};
-pub use event::{Event, ItemReport, JobId, Summary};
 
 /// Capacity of a job's event channel; progress beyond it is dropped, results wait.
 pub const EVENT_CAPACITY: usize = 1024;
@@ -186,6 +184,7 @@ impl JobRunner {
                 bytes_total: plan.bytes_total,
                 verify: self.migration.verify_label(),
                 dry_run: self.opts.dry_run,
+                units: self.migration.units(),
             })
             .await;
 
@@ -313,11 +312,12 @@ impl JobRunner {
             progress,
             cancel: &self.cancel,
         };
-        let result = self.write_and_verify(item, &ctx);
+        let mut report = ItemReport::default();
+        let result = self.write_and_verify(item, &ctx, &mut report);
         let cancelled = self.cancel.load(Ordering::Relaxed);
-        let (verified, mut report, reason) = match result {
-            Ok(report) => (true, report, None),
-            Err((report, e)) => (false, report, Some(e.0)),
+        let (verified, reason) = match result {
+            Ok(()) => (true, None),
+            Err(e) => (false, Some(e.0)),
         };
         report.elapsed_s = started.elapsed().as_secs_f64();
         for message in &report.warnings {
@@ -364,40 +364,29 @@ impl JobRunner {
         }
     }
 
+    /// Write (unless verify-only), flush and verify one item; `report`
+    /// holds what is known of it whatever happens.
     fn write_and_verify(
         &self,
         item: &Item,
         ctx: &ItemCtx,
-    ) -> std::result::Result<ItemReport, (ItemReport, ItemError)> {
-        let mut report = ItemReport::default();
+        report: &mut ItemReport,
+    ) -> std::result::Result<(), ItemError> {
         let mut memo = None;
         if !self.opts.verify_only {
-            self.journal_item(&item.key, ItemState::Running)
-                .map_err(|e| (report.clone(), e))?;
-            let written = self
-                .migration
-                .run_item(item, ctx)
-                .map_err(|e| (report.clone(), e))?;
-            report = written.report;
+            self.journal_item(&item.key, ItemState::Running)?;
+            let written = self.migration.run_item(item, ctx)?;
+            *report = written.report;
             memo = written.memo;
             // Durable before it can be called verified.
-            self.migration.flush().map_err(|e| (report.clone(), e))?;
-            self.journal_item(&item.key, ItemState::Verifying)
-                .map_err(|e| (report.clone(), e))?;
+            self.migration.flush()?;
+            self.journal_item(&item.key, ItemState::Verifying)?;
         } else {
             ctx.progress.add(item.files, item.bytes);
         }
-        match self
-            .migration
-            .verify_item(item, ctx, memo.as_ref(), &mut report)
-        {
-            Ok(()) => {
-                self.journal_item(&item.key, ItemState::Verified)
-                    .map_err(|e| (report.clone(), e))?;
-                Ok(report)
-            }
-            Err(e) => Err((report, e)),
-        }
+        self.migration
+            .verify_item(item, ctx, memo.as_ref(), report)?;
+        self.journal_item(&item.key, ItemState::Verified)
     }
 }
 

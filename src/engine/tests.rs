@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::migrate::{Memo, Written};
+use crate::job::{Memo, Written};
 
 /// A migration whose items are numbers; it fails the ones in `fail`.
 struct Scripted {
@@ -35,6 +35,13 @@ impl Scripted {
 impl Migration for Scripted {
     fn kind(&self) -> &'static str {
         "scripted"
+    }
+    fn units(&self) -> crate::job::Units {
+        crate::job::Units {
+            item: "step",
+            entries: "steps",
+            written: "steps",
+        }
     }
     fn params(&self) -> serde_json::Value {
         serde_json::json!({})

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::engine::event::{Event, JobId, Summary};
+use crate::job::event::{Event, JobId, Summary};
 
 mod details;
 mod events;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::discover::{RedbSource, Source, StoreSource, TreeSource};
 use crate::engine::RunOptions;
+use crate::job::Migration;
 use crate::journal::JobInfo;
 use crate::migrate::redb_to_sqlite::check::TableResult;
 use crate::migrate::redb_to_sqlite::{self, RedbToSqlite, RedbToSqliteParams, Verify};
@@ -16,7 +17,6 @@ use crate::migrate::store_to_cas::layout::Layout;
 use crate::migrate::store_to_cas::phases::{self, StoreStatus};
 use crate::migrate::store_to_cas::{self, StoreParams, StoreToCas};
 use crate::migrate::tree_sync::{self, TreeSync, TreeSyncParams};
-use crate::migrate::{self, Migration};
 use crate::names;
 use crate::verify::VerifyMode;
 
@@ -25,9 +25,9 @@ use super::model::{
     StoreReading, TableRow,
 };
 
-/// Packages per batch of a store migration started from the console (as
-/// `cutover run store-to-cas` by default): a batch finishes before the next.
-pub const STORE_BATCH: usize = 10;
+/// Packages per batch of a store migration started from the console: the
+/// kind's own default, as `cutover run store-to-cas` and `resume` use it.
+pub const STORE_BATCH: usize = store_to_cas::kind::DEFAULT_BATCH;
 
 /// How the console's jobs verify and how many items they run at once.
 #[derive(Debug, Clone, Copy)]
@@ -51,20 +51,22 @@ pub struct Job {
     pub tables: Option<TableTap>,
 }
 
-/// Where a redb job's per-table results are taken from, and which source
-/// each node is.
+/// Which source each node of a redb job is, so that the per-table rows of
+/// an item's result (its report's rows) reach that source's table pane.
 pub struct TableTap {
-    job: Arc<RedbToSqlite>,
     nodes: Vec<(String, usize)>,
 }
 
 impl TableTap {
-    /// The per-table results of an item (taken once), with the source of its node.
-    pub fn take(&self, item: &str) -> Option<(usize, Vec<TableRow>)> {
-        let rows: Vec<TableRow> = self
-            .job
-            .take_table_results(item)
-            .into_iter()
+    /// The per-table results of an item's rows, with the source of its node.
+    pub fn take(
+        &self,
+        item: &str,
+        rows: &[crate::job::event::Row],
+    ) -> Option<(usize, Vec<TableRow>)> {
+        let rows: Vec<TableRow> = rows
+            .iter()
+            .filter_map(redb_to_sqlite::kind::table_of)
             .map(table_row)
             .collect();
         let node = node_of_item(item);
@@ -235,10 +237,9 @@ fn redb_job(nodes: &[(usize, &RedbSource)], mode: RunMode, set: &Settings) -> Re
     // Rolling (one node): its file is the only item. Together: the nodes at once.
     let parallel = if nodes.len() > 1 { set.parallel } else { 1 };
     Ok(Job {
-        migration: job.clone(),
+        migration: job,
         opts: options(parallel, mode == RunMode::Verify, None),
         tables: Some(TableTap {
-            job,
             nodes: nodes.iter().map(|(i, n)| (n.node.clone(), *i)).collect(),
         }),
     })
@@ -310,40 +311,44 @@ fn redb_nodes_of(all: &[Source], params: &serde_json::Value) -> Vec<usize> {
         .collect()
 }
 
-/// Rebuild a journalled job to resume it. A redb job keeps its per-table results.
+/// Rebuild a journalled job to resume it, with its kind's run defaults (as
+/// `cutover resume` does). A redb job keeps its per-table results.
 pub fn resume(
     all: &[Source],
     kind: &str,
     params: &serde_json::Value,
     set: &Settings,
 ) -> Result<Job, String> {
-    let opts = options(set.parallel, false, None);
-    if kind == redb_to_sqlite::KIND {
-        let job = Arc::new(RedbToSqlite::from_params(params).map_err(|e| e.to_string())?);
-        let nodes = redb_nodes_of(all, params)
+    let spec = crate::kinds::find(kind).map_err(|e| e.to_string())?;
+    let migration: Arc<dyn Migration> = spec.rebuild(params).map_err(|e| e.to_string())?.into();
+    let defaults = spec.run_defaults();
+    let mut opts = options(
+        defaults.parallel.unwrap_or(set.parallel),
+        false,
+        defaults.batch,
+    );
+    let tables = (kind == redb_to_sqlite::KIND).then(|| {
+        let nodes: Vec<(String, usize)> = redb_nodes_of(all, params)
             .into_iter()
             .filter_map(|i| match all.get(i) {
                 Some(Source::Redb(r)) => Some((r.node.clone(), i)),
                 _ => None,
             })
             .collect();
-        let parallel = if job.params().nodes.len() == 1 {
-            1
-        } else {
-            set.parallel
-        };
-        return Ok(Job {
-            migration: job.clone(),
-            opts: options(parallel, false, None),
-            tables: Some(TableTap { job, nodes }),
-        });
-    }
-    let batch = (kind == store_to_cas::KIND).then_some(STORE_BATCH);
-    let migration = migrate::from_params(kind, params).map_err(|e| e.to_string())?;
+        // Several nodes together run at the console's parallelism.
+        let chosen = params
+            .get("nodes")
+            .and_then(|n| n.as_array())
+            .map_or(0, Vec::len);
+        if chosen != 1 {
+            opts.parallel = set.parallel;
+        }
+        TableTap { nodes }
+    });
     Ok(Job {
-        migration: Arc::from(migration),
-        opts: RunOptions { batch, ..opts },
-        tables: None,
+        migration,
+        opts,
+        tables,
     })
 }
 

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::engine::event::JobId;
+use crate::job::event::JobId;
 
 mod detail;
 mod job;

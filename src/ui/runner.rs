@@ -23,8 +23,8 @@ use tokio::task::JoinHandle;
 
 use crate::discover::Source;
 use crate::engine::{self, Event, JobHandle, JobId, RunOptions};
+use crate::job::Migration;
 use crate::journal::Journal;
-use crate::migrate::Migration;
 use crate::verify::VerifyMode;
 
 use super::app::{update, Command, Msg, State, StateConfig};
@@ -362,7 +362,7 @@ async fn forward(
     let job = handle.job;
     let _ = tx.send(Msg::JobSpawned { job }).await;
     let mut poll = tokio::time::interval(Duration::from_millis(100));
-    let mut unit = "files";
+    let mut units = crate::job::Units::default();
     loop {
         if want_cancel.load(Ordering::Relaxed) {
             handle.cancel.store(true, Ordering::Relaxed);
@@ -370,12 +370,12 @@ async fn forward(
         tokio::select! {
             ev = handle.events.recv() => match ev {
                 Some(event) => {
-                    if let Event::JobStarted { kind, .. } = &event {
-                        unit = crate::headless::unit_of(kind);
+                    if let Event::JobStarted { units: u, .. } = &event {
+                        units = *u;
                     }
-                    log_event(&event, unit);
-                    if let (Some(tap), Event::ItemVerified { item, .. } | Event::ItemFailed { item, .. }) = (&tables, &event) {
-                        if let Some((source, rows)) = tap.take(item) {
+                    log_event(&event, &units);
+                    if let (Some(tap), Event::ItemVerified { item, report, .. } | Event::ItemFailed { item, report, .. }) = (&tables, &event) {
+                        if let Some((source, rows)) = tap.take(item, &report.rows) {
                             let msg = Msg::Tables { job, source, item: item.clone(), rows };
                             let _ = tx.send(msg).await;
                         }
@@ -417,13 +417,13 @@ fn job_name(job: JobId) -> String {
 }
 
 /// Put the events worth keeping into the log pane and the log file, in the
-/// same words the plain commands print (`unit`: what the job's items hold).
-fn log_event(event: &Event, unit: &str) {
+/// same words the plain commands print, in the job's kind's units.
+fn log_event(event: &Event, units: &crate::job::Units) {
     let line = || {
         format!(
             "{} {}",
             job_name(event.job()),
-            crate::headless::text_line(event, unit).trim_start()
+            crate::headless::text_line(event, units).trim_start()
         )
     };
     match event {

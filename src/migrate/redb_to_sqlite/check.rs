@@ -22,7 +22,7 @@ use crate::verify::diff::DiffReport;
 const SPELLED_PER_TABLE: u64 = 50;
 
 /// The result of one table, as pgloader's summary shows it.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TableResult {
     /// Source file (item key) the table belongs to.
     pub item: String,

@@ -15,6 +15,7 @@
 pub mod check;
 pub mod cmd;
 pub mod codec;
+pub mod kind;
 pub mod pipe;
 pub mod source;
 pub mod types;
@@ -27,12 +28,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::engine::event::ItemReport;
 use crate::error::{Error, Result};
-use crate::migrate::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
+use crate::job::event::ItemReport;
+use crate::job::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
 use crate::names;
 use crate::verify::diff::DiffReport;
-use check::TableResult;
 use source::Source;
 use writer::{TableWritten, WriteError, WriteOpts};
 
@@ -53,7 +53,6 @@ pub struct RedbToSqlite {
     resuming: bool,
     verify_only: bool,
     files: Mutex<HashMap<String, FilePlan>>,
-    tables: Mutex<HashMap<String, Vec<TableResult>>>,
 }
 
 /// What writing a file hands to its verification.
@@ -69,7 +68,6 @@ impl RedbToSqlite {
             resuming: false,
             verify_only: false,
             files: Mutex::new(HashMap::new()),
-            tables: Mutex::new(HashMap::new()),
         }
     }
 
@@ -82,7 +80,7 @@ impl RedbToSqlite {
 
     /// Rebuild from journalled parameters for `cutover resume`.
     pub fn from_params(value: &serde_json::Value) -> Result<Self> {
-        let params: RedbToSqliteParams = crate::migrate::journalled_params(KIND, value)?;
+        let params: RedbToSqliteParams = crate::job::journalled_params(KIND, value)?;
         let mut job = RedbToSqlite::new(params);
         job.resuming = true;
         Ok(job)
@@ -91,14 +89,6 @@ impl RedbToSqlite {
     /// The parameters.
     pub fn params(&self) -> &RedbToSqliteParams {
         &self.params
-    }
-
-    /// The per-table results of an item once it is verified (taken once).
-    pub fn take_table_results(&self, item: &str) -> Vec<TableResult> {
-        self.tables
-            .lock()
-            .map(|mut t| t.remove(item).unwrap_or_default())
-            .unwrap_or_default()
     }
 
     fn source_is_dir(&self) -> bool {
@@ -357,6 +347,10 @@ impl Migration for RedbToSqlite {
         KIND
     }
 
+    fn units(&self) -> crate::job::Units {
+        kind::UNITS
+    }
+
     fn params(&self) -> serde_json::Value {
         serde_json::to_value(&self.params).unwrap_or(serde_json::Value::Null)
     }
@@ -552,9 +546,10 @@ impl Migration for RedbToSqlite {
                 }
             );
         }
-        if let Ok(mut t) = self.tables.lock() {
-            t.insert(item.key.clone(), results);
-        }
+        report.rows = results
+            .iter()
+            .map(|r| crate::job::event::Row::of(kind::TABLE_ROW, r))
+            .collect();
         if diff.is_empty() {
             Ok(())
         } else {

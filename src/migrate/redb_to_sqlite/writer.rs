@@ -16,7 +16,7 @@ use super::codec::{self, Cell, Inexact};
 use super::pipe::{self, Checksum, HashOn, SampleSet, Sampled, Stopped};
 use super::source::{Source, TableInfo};
 use super::types::{Column, Int, Mapping};
-use crate::migrate::Progress;
+use crate::job::Progress;
 
 /// Name of the table that records where the data came from.
 pub const META_TABLE: &str = "_cutover_source";

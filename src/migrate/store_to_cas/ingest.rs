@@ -12,10 +12,10 @@ use super::db::{self, Ingested};
 use super::layout::{Entry, PackageMeta};
 use super::walk::walk_package;
 use super::StoreToCas;
-use crate::engine::event::ItemReport;
 use crate::files::{sparse, xattr};
+use crate::job::event::ItemReport;
+use crate::job::{Item, ItemCtx, ItemError};
 use crate::migrate::tree_sync::meta::Kind;
-use crate::migrate::{Item, ItemCtx, ItemError};
 use crate::names;
 use crate::verify::hash::{hash_file, with_buffer};
 

@@ -5,8 +5,10 @@
 
 mod check;
 mod claims;
+pub mod cmd;
 pub mod db;
 mod ingest;
+pub mod kind;
 pub mod layout;
 pub mod phases;
 pub mod scan;
@@ -20,10 +22,10 @@ use std::sync::{Mutex, OnceLock};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::event::ItemReport;
 use crate::error::{Error, Result};
+use crate::job::event::ItemReport;
+use crate::job::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
 use crate::migrate::tree_sync::meta::{lstat, Kind};
-use crate::migrate::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
 use crate::names;
 use crate::target::SyncGroup;
 use crate::verify::sample::Sample;
@@ -82,7 +84,7 @@ impl StoreToCas {
 
     /// Rebuild from journalled parameters.
     pub fn from_params(value: &serde_json::Value) -> Result<Self> {
-        let params: StoreParams = crate::migrate::journalled_params(KIND, value)?;
+        let params: StoreParams = crate::job::journalled_params(KIND, value)?;
         Ok(StoreToCas::new(params))
     }
 
@@ -302,6 +304,10 @@ fn raw_hash(hex: &str) -> Option<[u8; 32]> {
 impl Migration for StoreToCas {
     fn kind(&self) -> &'static str {
         KIND
+    }
+
+    fn units(&self) -> crate::job::Units {
+        kind::UNITS
     }
 
     fn params(&self) -> serde_json::Value {

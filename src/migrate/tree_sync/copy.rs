@@ -15,9 +15,9 @@ use super::meta::{self, lstat, Kind, Stat};
 use super::place;
 use super::walk::read_sorted;
 use super::TreeSync;
-use crate::engine::event::ItemReport;
 use crate::files::{sparse, xattr};
-use crate::migrate::{Item, ItemCtx, ItemError};
+use crate::job::event::ItemReport;
+use crate::job::{Item, ItemCtx, ItemError};
 use crate::names;
 use crate::verify::diff::DiffReport;
 

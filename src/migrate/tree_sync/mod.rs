@@ -4,6 +4,7 @@
 
 mod check;
 mod copy;
+pub mod kind;
 mod links;
 pub mod meta;
 mod place;
@@ -15,9 +16,9 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::event::ItemReport;
 use crate::error::{Error, Result};
-use crate::migrate::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
+use crate::job::event::ItemReport;
+use crate::job::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
 use crate::names;
 use crate::verify::sample::Sample;
 use crate::verify::VerifyMode;
@@ -81,7 +82,7 @@ impl TreeSync {
 
     /// Rebuild from journalled parameters for `cutover resume`.
     pub fn from_params(value: &serde_json::Value) -> Result<Self> {
-        let params: TreeSyncParams = crate::migrate::journalled_params(KIND, value)?;
+        let params: TreeSyncParams = crate::job::journalled_params(KIND, value)?;
         let mut job = TreeSync::new(params);
         job.resuming = true;
         Ok(job)
@@ -237,6 +238,10 @@ fn canonical_target(dst: &Path) -> Result<PathBuf> {
 impl Migration for TreeSync {
     fn kind(&self) -> &'static str {
         KIND
+    }
+
+    fn units(&self) -> crate::job::Units {
+        kind::UNITS
     }
 
     fn params(&self) -> serde_json::Value {

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::meta::{lstat, Kind, Stat};
-use crate::migrate::{Item, Plan};
+use crate::job::{Item, Plan};
 use crate::names;
 use crate::verify::sample::{Sample, SampleBuilder};
 

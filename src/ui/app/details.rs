@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::engine::event::JobId;
+use crate::job::event::JobId;
 use crate::ui::fmt;
 use crate::ui::model::{Detail, ItemMark, StoreReading, TableRow};
 

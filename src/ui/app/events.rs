@@ -1,29 +1,11 @@
 //! How engine events change the console state: the metrics of the current
 //! job, the bounded item stream, and the run marks of the sources.
 
-use crate::engine::event::{Event, ItemReport, Summary};
+use crate::job::event::{Event, ItemReport, Summary};
 use crate::ui::fmt;
 use crate::ui::model::{ItemLine, ItemMark, Outcome, Phase, RunMode};
 
 use super::State;
-
-/// What a kind's job counts (`files`; a redb file's `entries`).
-fn unit(kind: &str) -> &'static str {
-    if kind == "redb-to-sqlite" {
-        "entries"
-    } else {
-        "files"
-    }
-}
-
-/// What a kind's job writes (`files`, `entries`, a store's `new objects`).
-fn written(kind: &str) -> &'static str {
-    if kind == "store-to-cas" {
-        "new objects"
-    } else {
-        unit(kind)
-    }
-}
 
 pub(super) fn push_line(state: &mut State, mark: ItemMark, item: String, detail: String) {
     let dropped = state.items.push(ItemLine { mark, item, detail });
@@ -110,9 +92,11 @@ pub(super) fn on_event(state: &mut State, event: Event) {
             bytes_total,
             verify,
             dry_run,
+            units,
             ..
         } => {
             m.kind = kind;
+            m.units = units;
             m.items_total = items_total;
             m.items_skipped = items_skipped;
             m.items_verified = items_skipped;
@@ -124,7 +108,7 @@ pub(super) fn on_event(state: &mut State, event: Event) {
                 "{} · {} {} · {} · verify {}",
                 fmt::items(items_total),
                 fmt::count(files_total),
-                unit(&m.kind),
+                m.units.entries,
                 fmt::bytes(bytes_total),
                 m.verify
             );
@@ -245,7 +229,7 @@ pub(super) fn note_end(state: &mut State) {
         detail.push_str(&format!(
             " · {} {} transferred · {}",
             fmt::count(m.files_transferred),
-            written(&m.kind),
+            m.units.written,
             fmt::bytes(m.bytes_transferred)
         ));
         if m.files_deleted > 0 {

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::engine::event::{JobId, Summary};
+use crate::job::event::{JobId, Summary};
 use crate::ui::fmt;
 
 use super::{Outcome, RunMode, IDLE_RESET, IN_FLIGHT_CAP, MIN_RATE_SPAN, RATE_WINDOW};
@@ -65,6 +65,8 @@ pub struct JobMetrics {
     pub name: String,
     /// Migration kind.
     pub kind: String,
+    /// What its items hold and what it writes (from the job's first event).
+    pub units: crate::job::Units,
     /// Verification mode label (`full`, `sample=100 seed=42`).
     pub verify: String,
     /// Dry run: steps are listed, nothing written.
@@ -124,6 +126,7 @@ impl JobMetrics {
             sources,
             name,
             kind: String::new(),
+            units: crate::job::Units::default(),
             verify: String::new(),
             dry_run: false,
             phase: Phase::Starting,

@@ -209,7 +209,7 @@ mod tests {
             update(
                 &mut state,
                 Msg::Engine {
-                    event: crate::engine::event::Event::ItemVerified {
+                    event: crate::job::event::Event::ItemVerified {
                         job: 7,
                         item: format!("d/{i}"),
                         report: Default::default(),

@@ -52,23 +52,13 @@ fn phase_spans(m: &JobMetrics, state: &State) -> Vec<Span<'static>> {
     }
 }
 
-/// What a kind counts (`files`, a redb file's `entries`) and what it
-/// writes (`files`, a store's `new objects`).
-fn units(kind: &str) -> (&'static str, &'static str) {
-    match kind {
-        "redb-to-sqlite" => ("entries", "entries"),
-        "store-to-cas" => ("files", "new objects"),
-        _ => ("files", "files"),
-    }
-}
-
 fn rate_text(m: &JobMetrics, state: &State) -> String {
     match m.rate(state.now) {
         Rate::Measured { bytes, files } => format!(
             "{} · {} {}/s (last 5 s)",
             fmt::rate(bytes),
             fmt::count(files.round() as u64),
-            units(&m.kind).0
+            m.units.entries
         ),
         Rate::Counting => "counting…".to_string(),
         Rate::Idle => "idle (no progress for 3 s)".to_string(),
@@ -184,7 +174,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         fmt::count(m.files_total),
         fmt::percent(m.files_done, m.files_total)
     );
-    let (counted, wrote) = units(&m.kind);
+    let (counted, wrote) = (m.units.entries, m.units.written);
     let mut written = format!(
         "{} {wrote} · {}",
         fmt::count(m.files_transferred),

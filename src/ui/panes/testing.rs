@@ -10,7 +10,7 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use ratatui::{Frame, Terminal};
 
-use crate::engine::event::{Event, ItemReport, Summary};
+use crate::job::event::{Event, ItemReport, Summary};
 use crate::ui::app::{update, Msg, State, StateConfig};
 use crate::ui::model::{
     RedbDetail, RedbFileView, RedbTableView, SourceView, StoreNumbers, StoreReading, TableRow,
@@ -160,6 +160,7 @@ pub fn store_running(t0: Instant) -> State {
             bytes_total: 2_936_012,
             verify: "full".into(),
             dry_run: false,
+            units: crate::migrate::store_to_cas::kind::UNITS,
         },
     );
     let packages = [
@@ -251,6 +252,7 @@ pub fn redb_done(t0: Instant) -> State {
             bytes_total: 1_589_248,
             verify: "sample=100 seed=42".into(),
             dry_run: false,
+            units: crate::migrate::redb_to_sqlite::kind::UNITS,
         },
     );
     let item = "node-1/state-machine.redb";
@@ -371,6 +373,7 @@ pub fn running(t0: Instant) -> State {
             bytes_total: 3_435_973_837,
             verify: "full".into(),
             dry_run: false,
+            units: crate::migrate::tree_sync::kind::UNITS,
         },
     );
     for (i, name) in ["2019", "2020", "2021"].iter().enumerate() {

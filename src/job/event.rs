@@ -28,6 +28,54 @@ pub struct ItemReport {
     pub warnings: Vec<String>,
     /// Wall time spent on the item (copy + verify), in seconds.
     pub elapsed_s: f64,
+    /// Kind-specific results of the item (redb: one per table), printed
+    /// as their own NDJSON lines before the item's result, not inside it.
+    #[serde(skip)]
+    pub rows: Vec<Row>,
+}
+
+/// One kind-specific result of an item, printed as one NDJSON line
+/// `{"event": NAME, ...fields}` (redb-to-sqlite: `"table"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The line's `"event"` value.
+    pub name: String,
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Row {
+    /// A row from any serialisable value (its fields).
+    pub fn of(name: &str, value: &impl Serialize) -> Row {
+        let fields = match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        Row {
+            name: name.to_string(),
+            fields,
+        }
+    }
+
+    /// The NDJSON line: `event` first, then the fields.
+    pub fn json_line(&self) -> String {
+        let mut map = serde_json::Map::new();
+        map.insert("event".into(), self.name.clone().into());
+        map.extend(self.fields.clone());
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// `NAME key=value …`, for kinds with no layout of their own.
+    pub fn plain_line(&self) -> String {
+        let fields: Vec<String> = self
+            .fields
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        format!("  {} {}", self.name, fields.join(" "))
+    }
 }
 
 /// Totals of a finished job; the last line of every headless run.
@@ -77,6 +125,8 @@ pub enum Event {
         /// How items are verified, e.g. `full` or `sample=100 seed=42`.
         verify: String,
         dry_run: bool,
+        /// What the kind's items and entries are called.
+        units: super::Units,
     },
     /// Dry run only: a step the plan would execute.
     PlanStep {

@@ -1,70 +1,15 @@
-//! The command line of store-to-cas: `cutover run store-to-cas` and the
-//! phases under `cutover store` (status, cutover, cleanup, rollback).
+//! The extra commands of store-to-cas: the phases under `cutover store`
+//! (scan, status, cutover, cleanup, rollback). `cutover run store-to-cas`
+//! is built by the kind (`kind.rs`).
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use humansize::{format_size, BINARY};
 
-use crate::engine::RunOptions;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::migrate::store_to_cas::phases::{self, PhaseResult, StoreStatus};
-use crate::migrate::store_to_cas::{StoreParams, StoreToCas};
 use crate::target::{LockMode, TargetLock};
-use crate::verify::VerifyMode;
-
-/// Options of `cutover run store-to-cas`.
-#[derive(Debug, Args, Clone)]
-pub struct StoreRunArgs {
-    /// The package store: one directory per package hash.
-    #[arg(long, value_name = "STORE")]
-    pub source: PathBuf,
-    /// The content-addressed store to create or continue.
-    #[arg(long, value_name = "CAS")]
-    pub target: PathBuf,
-    /// Packages per batch: a batch finishes before the next starts.
-    #[arg(long, default_value_t = 10)]
-    pub batch: usize,
-    /// Packages migrated at once.
-    #[arg(long)]
-    pub parallel: Option<usize>,
-    /// `full` or `sample=N` (files whose source hash is recomputed).
-    #[arg(long, default_value = "full")]
-    pub verify: String,
-    /// Seed of the sample.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Print the plan; write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// NDJSON events.
-    #[arg(long)]
-    pub json: bool,
-}
-
-impl StoreRunArgs {
-    /// The job and how to run it.
-    pub fn job(&self) -> Result<(StoreToCas, RunOptions)> {
-        if self.batch == 0 || self.parallel == Some(0) {
-            return Err(Error::bad("--batch and --parallel need at least 1"));
-        }
-        let params = StoreParams {
-            source: self.source.clone(),
-            target: self.target.clone(),
-            verify: self.verify.parse::<VerifyMode>()?,
-            seed: self.seed.unwrap_or_else(crate::verify::fresh_seed),
-        };
-        let opts = RunOptions {
-            parallel: self
-                .parallel
-                .unwrap_or_else(crate::engine::default_parallel),
-            dry_run: self.dry_run,
-            verify_only: false,
-            batch: Some(self.batch),
-        };
-        Ok((StoreToCas::new(params), opts))
-    }
-}
 
 /// `cutover store …`: the phases of a content-addressed store.
 #[derive(Debug, Subcommand)]

@@ -1,0 +1,127 @@
+//! How a migration kind describes itself, once: its name, its command-line
+//! arguments, how its jobs are built (from arguments, or from the journal
+//! for `resume`/`rollback`), its run defaults, the words for what its items
+//! and entries are, and how its per-item rows read. The registry
+//! ([`crate::kinds`]) lists the kinds; the command line and headless output
+//! know kinds only through this trait.
+
+use clap::{ArgMatches, Args};
+
+use super::event::Row;
+use super::Migration;
+use crate::error::{Error, Result};
+
+/// Words for what a kind moves, used by every front end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Units {
+    /// One item (`directory`, `package`, `redb file`).
+    pub item: &'static str,
+    /// What items hold, plural (`files`, `entries`).
+    pub entries: &'static str,
+    /// What a job writes, plural (`files`, `entries`, a store's `new objects`):
+    /// the word beside `files_transferred`.
+    pub written: &'static str,
+}
+
+impl Default for Units {
+    /// Neutral words, until a job's first event names its kind's.
+    fn default() -> Self {
+        Units {
+            item: "item",
+            entries: "entries",
+            written: "entries",
+        }
+    }
+}
+
+/// How a kind's jobs run unless the operator says otherwise; `run`,
+/// `resume` and the console all start from these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunDefaults {
+    /// Items at once (`None`: the engine's default for this machine).
+    pub parallel: Option<usize>,
+    /// Items per batch (a batch finishes before the next starts).
+    pub batch: Option<usize>,
+}
+
+/// The run arguments every kind takes, declared once.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// How items are verified (the kind says which modes it has, e.g.
+    /// `full`, `sample=N`, `count`); default: the kind's own.
+    #[arg(long, value_name = "MODE")]
+    pub verify: Option<String>,
+    /// Seed of a sample (printed, so a check can be rerun).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Items processed at once; default: the kind's own.
+    #[arg(long)]
+    pub parallel: Option<usize>,
+    /// Print every step; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// NDJSON events on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl CommonArgs {
+    /// The verification mode asked for, or the kind's default.
+    pub fn verify_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.verify.as_deref().unwrap_or(default)
+    }
+
+    /// The seed asked for, or a fresh one.
+    pub fn seed(&self) -> u64 {
+        self.seed.unwrap_or_else(crate::verify::fresh_seed)
+    }
+
+    /// `--parallel 0` is refused.
+    pub fn check(&self) -> Result<()> {
+        if self.parallel == Some(0) {
+            return Err(Error::bad("--parallel 0: give at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// A job built from the command line: the migration and how it runs.
+pub struct Built {
+    pub migration: Box<dyn Migration>,
+    pub defaults: RunDefaults,
+}
+
+/// A migration kind. Implementations live in the kind's folder and are
+/// listed in [`crate::kinds`].
+pub trait Kind: Send + Sync + 'static {
+    /// The name on the command line and in the journal (`tree-sync`).
+    fn name(&self) -> &'static str;
+    /// One line for `cutover run --help`.
+    fn about(&self) -> &'static str;
+    /// What its items and entries are called.
+    fn units(&self) -> Units;
+    /// How its jobs run by default.
+    fn run_defaults(&self) -> RunDefaults;
+    /// Whether `cutover verify NAME` compares a target without writing.
+    fn verifies(&self) -> bool {
+        true
+    }
+    /// Add the kind's own arguments (source, target, options) to `cmd`;
+    /// the common ones ([`CommonArgs`]) are added by the command line.
+    fn args(&self, cmd: clap::Command) -> clap::Command;
+    /// A job from the parsed arguments (`verify_only`: `cutover verify`).
+    fn build(&self, args: &ArgMatches, common: &CommonArgs, verify_only: bool) -> Result<Built>;
+    /// Rebuild a job from its journalled parameters (`resume`, `rollback`).
+    fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>>;
+    /// Readable lines for an item's rows, printed before its result line
+    /// (`header`: no row of this job has been printed yet).
+    fn row_lines(&self, rows: &[Row], header: bool) -> Vec<String> {
+        let _ = header;
+        rows.iter().map(Row::plain_line).collect()
+    }
+}
+
+/// Typed arguments of a kind out of the parsed matches (derive `Args`).
+pub fn typed<T: clap::FromArgMatches>(args: &ArgMatches) -> Result<T> {
+    T::from_arg_matches(args).map_err(|e| Error::bad(e.to_string().trim().to_string()))
+}

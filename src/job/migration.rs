@@ -1,0 +1,141 @@
+//! The contract between the engine and a migration kind: items, plans,
+//! what an item's work may look at, and the [`Migration`] trait.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::event::ItemReport;
+use crate::error::{Error, Result};
+
+/// One unit of work: the smallest thing that is written, verified and
+/// journalled on its own (a directory of a tree, a package, a table…).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Stable key; the journal records the item's state under it.
+    pub key: String,
+    /// Entries of the source the item covers.
+    pub files: u64,
+    /// Bytes of content the item covers.
+    pub bytes: u64,
+}
+
+/// The items of a job, in the order they should run, with totals for ETAs.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub items: Vec<Item>,
+    pub files_total: u64,
+    pub bytes_total: u64,
+}
+
+/// Data a kind keeps between writing an item and verifying it (for example
+/// the hashes computed while copying).
+pub type Memo = Box<dyn Any + Send>;
+
+/// What `run_item` hands back: the item's report so far and its memo.
+pub struct Written {
+    pub report: ItemReport,
+    pub memo: Option<Memo>,
+}
+
+/// Shared counters the engine turns into coalesced progress events.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub files_done: AtomicU64,
+    pub bytes_done: AtomicU64,
+}
+
+impl Progress {
+    /// Count one finished file of `bytes` bytes.
+    pub fn add(&self, files: u64, bytes: u64) {
+        self.files_done.fetch_add(files, Ordering::Relaxed);
+        self.bytes_done.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// What an item's work may look at while it runs.
+pub struct ItemCtx<'a> {
+    pub progress: &'a Progress,
+    pub cancel: &'a AtomicBool,
+}
+
+impl ItemCtx<'_> {
+    /// Whether the operator asked the job to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Why an item failed: every difference or error, readable by an operator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemError(pub String);
+
+impl std::fmt::Display for ItemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A migration kind. Implementations hold their parameters (source, target,
+/// options); the engine calls these from blocking worker threads.
+pub trait Migration: Send + Sync {
+    /// Kind name as used on the command line (`tree-sync`).
+    fn kind(&self) -> &'static str;
+    /// What the kind's items and entries are called (the kind's
+    /// [`super::Kind::units`]); sent with the job's first event.
+    fn units(&self) -> super::Units;
+    /// Parameters stored in the journal so `cutover resume` can rebuild the job.
+    fn params(&self) -> serde_json::Value;
+    /// Check the inputs cheaply (paths exist, target allowed); writes nothing.
+    fn check(&self) -> Result<()>;
+    /// Check the inputs and turn them into items; writes nothing.
+    fn plan(&self) -> Result<Plan>;
+    /// Set up the target once the job is recorded, before any item runs
+    /// (never in a dry run or a verification). Resumes call it again.
+    fn prepare(&self, _plan: &Plan) -> Result<()> {
+        Ok(())
+    }
+    /// Called once every item has finished (also after failures), to record
+    /// the outcome in the target's own bookkeeping.
+    fn finish(&self, _summary: &crate::engine::Summary) -> Result<()> {
+        Ok(())
+    }
+    /// The exact steps `run_item` would take, for a dry run.
+    fn describe_item(&self, item: &Item) -> Vec<String>;
+    /// Write one item to the target.
+    fn run_item(&self, item: &Item, ctx: &ItemCtx) -> Result<Written, ItemError>;
+    /// Re-read the item from the target, independently of how it was written.
+    /// `memo` is what `run_item` returned, when it ran in this process.
+    fn verify_item(
+        &self,
+        item: &Item,
+        ctx: &ItemCtx,
+        memo: Option<&Memo>,
+        report: &mut ItemReport,
+    ) -> Result<(), ItemError>;
+    /// Label of the verification mode, shown to the operator (`sample=100 seed=7`).
+    fn verify_label(&self) -> String;
+    /// Undo what the job wrote to the target. The source is never touched.
+    fn rollback(&self) -> Result<String>;
+    /// The target this job writes, locked for the job's duration (see
+    /// [`crate::target::lock`]): exclusively by a writing job, shared by a
+    /// verification. `None`: the kind guards its target itself.
+    fn lock_target(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+    /// Make what `run_item` wrote durable (on stable storage). The engine
+    /// calls it after `run_item` and before the item can be recorded
+    /// verified; kinds share the cost across items (see
+    /// [`crate::target::SyncGroup`]).
+    fn flush(&self) -> Result<(), ItemError> {
+        Ok(())
+    }
+}
+
+/// Read a kind's journalled parameters back (for `cutover resume`).
+pub fn journalled_params<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    value: &serde_json::Value,
+) -> Result<T> {
+    serde_json::from_value(value.clone())
+        .map_err(|e| Error::bad(format!("journal holds unreadable {kind} parameters: {e}")))
+}

@@ -1,0 +1,105 @@
+//! redb-to-sqlite as the command line and the front ends see it: items are
+//! redb files (one per node), each verified table a row printed before the
+//! file's result (pgloader's summary: read, written, verified, errors, time).
+
+use clap::ArgMatches;
+
+use super::check::TableResult;
+use super::cmd::RedbArgs;
+use super::{RedbToSqlite, KIND};
+use crate::error::Result;
+use crate::job::event::Row;
+use crate::job::kind::{typed, Built, CommonArgs};
+use crate::job::{Kind, Migration, RunDefaults, Units};
+
+/// Items are redb files (one per node); they hold entries.
+pub const UNITS: Units = Units {
+    item: "redb file",
+    entries: "entries",
+    written: "entries",
+};
+
+/// The `"event"` name of a table's row.
+pub const TABLE_ROW: &str = "table";
+
+/// The redb-to-sqlite kind.
+pub struct RedbToSqliteKind;
+
+impl Kind for RedbToSqliteKind {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn about(&self) -> &'static str {
+        "Migrate redb databases (a file, or one per node under a directory) into new SQLite files"
+    }
+
+    fn units(&self) -> Units {
+        UNITS
+    }
+
+    /// One node at a time: a rolling migration.
+    fn run_defaults(&self) -> RunDefaults {
+        RunDefaults {
+            parallel: Some(1),
+            batch: None,
+        }
+    }
+
+    fn args(&self, cmd: clap::Command) -> clap::Command {
+        <RedbArgs as clap::Args>::augment_args(cmd)
+    }
+
+    fn build(&self, args: &ArgMatches, common: &CommonArgs, verify_only: bool) -> Result<Built> {
+        let a: RedbArgs = typed(args)?;
+        let params = a.params(common.verify_or("sample=100"), common.seed())?;
+        let job = if verify_only {
+            RedbToSqlite::for_verification(params)
+        } else {
+            RedbToSqlite::new(params)
+        };
+        job.check()?;
+        Ok(Built {
+            migration: Box::new(job),
+            defaults: self.run_defaults(),
+        })
+    }
+
+    fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
+        Ok(Box::new(RedbToSqlite::from_params(params)?))
+    }
+
+    fn row_lines(&self, rows: &[Row], header: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        for row in rows {
+            let Some(r) = table_of(row) else {
+                out.push(row.plain_line());
+                continue;
+            };
+            if header && out.is_empty() {
+                out.push(format!(
+                    "  {:<24} {:>10} {:>10} {:>10} {:>6} {:>8}  checksum",
+                    "table", "read", "written", "verified", "errors", "time"
+                ));
+            }
+            let mark = match r.checksum_equal {
+                Some(true) => "=",
+                Some(false) => "*",
+                None => "-",
+            };
+            out.push(format!(
+                "  {:<24} {:>10} {:>10} {:>10} {:>6} {:>7.2}s  {mark}",
+                r.table, r.read, r.written, r.verified, r.errors, r.elapsed_s
+            ));
+        }
+        out
+    }
+}
+
+/// A table's result back from its row (`None`: not a table row).
+pub fn table_of(row: &Row) -> Option<TableResult> {
+    if row.name != TABLE_ROW {
+        return None;
+    }
+    serde_json::from_value(serde_json::Value::Object(row.fields.clone())).ok()
+}
