@@ -20,6 +20,9 @@ pub struct Cli {
     /// Where the journal lives (default: $CUTOVER_STATE_DIR, $XDG_STATE_HOME/cutover, ~/.local/state/cutover).
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Plain `cutover --source …`: the console on these sources.
+    #[command(flatten)]
+    pub console: ConsoleArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -43,6 +46,15 @@ pub enum Command {
     Store {
         #[command(subcommand)]
         command: crate::migrate::store_to_cas::cmd::StoreCommand,
+    },
+    /// The operator's own sources (`sources.toml` in the state directory):
+    /// list them, `add PATH…`, `remove NAME`.
+    Sources {
+        #[command(subcommand)]
+        action: Option<crate::inventory::cmd::SourcesAction>,
+        /// One JSON object per source.
+        #[arg(long)]
+        json: bool,
     },
     /// List the jobs in the journal.
     Jobs {
@@ -80,15 +92,21 @@ pub enum Command {
     },
 }
 
-/// Console options.
-#[derive(Debug, Args, Default)]
+/// Console options: the sources to open on (default: the inventory,
+/// `cutover sources`). Each `--source` is classified by the kinds'
+/// detectors; a `--target` pairs with the `--source` at the same position,
+/// else `--target-root DIR` gives it `DIR/NAME`.
+#[derive(Debug, Args, Default, Clone)]
 pub struct ConsoleArgs {
-    /// A source tree to offer.
-    #[arg(long, requires = "target")]
-    pub source: Option<PathBuf>,
-    /// Where that tree goes.
-    #[arg(long, requires = "source")]
-    pub target: Option<PathBuf>,
+    /// A source (a tree, a package store, a redb file or cluster); repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub source: Vec<PathBuf>,
+    /// Where the source at the same position goes; repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub target: Vec<PathBuf>,
+    /// Sources without their own --target go to DIR/NAME.
+    #[arg(long, value_name = "DIR")]
+    pub target_root: Option<PathBuf>,
 }
 
 /// `cutover run KIND …` / `cutover verify KIND …`: one subcommand per
@@ -196,6 +214,7 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
         Command::Verify { call } => run_kind(&state, &call.kind, &call.args, true).await,
         Command::Store { command } => crate::migrate::store_to_cas::cmd::dispatch(command, &state),
         Command::Inspect { kind } => crate::migrate::redb_to_sqlite::cmd::inspect(kind),
+        Command::Sources { action, json } => crate::inventory::cmd::dispatch(&state, action, json),
         Command::Jobs { json } => {
             list_jobs(&state, json)?;
             Ok(0)

@@ -63,3 +63,34 @@ pub fn find(name: &str) -> Result<&'static dyn Kind> {
             ))
         })
 }
+
+/// The kind whose source `path` is: a kind that refuses it wins (with its
+/// reason), then one that claims it, then the fallback (a plain tree).
+pub fn detect(path: &std::path::Path) -> Result<&'static dyn Kind> {
+    use crate::job::kind::Detected;
+    if std::fs::symlink_metadata(path).is_err() {
+        return Err(Error::bad(format!(
+            "source {} does not exist; check the path",
+            crate::names::display(path)
+        )));
+    }
+    let (mut claimed, mut fallback) = (None, None);
+    for kind in all() {
+        match kind.detect(path) {
+            Detected::Refused(why) => return Err(Error::bad(why)),
+            Detected::Yes => {
+                claimed.get_or_insert(kind);
+            }
+            Detected::Fallback => {
+                fallback.get_or_insert(kind);
+            }
+            Detected::No => {}
+        }
+    }
+    claimed.or(fallback).ok_or_else(|| {
+        Error::bad(format!(
+            "{} is not a source cutover knows (a directory tree, a package store, a redb file or a directory of redb nodes); give --kind to say which",
+            crate::names::display(path)
+        ))
+    })
+}

@@ -61,7 +61,55 @@ pub fn demo_sources(sandbox: &demo::Sandbox) -> Vec<Source> {
     sources
 }
 
-/// `cutover` / `cutover console`: the console on the given tree, if any.
+/// The console's sources: each `--source` classified by the kinds'
+/// detectors (target: the `--target` at the same position, else
+/// `--target-root/NAME`, else none and the source says so); without
+/// `--source`, the operator's inventory (`cutover sources`).
+pub fn sources_for(state: &Path, args: &ConsoleArgs) -> crate::error::Result<Vec<Source>> {
+    if args.source.is_empty() {
+        if let Some(t) = args.target.first() {
+            return Err(crate::error::Error::bad(format!(
+                "--target {} has no --source before it; give --source PATH --target PATH in pairs",
+                crate::display_path(t)
+            )));
+        }
+        let inv = crate::inventory::Inventory::load(state)?;
+        return Ok(inv
+            .sources
+            .iter()
+            .flat_map(crate::inventory::sources_of)
+            .collect());
+    }
+    if args.target.len() > args.source.len() {
+        return Err(crate::error::Error::bad(
+            "more --target than --source: each --target pairs with the --source at the same position",
+        ));
+    }
+    let mut taken = crate::inventory::Inventory::default();
+    let mut out = Vec::new();
+    for (i, path) in args.source.iter().enumerate() {
+        let source = absolute(path);
+        let kind = crate::kinds::detect(&source)?;
+        // Names unique among these sources, as the inventory makes them.
+        let (name, _) = taken.upsert(kind.name(), &source, None);
+        let target = match (args.target.get(i), &args.target_root) {
+            (Some(t), _) => Some(absolute(t)),
+            (None, Some(root)) => Some(absolute(root).join(&name)),
+            (None, None) => None,
+        };
+        let entry = crate::inventory::Entry {
+            name,
+            kind: kind.name().to_string(),
+            source,
+            target,
+        };
+        out.extend(crate::inventory::sources_of(&entry));
+    }
+    Ok(out)
+}
+
+/// `cutover` / `cutover console`: the console on the given sources, or on
+/// the operator's inventory.
 pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
     let state = match state_dir::resolve(state) {
         Ok(s) => s,
@@ -71,13 +119,9 @@ pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
         Ok(j) => Arc::new(j),
         Err(e) => return fail(e),
     };
-    let sources = match (args.source, args.target) {
-        (Some(s), Some(t)) => vec![Source::Tree(tree::describe(
-            "tree",
-            &absolute(&s),
-            &absolute(&t),
-        ))],
-        _ => Vec::new(),
+    let sources = match sources_for(&state, &args) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
     open(ConsoleConfig {
         state_dir: state,

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod files;
 pub mod headless;
+pub mod inventory;
 pub mod job;
 pub mod journal;
 pub mod kinds;

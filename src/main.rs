@@ -2,7 +2,7 @@
 
 use clap::Parser;
 
-use cutover::cli::{Cli, Command, ConsoleArgs};
+use cutover::cli::{Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
@@ -18,7 +18,7 @@ fn main() {
     };
     let code = runtime.block_on(async move {
         match cli.command {
-            None => cutover::launch::console(cli.state_dir, ConsoleArgs::default()).await,
+            None => cutover::launch::console(cli.state_dir, cli.console).await,
             Some(Command::Console(args)) => cutover::launch::console(cli.state_dir, args).await,
             Some(Command::Demo { dir }) => cutover::launch::demo(cli.state_dir, dir).await,
             Some(command) => match cutover::cli::dispatch(cli.state_dir, command).await {

@@ -141,6 +141,26 @@ pub fn redb_cluster(cluster: &Path, target: &Path) -> Vec<Source> {
         .file_name()
         .map(|n| names::display(Path::new(n)))
         .unwrap_or_else(|| names::display(cluster));
+    redb_sources(&base, cluster, target)
+}
+
+/// The redb sources of `path` named after `base`: one per node of a
+/// cluster directory (`base/node-1`), or the one file `path` is.
+pub fn redb_sources(base: &str, path: &Path, target: &Path) -> Vec<Source> {
+    let base = base.to_string();
+    let cluster = path;
+    if path.is_file() {
+        let file = redb::inspect(path);
+        let problem = file.problem.clone();
+        return vec![Source::Redb(RedbSource {
+            name: base,
+            cluster: path.to_path_buf(),
+            node: ".".to_string(),
+            target: target.to_path_buf(),
+            files: vec![file],
+            problem,
+        })];
+    }
     let nodes = redb::discover(cluster);
     if nodes.is_empty() {
         return vec![Source::Redb(RedbSource {

@@ -85,6 +85,19 @@ impl CommonArgs {
     }
 }
 
+/// What a kind makes of a path an operator gives as a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detected {
+    /// Not this kind's source.
+    No,
+    /// This kind's source.
+    Yes,
+    /// Any directory would do (tree-sync): taken when no other kind claims it.
+    Fallback,
+    /// It looks like this kind's, but must not be used as a source; why.
+    Refused(String),
+}
+
 /// A job built from the command line: the migration and how it runs.
 pub struct Built {
     pub migration: Box<dyn Migration>,
@@ -113,6 +126,16 @@ pub trait Kind: Send + Sync + 'static {
     fn build(&self, args: &ArgMatches, common: &CommonArgs, verify_only: bool) -> Result<Built>;
     /// Rebuild a job from its journalled parameters (`resume`, `rollback`).
     fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>>;
+    /// Whether `path` is a source of this kind (never writes).
+    fn detect(&self, path: &std::path::Path) -> Detected;
+    /// The console's sources for `path` going to `target` (one, or one per
+    /// node of a cluster), named after `name`.
+    fn sources(
+        &self,
+        name: &str,
+        path: &std::path::Path,
+        target: &std::path::Path,
+    ) -> Vec<crate::discover::Source>;
     /// Readable lines for an item's rows, printed before its result line
     /// (`header`: no row of this job has been printed yet).
     fn row_lines(&self, rows: &[Row], header: bool) -> Vec<String> {

@@ -2,14 +2,17 @@
 //! redb files (one per node), each verified table a row printed before the
 //! file's result (pgloader's summary: read, written, verified, errors, time).
 
+use std::path::Path;
+
 use clap::ArgMatches;
 
 use super::check::TableResult;
 use super::cmd::RedbArgs;
 use super::{RedbToSqlite, KIND};
+use crate::discover::Source;
 use crate::error::Result;
 use crate::job::event::Row;
-use crate::job::kind::{typed, Built, CommonArgs};
+use crate::job::kind::{typed, Built, CommonArgs, Detected};
 use crate::job::{Kind, Migration, RunDefaults, Units};
 
 /// Items are redb files (one per node); they hold entries.
@@ -67,6 +70,28 @@ impl Kind for RedbToSqliteKind {
 
     fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
         Ok(Box::new(RedbToSqlite::from_params(params)?))
+    }
+
+    /// A redb file, or a directory of node folders holding redb files.
+    fn detect(&self, path: &Path) -> Detected {
+        let is_redb = |p: &Path| crate::discover::redb::inspect(p).format.is_some();
+        if path.is_file() {
+            return if is_redb(path) {
+                Detected::Yes
+            } else {
+                Detected::No
+            };
+        }
+        let files = crate::discover::redb::find_files(path);
+        if !files.is_empty() && files.iter().any(|f| is_redb(f)) {
+            Detected::Yes
+        } else {
+            Detected::No
+        }
+    }
+
+    fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
+        crate::discover::redb_sources(name, path, target)
     }
 
     fn row_lines(&self, rows: &[Row], header: bool) -> Vec<String> {

@@ -1,12 +1,13 @@
 //! store-to-cas as the command line and the front ends see it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{ArgMatches, Args};
 
 use super::{StoreParams, StoreToCas, KIND};
+use crate::discover::Source;
 use crate::error::{Error, Result};
-use crate::job::kind::{typed, Built, CommonArgs};
+use crate::job::kind::{typed, Built, CommonArgs, Detected};
 use crate::job::{Kind, Migration, RunDefaults, Units};
 use crate::verify::VerifyMode;
 
@@ -91,5 +92,63 @@ impl Kind for StoreToCasKind {
 
     fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
         Ok(Box::new(StoreToCas::from_params(params)?))
+    }
+
+    /// A directory whose entries are all package directories named by a
+    /// hash (hex, optionally `HASH-name`); a finished content-addressed
+    /// store is refused.
+    fn detect(&self, path: &Path) -> Detected {
+        if path.join("store.db").is_file() && path.join("objects").is_dir() {
+            return Detected::Refused(format!(
+                "{} is a content-addressed store (store.db, objects/): a migration's target, not a source",
+                crate::names::display(path)
+            ));
+        }
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return Detected::No;
+        };
+        let mut packages = 0;
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if !is_dir || !is_package_name(&name.to_string_lossy()) {
+                return Detected::No;
+            }
+            packages += 1;
+        }
+        if packages > 0 {
+            Detected::Yes
+        } else {
+            Detected::No
+        }
+    }
+
+    fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
+        vec![Source::Store(crate::discover::store::describe(
+            name, path, target,
+        ))]
+    }
+}
+
+/// A package directory's name: a hex hash of at least 16 digits, alone or
+/// followed by `-name`.
+pub fn is_package_name(name: &str) -> bool {
+    let hash = name.split_once('-').map_or(name, |(h, _)| h);
+    hash.len() >= 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_are_hashes() {
+        assert!(is_package_name(
+            "0123456789abcdef0123456789abcdef-openssl-1.1"
+        ));
+        assert!(is_package_name("0123456789abcdef"));
+        assert!(!is_package_name("src"));
+        assert!(!is_package_name("0123-short"));
+        assert!(!is_package_name("zzzzzzzzzzzzzzzzzzzz-x"));
     }
 }

@@ -1,12 +1,13 @@
 //! tree-sync as the command line and the front ends see it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{ArgMatches, Args};
 
 use super::{TreeSync, TreeSyncParams, KIND};
+use crate::discover::Source;
 use crate::error::Result;
-use crate::job::kind::{typed, Built, CommonArgs};
+use crate::job::kind::{typed, Built, CommonArgs, Detected};
 use crate::job::{Kind, Migration, RunDefaults, Units};
 use crate::verify::VerifyMode;
 
@@ -79,5 +80,20 @@ impl Kind for TreeSyncKind {
 
     fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
         Ok(Box::new(TreeSync::from_params(params)?))
+    }
+
+    /// Any directory is a tree, when no other kind claims it.
+    fn detect(&self, path: &Path) -> Detected {
+        if path.is_dir() {
+            Detected::Fallback
+        } else {
+            Detected::No
+        }
+    }
+
+    fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
+        vec![Source::Tree(crate::discover::tree::describe(
+            name, path, target,
+        ))]
     }
 }

@@ -1,0 +1,179 @@
+//! `cutover sources [--json]`, `cutover sources add PATH… [--target PATH |
+//! --target-root DIR] [--kind KIND]`, `cutover sources remove NAME`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+
+use super::{sources_of, Inventory};
+use crate::discover::Source;
+use crate::error::{Error, Result};
+use crate::names;
+
+/// What `cutover sources` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum SourcesAction {
+    /// Remember sources (their kind is detected unless --kind says it); a
+    /// path already remembered gets the new kind and target.
+    Add {
+        /// Directories or redb files.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Where the (single) source goes.
+        #[arg(long, value_name = "PATH", conflicts_with = "target_root")]
+        target: Option<PathBuf>,
+        /// Each source goes to DIR/NAME.
+        #[arg(long, value_name = "DIR")]
+        target_root: Option<PathBuf>,
+        /// The migration kind, instead of detecting it.
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+    },
+    /// Forget a source (its data is never touched).
+    Remove {
+        /// Its name, as `cutover sources` lists it.
+        name: String,
+    },
+}
+
+/// A path made absolute (not resolving links), so the console and resumed
+/// jobs match it from any directory.
+pub fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Run `cutover sources …`; the exit code.
+pub fn dispatch(state: &Path, action: Option<SourcesAction>, json: bool) -> Result<i32> {
+    match action {
+        None => list(state, json),
+        Some(SourcesAction::Add {
+            paths,
+            target,
+            target_root,
+            kind,
+        }) => add(
+            state,
+            &paths,
+            target.as_deref(),
+            target_root.as_deref(),
+            kind.as_deref(),
+        ),
+        Some(SourcesAction::Remove { name }) => {
+            let mut inv = Inventory::load(state)?;
+            let gone = inv.remove(&name)?;
+            inv.save(state)?;
+            println!(
+                "forgot {} ({}); nothing was deleted",
+                gone.name,
+                names::display(&gone.source)
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn add(
+    state: &Path,
+    paths: &[PathBuf],
+    target: Option<&Path>,
+    target_root: Option<&Path>,
+    kind: Option<&str>,
+) -> Result<i32> {
+    if target.is_some() && paths.len() > 1 {
+        return Err(Error::bad(
+            "--target names one source's target; with several paths use --target-root DIR",
+        ));
+    }
+    let mut inv = Inventory::load(state)?;
+    // Check every path before remembering any.
+    let mut planned = Vec::new();
+    for path in paths {
+        let source = absolute(path);
+        let k = match kind {
+            Some(name) => crate::kinds::find(name)?,
+            None => crate::kinds::detect(&source)?,
+        };
+        planned.push((source, k));
+    }
+    for (source, k) in planned {
+        let name = inv
+            .sources
+            .iter()
+            .find(|e| e.source == source)
+            .map(|e| e.name.clone())
+            .unwrap_or_else(|| inv.free_name(&source));
+        let dst = match (target, target_root) {
+            (Some(t), _) => Some(absolute(t)),
+            (None, Some(root)) => Some(absolute(root).join(&name)),
+            (None, None) => None,
+        };
+        let (name, new) = inv.upsert(k.name(), &source, dst.as_deref());
+        let to = dst
+            .as_deref()
+            .map(|d| format!(" → {}", names::display(d)))
+            .unwrap_or_else(|| " (no target yet)".to_string());
+        println!(
+            "{} {name} ({}): {}{to}",
+            if new { "added" } else { "updated" },
+            k.name(),
+            names::display(&source)
+        );
+    }
+    inv.save(state)?;
+    Ok(0)
+}
+
+/// Where a source goes, if its entry has a target.
+fn target_of(entry: &super::Entry, s: &Source) -> Option<String> {
+    entry
+        .target
+        .as_ref()
+        .map(|_| names::display(&s.target_path()))
+}
+
+/// One source as `cutover sources --json` prints it.
+pub fn json_of(entry: &super::Entry, s: &Source) -> serde_json::Value {
+    serde_json::json!({
+        "name": s.name(),
+        "kind": entry.kind,
+        "source": names::display(&s.source_path()),
+        "target": target_of(entry, s),
+        "usable": s.problem().is_none(),
+        "why": s.problem(),
+        "bytes": s.bytes(),
+        "items": s.files(),
+    })
+}
+
+fn list(state: &Path, json: bool) -> Result<i32> {
+    let inv = Inventory::load(state)?;
+    if inv.sources.is_empty() && !json {
+        println!(
+            "no sources yet; add one with `cutover sources add PATH --target DIR` (state directory {})",
+            names::display(state)
+        );
+    }
+    for entry in &inv.sources {
+        for s in sources_of(entry) {
+            if json {
+                println!("{}", json_of(entry, &s));
+                continue;
+            }
+            let to = target_of(entry, &s).unwrap_or_else(|| "(no target)".to_string());
+            let state = match s.problem() {
+                None => "ok".to_string(),
+                Some(why) => format!("unusable: {why}"),
+            };
+            println!(
+                "{:<20} {:<15} {} → {to}  {} {}, {}  {state}",
+                s.name(),
+                entry.kind,
+                names::display(&s.source_path()),
+                s.files(),
+                crate::kinds::find(&entry.kind).map_or("entries", |k| k.units().entries),
+                humansize::format_size(s.bytes(), humansize::BINARY),
+            );
+        }
+    }
+    Ok(0)
+}
