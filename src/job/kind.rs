@@ -126,16 +126,24 @@ pub trait Kind: Send + Sync + 'static {
     fn build(&self, args: &ArgMatches, common: &CommonArgs, verify_only: bool) -> Result<Built>;
     /// Rebuild a job from its journalled parameters (`resume`, `rollback`).
     fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>>;
-    /// Whether `path` is a source of this kind (never writes).
-    fn detect(&self, path: &std::path::Path) -> Detected;
+    /// Whether `path` is a source of this kind (never writes). Default: a
+    /// kind whose sources are only given on the command line.
+    fn detect(&self, path: &std::path::Path) -> Detected {
+        let _ = path;
+        Detected::No
+    }
     /// The console's sources for `path` going to `target` (one, or one per
-    /// node of a cluster), named after `name`.
+    /// node of a cluster), named after `name`. Default: none (the console
+    /// shows the kind's jobs, not its sources).
     fn sources(
         &self,
         name: &str,
         path: &std::path::Path,
         target: &std::path::Path,
-    ) -> Vec<crate::discover::Source>;
+    ) -> Vec<crate::discover::Source> {
+        let _ = (name, path, target);
+        Vec::new()
+    }
     /// Readable lines for an item's rows, printed before its result line
     /// (`header`: no row of this job has been printed yet).
     fn row_lines(&self, rows: &[Row], header: bool) -> Vec<String> {
