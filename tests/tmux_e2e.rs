@@ -12,8 +12,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::tmux::{tmux_installed, Tmux};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const WIDTH: &str = "100";
@@ -137,74 +141,6 @@ fn parse_tape(tape: &str, binary: &str, dir: &str) -> Vec<Step> {
 
 /// A tmux server of our own (its socket in the test's temporary
 /// directory), killed when dropped.
-struct Tmux {
-    socket: std::path::PathBuf,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .env("LANG", "C.UTF-8")
-            .env("LC_ALL", "C.UTF-8")
-            .output()
-            .expect("run tmux")
-    }
-
-    fn ok(&self, args: &[&str]) {
-        let out = self.cmd(args);
-        assert!(
-            out.status.success(),
-            "tmux {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
-    }
-
-    fn display(&self, format: &str) -> String {
-        String::from_utf8_lossy(
-            &self
-                .cmd(&["display-message", "-p", "-t", "e2e", format])
-                .stdout,
-        )
-        .trim()
-        .to_string()
-    }
-
-    fn wait_for(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Tmux) -> bool) {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if done(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "timed out after {timeout:?} waiting for {what}; the screen:\n{}",
-            self.screen()
-        );
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
-fn tmux_installed() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 fn quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
 }
@@ -253,9 +189,7 @@ fn demo_tape_in_tmux() {
         "demo.tape does not start `cutover demo --dir …` after Show"
     );
 
-    let tmux = Tmux {
-        socket: tmp.path().join("tmux.sock"),
-    };
+    let tmux = Tmux::new(tmp.path().join("tmux.sock"), "e2e");
     tmux.ok(&[
         "-f",
         "/dev/null",

@@ -35,6 +35,7 @@ pub mod skip;
 pub mod sshd;
 pub mod strace;
 pub mod tmpfs;
+pub mod tmux;
 pub mod zfs;
 
 pub use btrfs::BtrfsFs;
