@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::ConsoleArgs;
-use crate::discover::{self, store, tree, Source};
+use crate::discover::Source;
+use crate::inventory::Entry;
 use crate::journal::Journal;
+use crate::ui::sources::Sources;
 use crate::ui::{run_console, ConsoleConfig};
 use crate::verify::VerifyMode;
 use crate::{demo, engine, state_dir};
@@ -36,36 +38,54 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// The demo's sources: the live tree, the package store and, once the
-/// sandbox has one, the redb cluster's nodes.
-pub fn demo_sources(sandbox: &demo::Sandbox) -> Vec<Source> {
-    let mut sources = vec![
-        Source::Tree(tree::describe(
+/// The demo's sources as entries: the live tree, the package store and,
+/// once the sandbox has one, the redb cluster (one source per node).
+pub fn demo_entries(sandbox: &demo::Sandbox) -> Vec<Entry> {
+    let entry = |name: &str, kind: &str, source: &Path, target: &Path| Entry {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        source: absolute(source),
+        target: Some(absolute(target)),
+    };
+    let mut entries = vec![
+        entry(
             "live tree",
-            &absolute(&sandbox.live),
-            &absolute(&sandbox.new_storage),
-        )),
-        Source::Store(store::describe(
+            "tree-sync",
+            &sandbox.live,
+            &sandbox.new_storage,
+        ),
+        entry(
             "package store",
-            &absolute(&sandbox.package_store),
-            &absolute(&sandbox.cas),
-        )),
+            "store-to-cas",
+            &sandbox.package_store,
+            &sandbox.cas,
+        ),
     ];
-    let cluster = absolute(&sandbox.cluster);
-    if cluster.is_dir() {
-        sources.extend(discover::redb_cluster(
-            &cluster,
-            &absolute(&sandbox.cluster_sqlite),
+    if sandbox.cluster.is_dir() {
+        entries.push(entry(
+            "cluster",
+            "redb-to-sqlite",
+            &sandbox.cluster,
+            &sandbox.cluster_sqlite,
         ));
     }
-    sources
+    entries
+}
+
+/// The demo's sources.
+pub fn demo_sources(sandbox: &demo::Sandbox) -> Vec<Source> {
+    demo_entries(sandbox)
+        .iter()
+        .flat_map(crate::inventory::sources_of)
+        .collect()
 }
 
 /// The console's sources: each `--source` classified by the kinds'
 /// detectors (target: the `--target` at the same position, else
 /// `--target-root/NAME`, else none and the source says so); without
 /// `--source`, the operator's inventory (`cutover sources`).
-pub fn sources_for(state: &Path, args: &ConsoleArgs) -> crate::error::Result<Vec<Source>> {
+pub fn sources_for(state: &Path, args: &ConsoleArgs) -> crate::error::Result<Sources> {
+    let target_root = args.target_root.as_deref().map(absolute);
     if args.source.is_empty() {
         if let Some(t) = args.target.first() {
             return Err(crate::error::Error::bad(format!(
@@ -74,11 +94,11 @@ pub fn sources_for(state: &Path, args: &ConsoleArgs) -> crate::error::Result<Vec
             )));
         }
         let inv = crate::inventory::Inventory::load(state)?;
-        return Ok(inv
-            .sources
-            .iter()
-            .flat_map(crate::inventory::sources_of)
-            .collect());
+        return Ok(Sources {
+            entries: inv.sources,
+            persist: Some(state.to_path_buf()),
+            target_root,
+        });
     }
     if args.target.len() > args.source.len() {
         return Err(crate::error::Error::bad(
@@ -86,26 +106,28 @@ pub fn sources_for(state: &Path, args: &ConsoleArgs) -> crate::error::Result<Vec
         ));
     }
     let mut taken = crate::inventory::Inventory::default();
-    let mut out = Vec::new();
     for (i, path) in args.source.iter().enumerate() {
         let source = absolute(path);
         let kind = crate::kinds::detect(&source)?;
         // Names unique among these sources, as the inventory makes them.
-        let (name, _) = taken.upsert(kind.name(), &source, None);
-        let target = match (args.target.get(i), &args.target_root) {
+        let name = taken.free_name(&source);
+        let target = match (args.target.get(i), &target_root) {
             (Some(t), _) => Some(absolute(t)),
-            (None, Some(root)) => Some(absolute(root).join(&name)),
+            (None, Some(root)) => Some(root.join(&name)),
             (None, None) => None,
         };
-        let entry = crate::inventory::Entry {
+        taken.sources.push(Entry {
             name,
             kind: kind.name().to_string(),
             source,
             target,
-        };
-        out.extend(crate::inventory::sources_of(&entry));
+        });
     }
-    Ok(out)
+    Ok(Sources {
+        entries: taken.sources,
+        persist: None,
+        target_root,
+    })
 }
 
 /// `cutover` / `cutover console`: the console on the given sources, or on
@@ -119,14 +141,16 @@ pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
         Ok(j) => Arc::new(j),
         Err(e) => return fail(e),
     };
-    let sources = match sources_for(&state, &args) {
+    let own = match sources_for(&state, &args) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    let sources = own.discover();
     open(ConsoleConfig {
         state_dir: state,
         journal,
         sources,
+        own,
         parallel: engine::default_parallel(),
         verify: VerifyMode::Full,
         seed: crate::verify::fresh_seed(),
@@ -150,11 +174,17 @@ pub async fn demo(state: Option<PathBuf>, dir: Option<PathBuf>) -> i32 {
         Err(e) => return fail(e),
     };
     let writer = demo::Writer::start(&sandbox.live, DEMO_WRITER_FOR);
-    let sources = demo_sources(&sandbox);
+    let own = Sources {
+        entries: demo_entries(&sandbox),
+        persist: None,
+        target_root: None,
+    };
+    let sources = own.discover();
     let code = open(ConsoleConfig {
         state_dir: state,
         journal,
         sources,
+        own,
         parallel: engine::default_parallel(),
         verify: VerifyMode::Full,
         seed: crate::verify::fresh_seed(),

@@ -180,3 +180,84 @@ fn plain_cutover_opens_on_the_inventory_and_on_given_sources() {
     let screen = tmux.screen();
     assert!(screen.contains("1 usable of 4"), "{screen}");
 }
+
+#[test]
+fn the_console_adds_retargets_and_forgets_a_source() {
+    if !tmux_installed() {
+        assert!(!support::skip::strict(), "tmux not installed");
+        support::say("skipped: console source editing: tmux not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    own_sources(&sb.root);
+    let tmux = Tmux::new(sb.root.join("tmux.sock"), "edit");
+    let launch = format!(
+        "{} --state-dir {} --target-root {}",
+        bin(),
+        sb.state.display(),
+        sb.root.join("new").display()
+    );
+    tmux.ok(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-x",
+        "120",
+        "-y",
+        "36",
+        "-s",
+        "edit",
+        &launch,
+    ]);
+    tmux.wait_for("the empty console", Duration::from_secs(30), |t| {
+        t.screen().contains("No sources yet")
+    });
+    tmux.ok(&["send-keys", "-t", "edit", "n"]);
+    let path = format!("{}/upl", sb.root.display());
+    tmux.ok(&["send-keys", "-t", "edit", "-l", &path]);
+    tmux.ok(&["send-keys", "-t", "edit", "Tab"]);
+    tmux.wait_for("tab completion", Duration::from_secs(10), |t| {
+        t.screen().contains("uploads/")
+    });
+    tmux.ok(&["send-keys", "-t", "edit", "Enter"]);
+    tmux.wait_for("the detected kind", Duration::from_secs(10), |t| {
+        t.screen().contains("tree-sync source uploads")
+    });
+    tmux.ok(&["send-keys", "-t", "edit", "Enter"]);
+    tmux.wait_for("the new source", Duration::from_secs(10), |t| {
+        t.screen().contains("1 usable of 1")
+    });
+    let inv = std::fs::read_to_string(sb.state.join("sources.toml")).unwrap();
+    assert!(inv.contains("name = \"uploads\""), "{inv}");
+    assert!(
+        inv.contains(&format!("{}/new/uploads", sb.root.display())),
+        "{inv}"
+    );
+
+    // t: a new target.
+    tmux.ok(&["send-keys", "-t", "edit", "t"]);
+    for _ in 0..200 {
+        tmux.ok(&["send-keys", "-t", "edit", "BSpace"]);
+    }
+    let elsewhere = sb.root.join("elsewhere").display().to_string();
+    tmux.ok(&["send-keys", "-t", "edit", "-l", &elsewhere]);
+    tmux.ok(&["send-keys", "-t", "edit", "Enter"]);
+    tmux.wait_for("the new target", Duration::from_secs(10), |t| {
+        t.screen().contains("uploads goes to")
+    });
+    let inv = std::fs::read_to_string(sb.state.join("sources.toml")).unwrap();
+    assert!(inv.contains(&elsewhere), "{inv}");
+
+    // d: asks, then forgets; the data stays.
+    tmux.ok(&["send-keys", "-t", "edit", "d"]);
+    tmux.wait_for("the question", Duration::from_secs(10), |t| {
+        t.screen().contains("Forget the source uploads?")
+    });
+    tmux.ok(&["send-keys", "-t", "edit", "y"]);
+    tmux.wait_for("the forgotten source", Duration::from_secs(10), |t| {
+        t.screen().contains("No sources yet")
+    });
+    assert!(sb.root.join("uploads/2024/a.jpg").is_file());
+    tmux.ok(&["send-keys", "-t", "edit", "q"]);
+}

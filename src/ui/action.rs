@@ -36,6 +36,10 @@ pub enum Action {
     Together,
     /// Resume the job under the cursor in the jobs pane.
     Resume,
+    /// Set the target of the source under the cursor.
+    SetTarget,
+    /// Forget the source under the cursor (asks; its data stays).
+    Forget,
     /// Cancel the running job (asks first).
     Cancel,
     /// Show the focused pane over the whole body, or go back.

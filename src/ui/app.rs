@@ -14,8 +14,11 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::job::event::{Event, JobId, Summary};
 
 mod details;
+mod edit;
 mod events;
 mod queue;
+
+pub use self::edit::{Probe, Prompt, PromptFor};
 
 use self::details::{on_store_reading, on_tables, store_refresh};
 use self::events::{finish_source, note_end, on_event, on_summary};
@@ -87,6 +90,22 @@ pub enum Msg {
         /// One row per table.
         rows: Vec<TableRow>,
     },
+    /// The path line was completed (tab): `from` became `to`.
+    Completed {
+        /// The text completed.
+        from: String,
+        /// The completion.
+        to: String,
+    },
+    /// What a path typed for a new source is.
+    Probed(Result<Probe, String>),
+    /// The sources changed (added, retargeted, forgotten), with a note.
+    Sources {
+        /// The new list.
+        sources: Vec<SourceView>,
+        /// What happened, for the status line.
+        note: String,
+    },
     /// Something failed in the background (shown on the status line).
     Error(String),
     /// The process was asked to stop (SIGTERM, SIGHUP): cancel and quit.
@@ -133,6 +152,41 @@ pub enum Command {
     CancelJob,
     /// Reload the job list from the journal.
     RefreshJobs,
+    /// Complete the path line's text (answered by [`Msg::Completed`]).
+    Complete {
+        /// The text so far.
+        text: String,
+    },
+    /// Find out what kind of source a path is (answered by [`Msg::Probed`]).
+    ProbeSource {
+        /// The path typed.
+        path: String,
+    },
+    /// Add a source (answered by [`Msg::Sources`]).
+    AddSource {
+        /// Its path.
+        path: String,
+        /// Its kind, as probed.
+        kind: String,
+        /// Its target, if one was proposed.
+        target: Option<String>,
+    },
+    /// Set a source's target (answered by [`Msg::Sources`]).
+    SetTarget {
+        /// The source (index into the sources).
+        source: usize,
+        /// Its name, to find it again.
+        name: String,
+        /// The new target.
+        target: String,
+    },
+    /// Forget a source; its data is not touched (answered by [`Msg::Sources`]).
+    ForgetSource {
+        /// The source (index into the sources).
+        source: usize,
+        /// Its name, to find it again.
+        name: String,
+    },
     /// Leave the console.
     Quit,
 }
@@ -144,6 +198,8 @@ pub enum Dialog {
     QuitWhileRunning,
     /// Cancel the running job?
     CancelJob,
+    /// Forget this source (index into the sources)? Its data stays.
+    ForgetSource(usize),
 }
 
 /// Cursor positions of the list panes.
@@ -217,6 +273,8 @@ pub struct State {
     pub help: bool,
     /// A question is on screen.
     pub dialog: Option<Dialog>,
+    /// A path line is on screen (a new source, a target).
+    pub prompt: Option<Prompt>,
     /// Cursor positions.
     pub cursor: Cursors,
     /// A one-line message for the operator (until the next key).
@@ -249,6 +307,7 @@ impl State {
             zoom: false,
             help: false,
             dialog: None,
+            prompt: None,
             cursor: Cursors::default(),
             status: None,
             now,
@@ -390,6 +449,18 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             on_tables(state, job, source, item, rows);
             Vec::new()
         }
+        Msg::Completed { from, to } => {
+            edit::on_completed(state, from, to);
+            Vec::new()
+        }
+        Msg::Probed(result) => {
+            edit::on_probed(state, result);
+            Vec::new()
+        }
+        Msg::Sources { sources, note } => {
+            edit::on_sources(state, sources, note);
+            vec![Command::RefreshJobs]
+        }
         Msg::Error(e) => {
             state.status = Some(e);
             Vec::new()
@@ -430,6 +501,9 @@ fn cancel(state: &mut State) -> Vec<Command> {
 }
 
 fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
+    if state.prompt.is_some() {
+        return edit::on_prompt_key(state, ev);
+    }
     let action = keymap::action_for(&ev);
     if let Some(dialog) = state.dialog {
         return match action {
@@ -452,6 +526,13 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
                         state.status = Some("cancelling the job…".into());
                         cancel(state)
                     }
+                    Dialog::ForgetSource(i) => match state.sources.get(i) {
+                        Some(s) => vec![Command::ForgetSource {
+                            source: i,
+                            name: s.name.clone(),
+                        }],
+                        None => Vec::new(),
+                    },
                 }
             }
             Some(Action::No | Action::Back | Action::Quit) => {
@@ -514,7 +595,11 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         Action::Zoom => state.zoom = !state.zoom,
         Action::Help => state.help = true,
         Action::Back => state.zoom = false,
-        Action::Yes | Action::No => {}
+        Action::Yes => {}
+        // Outside a question, `n` adds a source.
+        Action::No => edit::add_source(state),
+        Action::SetTarget => edit::set_target(state),
+        Action::Forget => edit::forget(state),
         Action::Quit => {
             if state.quitting {
                 return quit(state);

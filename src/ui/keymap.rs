@@ -180,9 +180,19 @@ pub const KEYMAP: &[Binding] = &[
         description: "close help, zoom or question",
     },
     Binding {
+        keys: &[Key::ch('t')],
+        action: Action::SetTarget,
+        description: "set the target of the source under the cursor",
+    },
+    Binding {
+        keys: &[Key::ch('d')],
+        action: Action::Forget,
+        description: "forget the source under the cursor (asks; data stays)",
+    },
+    Binding {
         keys: &[Key::ch('y'), Key::ch('n')],
         action: Action::Yes,
-        description: "answer a question: yes / no",
+        description: "answer a question: yes / no; n otherwise adds a source",
     },
     Binding {
         keys: &[Key::ch('q'), Key::ctrl('c')],

@@ -19,6 +19,7 @@ pub mod kinds;
 pub mod model;
 pub mod panes;
 pub mod runner;
+pub mod sources;
 pub mod theme;
 pub mod view;
 

@@ -51,6 +51,8 @@ pub struct ConsoleConfig {
     pub journal: Arc<Journal>,
     /// Sources the operator can pick, of any kind.
     pub sources: Vec<Source>,
+    /// Where those sources come from and where edits (`n`, `t`, `d`) go.
+    pub own: super::sources::Sources,
     /// Items processed at once.
     pub parallel: usize,
     /// How items are verified.
@@ -141,17 +143,24 @@ struct Runner {
     want_cancel: Option<Arc<AtomicBool>>,
     /// One task per started job: start it, forward its events, report its end.
     tasks: Vec<JoinHandle<()>>,
+    /// Sources found again after an edit (and what happened), back from a
+    /// blocking thread: the runner takes the list, the console its view.
+    found_tx: mpsc::Sender<(super::sources::Sources, Vec<Source>, String)>,
+    found_rx: mpsc::Receiver<(super::sources::Sources, Vec<Source>, String)>,
 }
 
 impl Runner {
     fn new(cfg: ConsoleConfig) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
+        let (found_tx, found_rx) = mpsc::channel(4);
         Runner {
             cfg,
             tx,
             rx,
             want_cancel: None,
             tasks: Vec::new(),
+            found_tx,
+            found_rx,
         }
     }
 
@@ -208,6 +217,12 @@ impl Runner {
                     None => Some(Msg::Signal("terminal closed".into())),
                 },
                 Some(msg) = self.rx.recv() => Some(msg),
+                Some((own, found, note)) = self.found_rx.recv() => {
+                    let sources = found.iter().map(kinds::view).collect();
+                    self.cfg.own = own;
+                    self.cfg.sources = found;
+                    Some(Msg::Sources { sources, note })
+                }
                 _ = tick.tick() => Some(Msg::Tick(Instant::now())),
                 _ = tokio::time::sleep_until(due), if dirty => None,
                 name = signals.recv() => Some(Msg::Signal(name.into())),
@@ -281,8 +296,65 @@ impl Runner {
                     let _ = tx.send(msg).await;
                 });
             }
+            Command::Complete { text } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let from = text.clone();
+                    if let Ok(to) =
+                        tokio::task::spawn_blocking(move || super::sources::complete(&text)).await
+                    {
+                        let _ = tx.send(Msg::Completed { from, to }).await;
+                    }
+                });
+            }
+            Command::ProbeSource { path } => {
+                let own = self.cfg.own.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let probed = tokio::task::spawn_blocking(move || own.probe(&path))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("looking at the path failed: {e}")));
+                    let _ = tx.send(Msg::Probed(probed)).await;
+                });
+            }
+            Command::AddSource { path, kind, target } => self.edit(super::sources::Edit::Add {
+                path: PathBuf::from(path),
+                kind,
+                target: target.map(PathBuf::from),
+            }),
+            Command::SetTarget { name, target, .. } => self.edit(super::sources::Edit::Target {
+                source: name,
+                target: PathBuf::from(target),
+            }),
+            Command::ForgetSource { name, .. } => {
+                self.edit(super::sources::Edit::Forget { source: name })
+            }
             Command::Quit => {}
         }
+    }
+
+    /// Apply an edit of the sources and find them again, off the UI thread.
+    fn edit(&self, edit: super::sources::Edit) {
+        let mut own = self.cfg.own.clone();
+        let found_tx = self.found_tx.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let done = tokio::task::spawn_blocking(move || {
+                let note = own.apply(edit)?;
+                let found = own.discover();
+                Ok::<_, String>((own, found, note))
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("editing the sources failed: {e}")));
+            match done {
+                Ok(found) => {
+                    let _ = found_tx.send(found).await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Msg::Error(e)).await;
+                }
+            }
+        });
     }
 
     /// Send a message to the loop from the loop itself (without waiting).

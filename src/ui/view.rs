@@ -14,7 +14,7 @@ use ratatui::Frame;
 use super::app::State;
 use super::model::Pane;
 use super::panes::{
-    confirm, details, help, items, jobs, logs, metrics, selection, sources, status,
+    confirm, details, help, items, jobs, logs, metrics, prompt, selection, sources, status,
 };
 
 /// Narrowest terminal that gets the all-panes layout.
@@ -112,6 +112,7 @@ pub fn render(frame: &mut Frame, state: &State) {
         help::render(frame, area, state);
     }
     confirm::render(frame, area, state);
+    prompt::render(frame, area, state);
 }
 
 #[cfg(test)]

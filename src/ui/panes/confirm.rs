@@ -1,5 +1,5 @@
-//! Questions that need a `y` before anything irreversible happens: quitting
-//! or cancelling while a job runs.
+//! Questions that need a `y` first: quitting or cancelling while a job
+//! runs, forgetting a source.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -36,24 +36,44 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         .active_job()
         .map(|m| format!("{} of {}", m.title(), m.name))
         .unwrap_or_else(|| "The job".to_string());
-    let (title, question, yes) = match dialog {
+    let (title, question, note, yes, no) = match dialog {
         Dialog::QuitWhileRunning => (
             "Quit?",
             format!("{job} is running. Cancel it and quit?"),
+            keep_note(state),
             "cancel the job and quit",
+            "keep it running",
         ),
-        Dialog::CancelJob => ("Cancel?", format!("Cancel {job}?"), "cancel the job"),
+        Dialog::CancelJob => (
+            "Cancel?",
+            format!("Cancel {job}?"),
+            keep_note(state),
+            "cancel the job",
+            "keep it running",
+        ),
+        Dialog::ForgetSource(i) => {
+            let name = state.sources.get(i).map_or("?", |s| s.name.as_str());
+            (
+                "Forget?",
+                format!("Forget the source {name}?"),
+                "Nothing is deleted: its data and any copy stay where they are; \
+                 `cutover sources add PATH` brings it back."
+                    .to_string(),
+                "forget it",
+                "keep it",
+            )
+        }
     };
     let text = vec![
         Line::styled(question, theme::strong()),
         Line::default(),
-        Line::raw(keep_note(state)),
+        Line::raw(note),
         Line::default(),
         Line::from(vec![
             Span::styled("y", theme::strong()),
             Span::raw(format!(": {yes}   ")),
             Span::styled("n / esc", theme::strong()),
-            Span::raw(": keep it running"),
+            Span::raw(format!(": {no}")),
         ]),
     ];
     let width = 60.min(area.width.saturating_sub(2)).max(20);

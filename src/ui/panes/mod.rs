@@ -10,6 +10,7 @@ pub mod items;
 pub mod jobs;
 pub mod logs;
 pub mod metrics;
+pub mod prompt;
 pub mod selection;
 pub mod sources;
 pub mod status;

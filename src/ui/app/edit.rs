@@ -1,0 +1,322 @@
+//! Editing the console's sources: `n` adds one (a path line with tab
+//! completion; the detected kind and proposed target are shown, and a second
+//! `enter` adds it), `t` sets the target of the source under the cursor,
+//! `d` forgets it (asks first). The file system is read by the runner
+//! (commands out, messages back); this module only changes state.
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::{Command, Dialog, State};
+use crate::ui::model::{Pane, SourceView};
+
+/// What a path line is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptFor {
+    /// A new source.
+    AddSource,
+    /// The target of this source (index into the sources).
+    SetTarget(usize),
+}
+
+/// What the runner found at a path typed for a new source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The text it was found for (stale once the operator types on).
+    pub path: String,
+    /// The migration kind detected.
+    pub kind: String,
+    /// The name it would get.
+    pub name: String,
+    /// The target it would get (from the console's target root), if any.
+    pub target: Option<String>,
+}
+
+/// A path line on screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// What it is for.
+    pub purpose: PromptFor,
+    /// What has been typed.
+    pub text: String,
+    /// For a new source: what the path is, or why it cannot be added.
+    pub probe: Option<Result<Probe, String>>,
+    /// A probe is under way.
+    pub probing: bool,
+}
+
+impl Prompt {
+    fn new(purpose: PromptFor, text: String) -> Prompt {
+        Prompt {
+            purpose,
+            text,
+            probe: None,
+            probing: false,
+        }
+    }
+}
+
+fn editable(state: &mut State) -> bool {
+    if state.active_job().is_some() {
+        state.status =
+            Some("sources cannot change while a job runs; wait for it or cancel it (c)".into());
+        return false;
+    }
+    true
+}
+
+fn under_cursor(state: &mut State, what: &str) -> Option<usize> {
+    if state.focus != Pane::Sources || state.cursor.sources >= state.sources.len() {
+        state.status = Some(format!(
+            "{what} works on the source under the cursor in the Sources pane (tab to it)"
+        ));
+        return None;
+    }
+    Some(state.cursor.sources)
+}
+
+/// `n`: open the path line for a new source.
+pub fn add_source(state: &mut State) {
+    if editable(state) {
+        state.prompt = Some(Prompt::new(PromptFor::AddSource, String::new()));
+    }
+}
+
+/// `t`: open the path line for the target of the source under the cursor.
+pub fn set_target(state: &mut State) {
+    if !editable(state) {
+        return;
+    }
+    if let Some(i) = under_cursor(state, "t") {
+        let current = state.sources[i].target.clone();
+        state.prompt = Some(Prompt::new(PromptFor::SetTarget(i), current));
+    }
+}
+
+/// `d`: ask before forgetting the source under the cursor.
+pub fn forget(state: &mut State) {
+    if !editable(state) {
+        return;
+    }
+    if let Some(i) = under_cursor(state, "d") {
+        state.dialog = Some(Dialog::ForgetSource(i));
+    }
+}
+
+/// A key while the path line is open.
+pub fn on_prompt_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
+    let Some(prompt) = state.prompt.as_mut() else {
+        return Vec::new();
+    };
+    match ev.code {
+        KeyCode::Esc => {
+            state.prompt = None;
+            Vec::new()
+        }
+        KeyCode::Char(c) => {
+            prompt.text.push(c);
+            prompt.probe = None;
+            Vec::new()
+        }
+        KeyCode::Backspace => {
+            prompt.text.pop();
+            prompt.probe = None;
+            Vec::new()
+        }
+        KeyCode::Tab => vec![Command::Complete {
+            text: prompt.text.clone(),
+        }],
+        KeyCode::Enter => enter(state),
+        _ => Vec::new(),
+    }
+}
+
+fn enter(state: &mut State) -> Vec<Command> {
+    let Some(prompt) = state.prompt.as_mut() else {
+        return Vec::new();
+    };
+    let text = prompt.text.trim().to_string();
+    if text.is_empty() {
+        prompt.probe = Some(Err("type a path (tab completes)".into()));
+        return Vec::new();
+    }
+    match prompt.purpose.clone() {
+        PromptFor::AddSource => match &prompt.probe {
+            // Seen and shown: the second enter adds it.
+            Some(Ok(p)) if p.path == text => {
+                let cmd = Command::AddSource {
+                    path: text,
+                    kind: p.kind.clone(),
+                    target: p.target.clone(),
+                };
+                state.prompt = None;
+                vec![cmd]
+            }
+            _ => {
+                prompt.probing = true;
+                vec![Command::ProbeSource { path: text }]
+            }
+        },
+        PromptFor::SetTarget(i) => {
+            state.prompt = None;
+            match state.sources.get(i) {
+                Some(s) => vec![Command::SetTarget {
+                    source: i,
+                    name: s.name.clone(),
+                    target: text,
+                }],
+                None => Vec::new(),
+            }
+        }
+    }
+}
+
+/// The runner completed the path line.
+pub fn on_completed(state: &mut State, from: String, to: String) {
+    if let Some(p) = state.prompt.as_mut().filter(|p| p.text == from) {
+        p.text = to;
+        p.probe = None;
+    }
+}
+
+/// The runner looked at the typed path.
+pub fn on_probed(state: &mut State, result: Result<Probe, String>) {
+    if let Some(p) = state.prompt.as_mut() {
+        p.probing = false;
+        p.probe = Some(result);
+    }
+}
+
+/// The sources changed (added, retargeted, forgotten): a new list.
+pub fn on_sources(state: &mut State, sources: Vec<SourceView>, note: String) {
+    state.sources = sources;
+    state.cursor.sources = state
+        .cursor
+        .sources
+        .min(state.sources.len().saturating_sub(1));
+    state.cursor.selection = 0;
+    state.status = Some(note);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Instant;
+
+    use crossterm::event::KeyCode;
+
+    use crate::ui::app::{update, Command, Dialog, Msg};
+    use crate::ui::panes::{prompt, testing};
+
+    use super::*;
+
+    fn typed(state: &mut crate::ui::app::State, text: &str) {
+        for c in text.chars() {
+            update(state, Msg::ch(c));
+        }
+    }
+
+    #[test]
+    fn n_adds_a_source_after_showing_what_it_is() {
+        let mut s = testing::fresh(Instant::now());
+        update(&mut s, Msg::ch('n'));
+        assert!(s.prompt.is_some());
+        typed(&mut s, "/srv/up");
+        assert_eq!(
+            update(&mut s, Msg::key(KeyCode::Tab)),
+            vec![Command::Complete {
+                text: "/srv/up".into()
+            }]
+        );
+        update(
+            &mut s,
+            Msg::Completed {
+                from: "/srv/up".into(),
+                to: "/srv/uploads/".into(),
+            },
+        );
+        assert_eq!(
+            update(&mut s, Msg::key(KeyCode::Enter)),
+            vec![Command::ProbeSource {
+                path: "/srv/uploads/".into()
+            }]
+        );
+        update(
+            &mut s,
+            Msg::Probed(Ok(Probe {
+                path: "/srv/uploads/".into(),
+                kind: "tree-sync".into(),
+                name: "uploads".into(),
+                target: Some("/mnt/new/uploads".into()),
+            })),
+        );
+        insta::assert_snapshot!(testing::screen(80, 9, |f, a| prompt::render(f, a, &s)));
+        assert_eq!(
+            update(&mut s, Msg::key(KeyCode::Enter)),
+            vec![Command::AddSource {
+                path: "/srv/uploads/".into(),
+                kind: "tree-sync".into(),
+                target: Some("/mnt/new/uploads".into()),
+            }]
+        );
+        assert!(s.prompt.is_none());
+    }
+
+    #[test]
+    fn a_path_that_is_no_source_says_why_and_adds_nothing() {
+        let mut s = testing::fresh(Instant::now());
+        update(&mut s, Msg::ch('n'));
+        typed(&mut s, "/nope");
+        update(&mut s, Msg::key(KeyCode::Enter));
+        update(
+            &mut s,
+            Msg::Probed(Err("source /nope does not exist; check the path".into())),
+        );
+        let screen = testing::screen(80, 9, |f, a| prompt::render(f, a, &s));
+        assert!(screen.contains("does not exist"), "{screen}");
+        // Typing on makes the probe stale; enter looks again, never adds.
+        update(&mut s, Msg::key(KeyCode::Backspace));
+        let cmds = update(&mut s, Msg::key(KeyCode::Enter));
+        assert!(matches!(cmds.as_slice(), [Command::ProbeSource { .. }]));
+        update(&mut s, Msg::key(KeyCode::Esc));
+        assert!(s.prompt.is_none());
+    }
+
+    #[test]
+    fn t_sets_a_target_and_d_forgets_after_asking() {
+        let mut s = testing::fresh(Instant::now());
+        let name = s.sources[0].name.clone();
+        update(&mut s, Msg::ch('t'));
+        let p = s.prompt.clone().expect("prompt");
+        assert_eq!(p.text, s.sources[0].target);
+        for _ in 0..p.text.len() {
+            update(&mut s, Msg::key(KeyCode::Backspace));
+        }
+        typed(&mut s, "/mnt/elsewhere");
+        assert_eq!(
+            update(&mut s, Msg::key(KeyCode::Enter)),
+            vec![Command::SetTarget {
+                source: 0,
+                name: name.clone(),
+                target: "/mnt/elsewhere".into()
+            }]
+        );
+        update(&mut s, Msg::ch('d'));
+        assert_eq!(s.dialog, Some(Dialog::ForgetSource(0)));
+        assert_eq!(
+            update(&mut s, Msg::ch('y')),
+            vec![Command::ForgetSource { source: 0, name }]
+        );
+    }
+
+    #[test]
+    fn sources_do_not_change_while_a_job_runs() {
+        let mut s = testing::running(Instant::now());
+        update(&mut s, Msg::ch('n'));
+        assert!(s.prompt.is_none());
+        assert!(s
+            .status
+            .as_deref()
+            .unwrap_or("")
+            .contains("while a job runs"));
+    }
+}
