@@ -94,9 +94,9 @@ impl Kind for StoreToCasKind {
         Ok(Box::new(StoreToCas::from_params(params)?))
     }
 
-    /// A directory whose entries are all package directories named by a
-    /// hash (hex, optionally `HASH-name`); a finished content-addressed
-    /// store is refused.
+    /// A directory whose entries (hidden ones aside) are all package
+    /// directories named by a hash (hex, optionally `HASH-name`); a finished
+    /// content-addressed store is refused.
     fn detect(&self, path: &Path) -> Detected {
         if path.join("store.db").is_file() && path.join("objects").is_dir() {
             return Detected::Refused(format!(
@@ -110,6 +110,10 @@ impl Kind for StoreToCasKind {
         let mut packages = 0;
         for e in entries.flatten() {
             let name = e.file_name();
+            // Bookkeeping beside the packages (`.links`, a lock file).
+            if name.as_encoded_bytes().starts_with(b".") {
+                continue;
+            }
             let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
             if !is_dir || !is_package_name(&name.to_string_lossy()) {
                 return Detected::No;
