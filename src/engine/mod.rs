@@ -157,8 +157,54 @@ struct Outcome {
 impl JobRunner {
     async fn run(self, plan: Plan, done: HashSet<String>) -> Summary {
         let started = Instant::now();
-        let kind = self.migration.kind().to_string();
         let progress = Arc::new(Progress::default());
+        let totals = (plan.files_total, plan.bytes_total);
+        let (mut summary, todo) = self.announce(plan, &done, &progress).await;
+        if self.opts.dry_run {
+            self.describe(&todo).await;
+            summary.items_verified = 0;
+            summary.dry_run = true;
+            summary.elapsed_s = started.elapsed().as_secs_f64();
+            let _ = self.tx.send(Event::Summary(summary.clone())).await;
+            return summary;
+        }
+        let ticker = spawn_progress_ticker(
+            self.job,
+            progress.clone(),
+            self.tx.clone(),
+            totals.0,
+            totals.1,
+        );
+        let this = Arc::new(self);
+        this.clone().run_items(todo, &progress, &mut summary).await;
+        ticker.abort();
+        let _ = this
+            .tx
+            .send(Event::Progress {
+                job: this.job,
+                files_done: progress.files_done.load(Ordering::Relaxed),
+                bytes_done: progress.bytes_done.load(Ordering::Relaxed),
+                files_total: totals.0,
+                bytes_total: totals.1,
+            })
+            .await;
+        summary.cancelled = this.cancel.load(Ordering::Relaxed)
+            && summary.items_verified + summary.items_failed < summary.items_total;
+        summary.elapsed_s = started.elapsed().as_secs_f64();
+        this.close(&summary).await;
+        let _ = this.tx.send(Event::Summary(summary.clone())).await;
+        summary
+    }
+
+    /// Count what an earlier run verified, send `JobStarted`; the summary so
+    /// far and the items left to do.
+    async fn announce(
+        &self,
+        plan: Plan,
+        done: &HashSet<String>,
+        progress: &Progress,
+    ) -> (Summary, Vec<Item>) {
+        let kind = self.migration.kind().to_string();
         let mut summary = Summary {
             job: self.job,
             kind: kind.clone(),
@@ -187,58 +233,56 @@ impl JobRunner {
                 units: self.migration.units(),
             })
             .await;
+        (summary, todo)
+    }
 
-        if self.opts.dry_run {
-            for item in &todo {
-                for action in self.migration.describe_item(item) {
-                    let _ = self
-                        .tx
-                        .send(Event::PlanStep {
-                            job: self.job,
-                            item: item.key.clone(),
-                            action,
-                        })
-                        .await;
-                }
+    /// Dry run: the steps each item would take.
+    async fn describe(&self, todo: &[Item]) {
+        for item in todo {
+            for action in self.migration.describe_item(item) {
+                let _ = self
+                    .tx
+                    .send(Event::PlanStep {
+                        job: self.job,
+                        item: item.key.clone(),
+                        action,
+                    })
+                    .await;
             }
-            summary.items_verified = 0;
-            summary.dry_run = true;
-            summary.elapsed_s = started.elapsed().as_secs_f64();
-            let _ = self.tx.send(Event::Summary(summary.clone())).await;
-            return summary;
         }
+    }
 
-        let ticker = spawn_progress_ticker(
-            self.job,
-            progress.clone(),
-            self.tx.clone(),
-            plan.files_total,
-            plan.bytes_total,
-        );
+    /// Run the items, at most `parallel` at once and batch by batch, until
+    /// done or cancelled; every outcome is tallied into `summary`.
+    async fn run_items(
+        self: Arc<Self>,
+        todo: Vec<Item>,
+        progress: &Arc<Progress>,
+        summary: &mut Summary,
+    ) {
         let sem = Arc::new(Semaphore::new(self.opts.parallel.max(1)));
         let mut running: JoinSet<Outcome> = JoinSet::new();
-        let this = Arc::new(self);
-        let batch = this.opts.batch.filter(|&b| b > 0);
+        let batch = self.opts.batch.filter(|&b| b > 0);
         for (n, item) in todo.into_iter().enumerate() {
-            if this.cancel.load(Ordering::Relaxed) {
+            if self.cancel.load(Ordering::Relaxed) {
                 break;
             }
             if let Some(b) = batch {
                 if n > 0 && n % b == 0 {
                     // The batch is done before the next one starts.
                     while let Some(res) = running.join_next().await {
-                        tally(&mut summary, res);
+                        tally(summary, res);
                     }
-                    tracing::info!("job {}: batch {} done", this.job, n / b);
+                    tracing::info!("job {}: batch {} done", self.job, n / b);
                 }
             }
             let Ok(permit) = sem.clone().acquire_owned().await else {
                 break;
             };
-            if this.cancel.load(Ordering::Relaxed) {
+            if self.cancel.load(Ordering::Relaxed) {
                 break;
             }
-            let worker = this.clone();
+            let worker = self.clone();
             let progress = progress.clone();
             running.spawn_blocking(move || {
                 let out = worker.process(&item, &progress);
@@ -246,50 +290,35 @@ impl JobRunner {
                 out
             });
             while let Some(res) = running.try_join_next() {
-                tally(&mut summary, res);
+                tally(summary, res);
             }
         }
         while let Some(res) = running.join_next().await {
-            tally(&mut summary, res);
+            tally(summary, res);
         }
-        ticker.abort();
-        let files_done = progress.files_done.load(Ordering::Relaxed);
-        let bytes_done = progress.bytes_done.load(Ordering::Relaxed);
-        let _ = this
-            .tx
-            .send(Event::Progress {
-                job: this.job,
-                files_done,
-                bytes_done,
-                files_total: plan.files_total,
-                bytes_total: plan.bytes_total,
-            })
-            .await;
-        summary.cancelled = this.cancel.load(Ordering::Relaxed)
-            && summary.items_verified + summary.items_failed < summary.items_total;
-        summary.elapsed_s = started.elapsed().as_secs_f64();
-        if this.journal.is_some() {
-            let migration = this.migration.clone();
-            let done = summary.clone();
-            let finished = tokio::task::spawn_blocking(move || migration.finish(&done)).await;
-            if let Ok(Err(e)) = finished {
-                tracing::error!("{e}");
-            }
+    }
+
+    /// The kind closes its bookkeeping; the journal records how the job ended.
+    async fn close(&self, summary: &Summary) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let migration = self.migration.clone();
+        let done = summary.clone();
+        let finished = tokio::task::spawn_blocking(move || migration.finish(&done)).await;
+        if let Ok(Err(e)) = finished {
+            tracing::error!("{e}");
         }
-        if let Some(journal) = &this.journal {
-            let status = if summary.cancelled {
-                JobStatus::Interrupted
-            } else if summary.items_failed > 0 {
-                JobStatus::Failed
-            } else {
-                JobStatus::Completed
-            };
-            if let Err(e) = journal.set_job_status(this.job, status, summary.items_total) {
-                tracing::error!("{e}");
-            }
+        let status = if summary.cancelled {
+            JobStatus::Interrupted
+        } else if summary.items_failed > 0 {
+            JobStatus::Failed
+        } else {
+            JobStatus::Completed
+        };
+        if let Err(e) = journal.set_job_status(self.job, status, summary.items_total) {
+            tracing::error!("{e}");
         }
-        let _ = this.tx.send(Event::Summary(summary.clone())).await;
-        summary
     }
 
     fn journal_item(&self, key: &str, state: ItemState) -> Result<(), ItemError> {

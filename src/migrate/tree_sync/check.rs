@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::copy::{rel_bytes, CopyMemo};
 use super::meta::{self, lstat, Kind, Stat};
@@ -99,68 +99,89 @@ pub fn check_dir(
                 continue;
             }
         };
-        if s.kind != d.kind {
-            diff.differs(
-                &shown,
-                format!(
-                    "type {} in source, {} in target",
-                    s.kind.name(),
-                    d.kind.name()
-                ),
-            );
-            continue;
-        }
-        // A subdirectory's own metadata is checked by its own item.
-        if s.kind != Kind::Dir {
-            compare_meta(&shown, s, &d, &mut diff);
-            compare_xattrs(
-                &src_dir.join(name),
-                &dst_dir.join(name),
-                &relp,
-                &shown,
-                report,
-                &mut diff,
-            );
-        }
-        match s.kind {
-            Kind::File => check_file(
-                ts,
-                &src_dir.join(name),
-                &dst_dir.join(name),
-                s,
-                &d,
-                &shown,
-                sample.contains(rel_bytes(&relp)),
-                memo.and_then(|m| m.hashes.get(name)),
-                report,
-                &mut diff,
-            ),
-            Kind::Symlink => {
-                let a = std::fs::read_link(src_dir.join(name));
-                let b = std::fs::read_link(dst_dir.join(name));
-                match (a, b) {
-                    (Ok(a), Ok(b)) if a == b => {}
-                    (Ok(a), Ok(b)) => diff.differs(
-                        &shown,
-                        format!(
-                            "symlink target {} in source, {} in target",
-                            names::display(&a),
-                            names::display(&b)
-                        ),
-                    ),
-                    (Err(e), _) | (_, Err(e)) => diff.error(&shown, e),
-                }
-            }
-            Kind::CharDev | Kind::BlockDev if s.rdev != d.rdev => {
-                diff.differs(&shown, "device number");
-            }
-            _ => {}
-        }
+        let pair = Pair {
+            src: src_dir.join(name),
+            dst: dst_dir.join(name),
+            rel: &relp,
+            shown: &shown,
+        };
+        check_entry(
+            ts,
+            &pair,
+            s,
+            &d,
+            sample.contains(rel_bytes(&relp)),
+            memo.and_then(|m| m.hashes.get(name)),
+            report,
+            &mut diff,
+        );
     }
     if diff.is_empty() {
         Ok(())
     } else {
         Err(ItemError(diff.summary()))
+    }
+}
+
+/// A source entry and its target counterpart.
+struct Pair<'a> {
+    src: PathBuf,
+    dst: PathBuf,
+    rel: &'a Path,
+    shown: &'a str,
+}
+
+/// Compare one entry present on both sides: type, metadata, attributes,
+/// then what its type holds (content, link target, device number).
+#[allow(clippy::too_many_arguments)]
+fn check_entry(
+    ts: &TreeSync,
+    p: &Pair,
+    s: &Stat,
+    d: &Stat,
+    hash_it: bool,
+    copied: Option<&(Stat, blake3::Hash)>,
+    report: &mut ItemReport,
+    diff: &mut DiffReport,
+) {
+    if s.kind != d.kind {
+        diff.differs(
+            p.shown,
+            format!(
+                "type {} in source, {} in target",
+                s.kind.name(),
+                d.kind.name()
+            ),
+        );
+        return;
+    }
+    // A subdirectory's own metadata is checked by its own item.
+    if s.kind != Kind::Dir {
+        compare_meta(p.shown, s, d, diff);
+        compare_xattrs(&p.src, &p.dst, p.rel, p.shown, report, diff);
+    }
+    match s.kind {
+        Kind::File => check_file(ts, p, s, d, hash_it, copied, report, diff),
+        Kind::Symlink => {
+            let a = std::fs::read_link(&p.src);
+            let b = std::fs::read_link(&p.dst);
+            match (a, b) {
+                (Ok(a), Ok(b)) if a == b => {}
+                (Ok(a), Ok(b)) => diff.differs(
+                    p.shown,
+                    format!(
+                        "symlink target {} in source, {} in target",
+                        names::display(&a),
+                        names::display(&b)
+                    ),
+                ),
+                (Err(e), _) | (_, Err(e)) => diff.error(p.shown, e),
+            }
+        }
+        Kind::CharDev | Kind::BlockDev if s.rdev != d.rdev => {
+            diff.differs(p.shown, "device number");
+        }
+        _ => {}
     }
 }
 
@@ -224,11 +245,9 @@ fn compare_xattrs(
 #[allow(clippy::too_many_arguments)]
 fn check_file(
     ts: &TreeSync,
-    src: &Path,
-    dst: &Path,
+    p: &Pair,
     s: &Stat,
     d: &Stat,
-    shown: &str,
     hash_it: bool,
     copied: Option<&(Stat, blake3::Hash)>,
     report: &mut ItemReport,
@@ -239,39 +258,40 @@ fn check_file(
     if let Some((pre, _)) = copied {
         if !pre.same_content_stamp(s) {
             report.warnings.push(format!(
-                "{shown} changed in the source after the copy; the final sync will copy it again"
+                "{} changed in the source after the copy; the final sync will copy it again",
+                p.shown
             ));
             return;
         }
     }
     if s.size != d.size {
         diff.differs(
-            shown,
+            p.shown,
             format!("size {} in source, {} in target", s.size, d.size),
         );
         return;
     }
     if s.nlink > 1 {
-        check_link(ts, s, d, shown, diff);
+        check_link(ts, s, d, p.shown, diff);
     }
     if !hash_it {
         return;
     }
-    let target_hash = match hash_file(dst) {
+    let target_hash = match hash_file(&p.dst) {
         Ok((h, _)) => h,
-        Err(e) => return diff.error(shown, format!("reading target: {e}")),
+        Err(e) => return diff.error(p.shown, format!("reading target: {e}")),
     };
     let source_hash = match copied {
         Some((_, h)) => *h,
-        None => match hash_file(src) {
+        None => match hash_file(&p.src) {
             Ok((h, _)) => h,
-            Err(e) => return diff.error(shown, format!("reading source: {e}")),
+            Err(e) => return diff.error(p.shown, format!("reading source: {e}")),
         },
     };
     report.files_hashed += 1;
     if source_hash != target_hash {
         diff.differs(
-            shown,
+            p.shown,
             format!(
                 "content (blake3 {} in source, {} in target)",
                 &source_hash.to_hex()[..16],
