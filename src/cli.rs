@@ -30,7 +30,7 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Open the console (the default), optionally on one tree.
+    /// Open the console (the default): on the given sources, else on yours.
     Console(ConsoleArgs),
     /// Run a migration headless.
     Run {
@@ -41,11 +41,6 @@ pub enum Command {
     Verify {
         #[command(subcommand)]
         call: KindCall<true>,
-    },
-    /// Phases of a content-addressed store: status, cutover, cleanup, rollback.
-    Store {
-        #[command(subcommand)]
-        command: crate::migrate::store_to_cas::cmd::StoreCommand,
     },
     /// The operator's own sources (`sources.toml` in the state directory):
     /// list them, `add PATH…`, `remove NAME`.
@@ -71,11 +66,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show what a source holds (`cutover inspect redb FILE|DIR [--json]`).
-    Inspect {
-        #[command(subcommand)]
-        kind: crate::migrate::redb_to_sqlite::cmd::InspectKind,
-    },
     /// Undo what a job wrote to its target (the source is never touched).
     Rollback {
         /// Job id (see `cutover jobs`).
@@ -84,6 +74,9 @@ pub enum Command {
         #[arg(long)]
         confirm: bool,
     },
+    /// The kinds' own commands (`store …`, `inspect …`).
+    #[command(flatten)]
+    Extra(ExtraCall),
     /// Build a sandbox of sample sources and open the console on it.
     Demo {
         /// Where to build the sandbox (default: a new directory under /tmp).
@@ -169,6 +162,60 @@ impl<const VERIFY: bool> clap::Subcommand for KindCall<VERIFY> {
     }
 }
 
+/// A command a kind adds (`cutover store …` of store-to-cas, `cutover
+/// inspect …` of redb-to-sqlite): its name and parsed arguments.
+#[derive(Debug, Clone)]
+pub struct ExtraCall {
+    /// The command's name.
+    pub command: String,
+    /// Its parsed arguments.
+    pub args: clap::ArgMatches,
+}
+
+impl clap::FromArgMatches for ExtraCall {
+    fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        match m.subcommand() {
+            Some((name, args)) => Ok(ExtraCall {
+                command: name.to_string(),
+                args: args.clone(),
+            }),
+            None => Err(clap::Error::raw(
+                clap::error::ErrorKind::MissingSubcommand,
+                "name a command",
+            )),
+        }
+    }
+
+    fn update_from_arg_matches(
+        &mut self,
+        m: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl clap::Subcommand for ExtraCall {
+    fn augment_subcommands(mut cmd: clap::Command) -> clap::Command {
+        for kind in kinds::all() {
+            for extra in kind.extra_commands() {
+                cmd = cmd.subcommand(extra);
+            }
+        }
+        cmd
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        kinds::all()
+            .iter()
+            .any(|k| k.extra_commands().iter().any(|c| c.get_name() == name))
+    }
+}
+
 /// Build a kind's job from the command line and run it to its end.
 async fn run_kind(
     state: &std::path::Path,
@@ -212,8 +259,17 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
     match command {
         Command::Run { call } => run_kind(&state, &call.kind, &call.args, false).await,
         Command::Verify { call } => run_kind(&state, &call.kind, &call.args, true).await,
-        Command::Store { command } => crate::migrate::store_to_cas::cmd::dispatch(command, &state),
-        Command::Inspect { kind } => crate::migrate::redb_to_sqlite::cmd::inspect(kind),
+        Command::Extra(call) => {
+            let kind = kinds::all()
+                .into_iter()
+                .find(|k| {
+                    k.extra_commands()
+                        .iter()
+                        .any(|c| c.get_name() == call.command)
+                })
+                .ok_or_else(|| Error::bad(format!("unknown command '{}'", call.command)))?;
+            kind.run_extra(&call.command, &call.args, &state)
+        }
         Command::Sources { action, json } => crate::inventory::cmd::dispatch(&state, action, json),
         Command::Jobs { json } => {
             list_jobs(&state, json)?;

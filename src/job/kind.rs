@@ -144,6 +144,18 @@ pub trait Kind: Send + Sync + 'static {
         let _ = (name, path, target);
         Vec::new()
     }
+    /// Commands of the kind's own (`cutover store …`), beside `run`.
+    fn extra_commands(&self) -> Vec<clap::Command> {
+        Vec::new()
+    }
+    /// Run one of [`Kind::extra_commands`]; the exit code.
+    fn run_extra(&self, name: &str, args: &ArgMatches, state_dir: &std::path::Path) -> Result<i32> {
+        let _ = (args, state_dir);
+        Err(Error::bad(format!(
+            "{} has no command '{name}'",
+            self.name()
+        )))
+    }
     /// Readable lines for an item's rows, printed before its result line
     /// (`header`: no row of this job has been printed yet).
     fn row_lines(&self, rows: &[Row], header: bool) -> Vec<String> {

@@ -90,6 +90,26 @@ impl Kind for RedbToSqliteKind {
         }
     }
 
+    fn extra_commands(&self) -> Vec<clap::Command> {
+        use clap::Subcommand;
+        vec![
+            super::cmd::InspectKind::augment_subcommands(clap::Command::new("inspect"))
+                // After augmenting: the derived enum brings its own about.
+                .about("Show what a source holds (`cutover inspect redb FILE|DIR [--json]`)")
+                .long_about(None)
+                .subcommand_required(true),
+        ]
+    }
+
+    fn run_extra(&self, name: &str, args: &ArgMatches, _state_dir: &Path) -> Result<i32> {
+        if name != "inspect" {
+            return Err(crate::error::Error::bad(format!(
+                "redb-to-sqlite has no command '{name}'"
+            )));
+        }
+        super::cmd::inspect(typed(args)?)
+    }
+
     fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
         crate::discover::redb_sources(name, path, target)
     }

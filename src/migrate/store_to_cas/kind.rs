@@ -127,6 +127,27 @@ impl Kind for StoreToCasKind {
         }
     }
 
+    fn extra_commands(&self) -> Vec<clap::Command> {
+        use clap::Subcommand;
+        vec![
+            super::cmd::StoreCommand::augment_subcommands(clap::Command::new("store"))
+                // After augmenting: the derived enum brings its own about.
+                .about(
+                    "Phases of a content-addressed store: scan, status, cutover, cleanup, rollback",
+                )
+                .long_about(None)
+                .subcommand_required(true),
+        ]
+    }
+
+    fn run_extra(&self, name: &str, args: &ArgMatches, state_dir: &Path) -> Result<i32> {
+        if name != "store" {
+            return Err(Error::bad(format!("store-to-cas has no command '{name}'")));
+        }
+        let command: super::cmd::StoreCommand = typed(args)?;
+        super::cmd::dispatch(command, state_dir)
+    }
+
     fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
         vec![Source::Store(crate::discover::store::describe(
             name, path, target,
