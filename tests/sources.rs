@@ -128,19 +128,7 @@ fn plain_cutover_opens_on_the_inventory_and_on_given_sources() {
     }
     let tmux = Tmux::new(sb.root.join("tmux.sock"), "own");
     let launch = format!("{} --state-dir {}", bin(), sb.state.display());
-    tmux.ok(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "36",
-        "-s",
-        "own",
-        &launch,
-    ]);
+    tmux.start(120, 36, &launch);
     tmux.wait_for("the inventory's sources", Duration::from_secs(30), |t| {
         let s = t.screen();
         s.contains("uploads") && s.contains("pkgs") && s.contains("raft/node-3")
@@ -148,7 +136,7 @@ fn plain_cutover_opens_on_the_inventory_and_on_given_sources() {
     let screen = tmux.screen();
     assert!(screen.contains("5 usable of 5"), "{screen}");
     assert!(screen.contains("2 packages"), "{screen}");
-    tmux.ok(&["send-keys", "-t", "own", "q"]);
+    tmux.keys(&["q"]);
     let _ = tmux.cmd(&["kill-session", "-t", "own"]);
 
     // Sources on the command line, classified; one without a target says so.
@@ -160,19 +148,7 @@ fn plain_cutover_opens_on_the_inventory_and_on_given_sources() {
         sb.root.join("raft").display(),
         sb.root.join("cas").display(),
     );
-    tmux.ok(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "36",
-        "-s",
-        "own",
-        &launch,
-    ]);
+    tmux.start(120, 36, &launch);
     tmux.wait_for("the given sources", Duration::from_secs(30), |t| {
         let s = t.screen();
         s.contains("pkgs") && s.contains("raft/node-1")
@@ -197,34 +173,22 @@ fn the_console_adds_retargets_and_forgets_a_source() {
         sb.state.display(),
         sb.root.join("new").display()
     );
-    tmux.ok(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "36",
-        "-s",
-        "edit",
-        &launch,
-    ]);
+    tmux.start(120, 36, &launch);
     tmux.wait_for("the empty console", Duration::from_secs(30), |t| {
         t.screen().contains("No sources yet")
     });
-    tmux.ok(&["send-keys", "-t", "edit", "n"]);
+    tmux.keys(&["n"]);
     let path = format!("{}/upl", sb.root.display());
-    tmux.ok(&["send-keys", "-t", "edit", "-l", &path]);
-    tmux.ok(&["send-keys", "-t", "edit", "Tab"]);
+    tmux.keys(&["-l", &path]);
+    tmux.keys(&["Tab"]);
     tmux.wait_for("tab completion", Duration::from_secs(10), |t| {
         t.screen().contains("uploads/")
     });
-    tmux.ok(&["send-keys", "-t", "edit", "Enter"]);
+    tmux.keys(&["Enter"]);
     tmux.wait_for("the detected kind", Duration::from_secs(10), |t| {
         t.screen().contains("tree-sync source uploads")
     });
-    tmux.ok(&["send-keys", "-t", "edit", "Enter"]);
+    tmux.keys(&["Enter"]);
     tmux.wait_for("the new source", Duration::from_secs(10), |t| {
         t.screen().contains("1 usable of 1")
     });
@@ -236,13 +200,13 @@ fn the_console_adds_retargets_and_forgets_a_source() {
     );
 
     // t: a new target.
-    tmux.ok(&["send-keys", "-t", "edit", "t"]);
+    tmux.keys(&["t"]);
     for _ in 0..200 {
-        tmux.ok(&["send-keys", "-t", "edit", "BSpace"]);
+        tmux.keys(&["BSpace"]);
     }
     let elsewhere = sb.root.join("elsewhere").display().to_string();
-    tmux.ok(&["send-keys", "-t", "edit", "-l", &elsewhere]);
-    tmux.ok(&["send-keys", "-t", "edit", "Enter"]);
+    tmux.keys(&["-l", &elsewhere]);
+    tmux.keys(&["Enter"]);
     tmux.wait_for("the new target", Duration::from_secs(10), |t| {
         t.screen().contains("uploads goes to")
     });
@@ -250,14 +214,14 @@ fn the_console_adds_retargets_and_forgets_a_source() {
     assert!(inv.contains(&elsewhere), "{inv}");
 
     // d: asks, then forgets; the data stays.
-    tmux.ok(&["send-keys", "-t", "edit", "d"]);
+    tmux.keys(&["d"]);
     tmux.wait_for("the question", Duration::from_secs(10), |t| {
         t.screen().contains("Forget the source uploads?")
     });
-    tmux.ok(&["send-keys", "-t", "edit", "y"]);
+    tmux.keys(&["y"]);
     tmux.wait_for("the forgotten source", Duration::from_secs(10), |t| {
         t.screen().contains("No sources yet")
     });
     assert!(sb.root.join("uploads/2024/a.jpg").is_file());
-    tmux.ok(&["send-keys", "-t", "edit", "q"]);
+    tmux.keys(&["q"]);
 }

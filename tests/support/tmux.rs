@@ -18,6 +18,31 @@ impl Tmux {
         }
     }
 
+    /// Start the session, `width` x `height`, running `command` (a shell line).
+    pub fn start(&self, width: u16, height: u16, command: &str) {
+        let (w, h) = (width.to_string(), height.to_string());
+        self.ok(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            &w,
+            "-y",
+            &h,
+            "-s",
+            &self.session,
+            command,
+        ]);
+    }
+
+    /// Send keys (tmux key names, or `-l TEXT` for literal text).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", self.session.as_str()];
+        args.extend_from_slice(keys);
+        self.ok(&args);
+    }
+
     /// `tmux -S SOCKET ARGS…`.
     pub fn cmd(&self, args: &[&str]) -> Output {
         Command::new("tmux")
