@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::{Error, Result};
@@ -19,6 +19,9 @@ use crate::target::{LockMode, TargetLock};
 
 /// Capacity of a job's event channel; progress beyond it is dropped, results wait.
 pub const EVENT_CAPACITY: usize = 1024;
+/// Items that may wait for their flush per item slot (`parallel`): bounds
+/// the threads and memos held while a `syncfs` runs.
+const FLUSH_WAITERS_PER_WORKER: usize = 8;
 /// How often coalesced progress is emitted.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
@@ -260,7 +263,13 @@ impl JobRunner {
         progress: &Arc<Progress>,
         summary: &mut Summary,
     ) {
-        let sem = Arc::new(Semaphore::new(self.opts.parallel.max(1)));
+        let parallel = self.opts.parallel.max(1);
+        // `work`: items writing or verifying at once. `inflight`: items not
+        // yet recorded, including those that only wait for the flush that
+        // makes them durable (they hold no `work` permit while waiting, so
+        // many finished items share one flush).
+        let work = Arc::new(Semaphore::new(parallel));
+        let inflight = Arc::new(Semaphore::new(parallel * FLUSH_WAITERS_PER_WORKER));
         let mut running: JoinSet<Outcome> = JoinSet::new();
         let batch = self.opts.batch.filter(|&b| b > 0);
         for (n, item) in todo.into_iter().enumerate() {
@@ -276,7 +285,10 @@ impl JobRunner {
                     tracing::info!("job {}: batch {} done", self.job, n / b);
                 }
             }
-            let Ok(permit) = sem.clone().acquire_owned().await else {
+            let Ok(slot) = inflight.clone().acquire_owned().await else {
+                break;
+            };
+            let Ok(permit) = work.clone().acquire_owned().await else {
                 break;
             };
             if self.cancel.load(Ordering::Relaxed) {
@@ -285,8 +297,8 @@ impl JobRunner {
             let worker = self.clone();
             let progress = progress.clone();
             running.spawn_blocking(move || {
-                let out = worker.process(&item, &progress);
-                drop(permit);
+                let out = worker.process(&item, &progress, permit);
+                drop(slot);
                 out
             });
             while let Some(res) = running.try_join_next() {
@@ -331,7 +343,7 @@ impl JobRunner {
     }
 
     /// Write and verify one item (blocking thread). Journal first, then work.
-    fn process(&self, item: &Item, progress: &Progress) -> Outcome {
+    fn process(&self, item: &Item, progress: &Progress, work: OwnedSemaphorePermit) -> Outcome {
         let started = Instant::now();
         let _ = self.tx.blocking_send(Event::ItemStarted {
             job: self.job,
@@ -342,7 +354,8 @@ impl JobRunner {
             cancel: &self.cancel,
         };
         let mut report = ItemReport::default();
-        let result = self.write_and_verify(item, &ctx, &mut report);
+        let mut work = Some(work);
+        let result = self.write_and_verify(item, &ctx, &mut report, &mut work);
         let cancelled = self.cancel.load(Ordering::Relaxed);
         let (verified, reason) = match result {
             Ok(()) => (true, None),
@@ -393,13 +406,18 @@ impl JobRunner {
         }
     }
 
-    /// Write (unless verify-only), flush and verify one item; `report`
-    /// holds what is known of it whatever happens.
+    /// Write (unless verify-only), verify and flush one item; `report`
+    /// holds what is known of it whatever happens. With items in parallel,
+    /// the `work` permit is given back before waiting for the flush, so
+    /// another item runs meanwhile and items finishing together share one
+    /// flush; one item at a time (a rolling migration) stays strictly one
+    /// after the other: the permit is held until the item's result is out.
     fn write_and_verify(
         &self,
         item: &Item,
         ctx: &ItemCtx,
         report: &mut ItemReport,
+        work: &mut Option<OwnedSemaphorePermit>,
     ) -> std::result::Result<(), ItemError> {
         let mut memo = None;
         if !self.opts.verify_only {
@@ -407,14 +425,19 @@ impl JobRunner {
             let written = self.migration.run_item(item, ctx)?;
             *report = written.report;
             memo = written.memo;
-            // Durable before it can be called verified.
-            self.migration.flush()?;
             self.journal_item(&item.key, ItemState::Verifying)?;
         } else {
             ctx.progress.add(item.files, item.bytes);
         }
         self.migration
             .verify_item(item, ctx, memo.as_ref(), report)?;
+        if self.opts.parallel > 1 {
+            drop(work.take());
+        }
+        if !self.opts.verify_only {
+            // Durable before it is recorded verified.
+            self.migration.flush()?;
+        }
         self.journal_item(&item.key, ItemState::Verified)
     }
 }

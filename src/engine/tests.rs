@@ -17,6 +17,10 @@ struct Scripted {
     delay: Duration,
     running_now: AtomicUsize,
     max_running: AtomicUsize,
+    /// How long `flush` takes, and how many items were in it at once.
+    flush_delay: Duration,
+    flushing_now: AtomicUsize,
+    max_flushing: AtomicUsize,
 }
 
 impl Scripted {
@@ -28,6 +32,9 @@ impl Scripted {
             delay: Duration::ZERO,
             running_now: AtomicUsize::new(0),
             max_running: AtomicUsize::new(0),
+            flush_delay: Duration::ZERO,
+            flushing_now: AtomicUsize::new(0),
+            max_flushing: AtomicUsize::new(0),
         }
     }
 }
@@ -103,6 +110,13 @@ impl Migration for Scripted {
     }
     fn rollback(&self) -> Result<String> {
         Ok("nothing".into())
+    }
+    fn flush(&self) -> Result<(), ItemError> {
+        let now = self.flushing_now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_flushing.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(self.flush_delay);
+        self.flushing_now.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -275,4 +289,44 @@ fn a_second_writer_is_refused() {
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("second writer accepted"),
     }
+}
+
+/// Items waiting for their flush give their slot to the next item (so a
+/// slow flush is shared by many), but a rolling job (one at a time) runs
+/// strictly item after item, its flush included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_waiting_for_their_flush_let_the_next_ones_run_unless_rolling() {
+    let (_dir, journal) = journal();
+    let mut m = Scripted::new(12);
+    m.flush_delay = Duration::from_millis(40);
+    let m = Arc::new(m);
+    let handle = start(journal.clone(), m.clone(), opts(2), None)
+        .await
+        .expect("start");
+    let (_, summary) = drain(handle).await;
+    assert!(summary.all_verified(), "{summary:?}");
+    assert!(m.max_running.load(Ordering::SeqCst) <= 2);
+    assert!(
+        m.max_flushing.load(Ordering::SeqCst) > 2,
+        "more items than slots waited for a flush at once"
+    );
+
+    let mut rolling = Scripted::new(4);
+    rolling.flush_delay = Duration::from_millis(20);
+    let rolling = Arc::new(rolling);
+    let handle = start(journal, rolling.clone(), opts(1), None)
+        .await
+        .expect("start");
+    let (events, _) = drain(handle).await;
+    assert_eq!(rolling.max_flushing.load(Ordering::SeqCst), 1);
+    // Each item's result comes before the next item starts.
+    let order: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ItemStarted { .. } => Some("start"),
+            Event::ItemVerified { .. } => Some("done"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["start", "done"].repeat(4));
 }
