@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::copy::{rel_bytes, CopyMemo};
+use super::copy::{rel_bytes, warned_refused, CopyMemo};
 use super::meta::{self, lstat, Kind, Stat};
 use super::walk::read_sorted;
 use super::TreeSync;
@@ -204,7 +204,8 @@ fn compare_meta(shown: &str, s: &Stat, d: &Stat, diff: &mut DiffReport) {
 }
 
 /// Extended attributes (ACLs and capabilities included) must be equal. One
-/// the copy already reported the target cannot hold stays that warning.
+/// the copy already reported the target cannot hold stays that warning
+/// (`copy::warned_refused`).
 fn compare_xattrs(
     src: &Path,
     dst: &Path,
@@ -222,17 +223,9 @@ fn compare_xattrs(
     if a == b {
         return;
     }
-    let refused = format!(
-        "{}: the target cannot hold extended attribute",
-        names::display(rel)
-    );
     for (name, value) in &a {
         let kept = b.iter().any(|(n, v)| n == name && v == value);
-        let warned = report
-            .warnings
-            .iter()
-            .any(|w| w.starts_with(&refused) && w.contains(&xattr::shown(name)));
-        if !kept && !warned {
+        if !kept && !warned_refused(report, rel, name) {
             diff.differs(shown, xattr::differences(&a, &b).join(", "));
             return;
         }

@@ -271,13 +271,28 @@ fn copy_xattrs(src: &Path, dst: &Path, rel: &Path, report: &mut ItemReport) -> i
                 xattr::shown(&name)
             )));
         }
-        report.warnings.push(format!(
-            "{}: the target cannot hold extended attribute {} ({e}); not kept",
-            names::display(rel),
-            xattr::shown(&name)
-        ));
+        report
+            .warnings
+            .push(format!("{}{e}); not kept", refused_prefix(rel, &name)));
     }
     Ok(())
+}
+
+/// How the warning for an attribute the target refused begins; one place,
+/// so that [`warned_refused`] recognises exactly what the copy wrote.
+fn refused_prefix(rel: &Path, name: &[u8]) -> String {
+    format!(
+        "{}: the target cannot hold extended attribute {} (",
+        names::display(rel),
+        xattr::shown(name)
+    )
+}
+
+/// Whether the copy (in this process) warned that the target refused
+/// attribute `name` of `rel`: verification then keeps it a warning.
+pub fn warned_refused(report: &ItemReport, rel: &Path, name: &[u8]) -> bool {
+    let prefix = refused_prefix(rel, name);
+    report.warnings.iter().any(|w| w.starts_with(&prefix))
 }
 
 /// Remove temporary names a killed or failed run left in this item's own
@@ -506,4 +521,26 @@ fn link_to(ts: &TreeSync, first: &Path, dst: &Path, rel: &Path) -> io::Result<()
 /// Relative path bytes, for sampling keys.
 pub fn rel_bytes(rel: &Path) -> &[u8] {
     rel.as_os_str().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_attribute_is_recognised_exactly() {
+        let mut report = ItemReport::default();
+        let rel = Path::new("dir/file");
+        let err = io::Error::from_raw_os_error(libc::ENOTSUP);
+        report.warnings.push(format!(
+            "{}{err}); not kept",
+            refused_prefix(rel, b"user.ab")
+        ));
+        assert!(warned_refused(&report, rel, b"user.ab"));
+        assert!(
+            !warned_refused(&report, rel, b"user.a"),
+            "a prefix of another name"
+        );
+        assert!(!warned_refused(&report, Path::new("dir/other"), b"user.ab"));
+    }
 }
