@@ -201,7 +201,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let files = build(&tmp.path().join("cluster")).expect("build");
         assert_eq!(files.len(), 3);
-        let nodes = crate::discover::redb::discover(&tmp.path().join("cluster"));
+        let nodes = crate::migrate::redb_to_sqlite::discover::discover(&tmp.path().join("cluster"));
         let formats: Vec<Option<u8>> = nodes.iter().map(|n| n.files[0].format).collect();
         assert_eq!(formats, vec![Some(3), Some(3), Some(2)]);
         for n in &nodes {

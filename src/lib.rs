@@ -11,6 +11,7 @@ pub mod discover;
 pub mod engine;
 pub mod error;
 pub mod files;
+pub mod fmt;
 pub mod headless;
 pub mod inventory;
 pub mod job;

@@ -1,7 +1,7 @@
 //! A kind defined here, in the test crate, needs nothing of cutover but its
-//! registration: `cutover run`, `jobs`, `resume` and the console model know
-//! it through the registry and its description alone (its name, arguments,
-//! units, rows and run defaults).
+//! registration: `cutover run`, `jobs`, `resume` and the console know it
+//! through the registry and its description alone (its name, arguments,
+//! units, rows, run defaults, sources, console runs and details).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use clap::{ArgMatches, Args, Parser};
 use cutover::cli::Cli;
 use cutover::error::{Error, Result};
+use cutover::job::console::{RunMode, Settings, Source};
+use cutover::job::details::{Column, Details, Field, Health, Section, Table, TableRow};
 use cutover::job::event::{Event, ItemReport, Row, Summary};
 use cutover::job::kind::{typed, Built, CommonArgs};
 use cutover::job::{
     Item, ItemCtx, ItemError, Kind, Memo, Migration, Plan, RunDefaults, Units, Written,
 };
 use cutover::journal::{JobStatus, Journal};
-use cutover::ui::model::SourceView;
 use cutover::ui::{render, update, Msg, State, StateConfig};
 use serde::{Deserialize, Serialize};
 
@@ -166,6 +167,62 @@ impl Kind for StepsKind {
         let p: StepParams = cutover::job::journalled_params(NAME, params)?;
         Ok(Box::new(Steps(p)))
     }
+    fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
+        let mut s = Source::new(NAME, name, path.to_path_buf(), target.to_path_buf());
+        s.entries = 12;
+        s.bytes = 60;
+        s.count = "6 steps".into();
+        s.live = true;
+        s.details = Details {
+            sections: Vec::new(),
+            tables: vec![Table {
+                title: "plan".into(),
+                columns: vec![Column::text("step"), Column::number("ticks")],
+                rows: (0..6)
+                    .map(|i| TableRow {
+                        cells: vec![format!("step-{i:02}"), "2".into()],
+                        health: Health::Plain,
+                    })
+                    .collect(),
+            }],
+        };
+        vec![s]
+    }
+    fn modes(&self) -> &'static [RunMode] {
+        &[RunMode::Migrate, RunMode::Verify]
+    }
+    fn console_job(&self, picked: &[&Source], mode: RunMode, _set: &Settings) -> Result<Built> {
+        let [one] = picked else {
+            return Err(Error::bad("one source at a time"));
+        };
+        assert_eq!(mode, RunMode::Migrate);
+        Ok(Built {
+            migration: Box::new(Steps(StepParams {
+                steps: 6,
+                target: one.target.clone(),
+                fail_once: None,
+            })),
+            defaults: self.run_defaults(),
+        })
+    }
+    fn read_details(&self, source: &Source) -> std::result::Result<Details, String> {
+        let stamped = std::fs::read_dir(&source.target).map_or(0, |d| d.count());
+        Ok(Details {
+            sections: vec![Section::new(
+                "stamps",
+                vec![Field::with(
+                    "stamped",
+                    format!("{stamped} of 6"),
+                    if stamped == 6 {
+                        Health::Good
+                    } else {
+                        Health::Warn
+                    },
+                )],
+            )],
+            tables: Vec::new(),
+        })
+    }
 }
 
 static KIND: StepsKind = StepsKind;
@@ -237,10 +294,11 @@ fn an_unknown_kind_is_refused_naming_the_known_ones() {
 fn the_console_model_shows_a_registered_kind_in_its_own_units() {
     register();
     let t0 = Instant::now();
+    let source = &KIND.sources("a", Path::new("/srv/a"), Path::new("/mnt/a"))[0];
     let mut s = State::new(
         StateConfig {
             title: "test".into(),
-            sources: vec![SourceView::tree("a", "/srv/a", "/mnt/a", 6, 60)],
+            sources: vec![cutover::ui::kinds::view(source)],
             verify: "full".into(),
             parallel: 2,
         },
@@ -287,4 +345,74 @@ fn the_console_model_shows_a_registered_kind_in_its_own_units() {
     assert!(screen.contains("ticks    0 / 12"), "{screen}");
     assert!(screen.contains("written  12 ticks stamped"), "{screen}");
     assert!(screen.contains("6 items · 12 ticks"), "{screen}");
+}
+
+#[test]
+fn the_console_offers_a_registered_kind_builds_its_jobs_and_shows_its_details() {
+    register();
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("stamps");
+    std::fs::create_dir(&target).unwrap();
+    let all = KIND.sources("steps", tmp.path(), &target);
+    let view = cutover::ui::kinds::view(&all[0]);
+    assert_eq!(view.kind, NAME);
+    assert_eq!(view.modes, vec![RunMode::Migrate, RunMode::Verify]);
+    let set = Settings {
+        parallel: 8,
+        verify: cutover::verify::VerifyMode::Full,
+        seed: 1,
+    };
+    // The kind builds the job; its run defaults decide how it runs.
+    let job = cutover::ui::kinds::build(&all, &[0], RunMode::Migrate, &set).unwrap();
+    assert_eq!(job.migration.kind(), NAME);
+    assert_eq!((job.opts.parallel, job.opts.batch), (2, Some(3)));
+    let err = cutover::ui::kinds::build(&all, &[0], RunMode::Final, &set)
+        .err()
+        .unwrap();
+    assert!(err.contains("offers no final sync"), "{err}");
+    // A journalled job maps back to its source through the kind.
+    let row = cutover::ui::kinds::job_row(
+        &cutover::journal::JobInfo {
+            job: 3,
+            kind: NAME.into(),
+            status: JobStatus::Interrupted,
+            items_total: 6,
+            items_verified: 2,
+            items_failed: 0,
+            params: serde_json::json!({"source": tmp.path().to_str().unwrap()}),
+            created_unix: 0,
+            updated_unix: 0,
+        },
+        &all,
+    );
+    assert_eq!(
+        (row.label.as_str(), row.sources.clone()),
+        ("steps", vec![0])
+    );
+
+    // The details pane draws the kind's table, then its live reading.
+    let t0 = Instant::now();
+    let mut s = State::new(
+        StateConfig {
+            title: "test".into(),
+            sources: vec![view],
+            verify: "full".into(),
+            parallel: 2,
+        },
+        t0,
+    );
+    let draw = |s: &State| {
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+        terminal.draw(|f| render(f, s)).unwrap();
+        terminal.backend().to_string()
+    };
+    let before = draw(&s);
+    assert!(before.contains("6 steps"), "{before}");
+    assert!(before.contains("step-02"), "{before}");
+    std::fs::write(target.join("x"), b"1").unwrap();
+    let reading = cutover::ui::kinds::read_details(&all[0]);
+    update(&mut s, Msg::Details { source: 0, reading });
+    let after = draw(&s);
+    assert!(after.contains("stamped   1 of 6"), "{after}");
 }

@@ -8,12 +8,15 @@
 use std::time::{Duration, Instant};
 
 use crossterm::event::KeyCode;
+use cutover::job::console::Source;
+use cutover::job::event::Row;
 use cutover::job::event::{Event, ItemReport, Summary};
+use cutover::migrate::redb_to_sqlite::check::TableResult;
+use cutover::migrate::redb_to_sqlite::discover::{RedbFile, RedbTable};
+use cutover::migrate::store_to_cas::phases::StoreStatus;
 use cutover::ui::app::Dialog;
-use cutover::ui::model::{
-    Detail, JobRow, Outcome, Pane, Phase, RedbDetail, RedbFileView, RedbTableView, RunMode,
-    SourceView, StoreNumbers, StoreReading, TableRow,
-};
+use cutover::ui::kinds::view;
+use cutover::ui::model::{JobRow, Outcome, Pane, Phase, Reading, RunMode, SourceView};
 use cutover::ui::{render, update, Command, Msg, State, StateConfig};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -25,13 +28,16 @@ fn screen(state: &State, w: u16, h: u16) -> String {
 }
 
 fn source(name: &str, files: u64, bytes: u64) -> SourceView {
-    SourceView::tree(
+    let mut s = Source::new(
+        "tree-sync",
         name,
-        &format!("/srv/app/{name}"),
-        &format!("/mnt/zfs/app/{name}"),
-        files,
-        bytes,
-    )
+        format!("/srv/app/{name}").into(),
+        format!("/mnt/zfs/app/{name}").into(),
+    );
+    s.entries = files;
+    s.bytes = bytes;
+    s.count = format!("{} files", cutover::fmt::count(files));
+    view(&s)
 }
 
 fn console(t0: Instant) -> State {
@@ -478,35 +484,65 @@ fn a_signal_cancels_and_quits() {
 
 /// A node of the redb cluster `/srv/raft` with the demo's four tables.
 fn node(n: u64) -> SourceView {
-    let table = |name: &str, kind: &str, key: &str, value: &str, entries| RedbTableView {
+    let table = |name: &str, kind: &str, key: &str, value: &str, entries| RedbTable {
         name: name.into(),
         kind: kind.into(),
         key_type: key.into(),
         value_type: value.into(),
         entries,
+        columns: None,
         problem: None,
     };
-    SourceView::redb(
-        &format!("raft/node-{n}"),
-        &format!("/srv/raft/node-{n}"),
-        &format!("/srv/raft-sqlite/node-{n}"),
-        RedbDetail {
-            cluster: "/srv/raft".into(),
-            node: format!("node-{n}"),
-            files: vec![RedbFileView {
-                name: "state.redb".into(),
-                size: 1 << 20,
-                format: Some(3),
-                tables: vec![
-                    table("kv", "table", "&str", "&str", 240),
-                    table("log", "table", "u64", "&[u8]", 500),
-                    table("members", "table", "&str", "raft::Membership", 3),
-                    table("watchers", "multimap", "&str", "u64", 60),
-                ],
-            }],
-            results: Vec::new(),
-        },
-    )
+    let tables = vec![
+        table("kv", "table", "&str", "&str", 240),
+        table("log", "table", "u64", "&[u8]", 500),
+        table("members", "table", "&str", "raft::Membership", 3),
+        table("watchers", "multimap", "&str", "u64", 60),
+    ];
+    let file = RedbFile {
+        path: format!("/srv/raft/node-{n}/state.redb").into(),
+        size: 1 << 20,
+        format: Some(3),
+        written_by: None,
+        entries: tables.iter().map(|t| t.entries).sum(),
+        tables,
+        problem: None,
+    };
+    view(&cutover::migrate::redb_to_sqlite::console::node_source(
+        format!("raft/node-{n}"),
+        std::path::Path::new("/srv/raft"),
+        &format!("node-{n}"),
+        std::path::Path::new("/srv/raft-sqlite"),
+        &[file],
+        None,
+    ))
+}
+
+fn store() -> SourceView {
+    let mut s = Source::new(
+        "store-to-cas",
+        "pkgs",
+        "/nix/store".into(),
+        "/srv/cas".into(),
+    );
+    s.entries = 72;
+    s.bytes = 24 << 20;
+    s.count = "12 packages".into();
+    s.params = serde_json::json!({ "packages": 12 });
+    s.live = true;
+    view(&s)
+}
+
+/// What reading a store with nothing migrated gives.
+fn not_migrated() -> Reading {
+    let mut s = Source::new(
+        "store-to-cas",
+        "pkgs",
+        "/nix/store".into(),
+        "/nonexistent/cas".into(),
+    );
+    s.params = serde_json::json!({ "packages": 12 });
+    cutover::ui::kinds::read_details(&s)
 }
 
 /// A console with sources of every kind: a tree, a package store, three redb nodes.
@@ -516,7 +552,7 @@ fn mixed(t0: Instant) -> State {
             title: "app-01".into(),
             sources: vec![
                 source("uploads", 2_400, 6 << 30),
-                SourceView::store("pkgs", "/nix/store", "/srv/cas", 12, 72, 24 << 20),
+                store(),
                 node(1),
                 node(2),
                 node(3),
@@ -528,26 +564,27 @@ fn mixed(t0: Instant) -> State {
     )
 }
 
-fn numbers(completed: u64, pending: u64, saved: u64) -> StoreNumbers {
-    StoreNumbers {
-        packages: 12,
-        completed,
-        pending,
-        in_progress: 12 - completed - pending,
-        files: completed * 6,
-        objects: completed * 3 + 4,
-        logical_bytes: completed * (2 << 20),
-        stored_bytes: completed * (2 << 20) - saved,
-        space_saved: saved,
-        dedup_ratio: if completed == 0 {
-            1.0
-        } else {
-            (completed * (2 << 20)) as f64 / (completed * (2 << 20) - saved) as f64
+fn numbers(completed: u64, pending: u64, saved: u64) -> Reading {
+    Reading::Read(cutover::migrate::store_to_cas::console::numbers(
+        StoreStatus {
+            packages: 12,
+            completed,
+            pending,
+            in_progress: 12 - completed - pending,
+            files: completed * 6,
+            objects: completed * 3 + 4,
+            logical_bytes: completed * (2 << 20),
+            stored_bytes: completed * (2 << 20) - saved,
+            space_saved: saved,
+            dedup_ratio: if completed == 0 {
+                1.0
+            } else {
+                (completed * (2 << 20)) as f64 / (completed * (2 << 20) - saved) as f64
+            },
+            eta_s: (pending > 0).then_some(6.0),
+            ..Default::default()
         },
-        eta_s: (pending > 0).then_some(6.0),
-        phase: "dual mode (old store in use)".into(),
-        ..Default::default()
-    }
+    ))
 }
 
 fn package(s: &mut State, sc: &Script, ms: u64, job: u64, name: &str, saved: u64) {
@@ -579,14 +616,14 @@ fn migrate_a_package_store_and_watch_its_numbers() {
     // Opening reads the journal and every store's numbers (off the UI thread).
     assert_eq!(
         update(&mut s, Msg::Start),
-        vec![Command::RefreshJobs, Command::ReadStore { source: 1 }]
+        vec![Command::RefreshJobs, Command::ReadDetails { source: 1 }]
     );
     update(&mut s, Msg::Jobs(Vec::new()));
     update(
         &mut s,
-        Msg::Store {
+        Msg::Details {
             source: 1,
-            reading: StoreReading::Missing,
+            reading: not_migrated(),
         },
     );
     // The store under the cursor: its details show beside the other panes.
@@ -598,7 +635,7 @@ fn migrate_a_package_store_and_watch_its_numbers() {
     assert!(update(&mut s, Msg::ch('f')).is_empty());
     assert_eq!(
         s.status.as_deref(),
-        Some("pkgs cannot final sync: a store offers migrate")
+        Some("pkgs cannot final sync: store-to-cas offers migrate")
     );
     assert_eq!(
         update(&mut s, Msg::key(KeyCode::Enter)),
@@ -646,13 +683,13 @@ fn migrate_a_package_store_and_watch_its_numbers() {
     assert_eq!(live, Some((1 << 20) + 1_572_864 + 65_536));
     // The slow tick re-reads the store while the job writes it.
     let cmds = update(&mut s, Msg::Tick(sc.at(2_100)));
-    assert_eq!(cmds, vec![Command::ReadStore { source: 1 }]);
+    assert_eq!(cmds, vec![Command::ReadDetails { source: 1 }]);
     assert!(update(&mut s, Msg::Tick(sc.at(2_300))).is_empty());
     update(
         &mut s,
-        Msg::Store {
+        Msg::Details {
             source: 1,
-            reading: StoreReading::Read(numbers(4, 6, (1 << 20) + 1_572_864 + 65_536)),
+            reading: (numbers(4, 6, (1 << 20) + 1_572_864 + 65_536)),
         },
     );
     insta::assert_snapshot!("11_store_running_100x30", screen(&s, 100, 30));
@@ -705,35 +742,36 @@ fn migrate_a_package_store_and_watch_its_numbers() {
     );
     assert_eq!(
         cmds,
-        vec![Command::RefreshJobs, Command::ReadStore { source: 1 }]
+        vec![Command::RefreshJobs, Command::ReadDetails { source: 1 }]
     );
     assert_eq!(s.sources[1].runs.migrate, Some(Outcome::Verified));
     update(
         &mut s,
-        Msg::Store {
+        Msg::Details {
             source: 1,
-            reading: StoreReading::Read(numbers(12, 0, total_saved)),
+            reading: (numbers(12, 0, total_saved)),
         },
     );
-    match &s.sources[1].detail {
-        Detail::Store(d) => assert!(!d.in_flight),
-        other => panic!("{other:?}"),
-    }
+    assert!(s.sources[1].live.as_ref().is_some_and(|l| !l.in_flight));
     insta::assert_snapshot!("15_store_done_80x24", screen(&s, 80, 24));
 }
 
 fn tables(job: u64, source: usize, node: &str) -> Msg {
-    let row = |table: &str, n: u64| TableRow {
-        item: format!("{node}/state.redb"),
-        table: table.into(),
-        read: n,
-        written: n,
-        verified: n.min(100),
-        errors: 0,
-        checksum_equal: Some(true),
-        elapsed_s: 0.002,
+    let row = |table: &str, n: u64| {
+        let r = TableResult {
+            item: format!("{node}/state.redb"),
+            table: table.into(),
+            read: n,
+            written: n,
+            verified: n.min(100),
+            errors: 0,
+            checksum_equal: Some(true),
+            elapsed_s: 0.002,
+            ..Default::default()
+        };
+        cutover::migrate::redb_to_sqlite::console::row_cells(&Row::of("table", &r)).unwrap()
     };
-    Msg::Tables {
+    Msg::Rows {
         job,
         source,
         item: format!("{node}/state.redb"),
@@ -824,10 +862,7 @@ fn redb_nodes_rolling_then_together_with_per_table_results() {
         ]
     );
     // Node 1's summary stays in its details while node 2 runs.
-    match &s.sources[2].detail {
-        Detail::Redb(d) => assert_eq!(d.results.len(), 4),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(s.sources[2].results.len(), 4);
     update(&mut s, Msg::JobSpawned { job: 6 });
     sc.send(&mut s, 300, started(6, 1));
     update(&mut s, tables(6, 3, "node-2"));
@@ -902,7 +937,7 @@ fn a_mixed_selection_runs_each_source_its_own_way() {
         s.status.as_deref(),
         Some(
             "pkgs, raft/node-1, raft/node-2, raft/node-3 skipped (no final sync): \
-             a store offers migrate; a redb offers migrate, verify"
+             store-to-cas offers migrate; redb-to-sqlite offers migrate, verify"
         )
     );
     assert_eq!(s.queue.len(), 0);

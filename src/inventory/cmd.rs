@@ -125,23 +125,20 @@ fn add(
 
 /// Where a source goes, if its entry has a target.
 fn target_of(entry: &super::Entry, s: &Source) -> Option<String> {
-    entry
-        .target
-        .as_ref()
-        .map(|_| names::display(&s.target_path()))
+    entry.target.as_ref().map(|_| names::display(&s.target))
 }
 
 /// One source as `cutover sources --json` prints it.
 pub fn json_of(entry: &super::Entry, s: &Source) -> serde_json::Value {
     serde_json::json!({
-        "name": s.name(),
+        "name": s.name,
         "kind": entry.kind,
-        "source": names::display(&s.source_path()),
+        "source": names::display(&s.source),
         "target": target_of(entry, s),
-        "usable": s.problem().is_none(),
-        "why": s.problem(),
-        "bytes": s.bytes(),
-        "items": s.files(),
+        "usable": s.problem.is_none(),
+        "why": s.problem,
+        "bytes": s.bytes,
+        "items": s.entries,
     })
 }
 
@@ -160,18 +157,18 @@ fn list(state: &Path, json: bool) -> Result<i32> {
                 continue;
             }
             let to = target_of(entry, &s).unwrap_or_else(|| "(no target)".to_string());
-            let state = match s.problem() {
+            let state = match s.problem {
                 None => "ok".to_string(),
                 Some(why) => format!("unusable: {why}"),
             };
             println!(
                 "{:<20} {:<15} {} → {to}  {} {}, {}  {state}",
-                s.name(),
+                s.name,
                 entry.kind,
-                names::display(&s.source_path()),
-                s.files(),
+                names::display(&s.source),
+                s.entries,
                 crate::kinds::find(&entry.kind).map_or("entries", |k| k.units().entries),
-                humansize::format_size(s.bytes(), humansize::BINARY),
+                humansize::format_size(s.bytes, humansize::BINARY),
             );
         }
     }

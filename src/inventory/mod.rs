@@ -182,24 +182,20 @@ pub fn sources_of(entry: &Entry) -> Vec<Source> {
 }
 
 fn unusable(entry: &Entry, why: String) -> Source {
-    Source::Tree(crate::discover::TreeSource {
-        name: entry.name.clone(),
-        source: entry.source.clone(),
-        target: entry.target.clone().unwrap_or_default(),
-        files: 0,
-        bytes: 0,
-        problem: Some(why),
-    })
+    let kind = crate::kinds::find(&entry.kind).map_or("unknown", |k| k.name());
+    let mut out = Source::new(
+        kind,
+        &entry.name,
+        entry.source.clone(),
+        entry.target.clone().unwrap_or_default(),
+    );
+    out.problem = Some(why);
+    out
 }
 
 fn set_problem(source: &mut Source, why: String) {
-    let slot = match source {
-        Source::Tree(s) => &mut s.problem,
-        Source::Store(s) => &mut s.problem,
-        Source::Redb(s) => &mut s.problem,
-    };
-    if slot.is_none() {
-        *slot = Some(why);
+    if source.problem.is_none() {
+        source.problem = Some(why);
     }
 }
 

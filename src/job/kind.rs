@@ -7,6 +7,8 @@
 
 use clap::{ArgMatches, Args};
 
+use super::console::{RunMode, Settings, Source};
+use super::details::{Column, Details, TableRow};
 use super::event::Row;
 use super::Migration;
 use crate::error::{Error, Result};
@@ -135,14 +137,61 @@ pub trait Kind: Send + Sync + 'static {
     /// The console's sources for `path` going to `target` (one, or one per
     /// node of a cluster), named after `name`. Default: none (the console
     /// shows the kind's jobs, not its sources).
-    fn sources(
-        &self,
-        name: &str,
-        path: &std::path::Path,
-        target: &std::path::Path,
-    ) -> Vec<crate::discover::Source> {
+    fn sources(&self, name: &str, path: &std::path::Path, target: &std::path::Path) -> Vec<Source> {
         let _ = (name, path, target);
         Vec::new()
+    }
+    /// The runs the console offers on the kind's sources; the first is what
+    /// `enter` starts.
+    fn modes(&self) -> &'static [RunMode] {
+        &[RunMode::Migrate]
+    }
+    /// The job the console starts: `mode` on `picked`, one source or several
+    /// of one group (the console checks both). Default: none.
+    fn console_job(&self, picked: &[&Source], mode: RunMode, set: &Settings) -> Result<Built> {
+        let _ = (picked, set);
+        Err(Error::bad(format!(
+            "{} offers no {} from the console",
+            self.name(),
+            mode.label()
+        )))
+    }
+    /// How a journalled job with `params` runs when resumed (`cutover
+    /// resume` and the console). Default: [`Kind::run_defaults`].
+    fn resume_defaults(&self, params: &serde_json::Value) -> RunDefaults {
+        let _ = params;
+        self.run_defaults()
+    }
+    /// Which of `all` a journalled job with `params` ran on. Default: the
+    /// kind's sources whose path is the job's `source`.
+    fn job_sources(&self, params: &serde_json::Value, all: &[Source]) -> Vec<usize> {
+        let Some(src) = params.get("source").and_then(|v| v.as_str()) else {
+            return Vec::new();
+        };
+        all.iter()
+            .position(|s| s.kind == self.name() && s.source == std::path::Path::new(src))
+            .into_iter()
+            .collect()
+    }
+    /// The phase a journalled job ran, for the jobs pane (`final`). Default: none.
+    fn job_phase(&self, params: &serde_json::Value) -> Option<&'static str> {
+        let _ = params;
+        None
+    }
+    /// Fresh details of a live source ([`Source::live`]), e.g. a store's
+    /// numbers; blocking (the console calls it off its UI thread).
+    fn read_details(&self, source: &Source) -> std::result::Result<Details, String> {
+        Ok(source.details.clone())
+    }
+    /// The columns of the table an item's rows make in the details pane
+    /// (empty: the rows make no table).
+    fn row_columns(&self) -> Vec<Column> {
+        Vec::new()
+    }
+    /// One row of that table.
+    fn row_cells(&self, row: &Row) -> Option<TableRow> {
+        let _ = row;
+        None
     }
     /// Commands of the kind's own (`cutover store …`), beside `run`.
     fn extra_commands(&self) -> Vec<clap::Command> {
@@ -155,6 +204,35 @@ pub trait Kind: Send + Sync + 'static {
             "{} has no command '{name}'",
             self.name()
         )))
+    }
+    /// The console's words for an item's result (`verify_only`: nothing
+    /// was written). Default: entries and bytes in the kind's units, then
+    /// what was written, deleted, hashed and saved.
+    fn item_detail(&self, report: &super::ItemReport, verify_only: bool) -> String {
+        let units = self.units();
+        let r = report;
+        let mut parts = vec![format!(
+            "{} {} · {}",
+            crate::fmt::count(r.files),
+            units.entries,
+            crate::fmt::bytes(r.bytes)
+        )];
+        if !verify_only {
+            parts.push(format!(
+                "{} {}",
+                crate::fmt::count(r.files_transferred),
+                units.written
+            ));
+        }
+        if r.files_deleted > 0 {
+            parts.push(format!("deleted {}", crate::fmt::count(r.files_deleted)));
+        }
+        parts.push(format!("hashed {}", crate::fmt::count(r.files_hashed)));
+        if r.space_saved_bytes > 0 {
+            parts.push(format!("saved {}", crate::fmt::bytes(r.space_saved_bytes)));
+        }
+        parts.push(format!("{:.1}s", r.elapsed_s));
+        parts.join(" · ")
     }
     /// Readable lines for an item's rows, printed before its result line
     /// (`header`: no row of this job has been printed yet).

@@ -4,6 +4,8 @@
 //! and the console know a kind. Neither the engine nor a kind imports the
 //! other; both import this.
 
+pub mod console;
+pub mod details;
 pub mod event;
 pub mod kind;
 pub mod migration;

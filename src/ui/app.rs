@@ -20,13 +20,13 @@ mod queue;
 
 pub use self::edit::{Probe, Prompt, PromptFor};
 
-use self::details::{on_store_reading, on_tables, store_refresh};
+use self::details::{live_refresh, on_reading, on_rows};
 use self::events::{finish_source, note_end, on_event, on_summary};
 use self::queue::{after_job, resume, start_selection};
 use super::action::Action;
 use super::keymap;
 use super::model::{ItemLog, JobMetrics, JobRow, Pane, Phase, RunMode, SourceView};
-use super::model::{StoreReading, TableRow};
+use super::model::{Reading, TableRow};
 
 /// Rows moved by `pgdn` / `pgup`.
 const PAGE: usize = 10;
@@ -71,23 +71,23 @@ pub enum Msg {
     },
     /// The journal's job list, newest first.
     Jobs(Vec<JobRow>),
-    /// A store source's numbers, as read from its `store.db`.
-    Store {
+    /// A live source's details, as its kind read them.
+    Details {
         /// The source (index into the sources).
         source: usize,
         /// What reading gave.
-        reading: StoreReading,
+        reading: Reading,
     },
-    /// The per-table results of one item (a redb file) of the running job,
-    /// sent just before the item's result.
-    Tables {
+    /// The table rows of one item of the running job (redb: one per
+    /// table), sent just before the item's result.
+    Rows {
         /// The job.
         job: JobId,
-        /// The source (node) the item belongs to.
+        /// The source the item belongs to.
         source: usize,
         /// The item.
         item: String,
-        /// One row per table.
+        /// Its rows.
         rows: Vec<TableRow>,
     },
     /// The path line was completed (tab): `from` became `to`.
@@ -134,8 +134,8 @@ pub enum Command {
         /// What to do.
         mode: RunMode,
     },
-    /// Read a store source's numbers (off the UI thread), answered by [`Msg::Store`].
-    ReadStore {
+    /// Read a live source's details (off the UI thread), answered by [`Msg::Details`].
+    ReadDetails {
         /// Index into the configured sources.
         source: usize,
     },
@@ -360,12 +360,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
         Msg::Resize => Vec::new(),
         Msg::Start => {
             let mut cmds = vec![Command::RefreshJobs];
-            cmds.extend(store_refresh(state, true));
+            cmds.extend(live_refresh(state, true));
             cmds
         }
         Msg::Tick(now) => {
             advance(state, now);
-            store_refresh(state, false)
+            live_refresh(state, false)
         }
         Msg::Engine { event, at } => {
             advance(state, at);
@@ -436,17 +436,17 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             }
             Vec::new()
         }
-        Msg::Store { source, reading } => {
-            on_store_reading(state, source, reading);
+        Msg::Details { source, reading } => {
+            on_reading(state, source, reading);
             Vec::new()
         }
-        Msg::Tables {
+        Msg::Rows {
             job,
             source,
             item,
             rows,
         } => {
-            on_tables(state, job, source, item, rows);
+            on_rows(state, job, source, item, rows);
             Vec::new()
         }
         Msg::Completed { from, to } => {

@@ -13,7 +13,7 @@
 
 pub mod action;
 pub mod app;
-pub mod fmt;
+pub use crate::fmt;
 pub mod keymap;
 pub mod kinds;
 pub mod model;

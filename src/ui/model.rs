@@ -9,10 +9,8 @@ use crate::job::event::JobId;
 mod detail;
 mod job;
 
-pub use detail::{
-    Detail, RedbDetail, RedbFileView, RedbTableView, StoreDetail, StoreNumbers, StoreReading,
-    TableRow,
-};
+pub use crate::job::details::{Column, Details, Field, Health, Section, Table, TableRow};
+pub use detail::{Live, Reading};
 pub use job::{JobMetrics, Phase, Rate, Sample};
 
 /// How many lines of the item stream are kept (older ones are dropped;
@@ -86,80 +84,7 @@ impl Pane {
     }
 }
 
-/// What a job started from the console does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunMode {
-    /// Bulk copy while the source stays live.
-    Bulk,
-    /// Final delta sync with deletions, inside the cutover window.
-    Final,
-    /// Verification only; writes nothing.
-    Verify,
-    /// Migration of a store or of redb nodes: written and verified item by item.
-    Migrate,
-    /// Resume of a journalled job.
-    Resume,
-}
-
-impl RunMode {
-    /// Words for the operator: `bulk copy`, `final sync`, `verify`, `migrate`, `resume`.
-    pub fn label(self) -> &'static str {
-        match self {
-            RunMode::Bulk => "bulk copy",
-            RunMode::Final => "final sync",
-            RunMode::Verify => "verify",
-            RunMode::Migrate => "migrate",
-            RunMode::Resume => "resume",
-        }
-    }
-
-    /// One word for the selection pane's run marks: `bulk`, `final`, `verify`, `migrate`.
-    pub fn short(self) -> &'static str {
-        match self {
-            RunMode::Bulk => "bulk",
-            RunMode::Final => "final",
-            RunMode::Verify => "verify",
-            RunMode::Migrate => "migrate",
-            RunMode::Resume => "resume",
-        }
-    }
-}
-
-/// The kind of a source: it decides what the console offers for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    /// A directory tree (tree-sync).
-    Tree,
-    /// A package store going into a content-addressed store (store-to-cas).
-    Store,
-    /// A node of a redb cluster going into SQLite (redb-to-sqlite).
-    Redb,
-}
-
-impl SourceKind {
-    /// The runs the kind offers; the first is what `enter` starts.
-    pub fn modes(self) -> &'static [RunMode] {
-        match self {
-            SourceKind::Tree => &[RunMode::Bulk, RunMode::Final, RunMode::Verify],
-            SourceKind::Store => &[RunMode::Migrate],
-            SourceKind::Redb => &[RunMode::Migrate, RunMode::Verify],
-        }
-    }
-
-    /// Whether the kind offers `mode`.
-    pub fn offers(self, mode: RunMode) -> bool {
-        self.modes().contains(&mode)
-    }
-
-    /// `tree`, `store`, `redb`.
-    pub fn label(self) -> &'static str {
-        match self {
-            SourceKind::Tree => "tree",
-            SourceKind::Store => "store",
-            SourceKind::Redb => "redb",
-        }
-    }
-}
+pub use crate::job::console::RunMode;
 
 /// The result of one kind of run on one source, in this session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +156,12 @@ impl SourceRuns {
 pub struct SourceView {
     /// Short name (`photos`).
     pub name: String,
+    /// The kind it belongs to (`tree-sync`).
+    pub kind: String,
+    /// The runs its kind offers; the first is what `enter` starts.
+    pub modes: Vec<RunMode>,
+    /// Sources of one group (a redb cluster) may run together as one job.
+    pub group: Option<String>,
     /// Source path, for display.
     pub source: String,
     /// Target path, for display.
@@ -239,59 +170,45 @@ pub struct SourceView {
     pub files: u64,
     /// Bytes of content in the source.
     pub bytes: u64,
+    /// Its size as the sources pane says it (`3,057 files`, `18 packages`).
+    pub count: String,
     /// Why the source cannot be used, if it cannot.
     pub problem: Option<String>,
     /// Whether the operator selected it.
     pub selected: bool,
     /// What happened to it in this session.
     pub runs: SourceRuns,
-    /// What the details pane shows of it; also says its kind.
-    pub detail: Detail,
+    /// What discovery found, for the details pane.
+    pub details: Details,
+    /// Fresh details read while the console runs (a store's numbers), if
+    /// its kind reads them.
+    pub live: Option<Live>,
+    /// The columns of the table its last job's rows make (empty: none).
+    pub columns: Vec<Column>,
+    /// Rows of its last job's items, with their item (redb: per table).
+    pub results: Vec<(String, TableRow)>,
 }
 
 impl SourceView {
-    /// A tree going from `source` to `target`.
-    pub fn tree(name: &str, source: &str, target: &str, files: u64, bytes: u64) -> SourceView {
+    /// A source of `kind` offering `modes`, going from `source` to `target`.
+    pub fn new(name: &str, kind: &str, modes: &[RunMode], source: &str, target: &str) -> Self {
         SourceView {
             name: name.to_string(),
+            kind: kind.to_string(),
+            modes: modes.to_vec(),
+            group: None,
             source: source.to_string(),
             target: target.to_string(),
-            files,
-            bytes,
+            files: 0,
+            bytes: 0,
+            count: String::new(),
             problem: None,
             selected: false,
             runs: SourceRuns::default(),
-            detail: Detail::Tree,
-        }
-    }
-
-    /// A package store of `packages` packages going into the content-addressed store `target`.
-    pub fn store(
-        name: &str,
-        source: &str,
-        target: &str,
-        packages: u64,
-        files: u64,
-        bytes: u64,
-    ) -> SourceView {
-        SourceView {
-            detail: Detail::Store(StoreDetail::new(packages)),
-            ..SourceView::tree(name, source, target, files, bytes)
-        }
-    }
-
-    /// A redb node: `files` are key/value pairs, `bytes` the size of its redb files.
-    pub fn redb(name: &str, source: &str, target: &str, detail: RedbDetail) -> SourceView {
-        let files = detail
-            .files
-            .iter()
-            .flat_map(|f| &f.tables)
-            .map(|t| t.entries)
-            .sum();
-        let bytes = detail.files.iter().map(|f| f.size).sum();
-        SourceView {
-            detail: Detail::Redb(detail),
-            ..SourceView::tree(name, source, target, files, bytes)
+            details: Details::default(),
+            live: None,
+            columns: Vec::new(),
+            results: Vec::new(),
         }
     }
 
@@ -301,13 +218,9 @@ impl SourceView {
         self
     }
 
-    /// Its kind.
-    pub fn kind(&self) -> SourceKind {
-        match self.detail {
-            Detail::Tree => SourceKind::Tree,
-            Detail::Store(_) => SourceKind::Store,
-            Detail::Redb(_) => SourceKind::Redb,
-        }
+    /// Whether its kind offers `mode`.
+    pub fn offers(&self, mode: RunMode) -> bool {
+        self.modes.contains(&mode)
     }
 
     /// Whether it can be selected and run.
@@ -315,12 +228,9 @@ impl SourceView {
         self.problem.is_none()
     }
 
-    /// The cluster of a redb node (nodes of one cluster can run as one job).
-    pub fn cluster(&self) -> Option<&str> {
-        match &self.detail {
-            Detail::Redb(r) => Some(&r.cluster),
-            _ => None,
-        }
+    /// Whether the details pane has more to show than its counts.
+    pub fn has_details(&self) -> bool {
+        !self.details.is_empty() || self.live.is_some() || !self.results.is_empty()
     }
 }
 
@@ -444,8 +354,5 @@ mod tests {
         assert_eq!(Pane::Logs.next(), Pane::Sources);
         assert_eq!(Pane::Sources.prev(), Pane::Logs);
         assert_eq!(Pane::Metrics.next(), Pane::Details);
-        assert_eq!(SourceKind::Store.modes(), &[RunMode::Migrate]);
-        assert!(SourceKind::Redb.offers(RunMode::Verify));
-        assert!(!SourceKind::Store.offers(RunMode::Final));
     }
 }

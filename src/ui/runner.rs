@@ -28,8 +28,8 @@ use crate::journal::Journal;
 use crate::verify::VerifyMode;
 
 use super::app::{update, Command, Msg, State, StateConfig};
-use super::kinds::{self, Settings, TableTap};
-use super::model::StoreReading;
+use super::kinds::{self, RowTap, Settings};
+use super::model::Reading;
 use super::view;
 
 /// Redraws per second, at most.
@@ -248,29 +248,36 @@ impl Runner {
         match command {
             Command::StartJob { sources, mode } => {
                 match kinds::build(&self.cfg.sources, &sources, mode, &self.settings()) {
-                    Ok(job) => self.spawn_job(job.migration, job.opts, None, job.tables),
+                    Ok(job) => {
+                        let tap = RowTap::new(&self.cfg.sources, &sources, &*job.migration);
+                        self.spawn_job(job.migration, job.opts, None, tap)
+                    }
                     Err(error) => self.send(Msg::JobStartFailed { error }),
                 }
             }
             Command::ResumeJob { job, kind, params } => {
-                match kinds::resume(&self.cfg.sources, &kind, &params, &self.settings()) {
-                    Ok(j) => self.spawn_job(j.migration, j.opts, Some(job), j.tables),
+                match kinds::resume(&kind, &params, &self.settings()) {
+                    Ok(j) => {
+                        let sources = crate::kinds::find(&kind)
+                            .map(|k| k.job_sources(&params, &self.cfg.sources))
+                            .unwrap_or_default();
+                        let tap = RowTap::new(&self.cfg.sources, &sources, &*j.migration);
+                        self.spawn_job(j.migration, j.opts, Some(job), tap)
+                    }
                     Err(error) => self.send(Msg::JobStartFailed { error }),
                 }
             }
-            Command::ReadStore { source } => {
-                let target = self.cfg.sources.get(source).map(Source::target_path);
+            Command::ReadDetails { source } => {
+                let found = self.cfg.sources.get(source).cloned();
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let reading = match target {
-                        Some(t) => tokio::task::spawn_blocking(move || kinds::read_store(&t))
+                    let reading = match found {
+                        Some(s) => tokio::task::spawn_blocking(move || kinds::read_details(&s))
                             .await
-                            .unwrap_or_else(|e| {
-                                StoreReading::Failed(format!("reading the store failed: {e}"))
-                            }),
-                        None => StoreReading::Failed(format!("no source #{source}")),
+                            .unwrap_or_else(|e| Reading::Failed(format!("reading failed: {e}"))),
+                        None => Reading::Failed(format!("no source #{source}")),
                     };
-                    let _ = tx.send(Msg::Store { source, reading }).await;
+                    let _ = tx.send(Msg::Details { source, reading }).await;
                 });
             }
             Command::CancelJob => {
@@ -378,7 +385,7 @@ impl Runner {
         migration: Arc<dyn Migration>,
         opts: RunOptions,
         resume: Option<JobId>,
-        tables: Option<TableTap>,
+        tap: Option<RowTap>,
     ) {
         let flag = Arc::new(AtomicBool::new(false));
         self.want_cancel = Some(flag.clone());
@@ -387,7 +394,7 @@ impl Runner {
         self.tasks.retain(|t| !t.is_finished());
         self.tasks.push(tokio::spawn(async move {
             match engine::start(journal, migration, opts, resume).await {
-                Ok(handle) => forward(handle, flag, tx, tables).await,
+                Ok(handle) => forward(handle, flag, tx, tap).await,
                 Err(e) => {
                     tracing::error!("job could not start: {e}");
                     let _ = tx
@@ -423,13 +430,13 @@ impl Runner {
 }
 
 /// Forward a job's events to the loop, pass the operator's cancel on to the
-/// engine, and report the end of the job's task. A redb job's per-table
-/// results go just before the result of their file.
+/// engine, and report the end of the job's task. An item's table rows
+/// (redb: per table) go just before its result.
 async fn forward(
     mut handle: JobHandle,
     want_cancel: Arc<AtomicBool>,
     tx: mpsc::Sender<Msg>,
-    tables: Option<TableTap>,
+    tap: Option<RowTap>,
 ) {
     let job = handle.job;
     let _ = tx.send(Msg::JobSpawned { job }).await;
@@ -446,9 +453,9 @@ async fn forward(
                         units = *u;
                     }
                     log_event(&event, &units);
-                    if let (Some(tap), Event::ItemVerified { item, report, .. } | Event::ItemFailed { item, report, .. }) = (&tables, &event) {
+                    if let (Some(tap), Event::ItemVerified { item, report, .. } | Event::ItemFailed { item, report, .. }) = (&tap, &event) {
                         if let Some((source, rows)) = tap.take(item, &report.rows) {
-                            let msg = Msg::Tables { job, source, item: item.clone(), rows };
+                            let msg = Msg::Rows { job, source, item: item.clone(), rows };
                             let _ = tx.send(msg).await;
                         }
                     }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use super::discover;
 use super::{RedbToSqliteParams, Verify};
-use crate::discover::redb as discover;
 use crate::error::{Error, Result};
 
 /// The arguments of `cutover run|verify redb-to-sqlite` (the common run

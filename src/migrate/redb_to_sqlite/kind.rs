@@ -11,9 +11,11 @@ use super::cmd::RedbArgs;
 use super::{RedbToSqlite, KIND};
 use crate::discover::Source;
 use crate::error::Result;
+use crate::job::console::{RunMode, Settings};
+use crate::job::details::{Column, TableRow};
 use crate::job::event::Row;
 use crate::job::kind::{typed, Built, CommonArgs, Detected};
-use crate::job::{Kind, Migration, RunDefaults, Units};
+use crate::job::{ItemReport, Kind, Migration, RunDefaults, Units};
 
 /// Items are redb files (one per node); they hold entries.
 pub const UNITS: Units = Units {
@@ -74,7 +76,7 @@ impl Kind for RedbToSqliteKind {
 
     /// A redb file, or a directory of node folders holding redb files.
     fn detect(&self, path: &Path) -> Detected {
-        let is_redb = |p: &Path| crate::discover::redb::inspect(p).format.is_some();
+        let is_redb = |p: &Path| super::discover::inspect(p).format.is_some();
         if path.is_file() {
             return if is_redb(path) {
                 Detected::Yes
@@ -82,7 +84,7 @@ impl Kind for RedbToSqliteKind {
                 Detected::No
             };
         }
-        let files = crate::discover::redb::find_files(path);
+        let files = super::discover::find_files(path);
         if !files.is_empty() && files.iter().any(|f| is_redb(f)) {
             Detected::Yes
         } else {
@@ -111,7 +113,49 @@ impl Kind for RedbToSqliteKind {
     }
 
     fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
-        crate::discover::redb_sources(name, path, target)
+        super::console::sources(name, path, target)
+    }
+
+    fn modes(&self) -> &'static [RunMode] {
+        &[RunMode::Migrate, RunMode::Verify]
+    }
+
+    fn console_job(&self, picked: &[&Source], mode: RunMode, set: &Settings) -> Result<Built> {
+        super::console::job(picked, mode, set)
+    }
+
+    fn resume_defaults(&self, params: &serde_json::Value) -> RunDefaults {
+        super::console::resume_defaults(params)
+    }
+
+    fn job_sources(&self, params: &serde_json::Value, all: &[Source]) -> Vec<usize> {
+        super::console::job_sources(params, all)
+    }
+
+    /// Entries written and verified.
+    fn item_detail(&self, r: &ItemReport, verify_only: bool) -> String {
+        let mut parts = vec![format!(
+            "{} entries · {}",
+            crate::fmt::count(r.files),
+            crate::fmt::bytes(r.bytes)
+        )];
+        if !verify_only {
+            parts.push(format!(
+                "written {}",
+                crate::fmt::count(r.files_transferred)
+            ));
+        }
+        parts.push(format!("verified {}", crate::fmt::count(r.files_hashed)));
+        parts.push(format!("{:.1}s", r.elapsed_s));
+        parts.join(" · ")
+    }
+
+    fn row_columns(&self) -> Vec<Column> {
+        super::console::row_columns()
+    }
+
+    fn row_cells(&self, row: &Row) -> Option<TableRow> {
+        super::console::row_cells(row)
     }
 
     fn row_lines(&self, rows: &[Row], header: bool) -> Vec<String> {

@@ -15,6 +15,8 @@
 pub mod check;
 pub mod cmd;
 pub mod codec;
+pub mod console;
+pub mod discover;
 pub mod kind;
 pub mod pipe;
 pub mod source;
@@ -107,8 +109,8 @@ impl RedbToSqlite {
         }
         let mut out = Vec::new();
         let mut nodes_seen = Vec::new();
-        for file in crate::discover::redb::find_files(src) {
-            let node = crate::discover::redb::node_of(src, &file);
+        for file in discover::find_files(src) {
+            let node = discover::node_of(src, &file);
             if !self.params.nodes.is_empty() && !self.params.nodes.contains(&node) {
                 continue;
             }

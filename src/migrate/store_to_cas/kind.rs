@@ -7,8 +7,11 @@ use clap::{ArgMatches, Args};
 use super::{StoreParams, StoreToCas, KIND};
 use crate::discover::Source;
 use crate::error::{Error, Result};
+use crate::fmt;
+use crate::job::console::{RunMode, Settings};
+use crate::job::details::Details;
 use crate::job::kind::{typed, Built, CommonArgs, Detected};
-use crate::job::{Kind, Migration, RunDefaults, Units};
+use crate::job::{ItemReport, Kind, Migration, RunDefaults, Units};
 use crate::verify::VerifyMode;
 
 /// Items are packages; they hold files.
@@ -149,9 +152,53 @@ impl Kind for StoreToCasKind {
     }
 
     fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
-        vec![Source::Store(crate::discover::store::describe(
-            name, path, target,
-        ))]
+        vec![super::discover::describe(name, path, target)]
+    }
+
+    fn console_job(&self, picked: &[&Source], mode: RunMode, set: &Settings) -> Result<Built> {
+        let [store] = picked else {
+            return Err(Error::bad(
+                "a package store runs on its own, not together with others",
+            ));
+        };
+        if mode != RunMode::Migrate {
+            return Err(Error::bad(format!(
+                "{} is a package store: it offers no {}",
+                store.name,
+                mode.label()
+            )));
+        }
+        let params = StoreParams {
+            source: store.source.clone(),
+            target: store.target.clone(),
+            verify: set.verify,
+            seed: set.seed,
+        };
+        Ok(Built {
+            migration: Box::new(StoreToCas::new(params)),
+            defaults: self.run_defaults(),
+        })
+    }
+
+    /// Space saved first: it is what the store is for.
+    fn item_detail(&self, r: &ItemReport, _verify_only: bool) -> String {
+        let objects = if r.files_transferred == 1 {
+            "new object"
+        } else {
+            "new objects"
+        };
+        [
+            format!("saved {}", fmt::bytes(r.space_saved_bytes)),
+            format!("{} files · {}", fmt::count(r.files), fmt::bytes(r.bytes)),
+            format!("{} {objects}", fmt::count(r.files_transferred)),
+            format!("hashed {}", fmt::count(r.files_hashed)),
+            format!("{:.1}s", r.elapsed_s),
+        ]
+        .join(" · ")
+    }
+
+    fn read_details(&self, source: &Source) -> std::result::Result<Details, String> {
+        super::console::read(source)
     }
 }
 

@@ -6,7 +6,9 @@
 mod check;
 mod claims;
 pub mod cmd;
+pub mod console;
 pub mod db;
+pub mod discover;
 mod ingest;
 pub mod kind;
 pub mod layout;

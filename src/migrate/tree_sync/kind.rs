@@ -6,9 +6,11 @@ use clap::{ArgMatches, Args};
 
 use super::{TreeSync, TreeSyncParams, KIND};
 use crate::discover::Source;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::fmt;
+use crate::job::console::{RunMode, Settings};
 use crate::job::kind::{typed, Built, CommonArgs, Detected};
-use crate::job::{Kind, Migration, RunDefaults, Units};
+use crate::job::{ItemReport, Kind, Migration, RunDefaults, Units};
 use crate::verify::VerifyMode;
 
 /// Items are directories; they hold files.
@@ -92,8 +94,72 @@ impl Kind for TreeSyncKind {
     }
 
     fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
-        vec![Source::Tree(crate::discover::tree::describe(
-            name, path, target,
-        ))]
+        vec![super::discover::describe(name, path, target)]
+    }
+
+    fn modes(&self) -> &'static [RunMode] {
+        &[RunMode::Bulk, RunMode::Final, RunMode::Verify]
+    }
+
+    fn console_job(&self, picked: &[&Source], mode: RunMode, set: &Settings) -> Result<Built> {
+        let [tree] = picked else {
+            return Err(Error::bad(
+                "a tree runs on its own, not together with others",
+            ));
+        };
+        let params = TreeSyncParams {
+            source: tree.source.clone(),
+            target: tree.target.clone(),
+            final_sync: mode == RunMode::Final,
+            verify: set.verify,
+            seed: set.seed,
+        };
+        let job = match mode {
+            RunMode::Verify => TreeSync::for_verification(params),
+            RunMode::Bulk | RunMode::Final => TreeSync::new(params),
+            other => {
+                return Err(Error::bad(format!(
+                    "{} is a tree: it offers no {}",
+                    tree.name,
+                    other.label()
+                )))
+            }
+        };
+        Ok(Built {
+            migration: Box::new(job),
+            defaults: self.run_defaults(),
+        })
+    }
+
+    /// Files copied, deleted and hashed.
+    fn item_detail(&self, r: &ItemReport, verify_only: bool) -> String {
+        let mut parts = Vec::new();
+        if r.files > 0 || r.bytes > 0 {
+            parts.push(format!(
+                "{} files · {}",
+                fmt::count(r.files),
+                fmt::bytes(r.bytes)
+            ));
+        }
+        if !verify_only {
+            parts.push(format!("copied {}", fmt::count(r.files_transferred)));
+        }
+        if r.files_deleted > 0 {
+            parts.push(format!("deleted {}", fmt::count(r.files_deleted)));
+        }
+        parts.push(format!("hashed {}", fmt::count(r.files_hashed)));
+        if r.space_saved_bytes > 0 {
+            parts.push(format!("saved {}", fmt::bytes(r.space_saved_bytes)));
+        }
+        parts.push(format!("{:.1}s", r.elapsed_s));
+        parts.join(" · ")
+    }
+
+    fn job_phase(&self, params: &serde_json::Value) -> Option<&'static str> {
+        match params.get("final_sync").and_then(|v| v.as_bool()) {
+            Some(true) => Some("final"),
+            Some(false) => Some("bulk"),
+            None => None,
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 mod check;
 mod copy;
+pub mod discover;
 pub mod kind;
 mod links;
 pub mod meta;

@@ -1,40 +1,37 @@
-//! What the details pane shows, kept current: a store's numbers are read
-//! again after each job on it and on a slow tick (every
-//! [`STORE_REFRESH_RUNNING`] while a job writes it, every
-//! [`STORE_REFRESH_IDLE`] otherwise); a redb node keeps the per-table
-//! results of its last job, which also stream into the item stream.
+//! What the details pane shows, kept current: a live source's details (a
+//! store's numbers) are read again after each job on it and on a slow tick
+//! (every [`REFRESH_RUNNING`] while a job writes it, every [`REFRESH_IDLE`]
+//! otherwise); a source keeps the table rows of its last job's items
+//! (redb: per table), which also stream into the item stream.
 
 use std::time::Duration;
 
 use crate::job::event::JobId;
-use crate::ui::fmt;
-use crate::ui::model::{Detail, ItemMark, StoreReading, TableRow};
+use crate::ui::model::{ItemMark, Reading, TableRow};
 
 use super::events::push_line;
 use super::{Command, State};
 
-/// How often a store is read while a job writes it.
-pub const STORE_REFRESH_RUNNING: Duration = Duration::from_secs(2);
-/// How often a store is read otherwise (another process may be migrating it).
-pub const STORE_REFRESH_IDLE: Duration = Duration::from_secs(30);
+/// How often a live source is read while a job writes it.
+pub const REFRESH_RUNNING: Duration = Duration::from_secs(2);
+/// How often a live source is read otherwise (another process may be writing it).
+pub const REFRESH_IDLE: Duration = Duration::from_secs(30);
 
-/// Ask for a store source's numbers (none for other kinds, or while a
+/// Ask for a live source's details (none for other sources, or while a
 /// reading is on its way).
-pub(super) fn ask_store(state: &mut State, source: usize) -> Option<Command> {
+pub(super) fn ask_details(state: &mut State, source: usize) -> Option<Command> {
     let now = state.now;
-    let Some(Detail::Store(store)) = state.sources.get_mut(source).map(|s| &mut s.detail) else {
-        return None;
-    };
-    if store.in_flight {
+    let live = state.sources.get_mut(source)?.live.as_mut()?;
+    if live.in_flight {
         return None;
     }
-    store.in_flight = true;
-    store.asked_at = Some(now);
-    Some(Command::ReadStore { source })
+    live.in_flight = true;
+    live.asked_at = Some(now);
+    Some(Command::ReadDetails { source })
 }
 
-/// The stores due for a reading (`all`: every store, at start).
-pub(super) fn store_refresh(state: &mut State, all: bool) -> Vec<Command> {
+/// The live sources due for a reading (`all`: every one, at start).
+pub(super) fn live_refresh(state: &mut State, all: bool) -> Vec<Command> {
     let now = state.now;
     let running: Vec<usize> = state
         .active_job()
@@ -44,58 +41,60 @@ pub(super) fn store_refresh(state: &mut State, all: bool) -> Vec<Command> {
         .sources
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| match &s.detail {
-            Detail::Store(d) if !d.in_flight => {
-                let every = if running.contains(&i) {
-                    STORE_REFRESH_RUNNING
-                } else {
-                    STORE_REFRESH_IDLE
-                };
-                let is_due = all
-                    || d.asked_at
-                        .is_none_or(|at| now.saturating_duration_since(at) >= every);
-                is_due.then_some(i)
-            }
-            _ => None,
+        .filter_map(|(i, s)| {
+            let live = s.live.as_ref().filter(|l| !l.in_flight)?;
+            let every = if running.contains(&i) {
+                REFRESH_RUNNING
+            } else {
+                REFRESH_IDLE
+            };
+            let is_due = all
+                || live
+                    .asked_at
+                    .is_none_or(|at| now.saturating_duration_since(at) >= every);
+            is_due.then_some(i)
         })
         .collect();
     due.into_iter()
-        .filter_map(|i| ask_store(state, i))
+        .filter_map(|i| ask_details(state, i))
         .collect()
 }
 
-/// A store's numbers arrived.
-pub(super) fn on_store_reading(state: &mut State, source: usize, reading: StoreReading) {
-    if let Some(Detail::Store(store)) = state.sources.get_mut(source).map(|s| &mut s.detail) {
-        store.reading = reading;
-        store.in_flight = false;
+/// A live source's details arrived.
+pub(super) fn on_reading(state: &mut State, source: usize, reading: Reading) {
+    if let Some(live) = state.sources.get_mut(source).and_then(|s| s.live.as_mut()) {
+        live.reading = reading;
+        live.in_flight = false;
     }
 }
 
-/// Table names in the item stream are padded to this width, so the numbers
-/// of a file's tables line up as in pgloader's summary.
-const TABLE_NAME: usize = 10;
+/// Names in the item stream are padded to this width, so the numbers of a
+/// file's tables line up as in pgloader's summary.
+const ROW_NAME: usize = 10;
 
-fn table_detail(r: &TableRow) -> String {
-    let mut out = format!(
-        "read {} · written {} · verified {} · errors {} · {:.3}s",
-        fmt::count(r.read),
-        fmt::count(r.written),
-        fmt::count(r.verified),
-        fmt::count(r.errors),
-        r.elapsed_s
-    );
-    match r.checksum_equal {
-        Some(true) => out.push_str(" · sum ="),
-        Some(false) => out.push_str(" · sum *"),
-        None => {}
-    }
-    out
+/// The item-stream text of a row: every cell after the first, with its
+/// column's name (`read 240 · written 240 · …`).
+fn row_detail(state: &State, source: usize, row: &TableRow) -> String {
+    let columns = state
+        .sources
+        .get(source)
+        .map(|s| s.columns.as_slice())
+        .unwrap_or_default();
+    row.cells
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, cell)| match columns.get(i) {
+            Some(c) => format!("{} {cell}", c.name),
+            None => cell.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
-/// The per-table results of an item of the running job: one line per table
-/// in the item stream, and the node's summary in the details pane.
-pub(super) fn on_tables(
+/// The table rows of an item of the running job: one line per row in the
+/// item stream, and the source's table in the details pane.
+pub(super) fn on_rows(
     state: &mut State,
     job: JobId,
     source: usize,
@@ -110,11 +109,13 @@ pub(super) fn on_tables(
         return;
     }
     for r in &rows {
-        let name = format!("{:<TABLE_NAME$}", r.table);
-        push_line(state, ItemMark::Table, name, table_detail(r));
+        let name = r.cells.first().cloned().unwrap_or_default();
+        let detail = row_detail(state, source, r);
+        push_line(state, ItemMark::Table, format!("{name:<ROW_NAME$}"), detail);
     }
-    if let Some(Detail::Redb(node)) = state.sources.get_mut(source).map(|s| &mut s.detail) {
-        node.results.retain(|r| r.item != item);
-        node.results.extend(rows);
+    if let Some(src) = state.sources.get_mut(source) {
+        src.results.retain(|(i, _)| *i != item);
+        src.results
+            .extend(rows.into_iter().map(|r| (item.clone(), r)));
     }
 }

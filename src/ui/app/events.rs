@@ -17,60 +17,18 @@ pub(super) fn push_line(state: &mut State, mark: ItemMark, item: String, detail:
     state.cursor.items_back = state.cursor.items_back.min(max);
 }
 
-/// The details of an item's line, in the words of its kind: a package
-/// (space saved first: it is what the store is for), a redb file (entries
-/// written and verified), a tree directory (files copied and hashed).
+/// The details of an item's line, in the words of its kind (a package's
+/// space saved first, a redb file's entries, a directory's files copied).
 fn report_detail(r: &ItemReport, mode: RunMode, kind: &str) -> String {
-    let mut parts = Vec::new();
-    if kind == "store-to-cas" {
-        parts.push(format!("saved {}", fmt::bytes(r.space_saved_bytes)));
-        parts.push(format!(
-            "{} files · {}",
+    match crate::kinds::find(kind) {
+        Ok(k) => k.item_detail(r, mode == RunMode::Verify),
+        Err(_) => format!(
+            "{} entries · {} · {:.1}s",
             fmt::count(r.files),
-            fmt::bytes(r.bytes)
-        ));
-        let objects = if r.files_transferred == 1 {
-            "new object"
-        } else {
-            "new objects"
-        };
-        parts.push(format!("{} {objects}", fmt::count(r.files_transferred)));
-        parts.push(format!("hashed {}", fmt::count(r.files_hashed)));
-        parts.push(format!("{:.1}s", r.elapsed_s));
-        return parts.join(" · ");
+            fmt::bytes(r.bytes),
+            r.elapsed_s
+        ),
     }
-    if kind == "redb-to-sqlite" {
-        parts.push(format!(
-            "{} entries · {}",
-            fmt::count(r.files),
-            fmt::bytes(r.bytes)
-        ));
-        if mode != RunMode::Verify {
-            parts.push(format!("written {}", fmt::count(r.files_transferred)));
-        }
-        parts.push(format!("verified {}", fmt::count(r.files_hashed)));
-        parts.push(format!("{:.1}s", r.elapsed_s));
-        return parts.join(" · ");
-    }
-    if r.files > 0 || r.bytes > 0 {
-        parts.push(format!(
-            "{} files · {}",
-            fmt::count(r.files),
-            fmt::bytes(r.bytes)
-        ));
-    }
-    if mode != RunMode::Verify {
-        parts.push(format!("copied {}", fmt::count(r.files_transferred)));
-    }
-    if r.files_deleted > 0 {
-        parts.push(format!("deleted {}", fmt::count(r.files_deleted)));
-    }
-    parts.push(format!("hashed {}", fmt::count(r.files_hashed)));
-    if r.space_saved_bytes > 0 {
-        parts.push(format!("saved {}", fmt::bytes(r.space_saved_bytes)));
-    }
-    parts.push(format!("{:.1}s", r.elapsed_s));
-    parts.join(" · ")
 }
 
 pub(super) fn on_event(state: &mut State, event: Event) {

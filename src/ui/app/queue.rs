@@ -3,9 +3,9 @@
 //! grouped into one job when the operator asked for them together, and
 //! resuming a journalled job.
 
-use crate::ui::model::{Detail, JobMetrics, Outcome, Pane, RunMode, SourceKind};
+use crate::ui::model::{JobMetrics, Outcome, Pane, RunMode};
 
-use super::details::ask_store;
+use super::details::ask_details;
 use super::{quit, Command, QueuedRun, State};
 
 /// Start the selection: `asked` is the run the key asked for, or `None` for
@@ -26,28 +26,33 @@ pub(super) fn start_selection(state: &mut State, asked: Option<RunMode>) -> Vec<
         return Vec::new();
     }
     let mut runs: Vec<QueuedRun> = Vec::new();
-    let mut skipped: Vec<(String, SourceKind)> = Vec::new();
+    // Skipped sources, and the runs each skipped kind offers.
+    let mut skipped: Vec<(String, String, Vec<RunMode>)> = Vec::new();
     for i in selected {
         let Some(src) = state.sources.get(i) else {
             continue;
         };
-        let kind = src.kind();
         let mode = match asked {
-            None => kind.modes().first().copied().unwrap_or(RunMode::Bulk),
-            Some(m) if kind.offers(m) => m,
+            None => match src.modes.first() {
+                Some(&m) => m,
+                None => {
+                    skipped.push((src.name.clone(), src.kind.clone(), Vec::new()));
+                    continue;
+                }
+            },
+            Some(m) if src.offers(m) => m,
             Some(_) => {
-                skipped.push((src.name.clone(), kind));
+                skipped.push((src.name.clone(), src.kind.clone(), src.modes.clone()));
                 continue;
             }
         };
-        if state.together && kind == SourceKind::Redb {
-            let cluster = src.cluster();
+        if state.together && src.group.is_some() {
             let same = runs.iter_mut().find(|r| {
                 r.mode == mode
                     && r.sources
                         .first()
                         .and_then(|&j| state.sources.get(j))
-                        .is_some_and(|s| s.cluster() == cluster)
+                        .is_some_and(|s| s.kind == src.kind && s.group == src.group)
             });
             if let Some(run) = same {
                 run.sources.push(i);
@@ -60,22 +65,19 @@ pub(super) fn start_selection(state: &mut State, asked: Option<RunMode>) -> Vec<
         });
     }
     let skipped_note = |what: &str| -> String {
-        let names: Vec<&str> = skipped.iter().map(|(n, _)| n.as_str()).collect();
-        let offers: Vec<String> = skipped
-            .iter()
-            .map(|(_, k)| *k)
-            .fold(Vec::new(), |mut ks: Vec<SourceKind>, k| {
-                if !ks.contains(&k) {
-                    ks.push(k);
-                }
-                ks
-            })
-            .into_iter()
-            .map(|k| {
-                let modes: Vec<&str> = k.modes().iter().map(|m| m.label()).collect();
-                format!("a {} offers {}", k.label(), modes.join(", "))
-            })
-            .collect();
+        let names: Vec<&str> = skipped.iter().map(|(n, _, _)| n.as_str()).collect();
+        let mut offers: Vec<String> = Vec::new();
+        for (_, kind, modes) in &skipped {
+            let modes: Vec<&str> = modes.iter().map(|m| m.label()).collect();
+            let line = if modes.is_empty() {
+                format!("{kind} offers no run here")
+            } else {
+                format!("{kind} offers {}", modes.join(", "))
+            };
+            if !offers.contains(&line) {
+                offers.push(line);
+            }
+        }
         format!("{} {what}: {}", names.join(", "), offers.join("; "))
     };
     if runs.is_empty() {
@@ -102,16 +104,7 @@ fn job_name(state: &State, sources: &[usize]) -> String {
         .filter_map(|&i| state.sources.get(i))
         .map(|s| s.name.as_str())
         .collect();
-    let Some(first) = names.first() else {
-        return String::new();
-    };
-    let prefix = first.rfind('/').map(|p| &first[..=p]).unwrap_or("");
-    let mut out = first.to_string();
-    for n in &names[1..] {
-        out.push_str(", ");
-        out.push_str(n.strip_prefix(prefix).unwrap_or(n));
-    }
-    out
+    crate::ui::kinds::joined_names(&names)
 }
 
 /// Start the next queued job, if any.
@@ -125,10 +118,8 @@ pub(super) fn next_in_queue(state: &mut State) -> Vec<Command> {
             if let Some(slot) = src.runs.slot(run.mode) {
                 *slot = Some(Outcome::Running);
             }
-            // The per-table results are those of the last job.
-            if let Detail::Redb(r) = &mut src.detail {
-                r.results.clear();
-            }
+            // The table rows shown are those of the last job.
+            src.results.clear();
         }
     }
     let mut metrics = JobMetrics::new(run.mode, run.sources.clone(), name, state.now);
@@ -185,7 +176,7 @@ pub(super) fn after_job(state: &mut State) -> Vec<Command> {
         .as_ref()
         .map(|m| m.sources.clone())
         .unwrap_or_default();
-    cmds.extend(ended.into_iter().filter_map(|i| ask_store(state, i)));
+    cmds.extend(ended.into_iter().filter_map(|i| ask_details(state, i)));
     if state.quitting {
         cmds.extend(quit(state));
         return cmds;

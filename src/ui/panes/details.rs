@@ -1,19 +1,20 @@
-//! The details pane: what the source in view holds beyond its counts, drawn
-//! by its kind — a store's numbers ([`super::store`]), a redb node's tables
-//! and the per-table summary of its last job ([`super::tables`]), a tree's
-//! paths and runs. The source in view is the one under the cursor in the
-//! sources or selection pane, else the current job's
-//! ([`State::detail_source`]).
+//! The details pane: what the source in view holds beyond its counts, as
+//! its kind describes it — labelled sections with health levels (a store's
+//! numbers, read again while it migrates) and tables (a redb node's tables,
+//! then its last job's per-table summary) — or, for a source with nothing
+//! more to say, its paths, size and runs. The source in view is the one
+//! under the cursor in the sources or selection pane, else the current
+//! job's ([`State::detail_source`]). No kind is named here.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{store, tables};
+use super::table::{self, health_style};
 use crate::ui::app::State;
 use crate::ui::fmt;
-use crate::ui::model::{Detail, Outcome, Pane, SourceView};
+use crate::ui::model::{Details, Outcome, Pane, Reading, SourceView, Table};
 use crate::ui::theme;
 
 /// Width of the labels in the details sections.
@@ -26,23 +27,20 @@ pub fn labelled(label: &str, value: Vec<Span<'static>>) -> Line<'static> {
     Line::from(spans)
 }
 
-/// Whether the source in view has details of its own (a store or a redb
-/// node), which the full layout then shows beside the other panes.
+/// Whether the source in view has details of its own (sections or tables),
+/// which the full layout then shows beside the other panes.
 pub fn worth_showing(state: &State) -> bool {
     state
         .detail_source()
         .and_then(|i| state.sources.get(i))
-        .is_some_and(|s| !matches!(s.detail, Detail::Tree))
+        .is_some_and(SourceView::has_details)
 }
 
-fn tree(frame: &mut Frame, area: Rect, s: &SourceView, focused: bool) {
-    let block = theme::pane_block(format!("Details · {}", s.name), focused);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let w = (inner.width as usize).saturating_sub(LABEL);
+/// Paths, size and runs: all there is to say of a source without details.
+fn summary(s: &SourceView, width: usize) -> Vec<Line<'static>> {
+    let w = width.saturating_sub(LABEL);
     let runs: Vec<Span> = s
-        .kind()
-        .modes()
+        .modes
         .iter()
         .flat_map(|&m| {
             let (mark, style) = match s.runs.get(m) {
@@ -57,27 +55,48 @@ fn tree(frame: &mut Frame, area: Rect, s: &SourceView, focused: bool) {
             ]
         })
         .collect();
-    let mut lines = vec![
-        labelled("kind", vec![Span::raw("tree (tree-sync)")]),
+    vec![
+        labelled("kind", vec![Span::raw(s.kind.clone())]),
         labelled("from", vec![Span::raw(fmt::clip_left(&s.source, w))]),
         labelled("to", vec![Span::raw(fmt::clip_left(&s.target, w))]),
         labelled(
             "size",
-            vec![Span::raw(format!(
-                "{} files · {}",
-                fmt::count(s.files),
-                fmt::bytes(s.bytes)
-            ))],
+            vec![Span::raw(format!("{} · {}", s.count, fmt::bytes(s.bytes)))],
         ),
         labelled("runs", runs),
-    ];
-    if let Some(p) = &s.problem {
-        lines.push(labelled(
-            "unusable",
-            vec![Span::styled(p.clone(), theme::bad())],
-        ));
+    ]
+}
+
+/// A kind's sections and tables.
+fn described(d: &Details, width: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let titled = d.sections.len() > 1;
+    for section in &d.sections {
+        if titled && !section.title.is_empty() {
+            lines.push(Line::styled(section.title.clone(), theme::strong()));
+        }
+        for f in &section.fields {
+            lines.push(labelled(
+                &f.label,
+                vec![Span::styled(f.value.clone(), health_style(f.health))],
+            ));
+        }
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    for t in &d.tables {
+        lines.extend(table::lines(t, &[], width));
+    }
+    lines
+}
+
+/// The table of the last job's rows, grouped by item.
+fn results(s: &SourceView, width: usize) -> Vec<Line<'static>> {
+    let table = Table {
+        title: String::new(),
+        columns: s.columns.clone(),
+        rows: s.results.iter().map(|(_, r)| r.clone()).collect(),
+    };
+    let groups: Vec<&str> = s.results.iter().map(|(i, _)| i.as_str()).collect();
+    table::lines(&table, &groups, width)
 }
 
 /// Draw the details pane.
@@ -93,11 +112,38 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         );
         return;
     };
-    match &src.detail {
-        Detail::Tree => tree(frame, area, src, focused),
-        Detail::Store(d) => store::render(frame, area, state, src, d, focused),
-        Detail::Redb(d) => tables::render(frame, area, src, d, focused),
+    let title = if src.results.is_empty() {
+        format!("Details · {}", src.name)
+    } else {
+        format!("Details · {} · last job", src.name)
+    };
+    let block = theme::pane_block(title, focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = inner.width as usize;
+    let mut lines = Vec::new();
+    if let Some(p) = &src.problem {
+        lines.push(labelled(
+            "unusable",
+            vec![Span::styled(p.clone(), theme::bad())],
+        ));
     }
+    if !src.has_details() {
+        lines.extend(summary(src, width));
+    }
+    if let Some(live) = &src.live {
+        match &live.reading {
+            Reading::Unread => lines.push(Line::styled("reading…", theme::dim())),
+            Reading::Failed(e) => lines.push(Line::styled(e.clone(), theme::bad())),
+            Reading::Read(d) => lines.extend(described(d, width)),
+        }
+    }
+    if src.results.is_empty() {
+        lines.extend(described(&src.details, width));
+    } else {
+        lines.extend(results(src, width));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 
 #[cfg(test)]
@@ -107,7 +153,17 @@ mod tests {
 
     use super::*;
     use crate::ui::app::{update, Msg};
-    use crate::ui::panes::testing::{finished, fresh, multi, screen};
+    use crate::ui::model::Reading;
+    use crate::ui::panes::testing::{
+        finished, fresh, multi, redb_done, screen, store_numbers, store_running,
+    };
+
+    fn store_reading(n: crate::migrate::store_to_cas::phases::StoreStatus) -> Msg {
+        Msg::Details {
+            source: 1,
+            reading: Reading::Read(crate::migrate::store_to_cas::console::numbers(n)),
+        }
+    }
 
     #[test]
     fn details_of_a_tree_follow_the_cursor() {
@@ -136,5 +192,91 @@ mod tests {
         assert!(worth_showing(&state));
         update(&mut state, Msg::ch('j'));
         assert!(worth_showing(&state));
+    }
+
+    #[test]
+    fn store_before_any_migration() {
+        let mut state = multi(Instant::now());
+        update(&mut state, Msg::ch('j'));
+        let unread = screen(60, 5, |f, a| render(f, a, &state));
+        // /srv/cas does not exist: nothing migrated yet.
+        let src = crate::job::console::Source {
+            params: serde_json::json!({ "packages": 18 }),
+            ..crate::job::console::Source::new(
+                "store-to-cas",
+                "package store",
+                "/srv/package-store".into(),
+                "/srv/cas".into(),
+            )
+        };
+        let reading = crate::ui::kinds::read_details(&src);
+        update(&mut state, Msg::Details { source: 1, reading });
+        let missing = screen(60, 6, |f, a| render(f, a, &state));
+        update(
+            &mut state,
+            Msg::Details {
+                source: 1,
+                reading: Reading::Failed(
+                    "cannot read the store: store.db: database disk image is malformed".into(),
+                ),
+            },
+        );
+        let failed = screen(60, 5, |f, a| render(f, a, &state));
+        insta::assert_snapshot!(format!("{unread}\n{missing}\n{failed}"));
+    }
+
+    #[test]
+    fn store_numbers_at_80x24() {
+        let mut state = store_running(Instant::now());
+        update(&mut state, Msg::key(crossterm::event::KeyCode::BackTab));
+        update(&mut state, Msg::key(crossterm::event::KeyCode::BackTab));
+        assert_eq!(state.focus, Pane::Details);
+        insta::assert_snapshot!(screen(80, 24, |f, a| render(f, a, &state)));
+    }
+
+    #[test]
+    fn store_numbers_with_health_warnings_at_120x40() {
+        let mut state = store_running(Instant::now());
+        let mut n = store_numbers();
+        n.failed = 2;
+        n.warnings = vec![
+            "error rate 15.4% is over 5%: 2 of 13 packages failed".into(),
+            "free space on the store's filesystem is low: 512.0 MiB left".into(),
+        ];
+        n.failures = vec![
+            (
+                "3f2a9c0d1b2e4f5a6b7c8d9e0f1a2b3c-openssl-1.1".into(),
+                "lib/libssl.so: content differs".into(),
+            ),
+            (
+                "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b-zlib-1.2".into(),
+                "bin/zlib: mode 755 != 700".into(),
+            ),
+        ];
+        update(&mut state, store_reading(n));
+        insta::assert_snapshot!(screen(120, 40, |f, a| render(f, a, &state)));
+    }
+
+    #[test]
+    fn tables_discovered_before_a_job() {
+        let mut state = multi(Instant::now());
+        for _ in 0..2 {
+            update(&mut state, Msg::ch('j'));
+        }
+        let wide = screen(80, 24, |f, a| render(f, a, &state));
+        let narrow = screen(56, 8, |f, a| render(f, a, &state));
+        update(&mut state, Msg::ch('G'));
+        let broken = screen(56, 9, |f, a| render(f, a, &state));
+        insta::assert_snapshot!(format!("{wide}\n{narrow}\n{broken}"));
+    }
+
+    #[test]
+    fn tables_summary_after_the_job_80x24_and_120x40() {
+        let state = redb_done(Instant::now());
+        let small = screen(80, 24, |f, a| render(f, a, &state));
+        let large = screen(120, 40, |f, a| render(f, a, &state));
+        let slot = screen(58, 8, |f, a| render(f, a, &state));
+        assert!(small.contains("total"), "{small}");
+        insta::assert_snapshot!(format!("{small}\n{large}\n{slot}"));
     }
 }

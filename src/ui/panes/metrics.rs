@@ -82,7 +82,7 @@ fn saved(m: &JobMetrics) -> Vec<Span<'static>> {
         ratatui::style::Style::new()
     };
     let mut spans = vec![Span::styled(fmt::bytes(m.space_saved), style)];
-    if m.bytes_of_items_done > 0 && (m.space_saved > 0 || m.kind == "store-to-cas") {
+    if m.bytes_of_items_done > 0 && m.space_saved > 0 {
         spans.push(Span::styled(
             format!(
                 " · {}% of {} done",
@@ -135,12 +135,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let Some(m) = &state.job else {
         let text = vec![
             Line::styled("No job yet.", theme::dim()),
-            Line::styled(
-                "Select sources (space), then enter runs them:",
-                theme::dim(),
-            ),
-            Line::styled("bulk copy a tree, migrate a store or node;", theme::dim()),
-            Line::styled("f: final sync of trees, v: verify only.", theme::dim()),
+            Line::styled("Select sources (space), then enter runs each", theme::dim()),
+            Line::styled("one's first run (a tree's bulk copy, a", theme::dim()),
+            Line::styled("migration); f final sync, v verify only.", theme::dim()),
             labelled("verify", vec![Span::raw(state.verify.clone())]),
             labelled("parallel", vec![Span::raw(state.parallel.to_string())]),
         ];

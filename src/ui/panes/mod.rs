@@ -1,7 +1,7 @@
 //! One file per pane. Each exposes a pure
 //! `render(frame: &mut Frame, area: Rect, state: &State)` and its own
-//! snapshot tests. The details pane draws one section per kind of source
-//! ([`store`], [`tables`]), each in its own file with its own tests.
+//! snapshot tests. The details pane draws what any kind says of a source:
+//! labelled sections and tables ([`table`]).
 
 pub mod confirm;
 pub mod details;
@@ -14,8 +14,7 @@ pub mod prompt;
 pub mod selection;
 pub mod sources;
 pub mod status;
-pub mod store;
-pub mod tables;
+pub mod table;
 
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};

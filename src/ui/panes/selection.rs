@@ -10,7 +10,7 @@ use ratatui::Frame;
 use super::spread;
 use crate::ui::app::State;
 use crate::ui::fmt;
-use crate::ui::model::{Outcome, Pane, SourceKind, SourceView};
+use crate::ui::model::{Outcome, Pane, SourceView};
 use crate::ui::theme;
 
 fn run_mark(label: String, outcome: Option<Outcome>) -> Vec<Span<'static>> {
@@ -30,8 +30,7 @@ fn run_mark(label: String, outcome: Option<Outcome>) -> Vec<Span<'static>> {
 
 fn row(s: &SourceView, width: u16) -> ListItem<'static> {
     let right: Vec<Span> = s
-        .kind()
-        .modes()
+        .modes
         .iter()
         .flat_map(|&m| run_mark(format!("{} ", m.short()), s.runs.get(m)))
         .collect();
@@ -106,7 +105,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         let nodes = selected
             .iter()
             .filter_map(|&i| state.sources.get(i))
-            .any(|s| s.kind() == SourceKind::Redb);
+            .any(|s| s.group.is_some());
         if nodes {
             spans.push(Span::styled(" · nodes ", theme::dim()));
             spans.push(Span::raw(if state.together {

@@ -10,7 +10,7 @@ use ratatui::Frame;
 use super::spread;
 use crate::ui::app::State;
 use crate::ui::fmt;
-use crate::ui::model::{Detail, Pane, SourceView};
+use crate::ui::model::{Pane, SourceView};
 use crate::ui::theme;
 
 fn row(s: &SourceView, width: u16) -> ListItem<'static> {
@@ -27,16 +27,8 @@ fn row(s: &SourceView, width: u16) -> ListItem<'static> {
     let right = if s.problem.is_some() {
         vec![Span::styled("unusable", theme::bad())]
     } else {
-        let count = match &s.detail {
-            Detail::Tree => format!("{} files", fmt::count(s.files)),
-            Detail::Store(d) => format!("{} packages", fmt::count(d.packages)),
-            Detail::Redb(d) => {
-                let tables: usize = d.files.iter().map(|f| f.tables.len()).sum();
-                format!("{tables} tables")
-            }
-        };
         vec![
-            Span::raw(count),
+            Span::raw(s.count.clone()),
             Span::styled(format!(" {:>9}", fmt::bytes(s.bytes)), theme::dim()),
         ]
     };

@@ -10,11 +10,15 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use ratatui::{Frame, Terminal};
 
+use crate::job::console::Source;
+use crate::job::event::Row;
 use crate::job::event::{Event, ItemReport, Summary};
+use crate::migrate::redb_to_sqlite::check::TableResult;
+use crate::migrate::redb_to_sqlite::discover::{RedbFile, RedbTable};
+use crate::migrate::store_to_cas::phases::StoreStatus;
 use crate::ui::app::{update, Msg, State, StateConfig};
-use crate::ui::model::{
-    RedbDetail, RedbFileView, RedbTableView, SourceView, StoreNumbers, StoreReading, TableRow,
-};
+use crate::ui::kinds::view;
+use crate::ui::model::{Reading, SourceView};
 
 /// Render `draw` on a `w` x `h` test terminal and return the screen text.
 pub fn screen(w: u16, h: u16, draw: impl FnOnce(&mut Frame, Rect)) -> String {
@@ -24,86 +28,96 @@ pub fn screen(w: u16, h: u16, draw: impl FnOnce(&mut Frame, Rect)) -> String {
 }
 
 fn source(name: &str, files: u64, bytes: u64, problem: Option<&str>) -> SourceView {
-    let s = SourceView::tree(
+    let mut s = Source::new(
+        "tree-sync",
         name,
-        &format!("/srv/live/{name}"),
-        &format!("/mnt/new/{name}"),
-        files,
-        bytes,
+        format!("/srv/live/{name}").into(),
+        format!("/mnt/new/{name}").into(),
     );
-    match problem {
-        Some(p) => s.unusable(p),
-        None => s,
-    }
+    s.entries = files;
+    s.bytes = bytes;
+    s.count = format!("{} files", crate::fmt::count(files));
+    s.problem = problem.map(str::to_string);
+    view(&s)
 }
 
-fn table(name: &str, kind: &str, key: &str, value: &str, entries: u64) -> RedbTableView {
-    RedbTableView {
+fn table(name: &str, kind: &str, key: &str, value: &str, entries: u64) -> RedbTable {
+    RedbTable {
         name: name.into(),
         kind: kind.into(),
         key_type: key.into(),
         value_type: value.into(),
         entries,
+        columns: None,
         problem: None,
     }
 }
 
+/// A node of the cluster `/srv/cluster` (node 3 on redb 2.x), with a
+/// problem in its metadata table when `problem` is given.
+fn redb_node(n: u64, problem: Option<&str>) -> SourceView {
+    let mut tables = vec![
+        table("kv", "table", "&str", "&str", 240),
+        table("log", "table", "u64", "&[u8]", 500 + n * 7),
+        table(
+            "metadata",
+            "table",
+            "&str",
+            "cutover_demo::StoredMembership",
+            3,
+        ),
+        table("watchers", "multimap", "&str", "u64", 60),
+    ];
+    tables[2].problem = problem.map(str::to_string);
+    let file = RedbFile {
+        path: format!("/srv/cluster/node-{n}/state-machine.redb").into(),
+        size: 1_589_248,
+        format: Some(if n == 3 { 2 } else { 3 }),
+        written_by: None,
+        entries: tables.iter().map(|t| t.entries).sum(),
+        tables,
+        problem: None,
+    };
+    let problem = problem.map(|p| format!("state-machine.redb: table 'metadata': {p}"));
+    view(&crate::migrate::redb_to_sqlite::console::node_source(
+        format!("cluster/node-{n}"),
+        std::path::Path::new("/srv/cluster"),
+        &format!("node-{n}"),
+        std::path::Path::new("/srv/sqlite"),
+        &[file],
+        problem,
+    ))
+}
+
 /// A node of the cluster `/srv/cluster` (node 3 on redb 2.x).
 pub fn node(n: u64) -> SourceView {
-    let detail = RedbDetail {
-        cluster: "/srv/cluster".into(),
-        node: format!("node-{n}"),
-        files: vec![RedbFileView {
-            name: "state-machine.redb".into(),
-            size: 1_589_248,
-            format: Some(if n == 3 { 2 } else { 3 }),
-            tables: vec![
-                table("kv", "table", "&str", "&str", 240),
-                table("log", "table", "u64", "&[u8]", 500 + n * 7),
-                table(
-                    "metadata",
-                    "table",
-                    "&str",
-                    "cutover_demo::StoredMembership",
-                    3,
-                ),
-                table("watchers", "multimap", "&str", "u64", 60),
-            ],
-        }],
-        results: Vec::new(),
-    };
-    SourceView::redb(
-        &format!("cluster/node-{n}"),
-        &format!("/srv/cluster/node-{n}"),
-        &format!("/srv/sqlite/node-{n}"),
-        detail,
-    )
+    redb_node(n, None)
 }
 
 /// A console of every kind: a tree, a package store, three redb nodes
 /// and a broken one.
 pub fn multi(t0: Instant) -> State {
-    let mut broken = node(4);
-    if let crate::ui::model::Detail::Redb(d) = &mut broken.detail {
-        d.files[0].tables[2].problem =
-            Some("Vec<u64> is a redb composite cutover does not decode".into());
-    }
-    let broken = broken.unusable(
-        "state-machine.redb: table 'metadata': Vec<u64> is a redb composite cutover does not decode",
+    let broken = redb_node(
+        4,
+        Some("Vec<u64> is a redb composite cutover does not decode"),
     );
+    let mut store = Source::new(
+        "store-to-cas",
+        "package store",
+        "/srv/package-store".into(),
+        "/srv/cas".into(),
+    );
+    store.entries = 108;
+    store.bytes = 2_936_012;
+    store.count = "18 packages".into();
+    store.params = serde_json::json!({ "packages": 18 });
+    store.live = true;
     State::new(
         StateConfig {
             title: "demo".into(),
             sources: vec![
                 source("live tree", 3_057, 13_107_200, None),
-                SourceView::store(
-                    "package store",
-                    "/srv/package-store",
-                    "/srv/cas",
-                    18,
-                    108,
-                    2_936_012,
-                ),
+                view(&store),
                 node(1),
                 node(2),
                 node(3),
@@ -117,8 +131,8 @@ pub fn multi(t0: Instant) -> State {
 }
 
 /// The numbers of the store half way through its migration.
-pub fn store_numbers() -> StoreNumbers {
-    StoreNumbers {
+pub fn store_numbers() -> StoreStatus {
+    StoreStatus {
         packages: 18,
         completed: 11,
         failed: 0,
@@ -132,9 +146,7 @@ pub fn store_numbers() -> StoreNumbers {
         space_saved: 1_088_489,
         dedup_ratio: 1_794_229.0 / 705_740.0,
         eta_s: Some(4.2),
-        phase: "dual mode (old store in use)".into(),
-        warnings: Vec::new(),
-        failures: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -221,9 +233,11 @@ pub fn store_running(t0: Instant) -> State {
     }
     update(
         &mut s,
-        Msg::Store {
+        Msg::Details {
             source: 1,
-            reading: StoreReading::Read(store_numbers()),
+            reading: Reading::Read(crate::migrate::store_to_cas::console::numbers(
+                store_numbers(),
+            )),
         },
     );
     update(&mut s, Msg::Tick(at(t0, 2_400)));
@@ -256,19 +270,24 @@ pub fn redb_done(t0: Instant) -> State {
         },
     );
     let item = "node-1/state-machine.redb";
-    let row = |table: &str, n: u64, verified: u64, ms: f64| TableRow {
-        item: item.into(),
-        table: table.into(),
-        read: n,
-        written: n,
-        verified,
-        errors: 0,
-        checksum_equal: Some(true),
-        elapsed_s: ms / 1000.0,
+    let row = |table: &str, n: u64, verified: u64, ms: f64| {
+        let result = TableResult {
+            item: item.into(),
+            table: table.into(),
+            read: n,
+            written: n,
+            verified,
+            errors: 0,
+            checksum_equal: Some(true),
+            elapsed_s: ms / 1000.0,
+            ..Default::default()
+        };
+        crate::migrate::redb_to_sqlite::console::row_cells(&Row::of("table", &result))
+            .expect("a table row")
     };
     update(
         &mut s,
-        Msg::Tables {
+        Msg::Rows {
             job,
             source: 2,
             item: item.into(),

@@ -1,4 +1,5 @@
-//! Number, size and time formatting shared by the panes.
+//! Number, size and time formatting, shared by the panes, the text output
+//! and the kinds' descriptions of their sources.
 
 use std::time::Duration;
 

@@ -4,50 +4,38 @@
 
 use std::path::{Path, PathBuf};
 
-use super::tree;
+use super::KIND;
+use crate::job::console::Source;
+use crate::migrate::tree_sync::discover::count;
 use crate::names;
 
-/// A package store the operator can pick, and the content-addressed store it goes to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoreSource {
-    /// Short name shown in the sources pane.
-    pub name: String,
-    /// The package store: one directory per package.
-    pub source: PathBuf,
-    /// The content-addressed store (created by the first migration).
-    pub target: PathBuf,
-    /// Package directories in the store.
-    pub packages: u64,
-    /// Non-directory entries in all packages.
-    pub files: u64,
-    /// Bytes of regular files in all packages.
-    pub bytes: u64,
-    /// Why the store cannot be used, if it cannot.
-    pub problem: Option<String>,
-}
-
-/// Describe a package store → content-addressed store pair (never following links).
-pub fn describe(name: &str, source: &Path, target: &Path) -> StoreSource {
-    let counted = tree::describe(name, source, target);
-    let mut out = StoreSource {
-        name: name.to_string(),
-        source: source.to_path_buf(),
-        target: target.to_path_buf(),
-        packages: 0,
-        files: counted.files,
-        bytes: counted.bytes,
-        problem: counted.problem,
+/// Describe a package store → content-addressed store pair (never following
+/// links): its packages, files and bytes, or why it cannot be used. The
+/// console reads its numbers again while it migrates (`live`).
+pub fn describe(name: &str, source: &Path, target: &Path) -> Source {
+    let counted = count(source);
+    let mut out = Source::new(KIND, name, source.to_path_buf(), target.to_path_buf());
+    out.entries = counted.files;
+    out.bytes = counted.bytes;
+    out.problem = counted.problem;
+    out.live = true;
+    let packages = if out.problem.is_some() {
+        0
+    } else {
+        std::fs::read_dir(source)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                    .count() as u64
+            })
+            .unwrap_or(0)
     };
+    out.count = format!("{} packages", crate::fmt::count(packages));
+    out.params = serde_json::json!({ "packages": packages });
     if out.problem.is_some() {
         return out;
     }
-    if let Ok(rd) = std::fs::read_dir(source) {
-        out.packages = rd
-            .flatten()
-            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-            .count() as u64;
-    }
-    if out.packages == 0 {
+    if packages == 0 {
         out.problem = Some(format!(
             "{} holds no package directories",
             names::display(source)
@@ -62,6 +50,15 @@ pub fn describe(name: &str, source: &Path, target: &Path) -> StoreSource {
         ));
     }
     out
+}
+
+/// Packages of a store source, as discovery counted them.
+pub fn packages(source: &Source) -> u64 {
+    source
+        .params
+        .get("packages")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -84,7 +81,8 @@ mod tests {
             std::fs::write(store.join(p).join("lib/x.so"), b"12345").unwrap();
         }
         let s = describe("store", &store, &tmp.path().join("cas"));
-        assert_eq!((s.packages, s.files, s.bytes), (2, 2, 10));
+        assert_eq!((packages(&s), s.entries, s.bytes), (2, 2, 10));
+        assert_eq!(s.count, "2 packages");
         assert_eq!(s.problem, None);
         let inside = describe("store", &store, &store.join("cas"));
         assert!(inside.problem.unwrap().contains("overlaps"));

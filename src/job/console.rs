@@ -1,0 +1,110 @@
+//! What the console needs from a kind, as plain data: the runs a source
+//! offers ([`RunMode`]), the settings a run takes ([`Settings`]), and the
+//! sources themselves ([`Source`]), built by the kind's own discovery and
+//! handed back to it to build jobs. The console matches on none of it.
+
+use std::path::PathBuf;
+
+use super::details::Details;
+use crate::verify::VerifyMode;
+
+/// What a job started from the console does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Bulk copy while the source stays live.
+    Bulk,
+    /// Final delta sync with deletions, inside the cutover window.
+    Final,
+    /// Verification only; writes nothing.
+    Verify,
+    /// Migration of a store or of redb nodes: written and verified item by item.
+    Migrate,
+    /// Resume of a journalled job.
+    Resume,
+}
+
+impl RunMode {
+    /// Words for the operator: `bulk copy`, `final sync`, `verify`, `migrate`, `resume`.
+    pub fn label(self) -> &'static str {
+        match self {
+            RunMode::Bulk => "bulk copy",
+            RunMode::Final => "final sync",
+            RunMode::Verify => "verify",
+            RunMode::Migrate => "migrate",
+            RunMode::Resume => "resume",
+        }
+    }
+
+    /// One word for the selection pane's run marks: `bulk`, `final`, `verify`, `migrate`.
+    pub fn short(self) -> &'static str {
+        match self {
+            RunMode::Bulk => "bulk",
+            RunMode::Final => "final",
+            RunMode::Verify => "verify",
+            RunMode::Migrate => "migrate",
+            RunMode::Resume => "resume",
+        }
+    }
+}
+
+/// How the console's jobs verify and how many items they run at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Items processed at once, unless the kind says otherwise.
+    pub parallel: usize,
+    /// How items are verified.
+    pub verify: VerifyMode,
+    /// Seed of sampled verification.
+    pub seed: u64,
+}
+
+/// A source the console offers, of any kind: made by the kind's
+/// [`super::Kind::sources`], given back to its [`super::Kind::console_job`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// The kind that made it (`tree-sync`).
+    pub kind: &'static str,
+    /// Short name shown in the sources pane (`photos`, `cluster/node-1`).
+    pub name: String,
+    /// Where the data comes from.
+    pub source: PathBuf,
+    /// Where it goes.
+    pub target: PathBuf,
+    /// Entries of the source (files, key/value pairs).
+    pub entries: u64,
+    /// Bytes of the source.
+    pub bytes: u64,
+    /// Its size as the sources pane says it (`3,057 files`, `18 packages`).
+    pub count: String,
+    /// Why it cannot be used, if it cannot.
+    pub problem: Option<String>,
+    /// Sources of one group (a redb cluster) may run together as one job.
+    pub group: Option<String>,
+    /// What the kind needs, besides the paths, to build its jobs.
+    pub params: serde_json::Value,
+    /// What discovery found, for the details pane.
+    pub details: Details,
+    /// Whether the kind reads fresh details ([`super::Kind::read_details`]),
+    /// e.g. a store's numbers while it migrates.
+    pub live: bool,
+}
+
+impl Source {
+    /// A usable source of `kind` with no details yet.
+    pub fn new(kind: &'static str, name: &str, source: PathBuf, target: PathBuf) -> Source {
+        Source {
+            kind,
+            name: name.to_string(),
+            source,
+            target,
+            entries: 0,
+            bytes: 0,
+            count: String::new(),
+            problem: None,
+            group: None,
+            params: serde_json::Value::Null,
+            details: Details::default(),
+            live: false,
+        }
+    }
+}
