@@ -294,8 +294,8 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
             }
             let kind = kinds::find(&info.kind)?;
             let migration: Arc<dyn Migration> = kind.rebuild(&info.params)?.into();
-            // The kind's defaults, as when the job was first run.
-            let defaults = kind.run_defaults();
+            // The kind's defaults for this job, as when it was first run.
+            let defaults = kind.resume_defaults(&info.params);
             let opts = RunOptions {
                 parallel: parallel
                     .filter(|&p| p > 0)

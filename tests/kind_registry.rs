@@ -361,6 +361,7 @@ fn the_console_offers_a_registered_kind_builds_its_jobs_and_shows_its_details() 
         parallel: 8,
         verify: cutover::verify::VerifyMode::Full,
         seed: 1,
+        force: false,
     };
     // The kind builds the job; its run defaults decide how it runs.
     let job = cutover::ui::kinds::build(&all, &[0], RunMode::Migrate, &set).unwrap();

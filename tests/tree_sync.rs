@@ -472,3 +472,44 @@ fn owners_are_preserved_when_root() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("d/owned owner 1234:5678"));
 }
+
+#[test]
+fn a_final_sync_onto_a_folder_no_bulk_copy_wrote_is_refused_unless_forced() {
+    let sb = Sandbox::new();
+    write(&sb.src.join("keep/a.txt"), b"a");
+    // An unrelated folder that happens to be the target: its files are not
+    // the source's and no bulk copy in this journal wrote it.
+    write(&sb.dst.join("notes.txt"), b"mine");
+    write(&sb.dst.join("keep/old.txt"), b"old");
+    let out = sb.sync(&["--final"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("final sync refused") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(sb.dst.join("notes.txt").exists() && sb.dst.join("keep/old.txt").exists());
+    // A dry run shows what it would do and needs no force.
+    let out = sb.sync(&["--final", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(sb.dst.join("notes.txt").exists());
+    // --force: the operator says the folder is a copy of the source.
+    let out = sb.sync(&["--final", "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!sb.dst.join("notes.txt").exists());
+    assert!(!sb.dst.join("keep/old.txt").exists());
+    assert_eq!(
+        std::fs::read(sb.dst.join("keep/a.txt")).expect("read"),
+        b"a"
+    );
+    // Once a job of this source wrote the target, a final sync needs no force.
+    write(&sb.dst.join("stray.txt"), b"x");
+    let out = sb.sync(&["--final"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!sb.dst.join("stray.txt").exists());
+    // An empty or missing target has nothing to lose.
+    let other = sb.root.join("fresh");
+    let out = support::cli::job(&sb.state, "run", "tree-sync", &sb.src, &other, &["--final"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}

@@ -11,6 +11,7 @@ use crossterm::event::KeyCode;
 use cutover::job::console::Source;
 use cutover::job::event::Row;
 use cutover::job::event::{Event, ItemReport, Summary};
+use cutover::job::{Change, Preview};
 use cutover::migrate::redb_to_sqlite::check::TableResult;
 use cutover::migrate::redb_to_sqlite::discover::{RedbFile, RedbTable};
 use cutover::migrate::store_to_cas::phases::StoreStatus;
@@ -181,7 +182,8 @@ fn select_two_sources_bulk_copy_both_with_a_failure() {
         cmds,
         vec![Command::StartJob {
             sources: vec![0],
-            mode: RunMode::Bulk
+            mode: RunMode::Bulk,
+            force: false,
         }]
     );
     insta::assert_snapshot!("02_planning_80x24", screen(&s, 80, 24));
@@ -280,7 +282,8 @@ fn select_two_sources_bulk_copy_both_with_a_failure() {
             Command::RefreshJobs,
             Command::StartJob {
                 sources: vec![1],
-                mode: RunMode::Bulk
+                mode: RunMode::Bulk,
+                force: false,
             }
         ]
     );
@@ -368,11 +371,69 @@ fn final_sync_then_verify_only() {
     let sc = Script { t0 };
     let mut s = console(t0);
     update(&mut s, Msg::ch(' '));
+    // f first works out what the final sync would change, and asks.
+    let preview = Command::Preview {
+        sources: vec![0],
+        mode: RunMode::Final,
+    };
+    assert_eq!(update(&mut s, Msg::ch('f')), vec![preview.clone()]);
+    let changes = |objection: Option<&str>| Msg::Previewed {
+        sources: vec![0],
+        mode: RunMode::Final,
+        preview: Ok(Preview {
+            changes: vec![
+                Change {
+                    verb: "delete".into(),
+                    count: 2,
+                    first: vec!["tmp/a.part".into(), "tmp/b.part".into()],
+                },
+                Change {
+                    verb: "replace".into(),
+                    count: 7,
+                    first: (0..5).map(|i| format!("img/{i}.jpg")).collect(),
+                },
+                Change {
+                    verb: "copy".into(),
+                    count: 1,
+                    first: vec!["img/new.jpg".into()],
+                },
+            ],
+            objection: objection.map(str::to_string),
+        }),
+    };
+    assert!(update(&mut s, changes(None)).is_empty());
+    insta::assert_snapshot!("08a_final_sync_asks_80x24", screen(&s, 80, 24));
+    // n: nothing starts, nothing changes.
+    assert!(update(&mut s, Msg::ch('n')).is_empty());
     assert_eq!(
-        update(&mut s, Msg::ch('f')),
+        s.status.as_deref(),
+        Some("final sync of uploads not started: nothing was changed")
+    );
+    assert!(s.queue.is_empty() && s.job.is_none());
+    // Onto a target no bulk copy journalled here wrote: y, then the name typed.
+    assert_eq!(update(&mut s, Msg::ch('f')), vec![preview]);
+    update(
+        &mut s,
+        changes(Some("final sync refused: no bulk copy of /srv/app/uploads into /mnt/zfs/app/uploads is in this journal")),
+    );
+    assert!(update(&mut s, Msg::ch('y')).is_empty());
+    for c in "upload".chars() {
+        assert!(update(&mut s, Msg::ch(c)).is_empty());
+    }
+    insta::assert_snapshot!("08b_final_sync_typed_80x24", screen(&s, 80, 24));
+    assert!(update(&mut s, Msg::key(KeyCode::Enter)).is_empty());
+    assert!(s.dialog.is_some(), "a wrong name does not start it");
+    assert_eq!(
+        update(&mut s, Msg::ch('s')),
+        Vec::<Command>::new(),
+        "y and n are letters of the name here"
+    );
+    assert_eq!(
+        update(&mut s, Msg::key(KeyCode::Enter)),
         vec![Command::StartJob {
             sources: vec![0],
-            mode: RunMode::Final
+            mode: RunMode::Final,
+            force: true,
         }]
     );
     update(&mut s, Msg::JobSpawned { job: 3 });
@@ -411,7 +472,8 @@ fn final_sync_then_verify_only() {
         update(&mut s, Msg::ch('v')),
         vec![Command::StartJob {
             sources: vec![0],
-            mode: RunMode::Verify
+            mode: RunMode::Verify,
+            force: false,
         }]
     );
     update(&mut s, Msg::JobSpawned { job: 0 });
@@ -453,7 +515,8 @@ fn a_job_that_cannot_start_says_why_and_the_queue_goes_on() {
             Command::RefreshJobs,
             Command::StartJob {
                 sources: vec![1],
-                mode: RunMode::Bulk
+                mode: RunMode::Bulk,
+                force: false,
             }
         ]
     );
@@ -641,7 +704,8 @@ fn migrate_a_package_store_and_watch_its_numbers() {
         update(&mut s, Msg::key(KeyCode::Enter)),
         vec![Command::StartJob {
             sources: vec![1],
-            mode: RunMode::Migrate
+            mode: RunMode::Migrate,
+            force: false,
         }]
     );
     update(&mut s, Msg::JobSpawned { job: 4 });
@@ -801,7 +865,8 @@ fn redb_nodes_rolling_then_together_with_per_table_results() {
         update(&mut s, Msg::key(KeyCode::Enter)),
         vec![Command::StartJob {
             sources: vec![2],
-            mode: RunMode::Migrate
+            mode: RunMode::Migrate,
+            force: false,
         }]
     );
     update(&mut s, Msg::JobSpawned { job: 5 });
@@ -857,7 +922,8 @@ fn redb_nodes_rolling_then_together_with_per_table_results() {
             Command::RefreshJobs,
             Command::StartJob {
                 sources: vec![3],
-                mode: RunMode::Migrate
+                mode: RunMode::Migrate,
+                force: false,
             }
         ]
     );
@@ -891,7 +957,8 @@ fn redb_nodes_rolling_then_together_with_per_table_results() {
         update(&mut s, Msg::ch('v')),
         vec![Command::StartJob {
             sources: vec![2, 3, 4],
-            mode: RunMode::Verify
+            mode: RunMode::Verify,
+            force: false,
         }]
     );
     assert_eq!(
@@ -928,9 +995,9 @@ fn a_mixed_selection_runs_each_source_its_own_way() {
     // f: only the tree offers a final sync; the others are skipped, said so.
     assert_eq!(
         update(&mut s, Msg::ch('f')),
-        vec![Command::StartJob {
+        vec![Command::Preview {
             sources: vec![0],
-            mode: RunMode::Final
+            mode: RunMode::Final,
         }]
     );
     assert_eq!(
@@ -940,8 +1007,18 @@ fn a_mixed_selection_runs_each_source_its_own_way() {
              store-to-cas offers migrate; redb-to-sqlite offers migrate, verify"
         )
     );
+    // Nothing else starts while the question is being prepared.
+    assert!(update(&mut s, Msg::key(KeyCode::Enter)).is_empty());
+    update(
+        &mut s,
+        Msg::Previewed {
+            sources: vec![0],
+            mode: RunMode::Final,
+            preview: Ok(Preview::default()),
+        },
+    );
+    assert!(update(&mut s, Msg::key(KeyCode::Esc)).is_empty());
     assert_eq!(s.queue.len(), 0);
-    update(&mut s, Msg::JobStartFailed { error: "x".into() });
     // enter: the tree's bulk copy, the store's and each node's migration.
     update(&mut s, Msg::key(KeyCode::Enter));
     let queued: Vec<(RunMode, Vec<usize>)> = s

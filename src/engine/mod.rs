@@ -69,6 +69,20 @@ pub struct JobHandle {
     pub task: JoinHandle<Summary>,
 }
 
+/// Let the migration refuse a new writing job the journal gives no
+/// grounds for (see [`Migration::guard`]).
+fn guard(journal: &Journal, migration: &dyn Migration) -> Result<()> {
+    let earlier: Vec<crate::job::Earlier> = journal
+        .jobs()?
+        .into_iter()
+        .map(|j| crate::job::Earlier {
+            kind: j.kind,
+            params: j.params,
+        })
+        .collect();
+    migration.guard(&earlier)
+}
+
 /// Plan the migration, record the job (unless dry run / verify only) and start it.
 /// Errors here are bad input found while planning: nothing has been written.
 pub async fn start(
@@ -86,6 +100,7 @@ pub async fn start(
     };
     let state_dir = journal.state_dir().to_path_buf();
     let dry_run = opts.dry_run;
+    let guarded = (resume.is_none() && journalled).then(|| journal.clone());
     let (plan, target_lock) = tokio::task::spawn_blocking(move || -> Result<_> {
         let plan = planner.plan()?;
         // Planning only reads; the lock is taken before anything is written.
@@ -94,6 +109,11 @@ pub async fn start(
             Some(target) => Some(TargetLock::acquire(&target, lock_mode, &state_dir)?),
             None => None,
         };
+        // A new writing job the journal gives no grounds for is refused
+        // (after the lock: a second writer hears about the first).
+        if let Some(journal) = guarded {
+            guard(&journal, &*planner)?;
+        }
         if journalled {
             planner.prepare(&plan)?;
         }

@@ -56,6 +56,9 @@ pub struct Settings {
     pub verify: VerifyMode,
     /// Seed of sampled verification.
     pub seed: u64,
+    /// The operator confirmed, typing the name, a run the kind's guard
+    /// would refuse (e.g. a final sync onto a folder no bulk copy wrote).
+    pub force: bool,
 }
 
 /// A source the console offers, of any kind: made by the kind's

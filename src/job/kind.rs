@@ -146,6 +146,13 @@ pub trait Kind: Send + Sync + 'static {
     fn modes(&self) -> &'static [RunMode] {
         &[RunMode::Migrate]
     }
+    /// Whether a run of `mode` is shown to the operator first (its
+    /// [`super::Migration::preview`]: what it deletes, replaces, copies)
+    /// and starts only after `y`. Default: no run asks.
+    fn asks_first(&self, mode: RunMode) -> bool {
+        let _ = mode;
+        false
+    }
     /// The job the console starts: `mode` on `picked`, one source or several
     /// of one group (the console checks both). Default: none.
     fn console_job(&self, picked: &[&Source], mode: RunMode, set: &Settings) -> Result<Built> {

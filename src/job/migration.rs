@@ -129,6 +129,91 @@ pub trait Migration: Send + Sync {
     fn flush(&self) -> Result<(), ItemError> {
         Ok(())
     }
+    /// Refuse to start a new job that would destroy what cutover has no
+    /// record of (a final sync onto a target no bulk copy of the same
+    /// source wrote), given the jobs the journal holds. The engine calls it
+    /// before planning a new writing job (never on resume, dry run or
+    /// verification). Default: no objection.
+    fn guard(&self, earlier: &[Earlier]) -> Result<()> {
+        let _ = earlier;
+        Ok(())
+    }
+    /// What the job would delete, replace and write, counted and with the
+    /// first names of each, for the operator to confirm before a
+    /// destructive run (`plan` first). Default: nothing to say.
+    fn preview(&self, plan: &Plan) -> Result<Option<Preview>> {
+        let _ = plan;
+        Ok(None)
+    }
+}
+
+/// A job the journal holds, as [`Migration::guard`] sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Earlier {
+    /// Its kind.
+    pub kind: String,
+    /// Its journalled parameters.
+    pub params: serde_json::Value,
+}
+
+/// How many names of each change a [`Preview`] keeps.
+pub const PREVIEW_NAMES: usize = 5;
+
+/// One kind of change a job would make: `delete`, `replace`, `copy`…
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    /// The verb (`delete`).
+    pub verb: String,
+    /// How many entries.
+    pub count: u64,
+    /// The first [`PREVIEW_NAMES`] of them.
+    pub first: Vec<String>,
+}
+
+impl Change {
+    /// No change yet of `verb`.
+    pub fn new(verb: &str) -> Change {
+        Change {
+            verb: verb.to_string(),
+            ..Change::default()
+        }
+    }
+
+    /// Count one more, keeping its name while there is room.
+    pub fn add(&mut self, name: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.first.len() < PREVIEW_NAMES {
+            self.first.push(name());
+        }
+    }
+
+    /// Add another preview's count and names of the same verb.
+    pub fn merge(&mut self, other: Change) {
+        self.count += other.count;
+        let room = PREVIEW_NAMES.saturating_sub(self.first.len());
+        self.first.extend(other.first.into_iter().take(room));
+    }
+}
+
+/// What a destructive job would change, for the operator's confirmation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preview {
+    /// One entry per kind of change, destructive ones first.
+    pub changes: Vec<Change>,
+    /// Why the job would be refused without a second, typed confirmation
+    /// ([`Migration::guard`]'s objection), if it would.
+    pub objection: Option<String>,
+}
+
+impl Preview {
+    /// Entries deleted or replaced.
+    pub fn destroys(&self) -> u64 {
+        self.changes
+            .iter()
+            .filter(|c| c.verb == "delete" || c.verb == "replace" || c.verb == "destroy")
+            .map(|c| c.count)
+            .sum()
+    }
 }
 
 /// Read a kind's journalled parameters back (for `cutover resume`).

@@ -13,5 +13,6 @@ pub mod migration;
 pub use event::{Event, ItemReport, JobId, Summary};
 pub use kind::{Kind, RunDefaults, Units};
 pub use migration::{
-    journalled_params, Item, ItemCtx, ItemError, Memo, Migration, Plan, Progress, Written,
+    journalled_params, Change, Earlier, Item, ItemCtx, ItemError, Memo, Migration, Plan, Preview,
+    Progress, Written,
 };

@@ -13,6 +13,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::job::event::{Event, JobId, Summary};
 
+mod confirm;
 mod details;
 mod edit;
 mod events;
@@ -90,6 +91,15 @@ pub enum Msg {
         /// Its rows.
         rows: Vec<TableRow>,
     },
+    /// What a run that asks first would change, or why it cannot be worked out.
+    Previewed {
+        /// The sources of the run.
+        sources: Vec<usize>,
+        /// The run.
+        mode: RunMode,
+        /// What it would change (with the kind's objection, if any).
+        preview: Result<crate::job::Preview, String>,
+    },
     /// The path line was completed (tab): `from` became `to`.
     Completed {
         /// The text completed.
@@ -129,6 +139,16 @@ impl Msg {
 pub enum Command {
     /// Start one job on one source, or on several redb nodes of one cluster together.
     StartJob {
+        /// Indices into the configured sources.
+        sources: Vec<usize>,
+        /// What to do.
+        mode: RunMode,
+        /// The operator typed the name to override the kind's objection.
+        force: bool,
+    },
+    /// Work out what a run that asks first would change (off the UI
+    /// thread), answered by [`Msg::Previewed`].
+    Preview {
         /// Indices into the configured sources.
         sources: Vec<usize>,
         /// What to do.
@@ -192,7 +212,7 @@ pub enum Command {
 }
 
 /// A question on screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Dialog {
     /// Quit while a job runs?
     QuitWhileRunning,
@@ -200,6 +220,48 @@ pub enum Dialog {
     CancelJob,
     /// Forget this source (index into the sources)? Its data stays.
     ForgetSource(usize),
+    /// A step that deletes or replaces: what will go, then `y`, or the
+    /// name typed when it is riskier still.
+    Confirm(Box<Confirm>),
+}
+
+/// The one question every destructive step asks: what it will delete,
+/// replace and write (counts and first names), and either `y` / `n` or, for
+/// a riskier step, the name typed out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    /// The window's title (`Final sync?`).
+    pub title: String,
+    /// The question (`Final sync of photos into /mnt/new/photos:`).
+    pub question: String,
+    /// What will happen, one line each (`delete 3 entries: a, b, c`).
+    pub changes: Vec<String>,
+    /// Why it is risky, or what stays safe.
+    pub note: String,
+    /// The text to type to go on (none: `y` goes on).
+    pub typed: Option<String>,
+    /// What has been typed so far.
+    pub input: String,
+    /// What `y` (or the typed name) does.
+    pub yes: String,
+    /// What `n` / `esc` does.
+    pub no: String,
+    /// What happens on yes.
+    pub then: Then,
+}
+
+/// What a confirmed [`Confirm`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Start the run at the front of the queue, after a typed confirmation
+    /// first when its kind objects.
+    StartQueued {
+        /// The kind objects: ask for the typed name next.
+        objection: bool,
+    },
+    /// Start the run at the front of the queue over the kind's objection
+    /// (the name was typed).
+    StartForced,
 }
 
 /// Cursor positions of the list panes.
@@ -220,6 +282,10 @@ pub struct Cursors {
 pub struct QueuedRun {
     /// What to do.
     pub mode: RunMode,
+    /// The operator saw what it changes and said yes (runs that ask first).
+    pub confirmed: bool,
+    /// The operator typed the name to override the kind's objection.
+    pub force: bool,
     /// The sources it runs on (several only for redb nodes run together).
     pub sources: Vec<usize>,
 }
@@ -273,6 +339,8 @@ pub struct State {
     pub help: bool,
     /// A question is on screen.
     pub dialog: Option<Dialog>,
+    /// A run's preview is being worked out (no other run starts meanwhile).
+    pub previewing: bool,
     /// A path line is on screen (a new source, a target).
     pub prompt: Option<Prompt>,
     /// Cursor positions.
@@ -307,6 +375,7 @@ impl State {
             zoom: false,
             help: false,
             dialog: None,
+            previewing: false,
             prompt: None,
             cursor: Cursors::default(),
             status: None,
@@ -449,6 +518,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             on_rows(state, job, source, item, rows);
             Vec::new()
         }
+        Msg::Previewed {
+            sources,
+            mode,
+            preview,
+        } => confirm::on_previewed(state, sources, mode, preview),
         Msg::Completed { from, to } => {
             edit::on_completed(state, from, to);
             Vec::new()
@@ -505,7 +579,12 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         return edit::on_prompt_key(state, ev);
     }
     let action = keymap::action_for(&ev);
-    if let Some(dialog) = state.dialog {
+    if let Some(dialog) = state.dialog.clone() {
+        if let Dialog::Confirm(c) = &dialog {
+            if c.typed.is_some() {
+                return confirm::on_typed_key(state, ev);
+            }
+        }
         return match action {
             Some(Action::Yes) => {
                 state.dialog = None;
@@ -533,11 +612,15 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
                         }],
                         None => Vec::new(),
                     },
+                    Dialog::Confirm(c) => confirm::confirmed(state, c.then),
                 }
             }
             Some(Action::No | Action::Back | Action::Quit) => {
                 state.dialog = None;
-                Vec::new()
+                match dialog {
+                    Dialog::Confirm(c) => confirm::declined(state, c.then),
+                    _ => Vec::new(),
+                }
             }
             _ => Vec::new(),
         };

@@ -142,7 +142,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[Key::ch('f')],
         action: Action::FinalSync,
-        description: "final sync of the selected trees (deletes extras)",
+        description: "final sync of the selected trees (shows what goes, asks)",
     },
     Binding {
         keys: &[Key::ch('v')],

@@ -39,6 +39,9 @@ pub fn view(s: &Source) -> SourceView {
         &names::display(&s.source),
         &names::display(&s.target),
     );
+    v.asks_first = kind
+        .map(|k| modes.iter().copied().filter(|&m| k.asks_first(m)).collect())
+        .unwrap_or_default();
     v.group = s.group.clone();
     v.files = s.entries;
     v.bytes = s.bytes;
@@ -184,6 +187,30 @@ pub fn job_row(info: &JobInfo, all: &[Source]) -> JobRow {
     }
 }
 
+/// What a run would change, with its kind's objection from the journal's
+/// jobs, if any (blocking: it plans the job and walks the target).
+pub fn preview(
+    journal: &crate::journal::Journal,
+    migration: &dyn Migration,
+) -> Result<crate::job::Preview, String> {
+    let plan = migration.plan().map_err(|e| e.to_string())?;
+    let mut preview = migration
+        .preview(&plan)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let earlier: Vec<crate::job::Earlier> = journal
+        .jobs()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|j| crate::job::Earlier {
+            kind: j.kind,
+            params: j.params,
+        })
+        .collect();
+    preview.objection = migration.guard(&earlier).err().map(|e| e.to_string());
+    Ok(preview)
+}
+
 /// Read a live source's details (blocking: a kind may query a database;
 /// call it off the UI thread).
 pub fn read_details(source: &Source) -> Reading {
@@ -307,6 +334,7 @@ mod tests {
             parallel: 4,
             verify: VerifyMode::Sample(10),
             seed: 7,
+            force: false,
         };
         let tree = build(&all, &[0], RunMode::Final, &set).unwrap();
         assert_eq!(tree.migration.params()["final_sync"], true);

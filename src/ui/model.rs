@@ -160,6 +160,8 @@ pub struct SourceView {
     pub kind: String,
     /// The runs its kind offers; the first is what `enter` starts.
     pub modes: Vec<RunMode>,
+    /// The runs that show what they would change and wait for `y`.
+    pub asks_first: Vec<RunMode>,
     /// Sources of one group (a redb cluster) may run together as one job.
     pub group: Option<String>,
     /// Source path, for display.
@@ -196,6 +198,7 @@ impl SourceView {
             name: name.to_string(),
             kind: kind.to_string(),
             modes: modes.to_vec(),
+            asks_first: Vec::new(),
             group: None,
             source: source.to_string(),
             target: target.to_string(),

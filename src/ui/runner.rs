@@ -246,17 +246,19 @@ impl Runner {
 
     fn exec(&mut self, command: Command) {
         match command {
-            Command::StartJob { sources, mode } => {
-                match kinds::build(&self.cfg.sources, &sources, mode, &self.settings()) {
-                    Ok(job) => {
-                        let tap = RowTap::new(&self.cfg.sources, &sources, &*job.migration);
-                        self.spawn_job(job.migration, job.opts, None, tap)
-                    }
-                    Err(error) => self.send(Msg::JobStartFailed { error }),
+            Command::StartJob {
+                sources,
+                mode,
+                force,
+            } => match kinds::build(&self.cfg.sources, &sources, mode, &self.settings(force)) {
+                Ok(job) => {
+                    let tap = RowTap::new(&self.cfg.sources, &sources, &*job.migration);
+                    self.spawn_job(job.migration, job.opts, None, tap)
                 }
-            }
+                Err(error) => self.send(Msg::JobStartFailed { error }),
+            },
             Command::ResumeJob { job, kind, params } => {
-                match kinds::resume(&kind, &params, &self.settings()) {
+                match kinds::resume(&kind, &params, &self.settings(false)) {
                     Ok(j) => {
                         let sources = crate::kinds::find(&kind)
                             .map(|k| k.job_sources(&params, &self.cfg.sources))
@@ -266,6 +268,27 @@ impl Runner {
                     }
                     Err(error) => self.send(Msg::JobStartFailed { error }),
                 }
+            }
+            Command::Preview { sources, mode } => {
+                let built = kinds::build(&self.cfg.sources, &sources, mode, &self.settings(false));
+                let journal = self.cfg.journal.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let preview = match built {
+                        Ok(job) => tokio::task::spawn_blocking(move || {
+                            kinds::preview(&journal, &*job.migration)
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(format!("working it out failed: {e}"))),
+                        Err(e) => Err(e),
+                    };
+                    let msg = Msg::Previewed {
+                        sources,
+                        mode,
+                        preview,
+                    };
+                    let _ = tx.send(msg).await;
+                });
             }
             Command::ReadDetails { source } => {
                 let found = self.cfg.sources.get(source).cloned();
@@ -372,11 +395,12 @@ impl Runner {
         });
     }
 
-    fn settings(&self) -> Settings {
+    fn settings(&self, force: bool) -> Settings {
         Settings {
             parallel: self.cfg.parallel,
             verify: self.cfg.verify,
             seed: self.cfg.seed,
+            force,
         }
     }
 

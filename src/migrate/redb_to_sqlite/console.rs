@@ -211,13 +211,14 @@ fn defaults_for(nodes: usize) -> RunDefaults {
     }
 }
 
-/// How a journalled job resumes: rolling when it named one node, else together.
+/// How a journalled job resumes: together when it named several nodes (the
+/// console's "together"), else rolling, as `cutover run` runs a cluster.
 pub fn resume_defaults(params: &serde_json::Value) -> RunDefaults {
     let nodes = params
         .get("nodes")
         .and_then(|n| n.as_array())
         .map_or(0, Vec::len);
-    defaults_for(nodes)
+    defaults_for(if nodes > 1 { nodes } else { 1 })
 }
 
 /// The nodes a journalled job covers (all nodes of its cluster when none are named).
@@ -300,6 +301,7 @@ mod tests {
             parallel: 4,
             verify: VerifyMode::Sample(10),
             seed: 7,
+            force: false,
         };
         let one = job(&[&all[0]], RunMode::Migrate, &set).unwrap();
         assert_eq!(one.defaults.parallel, Some(1));
@@ -314,6 +316,8 @@ mod tests {
         assert_eq!(job_sources(&params, &all), vec![0, 2]);
         assert_eq!(resume_defaults(&params).parallel, None);
         assert_eq!(resume_defaults(&one.migration.params()).parallel, Some(1));
+        let all_nodes = serde_json::json!({"source": "/c", "nodes": []});
+        assert_eq!(resume_defaults(&all_nodes).parallel, Some(1));
         assert!(job(&[&all[1]], RunMode::Final, &set).is_err());
         let verify = job(&[&all[1]], RunMode::Verify, &set).unwrap();
         assert_eq!(

@@ -38,6 +38,46 @@ pub fn ingest(ts: &StoreToCas, item: &Item, ctx: &ItemCtx) -> Result<ItemReport,
     result
 }
 
+/// Store one regular file of a package: its content once (unless it is
+/// another name of an inode already stored), counted in `report`. Returns
+/// its hash and whether it is another name of an inode this package
+/// already met (`own_inodes`), which is never counted as saved.
+fn store_file(
+    ts: &StoreToCas,
+    path: &Path,
+    st: &crate::migrate::tree_sync::meta::Stat,
+    report: &mut ItemReport,
+    own_inodes: &mut std::collections::HashSet<(u64, u64)>,
+) -> Result<(String, bool), String> {
+    report.files += 1;
+    report.bytes += st.size;
+    let linked = if st.nlink > 1 {
+        ts.inode_hash(st.dev, st.ino)
+    } else {
+        None
+    };
+    // Another name of an inode this package already met. Names of an inode
+    // other packages hold are decided by store.db, in the package's
+    // transaction (packages run in parallel).
+    let extra = st.nlink > 1 && !own_inodes.insert((st.dev, st.ino));
+    let hex = match linked {
+        // Another name of an inode already stored: counted once.
+        Some(h) => h,
+        None => {
+            let (hex, saved, written) = store_content(ts, path, st.size)?;
+            if !saved {
+                report.files_transferred += 1;
+                report.bytes_transferred += written;
+            }
+            if st.nlink > 1 {
+                ts.remember_inode(st.dev, st.ino, &hex);
+            }
+            hex
+        }
+    };
+    Ok((hex, extra))
+}
+
 fn ingest_inner(
     ts: &StoreToCas,
     item: &Item,
@@ -95,36 +135,12 @@ fn ingest_inner(
             Kind::File => {
                 entry.kind = "file".into();
                 entry.size = st.size;
-                report.files += 1;
-                report.bytes += st.size;
-                let linked = if st.nlink > 1 {
-                    ts.inode_hash(st.dev, st.ino)
-                } else {
-                    None
-                };
-                // Another name of an inode this package already met. Names
-                // of an inode other packages hold are decided by store.db,
-                // in the package's transaction (packages run in parallel).
-                extra = st.nlink > 1 && !own_inodes.insert((st.dev, st.ino));
                 if st.nlink > 1 {
                     links.push((entries.len(), st.dev, st.ino));
                 }
-                let hex = match linked {
-                    // Another name of an inode already stored: counted once.
-                    Some(h) => h,
-                    None => {
-                        let (hex, saved, written) =
-                            store_content(ts, &path, st.size).map_err(fail)?;
-                        if !saved {
-                            report.files_transferred += 1;
-                            report.bytes_transferred += written;
-                        }
-                        if st.nlink > 1 {
-                            ts.remember_inode(st.dev, st.ino, &hex);
-                        }
-                        hex
-                    }
-                };
+                let (hex, is_extra) =
+                    store_file(ts, &path, st, &mut report, &mut own_inodes).map_err(fail)?;
+                extra = is_extra;
                 entry.hash = Some(hex);
                 ctx.progress.add(1, st.size);
             }

@@ -34,14 +34,14 @@ pub struct CopyMemo {
 
 /// What to do with one source entry.
 #[derive(Debug, PartialEq)]
-enum Action {
+pub(super) enum Action {
     UpToDate,
     Write,
     MkDir,
     Skip(&'static str),
 }
 
-fn decide(st: &Stat, dst: &Path) -> Action {
+pub(super) fn decide(st: &Stat, dst: &Path) -> Action {
     let current = lstat(dst).ok();
     match st.kind {
         Kind::Dir => match current {

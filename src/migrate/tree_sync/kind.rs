@@ -30,6 +30,10 @@ pub struct TreeSyncArgs {
     /// Final delta sync: copy only what changed and delete what the source no longer has.
     #[arg(long = "final")]
     pub final_sync: bool,
+    /// With --final: sync onto a target that no bulk copy journalled here
+    /// wrote (the final sync deletes what the source does not have).
+    #[arg(long, requires = "final_sync")]
+    pub force: bool,
 }
 
 /// The tree-sync kind.
@@ -67,6 +71,7 @@ impl Kind for TreeSyncKind {
             final_sync: a.final_sync && !verify_only,
             verify: common.verify_or("full").parse::<VerifyMode>()?,
             seed: common.seed(),
+            force: a.force,
         };
         let job = if verify_only {
             TreeSync::for_verification(params)
@@ -113,6 +118,7 @@ impl Kind for TreeSyncKind {
             final_sync: mode == RunMode::Final,
             verify: set.verify,
             seed: set.seed,
+            force: set.force,
         };
         let job = match mode {
             RunMode::Verify => TreeSync::for_verification(params),
@@ -153,6 +159,10 @@ impl Kind for TreeSyncKind {
         }
         parts.push(format!("{:.1}s", r.elapsed_s));
         parts.join(" · ")
+    }
+
+    fn asks_first(&self, mode: RunMode) -> bool {
+        mode == RunMode::Final
     }
 
     fn job_phase(&self, params: &serde_json::Value) -> Option<&'static str> {

@@ -9,6 +9,7 @@ pub mod kind;
 mod links;
 pub mod meta;
 mod place;
+mod preview;
 mod walk;
 
 use std::collections::{HashMap, HashSet};
@@ -39,6 +40,10 @@ pub struct TreeSyncParams {
     pub final_sync: bool,
     pub verify: VerifyMode,
     pub seed: u64,
+    /// A final sync onto a target no journalled bulk copy of the same
+    /// source wrote, confirmed by the operator (`--force`).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// A tree-sync job.
@@ -291,6 +296,17 @@ impl Migration for TreeSync {
 
     fn flush(&self) -> Result<(), ItemError> {
         self.sync.sync().map_err(|e| ItemError(e.to_string()))
+    }
+
+    fn guard(&self, earlier: &[crate::job::Earlier]) -> Result<()> {
+        preview::guard(self, earlier)
+    }
+
+    fn preview(&self, plan: &Plan) -> Result<Option<crate::job::Preview>> {
+        if !self.params.final_sync || self.verify_only {
+            return Ok(None);
+        }
+        preview::preview(self, plan).map(Some)
     }
 
     fn rollback(&self) -> Result<String> {

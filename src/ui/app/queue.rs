@@ -13,6 +13,10 @@ use super::{quit, Command, QueuedRun, State};
 /// redb node). Sources that do not offer the run are skipped, and the
 /// footer says so.
 pub(super) fn start_selection(state: &mut State, asked: Option<RunMode>) -> Vec<Command> {
+    if state.previewing || state.dialog.is_some() {
+        state.status = Some("a run is waiting for your answer: y or n first".into());
+        return Vec::new();
+    }
     if let Some(job) = state.active_job() {
         state.status = Some(format!(
             "{} is running: wait for it, or c to cancel it",
@@ -61,6 +65,8 @@ pub(super) fn start_selection(state: &mut State, asked: Option<RunMode>) -> Vec<
         }
         runs.push(QueuedRun {
             mode,
+            confirmed: false,
+            force: false,
             sources: vec![i],
         });
     }
@@ -98,7 +104,7 @@ pub(super) fn start_selection(state: &mut State, asked: Option<RunMode>) -> Vec<
 
 /// The name of a job on `sources`: one source's name, or the first node's
 /// name followed by the other nodes (`cluster/node-1, node-2`).
-fn job_name(state: &State, sources: &[usize]) -> String {
+pub(super) fn job_name(state: &State, sources: &[usize]) -> String {
     let names: Vec<&str> = sources
         .iter()
         .filter_map(|&i| state.sources.get(i))
@@ -113,6 +119,26 @@ pub(super) fn next_in_queue(state: &mut State) -> Vec<Command> {
         return Vec::new();
     };
     let name = job_name(state, &run.sources);
+    // A run that asks first shows what it would change before it starts.
+    let asks = run.sources.iter().any(|&i| {
+        state
+            .sources
+            .get(i)
+            .is_some_and(|s| s.asks_first.contains(&run.mode))
+    });
+    if asks && !run.confirmed {
+        state.status = Some(format!(
+            "{} of {name}: working out what it would change…",
+            run.mode.label()
+        ));
+        state.previewing = true;
+        let cmd = Command::Preview {
+            sources: run.sources.clone(),
+            mode: run.mode,
+        };
+        state.queue.push_front(run);
+        return vec![cmd];
+    }
     for &i in &run.sources {
         if let Some(src) = state.sources.get_mut(i) {
             if let Some(slot) = src.runs.slot(run.mode) {
@@ -128,6 +154,7 @@ pub(super) fn next_in_queue(state: &mut State) -> Vec<Command> {
     vec![Command::StartJob {
         sources: run.sources,
         mode: run.mode,
+        force: run.force,
     }]
 }
 

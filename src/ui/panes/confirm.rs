@@ -1,5 +1,7 @@
 //! Questions that need a `y` first: quitting or cancelling while a job
-//! runs, forgetting a source.
+//! runs, forgetting a source, and the one confirmation of every step that
+//! deletes or replaces ([`Confirm`]: what will go, then `y`, or the name
+//! typed out).
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -7,7 +9,7 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::centered;
-use crate::ui::app::{Dialog, State};
+use crate::ui::app::{Confirm, Dialog, State};
 use crate::ui::model::RunMode;
 use crate::ui::theme;
 
@@ -27,11 +29,75 @@ fn keep_note(state: &State) -> String {
     }
 }
 
+/// A destructive step's question: its changes, why it is risky, then the
+/// keys (or the line the name is typed on).
+fn confirm(frame: &mut Frame, area: Rect, c: &Confirm) {
+    let mut text = vec![
+        Line::styled(c.question.clone(), theme::strong()),
+        Line::default(),
+    ];
+    for change in &c.changes {
+        let style = if change.starts_with("delete") || change.starts_with("replace") {
+            theme::bad()
+        } else {
+            ratatui::style::Style::new()
+        };
+        text.push(Line::styled(format!("  {change}"), style));
+    }
+    if !c.changes.is_empty() {
+        text.push(Line::default());
+    }
+    text.push(Line::raw(c.note.clone()));
+    text.push(Line::default());
+    match &c.typed {
+        Some(name) => {
+            text.push(Line::from(vec![
+                Span::styled("type ", theme::label()),
+                Span::styled(name.clone(), theme::strong()),
+                Span::styled(": ", theme::label()),
+                Span::raw(c.input.clone()),
+                Span::styled("▏", theme::strong()),
+            ]));
+            text.push(Line::from(vec![
+                Span::styled("enter", theme::strong()),
+                Span::raw(format!(": {}   ", c.yes)),
+                Span::styled("esc", theme::strong()),
+                Span::raw(format!(": {}", c.no)),
+            ]));
+        }
+        None => text.push(Line::from(vec![
+            Span::styled("y", theme::strong()),
+            Span::raw(format!(": {}   ", c.yes)),
+            Span::styled("n / esc", theme::strong()),
+            Span::raw(format!(": {}", c.no)),
+        ])),
+    }
+    let width = 76.min(area.width.saturating_sub(2)).max(20);
+    let inner = width.saturating_sub(2).max(1) as usize;
+    let rows: usize = text
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner))
+        .sum::<usize>()
+        + 2;
+    let height = (rows as u16).min(area.height.saturating_sub(2)).max(5);
+    let popup = centered(area, width, height);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: true })
+            .block(theme::pane_block(c.title.clone(), true)),
+        popup,
+    );
+}
+
 /// Draw the open question, if any, centred over `area`.
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
-    let Some(dialog) = state.dialog else {
+    let Some(dialog) = &state.dialog else {
         return;
     };
+    if let Dialog::Confirm(c) = dialog {
+        return confirm(frame, area, c);
+    }
     let job = state
         .active_job()
         .map(|m| format!("{} of {}", m.title(), m.name))
@@ -51,8 +117,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             "cancel the job",
             "keep it running",
         ),
+        Dialog::Confirm(_) => return,
         Dialog::ForgetSource(i) => {
-            let name = state.sources.get(i).map_or("?", |s| s.name.as_str());
+            let name = state.sources.get(*i).map_or("?", |s| s.name.as_str());
             (
                 "Forget?",
                 format!("Forget the source {name}?"),
