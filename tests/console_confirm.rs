@@ -96,3 +96,96 @@ fn a_final_sync_asks_first_and_n_changes_nothing() {
     tmux.keys(&["q"]);
     let _ = tmux.cmd(&["kill-session", "-t", "confirm"]);
 }
+
+#[test]
+fn a_store_is_migrated_cut_over_and_cleaned_up_from_the_console() {
+    if !tmux_installed() {
+        assert!(!support::skip::strict(), "tmux not installed");
+        support::say("skipped: a store cut over in tmux: tmux not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    let store = sb.root.join("pkgs");
+    let packages = [
+        "0b3f6c1e9d2a4b7f8e5c3a1d9f0e2b4c-openssl-1.1",
+        "1c4e7a2b9f3d5c8e0a6b4d2f1e3c5a7b-zlib-1.3",
+    ];
+    for p in packages {
+        write(&store.join(p).join("lib/x.so"), p.as_bytes());
+        write(&store.join(p).join("LICENSE"), b"MIT");
+    }
+    let cas = sb.root.join("cas");
+    let tmux = Tmux::new(sb.root.join("tmux.sock"), "store");
+    let launch = format!(
+        "{} --state-dir {} --source {} --target {}",
+        bin(),
+        sb.state.display(),
+        store.display(),
+        cas.display()
+    );
+    tmux.start(120, 36, &launch);
+    tmux.wait_for("the store", Duration::from_secs(30), |t| {
+        t.screen().contains("2 packages")
+    });
+    tmux.keys(&["Space", "Enter"]);
+    tmux.wait_for("the migration", Duration::from_secs(60), |t| {
+        t.screen().contains("migrate: all verified (2 items)")
+    });
+    // s, c: cut over (re-verifies every package; nothing is deleted).
+    tmux.keys(&["s"]);
+    tmux.wait_for("the steps menu", Duration::from_secs(10), |t| {
+        t.screen().contains("Steps of pkgs")
+    });
+    tmux.keys(&["c"]);
+    tmux.wait_for("the cut over", Duration::from_secs(60), |t| {
+        t.screen().contains("cut over: 2 packages verified")
+    });
+    // A second migration says the store is cut over instead of running.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the refusal", Duration::from_secs(10), |t| {
+        t.screen().contains("already cut over")
+    });
+    // s, x: clean up asks, shows what goes, and wants the store's name typed.
+    tmux.keys(&["s"]);
+    tmux.wait_for("the steps menu", Duration::from_secs(10), |t| {
+        t.screen().contains("Steps of pkgs")
+    });
+    tmux.keys(&["x"]);
+    tmux.wait_for("the question", Duration::from_secs(30), |t| {
+        t.screen().contains("Clean up of pkgs?")
+    });
+    assert!(
+        tmux.screen().contains("delete 2 entries"),
+        "{}",
+        tmux.screen()
+    );
+    tmux.keys(&["n"]);
+    tmux.wait_for("nothing done", Duration::from_secs(10), |t| {
+        t.screen().contains("nothing was changed")
+    });
+    for p in packages {
+        assert!(store.join(p).exists(), "{p} kept after n");
+    }
+    tmux.keys(&["s"]);
+    tmux.wait_for("the steps menu", Duration::from_secs(10), |t| {
+        t.screen().contains("Steps of pkgs")
+    });
+    tmux.keys(&["x"]);
+    tmux.wait_for("the question", Duration::from_secs(30), |t| {
+        t.screen().contains("Clean up of pkgs?")
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the typed confirmation", Duration::from_secs(10), |t| {
+        t.screen().contains("Type the name")
+    });
+    tmux.keys(&["-l", "pkgs"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the cleanup", Duration::from_secs(60), |t| {
+        t.screen().contains("removed 2 old package directories")
+    });
+    for p in packages {
+        assert!(!store.join(p).exists(), "{p} removed");
+    }
+    tmux.keys(&["q"]);
+    let _ = tmux.cmd(&["kill-session", "-t", "store"]);
+}

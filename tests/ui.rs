@@ -399,6 +399,7 @@ fn final_sync_then_verify_only() {
                 },
             ],
             objection: objection.map(str::to_string),
+            name: None,
         }),
     };
     assert!(update(&mut s, changes(None)).is_empty());
@@ -1036,4 +1037,93 @@ fn a_mixed_selection_runs_each_source_its_own_way() {
         ]
     );
     assert_eq!(s.job.as_ref().map(|m| m.mode), Some(RunMode::Bulk));
+}
+
+#[test]
+fn keys_set_the_verify_mode_the_parallelism_and_roll_back_a_job() {
+    use cutover::ui::app::Op;
+    let mut s = console(Instant::now());
+    // m: the next verification mode; the runner answers with its label.
+    assert_eq!(
+        update(&mut s, Msg::ch('m')),
+        vec![Command::SetVerify(cutover::verify::VerifyMode::Sample(
+            1000
+        ))]
+    );
+    update(&mut s, Msg::VerifyLabel("sample=1000 seed=9".into()));
+    assert_eq!(s.verify, "sample=1000 seed=9");
+    assert_eq!(
+        update(&mut s, Msg::ch('m')),
+        vec![Command::SetVerify(cutover::verify::VerifyMode::Full)]
+    );
+    // + and -: items at once, never below one.
+    let before = s.parallel;
+    assert_eq!(
+        update(&mut s, Msg::ch('+')),
+        vec![Command::SetParallel(before + 1)]
+    );
+    for _ in 0..before + 3 {
+        update(&mut s, Msg::ch('-'));
+    }
+    assert_eq!(s.parallel, 1);
+    // x in Jobs: what the rollback removes, then y, then the name typed.
+    let params =
+        serde_json::json!({"source": "/srv/app/uploads", "target": "/mnt/zfs/app/uploads"});
+    update(
+        &mut s,
+        Msg::Jobs(vec![JobRow {
+            job: 4,
+            kind: "tree-sync".into(),
+            status: "completed".into(),
+            items_total: 1,
+            items_verified: 1,
+            items_failed: 0,
+            label: "uploads (bulk)".into(),
+            params: params.clone(),
+            sources: vec![0],
+        }]),
+    );
+    assert!(update(&mut s, Msg::ch('x')).is_empty(), "only in Jobs");
+    s.focus = Pane::Jobs;
+    let op = Op::Rollback {
+        job: 4,
+        kind: "tree-sync".into(),
+        params,
+    };
+    assert_eq!(update(&mut s, Msg::ch('x')), vec![Command::Ask(op.clone())]);
+    update(
+        &mut s,
+        Msg::Asked {
+            op: op.clone(),
+            preview: Ok(Some(Preview {
+                changes: vec![Change {
+                    verb: "delete".into(),
+                    count: 2_401,
+                    first: vec!["/mnt/zfs/app/uploads".into()],
+                }],
+                objection: Some("rolling back removes the bulk copy".into()),
+                name: None,
+            })),
+        },
+    );
+    insta::assert_snapshot!("19_rollback_asks_80x24", screen(&s, 80, 24));
+    assert!(update(&mut s, Msg::ch('y')).is_empty());
+    for c in "uploads".chars() {
+        update(&mut s, Msg::ch(c));
+    }
+    assert_eq!(
+        update(&mut s, Msg::key(KeyCode::Enter)),
+        vec![Command::Do(op.clone())]
+    );
+    update(
+        &mut s,
+        Msg::Done {
+            op,
+            result: Ok("removed the bulk copy at /mnt/zfs/app/uploads".into()),
+        },
+    );
+    assert_eq!(
+        s.status.as_deref(),
+        Some("rollback of job #4: removed the bulk copy at /mnt/zfs/app/uploads")
+    );
 }

@@ -111,3 +111,15 @@ impl Source {
         }
     }
 }
+
+/// A step a kind offers on one of its sources besides its runs (a store's
+/// cut over, clean up, roll back), chosen with `s` then its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// Its key in the steps menu.
+    pub key: char,
+    /// What it is called (`clean up`).
+    pub name: &'static str,
+    /// One line on what it does.
+    pub about: &'static str,
+}

@@ -7,7 +7,7 @@
 
 use clap::{ArgMatches, Args};
 
-use super::console::{RunMode, Settings, Source};
+use super::console::{RunMode, Settings, Source, Step};
 use super::details::{Column, Details, TableRow};
 use super::event::Row;
 use super::Migration;
@@ -240,6 +240,23 @@ pub trait Kind: Send + Sync + 'static {
         }
         parts.push(format!("{:.1}s", r.elapsed_s));
         parts.join(" · ")
+    }
+    /// Steps the console offers on the kind's sources besides its runs.
+    fn steps(&self) -> &'static [Step] {
+        &[]
+    }
+    /// What a step would change, asked before it runs: `None` runs it at
+    /// once; a preview is shown and waits for `y` (an objection: the
+    /// source's name must be typed). Blocking.
+    fn step_preview(&self, source: &Source, step: char) -> Result<Option<super::Preview>> {
+        let _ = (source, step);
+        Ok(None)
+    }
+    /// Run a step on `source` (blocking; `state_dir` names this process in
+    /// the target's lock); what it did, in one line.
+    fn run_step(&self, source: &Source, step: char, state_dir: &std::path::Path) -> Result<String> {
+        let _ = (source, state_dir);
+        Err(Error::bad(format!("{} has no step '{step}'", self.name())))
     }
     /// Readable lines for an item's rows, printed before its result line
     /// (`header`: no row of this job has been printed yet).

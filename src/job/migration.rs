@@ -145,6 +145,12 @@ pub trait Migration: Send + Sync {
         let _ = plan;
         Ok(None)
     }
+    /// What [`Migration::rollback`] would remove, for the operator's
+    /// confirmation (refused with why when the job cannot be undone).
+    /// Default: nothing listed.
+    fn rollback_preview(&self) -> Result<Preview> {
+        Ok(Preview::default())
+    }
 }
 
 /// A job the journal holds, as [`Migration::guard`] sees it.
@@ -203,6 +209,8 @@ pub struct Preview {
     /// Why the job would be refused without a second, typed confirmation
     /// ([`Migration::guard`]'s objection), if it would.
     pub objection: Option<String>,
+    /// The name to type over the objection (default: the target folder's).
+    pub name: Option<String>,
 }
 
 impl Preview {

@@ -42,6 +42,17 @@ pub enum Action {
     Forget,
     /// Cancel the running job (asks first).
     Cancel,
+    /// The steps the kind offers on the source under the cursor (a store's
+    /// cut over, clean up, roll back).
+    Steps,
+    /// Roll back the job under the cursor in the jobs pane (asks first).
+    Rollback,
+    /// Next verification mode for the jobs to come.
+    VerifyMode,
+    /// One more item at once for the jobs to come.
+    MoreParallel,
+    /// One item fewer at once for the jobs to come.
+    LessParallel,
     /// Show the focused pane over the whole body, or go back.
     Zoom,
     /// Show or hide the help overlay.

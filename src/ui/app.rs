@@ -17,6 +17,7 @@ mod confirm;
 mod details;
 mod edit;
 mod events;
+mod ops;
 mod queue;
 
 pub use self::edit::{Probe, Prompt, PromptFor};
@@ -91,6 +92,23 @@ pub enum Msg {
         /// Its rows.
         rows: Vec<TableRow>,
     },
+    /// What an operation would change (`None`: it asks nothing), or why it
+    /// cannot be done.
+    Asked {
+        /// The operation.
+        op: Op,
+        /// What it would change.
+        preview: Result<Option<crate::job::Preview>, String>,
+    },
+    /// An operation finished: what it did, or why it failed.
+    Done {
+        /// The operation.
+        op: Op,
+        /// Its one-line outcome.
+        result: Result<String, String>,
+    },
+    /// The verification mode the jobs to come use, as a label.
+    VerifyLabel(String),
     /// What a run that asks first would change, or why it cannot be worked out.
     Previewed {
         /// The sources of the run.
@@ -146,6 +164,15 @@ pub enum Command {
         /// The operator typed the name to override the kind's objection.
         force: bool,
     },
+    /// Work out what an operation would change (off the UI thread),
+    /// answered by [`Msg::Asked`].
+    Ask(Op),
+    /// Carry out an operation (off the UI thread), answered by [`Msg::Done`].
+    Do(Op),
+    /// The verification mode of the jobs to come, answered by [`Msg::VerifyLabel`].
+    SetVerify(crate::verify::VerifyMode),
+    /// Items at once for the jobs to come.
+    SetParallel(usize),
     /// Work out what a run that asks first would change (off the UI
     /// thread), answered by [`Msg::Previewed`].
     Preview {
@@ -223,6 +250,32 @@ pub enum Dialog {
     /// A step that deletes or replaces: what will go, then `y`, or the
     /// name typed when it is riskier still.
     Confirm(Box<Confirm>),
+    /// The steps the kind offers on this source (index into the sources).
+    Steps(usize),
+}
+
+/// An operation on a source or a job besides running it, asked first and
+/// carried out off the UI thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// A kind's step on a source (`key` in its steps menu).
+    Step {
+        /// Index into the sources.
+        source: usize,
+        /// The step's key.
+        key: char,
+        /// Its name, for messages.
+        name: String,
+    },
+    /// Undo what a journalled job wrote to its target.
+    Rollback {
+        /// The job.
+        job: JobId,
+        /// Its kind.
+        kind: String,
+        /// Its journalled parameters.
+        params: serde_json::Value,
+    },
 }
 
 /// The one question every destructive step asks: what it will delete,
@@ -251,7 +304,7 @@ pub struct Confirm {
 }
 
 /// What a confirmed [`Confirm`] does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Then {
     /// Start the run at the front of the queue, after a typed confirmation
     /// first when its kind objects.
@@ -262,6 +315,18 @@ pub enum Then {
     /// Start the run at the front of the queue over the kind's objection
     /// (the name was typed).
     StartForced,
+    /// Carry out an operation, after a typed confirmation first when it
+    /// is riskier still.
+    Op {
+        /// The operation.
+        op: Op,
+        /// Ask for the typed name next.
+        objection: bool,
+        /// The name to type.
+        name: String,
+    },
+    /// Carry out an operation (the name was typed).
+    OpForced(Op),
 }
 
 /// Cursor positions of the list panes.
@@ -337,6 +402,8 @@ pub struct State {
     pub zoom: bool,
     /// The help overlay is shown.
     pub help: bool,
+    /// Lines of the help overlay scrolled past (a short terminal).
+    pub help_scroll: usize,
     /// A question is on screen.
     pub dialog: Option<Dialog>,
     /// A run's preview is being worked out (no other run starts meanwhile).
@@ -374,6 +441,7 @@ impl State {
             focus: Pane::Sources,
             zoom: false,
             help: false,
+            help_scroll: 0,
             dialog: None,
             previewing: false,
             prompt: None,
@@ -523,6 +591,13 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             mode,
             preview,
         } => confirm::on_previewed(state, sources, mode, preview),
+        Msg::Asked { op, preview } => ops::on_asked(state, op, preview),
+        Msg::Done { op, result } => ops::on_done(state, op, result),
+        Msg::VerifyLabel(label) => {
+            state.status = Some(format!("jobs to come verify {label}"));
+            state.verify = label;
+            Vec::new()
+        }
         Msg::Completed { from, to } => {
             edit::on_completed(state, from, to);
             Vec::new()
@@ -579,6 +654,9 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         return edit::on_prompt_key(state, ev);
     }
     let action = keymap::action_for(&ev);
+    if let Some(Dialog::Steps(source)) = state.dialog {
+        return ops::on_steps_key(state, source, ev);
+    }
     if let Some(dialog) = state.dialog.clone() {
         if let Dialog::Confirm(c) = &dialog {
             if c.typed.is_some() {
@@ -613,6 +691,7 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
                         None => Vec::new(),
                     },
                     Dialog::Confirm(c) => confirm::confirmed(state, c.then),
+                    Dialog::Steps(_) => Vec::new(),
                 }
             }
             Some(Action::No | Action::Back | Action::Quit) => {
@@ -626,8 +705,17 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         };
     }
     if state.help {
-        if matches!(action, Some(Action::Help | Action::Back | Action::Quit)) {
-            state.help = false;
+        match action {
+            Some(Action::Help | Action::Back | Action::Quit) => {
+                state.help = false;
+                state.help_scroll = 0;
+            }
+            Some(Action::Down) => state.help_scroll += 1,
+            Some(Action::PageDown) => state.help_scroll += PAGE,
+            Some(Action::Up) => state.help_scroll = state.help_scroll.saturating_sub(1),
+            Some(Action::PageUp) => state.help_scroll = state.help_scroll.saturating_sub(PAGE),
+            Some(Action::Top) => state.help_scroll = 0,
+            _ => {}
         }
         return Vec::new();
     }
@@ -681,6 +769,11 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         Action::Yes => {}
         // Outside a question, `n` adds a source.
         Action::No => edit::add_source(state),
+        Action::Steps => return ops::open_steps(state),
+        Action::Rollback => return ops::rollback(state),
+        Action::VerifyMode => return ops::next_verify(state),
+        Action::MoreParallel => return ops::parallel(state, 1),
+        Action::LessParallel => return ops::parallel(state, -1),
         Action::SetTarget => edit::set_target(state),
         Action::Forget => edit::forget(state),
         Action::Quit => {

@@ -190,6 +190,26 @@ pub const KEYMAP: &[Binding] = &[
         description: "forget the source under the cursor (asks; data stays)",
     },
     Binding {
+        keys: &[Key::ch('s')],
+        action: Action::Steps,
+        description: "steps of the source: a store's cut over, clean up, roll back",
+    },
+    Binding {
+        keys: &[Key::ch('x')],
+        action: Action::Rollback,
+        description: "roll back the job under the cursor (Jobs pane; asks)",
+    },
+    Binding {
+        keys: &[Key::ch('m')],
+        action: Action::VerifyMode,
+        description: "verify mode: full, sample=100, sample=1000 (new seed)",
+    },
+    Binding {
+        keys: &[Key::ch('+'), Key::ch('-')],
+        action: Action::MoreParallel,
+        description: "items at once: one more / one less",
+    },
+    Binding {
         keys: &[Key::ch('y'), Key::ch('n')],
         action: Action::Yes,
         description: "answer a question: yes / no; n otherwise adds a source",
@@ -212,6 +232,7 @@ pub fn action_for(ev: &KeyEvent) -> Option<Action> {
                     (Action::PageDown, 1) => Action::PageUp,
                     (Action::NextPane, 1) => Action::PrevPane,
                     (Action::Yes, 1) => Action::No,
+                    (Action::MoreParallel, 1) => Action::LessParallel,
                     (action, _) => action,
                 });
             }
@@ -260,7 +281,12 @@ mod tests {
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(action_for(&ctrl_c), Some(Action::Quit));
         assert_eq!(action_for(&key(KeyCode::Char('c'))), Some(Action::Cancel));
-        assert_eq!(action_for(&key(KeyCode::Char('x'))), None);
+        assert_eq!(action_for(&key(KeyCode::Char('x'))), Some(Action::Rollback));
+        assert_eq!(
+            action_for(&key(KeyCode::Char('-'))),
+            Some(Action::LessParallel)
+        );
+        assert_eq!(action_for(&key(KeyCode::Char('w'))), None);
     }
 
     #[test]

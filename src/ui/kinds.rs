@@ -42,6 +42,7 @@ pub fn view(s: &Source) -> SourceView {
     v.asks_first = kind
         .map(|k| modes.iter().copied().filter(|&m| k.asks_first(m)).collect())
         .unwrap_or_default();
+    v.steps = kind.map(|k| k.steps().to_vec()).unwrap_or_default();
     v.group = s.group.clone();
     v.files = s.entries;
     v.bytes = s.bytes;

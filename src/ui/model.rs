@@ -162,6 +162,8 @@ pub struct SourceView {
     pub modes: Vec<RunMode>,
     /// The runs that show what they would change and wait for `y`.
     pub asks_first: Vec<RunMode>,
+    /// Steps its kind offers besides runs (`s`).
+    pub steps: Vec<crate::job::console::Step>,
     /// Sources of one group (a redb cluster) may run together as one job.
     pub group: Option<String>,
     /// Source path, for display.
@@ -199,6 +201,7 @@ impl SourceView {
             kind: kind.to_string(),
             modes: modes.to_vec(),
             asks_first: Vec::new(),
+            steps: Vec::new(),
             group: None,
             source: source.to_string(),
             target: target.to_string(),

@@ -27,6 +27,7 @@ use crate::job::Migration;
 use crate::journal::Journal;
 use crate::verify::VerifyMode;
 
+use super::app::Op;
 use super::app::{update, Command, Msg, State, StateConfig};
 use super::kinds::{self, RowTap, Settings};
 use super::model::Reading;
@@ -290,6 +291,43 @@ impl Runner {
                     let _ = tx.send(msg).await;
                 });
             }
+            Command::Ask(op) => {
+                let found = self.op_source(&op);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let asked = op.clone();
+                    let preview = tokio::task::spawn_blocking(move || ask(&op, found))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("working it out failed: {e}")));
+                    let _ = tx.send(Msg::Asked { op: asked, preview }).await;
+                });
+            }
+            Command::Do(op) => {
+                let found = self.op_source(&op);
+                let state_dir = self.cfg.journal.state_dir().to_path_buf();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let done = op.clone();
+                    let result =
+                        tokio::task::spawn_blocking(move || carry_out(&op, found, &state_dir))
+                            .await
+                            .unwrap_or_else(|e| Err(format!("it failed: {e}")));
+                    match &result {
+                        Ok(m) => tracing::info!("{m}"),
+                        Err(e) => tracing::error!("{e}"),
+                    }
+                    let _ = tx.send(Msg::Done { op: done, result }).await;
+                });
+            }
+            Command::SetVerify(mode) => {
+                self.cfg.verify = mode;
+                self.cfg.seed = crate::verify::fresh_seed();
+                self.send(Msg::VerifyLabel(verify_label(
+                    &self.cfg.verify,
+                    self.cfg.seed,
+                )));
+            }
+            Command::SetParallel(n) => self.cfg.parallel = n.max(1),
             Command::ReadDetails { source } => {
                 let found = self.cfg.sources.get(source).cloned();
                 let tx = self.tx.clone();
@@ -395,6 +433,14 @@ impl Runner {
         });
     }
 
+    /// The source an operation is on, if it is on one.
+    fn op_source(&self, op: &Op) -> Option<Source> {
+        match op {
+            Op::Step { source, .. } => self.cfg.sources.get(*source).cloned(),
+            Op::Rollback { .. } => None,
+        }
+    }
+
     fn settings(&self, force: bool) -> Settings {
         Settings {
             parallel: self.cfg.parallel,
@@ -449,6 +495,58 @@ impl Runner {
         if !pending.is_empty() {
             eprintln!("cutover: stopping the running job; `cutover jobs` shows it, `cutover resume` continues it");
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, futures::future::join_all(pending)).await;
+        }
+    }
+}
+
+/// What an operation would change (blocking): a kind's step preview, or
+/// what a job's rollback removes.
+fn ask(op: &Op, source: Option<Source>) -> Result<Option<crate::job::Preview>, String> {
+    match op {
+        Op::Step { key, .. } => {
+            let source = source.ok_or("the source is gone")?;
+            let kind = crate::kinds::find(source.kind).map_err(|e| e.to_string())?;
+            kind.step_preview(&source, *key).map_err(|e| e.to_string())
+        }
+        Op::Rollback { kind, params, .. } => {
+            let kind = crate::kinds::find(kind).map_err(|e| e.to_string())?;
+            let migration = kind.rebuild(params).map_err(|e| e.to_string())?;
+            migration
+                .rollback_preview()
+                .map(Some)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Carry out an operation (blocking), holding the target's lock.
+fn carry_out(
+    op: &Op,
+    source: Option<Source>,
+    state_dir: &std::path::Path,
+) -> Result<String, String> {
+    match op {
+        Op::Step { key, .. } => {
+            let source = source.ok_or("the source is gone")?;
+            let kind = crate::kinds::find(source.kind).map_err(|e| e.to_string())?;
+            kind.run_step(&source, *key, state_dir)
+                .map_err(|e| e.to_string())
+        }
+        Op::Rollback { kind, params, .. } => {
+            let kind = crate::kinds::find(kind).map_err(|e| e.to_string())?;
+            let migration = kind.rebuild(params).map_err(|e| e.to_string())?;
+            let _lock = match migration.lock_target() {
+                Some(target) => Some(
+                    crate::target::TargetLock::acquire(
+                        &target,
+                        crate::target::LockMode::Exclusive,
+                        state_dir,
+                    )
+                    .map_err(|e| e.to_string())?,
+                ),
+                None => None,
+            };
+            migration.rollback().map_err(|e| e.to_string())
         }
     }
 }

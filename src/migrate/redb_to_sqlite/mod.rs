@@ -570,6 +570,23 @@ impl Migration for RedbToSqlite {
         Some(self.params.target.clone())
     }
 
+    fn rollback_preview(&self) -> Result<crate::job::Preview> {
+        let files = if self.source_is_dir() || self.params.source.is_file() {
+            self.files()?
+        } else {
+            Vec::new()
+        };
+        let mut delete = crate::job::Change::new("delete");
+        for (_, _, target) in files.iter().filter(|(_, _, t)| t.is_file()) {
+            delete.add(|| names::display(target));
+        }
+        Ok(crate::job::Preview {
+            changes: vec![delete],
+            objection: None,
+            name: None,
+        })
+    }
+
     fn rollback(&self) -> Result<String> {
         let files = if self.source_is_dir() || self.params.source.is_file() {
             self.files()?

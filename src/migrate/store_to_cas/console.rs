@@ -3,12 +3,151 @@
 //! `store.db` — packages done / failed / pending, files, distinct objects,
 //! space saved, dedup ratio, ETA, phase — with health levels.
 
+use std::path::Path;
+
+use super::db;
 use super::discover::packages;
 use super::layout::Layout;
-use super::phases::{self, StoreStatus};
+use super::phases::{self, PhaseResult, StoreStatus};
+use crate::error::{Error, Result};
 use crate::fmt;
-use crate::job::console::Source;
+use crate::job::console::{Source, Step};
 use crate::job::details::{Details, Field, Health, Section};
+use crate::job::{Change, Preview};
+use crate::names;
+use crate::target::{LockMode, TargetLock};
+
+/// The store's steps after its migration, as the console offers them.
+pub const STEPS: &[Step] = &[
+    Step {
+        key: 'c',
+        name: "cut over",
+        about: "re-verify every package, flush, mark the store cut over (the old one stays)",
+    },
+    Step {
+        key: 'x',
+        name: "clean up",
+        about: "remove the old package directories, each verified right before (asks)",
+    },
+    Step {
+        key: 'b',
+        name: "roll back",
+        about: "before cleanup: go back to the old store (asks)",
+    },
+    Step {
+        key: 'B',
+        name: "roll back, remove the new store",
+        about: "roll back and delete objects/ and packages/ (asks)",
+    },
+];
+
+fn folder_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| names::display(p))
+}
+
+/// What a step would change, asked first (none: `c` runs at once).
+pub fn step_preview(source: &Source, step: char) -> Result<Option<Preview>> {
+    let target = &source.target;
+    let s = phases::status(target, false)?;
+    match step {
+        'c' => {
+            if s.cut_over {
+                return Err(Error::bad(format!(
+                    "{} is already cut over; clean up (x) removes the old store when you are sure",
+                    source.name
+                )));
+            }
+            Ok(None)
+        }
+        'x' => {
+            if s.cleaned_up {
+                return Err(Error::bad(format!("{} is already cleaned up", source.name)));
+            }
+            if !s.cut_over {
+                return Err(Error::bad(format!(
+                    "clean up refused: {} is not cut over; cut it over first (c)",
+                    source.name
+                )));
+            }
+            let conn = db::open_read_only(&Layout::new(target).db()).map_err(Error::bad)?;
+            let mut delete = Change::new("delete");
+            for p in db::packages_with(&conn, "completed").map_err(Error::bad)? {
+                if db::cleaned(&conn, &p).map_err(Error::bad)?.as_deref() != Some("removed") {
+                    delete.add(|| p.clone());
+                }
+            }
+            Ok(Some(Preview {
+                changes: vec![delete],
+                objection: Some(format!(
+                    "clean up removes the old store's package directories from {}; after it the new store is the only copy",
+                    names::display(&source.source)
+                )),
+                name: Some(folder_name(&source.source)),
+            }))
+        }
+        'b' | 'B' => {
+            if s.cleaned_up {
+                return Err(Error::bad(
+                    "roll back refused: the old store was cleaned up; the new store is the only copy",
+                ));
+            }
+            let mut back = Change::new("roll back");
+            back.count = s.completed + s.failed + s.pending + s.in_progress;
+            let mut changes = vec![back];
+            let objection = (step == 'B').then(|| {
+                let mut delete = Change::new("delete");
+                delete.count = s.objects;
+                delete.first = vec!["objects/".into(), "packages/".into()];
+                changes.insert(0, delete);
+                format!(
+                    "this deletes the new store's objects and packages under {}; the old store stays",
+                    names::display(target)
+                )
+            });
+            Ok(Some(Preview {
+                changes,
+                objection,
+                name: (step == 'B').then(|| folder_name(target)),
+            }))
+        }
+        other => Err(Error::bad(format!("a package store has no step '{other}'"))),
+    }
+}
+
+fn outcome(r: PhaseResult) -> Result<String> {
+    if r.ok {
+        return Ok(r.message);
+    }
+    let mut line = r.message;
+    if let Some(first) = r.problems.first() {
+        line.push_str(&format!(": {first}"));
+        if r.problems.len() > 1 {
+            line.push_str(&format!(" (and {} more)", r.problems.len() - 1));
+        }
+    }
+    Err(Error::bad(line))
+}
+
+/// Run a step, holding the store's lock as `cutover store …` does.
+pub fn run_step(source: &Source, step: char, state_dir: &Path) -> Result<String> {
+    let target = &source.target;
+    if !Layout::new(target).db().exists() {
+        return Err(Error::bad(format!(
+            "{}: nothing migrated yet; migrate it first (enter)",
+            source.name
+        )));
+    }
+    let _lock = TargetLock::acquire(target, LockMode::Exclusive, state_dir)?;
+    match step {
+        'c' => outcome(phases::cutover(target)?),
+        'x' => outcome(phases::cleanup(&source.source, target, true)?),
+        'b' => outcome(phases::rollback(target, false)?),
+        'B' => outcome(phases::rollback(target, true)?),
+        other => Err(Error::bad(format!("a package store has no step '{other}'"))),
+    }
+}
 
 /// Read the store's numbers (blocking: it queries SQLite).
 pub fn read(source: &Source) -> Result<Details, String> {

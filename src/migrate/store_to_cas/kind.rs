@@ -8,10 +8,10 @@ use super::{StoreParams, StoreToCas, KIND};
 use crate::discover::Source;
 use crate::error::{Error, Result};
 use crate::fmt;
-use crate::job::console::{RunMode, Settings};
+use crate::job::console::{RunMode, Settings, Step};
 use crate::job::details::Details;
 use crate::job::kind::{typed, Built, CommonArgs, Detected};
-use crate::job::{ItemReport, Kind, Migration, RunDefaults, Units};
+use crate::job::{ItemReport, Kind, Migration, Preview, RunDefaults, Units};
 use crate::verify::VerifyMode;
 
 /// Items are packages; they hold files.
@@ -168,6 +168,14 @@ impl Kind for StoreToCasKind {
                 mode.label()
             )));
         }
+        if let Ok(s) = super::phases::status(&store.target, false) {
+            if s.cut_over {
+                return Err(Error::bad(format!(
+                    "{} is already cut over: nothing to migrate; s then x cleans up the old store",
+                    store.name
+                )));
+            }
+        }
         let params = StoreParams {
             source: store.source.clone(),
             target: store.target.clone(),
@@ -195,6 +203,18 @@ impl Kind for StoreToCasKind {
             format!("{:.1}s", r.elapsed_s),
         ]
         .join(" · ")
+    }
+
+    fn steps(&self) -> &'static [Step] {
+        super::console::STEPS
+    }
+
+    fn step_preview(&self, source: &Source, step: char) -> Result<Option<Preview>> {
+        super::console::step_preview(source, step)
+    }
+
+    fn run_step(&self, source: &Source, step: char, state_dir: &Path) -> Result<String> {
+        super::console::run_step(source, step, state_dir)
     }
 
     fn read_details(&self, source: &Source) -> std::result::Result<Details, String> {

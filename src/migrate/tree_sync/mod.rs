@@ -302,6 +302,10 @@ impl Migration for TreeSync {
         preview::guard(self, earlier)
     }
 
+    fn rollback_preview(&self) -> Result<crate::job::Preview> {
+        preview::rollback_preview(self)
+    }
+
     fn preview(&self, plan: &Plan) -> Result<Option<crate::job::Preview>> {
         if !self.params.final_sync || self.verify_only {
             return Ok(None);

@@ -66,6 +66,31 @@ pub fn preview(ts: &TreeSync, plan: &Plan) -> Result<Preview> {
     Ok(Preview {
         changes: vec![delete, replace, copy],
         objection: None,
+        name: None,
+    })
+}
+
+/// What rolling back a bulk copy removes: the whole target.
+pub fn rollback_preview(ts: &TreeSync) -> Result<Preview> {
+    let p = &ts.params;
+    if p.final_sync {
+        return Err(Error::bad(format!(
+            "a final sync updated {} in place; it cannot be undone by cutover — the source is intact, sync from it again",
+            names::display(&p.target)
+        )));
+    }
+    let mut delete = Change::new("delete");
+    if lstat(&p.target).is_ok() {
+        delete.count = entries_under(&p.target);
+        delete.first = vec![names::display(&p.target)];
+    }
+    Ok(Preview {
+        changes: vec![delete],
+        objection: Some(format!(
+            "rolling back removes the bulk copy at {} and everything in it",
+            names::display(&p.target)
+        )),
+        name: None,
     })
 }
 

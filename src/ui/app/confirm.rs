@@ -15,7 +15,7 @@ use super::queue::{job_name, next_in_queue};
 use super::{Command, Confirm, Dialog, State, Then};
 
 /// One line of a change: `delete 3 entries: a, b, c, …`.
-fn change_line(c: &Change) -> String {
+pub(super) fn change_line(c: &Change) -> String {
     let what = if c.count == 1 { "entry" } else { "entries" };
     let mut line = format!("{} {} {what}", c.verb, fmt::count(c.count));
     if !c.first.is_empty() {
@@ -104,7 +104,7 @@ pub(super) fn on_previewed(
     Vec::new()
 }
 
-fn capitalised(s: &str) -> String {
+pub(super) fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),
@@ -114,6 +114,9 @@ fn capitalised(s: &str) -> String {
 
 /// `y` (or the typed name): go on.
 pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
+    if matches!(then, Then::Op { .. } | Then::OpForced(_)) {
+        return super::ops::confirmed(state, then);
+    }
     let Some(run) = state.queue.front().cloned() else {
         return Vec::new();
     };
@@ -141,6 +144,7 @@ pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
         }
         Then::StartQueued { objection: false } => false,
         Then::StartForced => true,
+        Then::Op { .. } | Then::OpForced(_) => return super::ops::confirmed(state, then),
     };
     if let Some(front) = state.queue.front_mut() {
         front.confirmed = true;
@@ -153,6 +157,13 @@ pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
 /// `n` / `esc`: drop the run, change nothing, go on with the queue.
 pub(super) fn declined(state: &mut State, then: Then) -> Vec<Command> {
     match then {
+        Then::Op { op, .. } | Then::OpForced(op) => {
+            state.status = Some(format!(
+                "{} not done: nothing was changed",
+                super::ops::op_name(state, &op)
+            ));
+            Vec::new()
+        }
         Then::StartQueued { .. } | Then::StartForced => {
             let Some(run) = state.queue.pop_front() else {
                 return Vec::new();
@@ -175,18 +186,18 @@ pub(super) fn on_typed_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
     };
     match ev.code {
         KeyCode::Esc => {
-            let then = c.then;
+            let then = c.then.clone();
             state.dialog = None;
             declined(state, then)
         }
         KeyCode::Char('c') if ev.modifiers.contains(KeyModifiers::CONTROL) => {
-            let then = c.then;
+            let then = c.then.clone();
             state.dialog = None;
             declined(state, then)
         }
         KeyCode::Enter => {
             if c.typed.as_deref() == Some(c.input.as_str()) {
-                let then = c.then;
+                let then = c.then.clone();
                 state.dialog = None;
                 confirmed(state, then)
             } else {

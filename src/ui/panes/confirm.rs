@@ -90,6 +90,49 @@ fn confirm(frame: &mut Frame, area: Rect, c: &Confirm) {
     );
 }
 
+/// The steps menu of a source: each step's key, name and what it does.
+fn steps(frame: &mut Frame, area: Rect, state: &State, source: usize) {
+    let Some(src) = state.sources.get(source) else {
+        return;
+    };
+    let mut text = vec![Line::styled(
+        format!("Steps of {} ({})", src.name, src.kind),
+        theme::strong(),
+    )];
+    text.push(Line::default());
+    for st in &src.steps {
+        text.push(Line::from(vec![
+            Span::styled(format!("{}  ", st.key), theme::strong()),
+            Span::raw(st.name.to_string()),
+            Span::styled(format!(" — {}", st.about), theme::label()),
+        ]));
+    }
+    text.push(Line::default());
+    text.push(Line::from(vec![
+        Span::styled("esc", theme::strong()),
+        Span::raw(": close"),
+    ]));
+    let width = 76.min(area.width.saturating_sub(2)).max(20);
+    let inner = width.saturating_sub(2).max(1) as usize;
+    let rows: usize = text
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner))
+        .sum::<usize>()
+        + 2;
+    let popup = centered(
+        area,
+        width,
+        (rows as u16).min(area.height.saturating_sub(2)).max(5),
+    );
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: true })
+            .block(theme::pane_block("Steps".to_string(), true)),
+        popup,
+    );
+}
+
 /// Draw the open question, if any, centred over `area`.
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let Some(dialog) = &state.dialog else {
@@ -97,6 +140,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     };
     if let Dialog::Confirm(c) = dialog {
         return confirm(frame, area, c);
+    }
+    if let Dialog::Steps(i) = dialog {
+        return steps(frame, area, state, *i);
     }
     let job = state
         .active_job()
@@ -117,7 +163,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             "cancel the job",
             "keep it running",
         ),
-        Dialog::Confirm(_) => return,
+        Dialog::Confirm(_) | Dialog::Steps(_) => return,
         Dialog::ForgetSource(i) => {
             let name = state.sources.get(*i).map_or("?", |s| s.name.as_str());
             (

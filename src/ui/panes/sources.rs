@@ -75,9 +75,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     frame.render_widget(block, area);
     if state.sources.is_empty() {
         frame.render_widget(
-            Paragraph::new("No sources yet: add one with `cutover sources add PATH --target DIR`, or open with `cutover --source PATH --target DIR`.")
-                .wrap(ratatui::widgets::Wrap { trim: true })
-                .style(theme::dim()),
+            Paragraph::new(
+                "No sources yet: press n to add one (a path; its kind and target are proposed).",
+            )
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .style(theme::dim()),
             inner,
         );
         return;

@@ -1,0 +1,280 @@
+//! Operations besides runs, every one reachable by a key: a kind's steps
+//! on a source (`s`, then the step's key: a store's cut over, clean up,
+//! roll back), rolling back the job under the cursor (`x` in Jobs), the
+//! verification mode (`m`) and the items at once (`+` / `-`) of the jobs
+//! to come. A step that deletes or replaces shows what goes first and waits
+//! for `y` (or the typed name, when it cannot be undone).
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use crate::job::Preview;
+use crate::ui::model::Pane;
+use crate::verify::VerifyMode;
+
+use super::confirm::{capitalised, change_line};
+use super::details::ask_details;
+use super::{Command, Confirm, Dialog, Op, State, Then};
+
+/// How an operation is named in messages (`clean up of pkgs`, `rollback of job #3`).
+pub(super) fn op_name(state: &State, op: &Op) -> String {
+    match op {
+        Op::Step { source, name, .. } => {
+            let src = state.sources.get(*source).map_or("?", |s| s.name.as_str());
+            format!("{name} of {src}")
+        }
+        Op::Rollback { job, .. } => format!("rollback of job #{job}"),
+    }
+}
+
+fn busy(state: &mut State) -> bool {
+    if let Some(job) = state.active_job() {
+        state.status = Some(format!("{} is running: wait for it", job.title()));
+        return true;
+    }
+    false
+}
+
+/// The source under the cursor of the Sources or Selection pane.
+fn source_under_cursor(state: &State) -> Option<usize> {
+    match state.focus {
+        Pane::Sources => Some(state.cursor.sources),
+        Pane::Selection => state.selected().get(state.cursor.selection).copied(),
+        _ => state.detail_source(),
+    }
+    .filter(|&i| i < state.sources.len())
+}
+
+/// `s`: the steps menu of the source under the cursor.
+pub(super) fn open_steps(state: &mut State) -> Vec<Command> {
+    let Some(i) = source_under_cursor(state) else {
+        state.status = Some("no source here: move to one in Sources".into());
+        return Vec::new();
+    };
+    let src = &state.sources[i];
+    if src.steps.is_empty() {
+        state.status = Some(format!(
+            "{} ({}) has no steps besides its runs",
+            src.name, src.kind
+        ));
+        return Vec::new();
+    }
+    state.dialog = Some(Dialog::Steps(i));
+    Vec::new()
+}
+
+/// A key in the steps menu: a step's key asks what it would change.
+pub(super) fn on_steps_key(state: &mut State, source: usize, ev: KeyEvent) -> Vec<Command> {
+    let step = match ev.code {
+        KeyCode::Esc | KeyCode::Char('q') => {
+            state.dialog = None;
+            return Vec::new();
+        }
+        KeyCode::Char(c) => state
+            .sources
+            .get(source)
+            .and_then(|s| s.steps.iter().find(|st| st.key == c).copied()),
+        _ => None,
+    };
+    let Some(step) = step else {
+        return Vec::new();
+    };
+    state.dialog = None;
+    if busy(state) {
+        return Vec::new();
+    }
+    let op = Op::Step {
+        source,
+        key: step.key,
+        name: step.name.to_string(),
+    };
+    state.status = Some(format!(
+        "{}: looking at what it would change…",
+        op_name(state, &op)
+    ));
+    vec![Command::Ask(op)]
+}
+
+/// `x` in the Jobs pane: roll back the job under the cursor (asks first).
+pub(super) fn rollback(state: &mut State) -> Vec<Command> {
+    if state.focus != Pane::Jobs {
+        state.status = Some("x rolls back the job under the cursor in the Jobs pane".into());
+        return Vec::new();
+    }
+    if busy(state) {
+        return Vec::new();
+    }
+    let Some(row) = state.jobs.get(state.cursor.jobs).cloned() else {
+        state.status = Some("no job to roll back".into());
+        return Vec::new();
+    };
+    let op = Op::Rollback {
+        job: row.job,
+        kind: row.kind,
+        params: row.params,
+    };
+    state.status = Some(format!(
+        "{}: looking at what it would remove…",
+        op_name(state, &op)
+    ));
+    vec![Command::Ask(op)]
+}
+
+/// The folder name an operation's typed confirmation asks for.
+fn default_name(state: &State, op: &Op) -> String {
+    let path = match op {
+        Op::Step { source, .. } => state
+            .sources
+            .get(*source)
+            .map(|s| s.target.clone())
+            .unwrap_or_default(),
+        Op::Rollback { params, .. } => params
+            .get("target")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string(),
+    };
+    std::path::Path::new(&path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or(path)
+}
+
+/// What an operation would change arrived: run it, or ask.
+pub(super) fn on_asked(
+    state: &mut State,
+    op: Op,
+    preview: Result<Option<Preview>, String>,
+) -> Vec<Command> {
+    let what = op_name(state, &op);
+    let preview = match preview {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            state.status = Some(format!("{what}: running…"));
+            return vec![Command::Do(op)];
+        }
+        Err(e) => {
+            state.status = Some(format!("{what} not done: {e}"));
+            return Vec::new();
+        }
+    };
+    state.status = None;
+    let mut changes: Vec<String> = preview
+        .changes
+        .iter()
+        .filter(|c| c.count > 0)
+        .map(change_line)
+        .collect();
+    if changes.is_empty() {
+        changes.push("nothing to remove".into());
+    }
+    let name = preview
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(state, &op));
+    let objection = preview.objection.is_some();
+    state.dialog = Some(Dialog::Confirm(Box::new(Confirm {
+        title: format!("{}?", capitalised(&what)),
+        question: format!("{}:", capitalised(&what)),
+        changes,
+        note: preview
+            .objection
+            .unwrap_or_else(|| "The source is never modified.".into()),
+        typed: None,
+        input: String::new(),
+        yes: "go on".into(),
+        no: "change nothing".into(),
+        then: Then::Op {
+            op,
+            objection,
+            name,
+        },
+    })));
+    Vec::new()
+}
+
+/// `y` (or the typed name) on an operation's question.
+pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
+    match then {
+        Then::Op {
+            op,
+            objection: true,
+            name,
+        } => {
+            let what = op_name(state, &op);
+            state.dialog = Some(Dialog::Confirm(Box::new(Confirm {
+                title: "Type the name".into(),
+                question: format!(
+                    "{} cannot be undone. Type {name} and press enter.",
+                    capitalised(&what)
+                ),
+                changes: Vec::new(),
+                note: "esc changes nothing.".into(),
+                typed: Some(name),
+                input: String::new(),
+                yes: what,
+                no: "change nothing".into(),
+                then: Then::OpForced(op),
+            })));
+            Vec::new()
+        }
+        Then::Op { op, .. } | Then::OpForced(op) => {
+            state.status = Some(format!("{}: running…", op_name(state, &op)));
+            vec![Command::Do(op)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// An operation finished: say so, and read again what it changed.
+pub(super) fn on_done(state: &mut State, op: Op, result: Result<String, String>) -> Vec<Command> {
+    let what = op_name(state, &op);
+    state.status = Some(match &result {
+        Ok(message) => format!("{what}: {message}"),
+        Err(e) => format!("{what} failed: {e}"),
+    });
+    match op {
+        Op::Step { source, .. } => ask_details(state, source).into_iter().collect(),
+        Op::Rollback { .. } => vec![Command::RefreshJobs],
+    }
+}
+
+/// The mode after `label`: full → sample=100 → sample=1000 → full.
+fn next_mode(label: &str) -> VerifyMode {
+    if label.starts_with("sample=1000") {
+        VerifyMode::Full
+    } else if label.starts_with("sample=") {
+        VerifyMode::Sample(1000)
+    } else {
+        VerifyMode::Sample(100)
+    }
+}
+
+/// `m`: the next verification mode for the jobs to come.
+pub(super) fn next_verify(state: &mut State) -> Vec<Command> {
+    vec![Command::SetVerify(next_mode(&state.verify))]
+}
+
+/// `+` / `-`: one more or one fewer item at once for the jobs to come.
+pub(super) fn parallel(state: &mut State, delta: isize) -> Vec<Command> {
+    let next = (state.parallel as isize + delta).clamp(1, 256) as usize;
+    state.status = Some(if next == state.parallel {
+        format!("items at once stays {next}")
+    } else {
+        format!("jobs to come run {next} items at once")
+    });
+    state.parallel = next;
+    vec![Command::SetParallel(next)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_modes_cycle() {
+        assert_eq!(next_mode("full"), VerifyMode::Sample(100));
+        assert_eq!(next_mode("sample=100 seed=7"), VerifyMode::Sample(1000));
+        assert_eq!(next_mode("sample=1000 seed=7"), VerifyMode::Full);
+        assert_eq!(next_mode("sample=5 seed=7"), VerifyMode::Sample(1000));
+    }
+}
