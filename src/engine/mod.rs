@@ -14,7 +14,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::error::{Error, Result};
 pub use crate::job::event::{Event, ItemReport, JobId, Summary};
 use crate::job::{Item, ItemCtx, ItemError, Migration, Plan, Progress};
-use crate::journal::{ItemState, JobStatus, Journal};
+use crate::journal::{ItemResult, ItemState, JobStatus, Journal, MODE_VERIFY};
 use crate::target::{LockMode, TargetLock};
 
 /// Capacity of a job's event channel; progress beyond it is dropped, results wait.
@@ -32,7 +32,8 @@ pub struct RunOptions {
     pub parallel: usize,
     /// Print the steps, write nothing (not even the journal).
     pub dry_run: bool,
-    /// Only verify the target against the source (no writes, no journal).
+    /// Only verify the target against the source (no writes; journalled as
+    /// a job of mode `verify`, never resumable as a writing job).
     pub verify_only: bool,
     /// Run items in batches of this many: a batch finishes before the next starts.
     pub batch: Option<usize>,
@@ -69,7 +70,41 @@ pub struct JobHandle {
     pub task: JoinHandle<Summary>,
 }
 
-/// Plan the migration, record the job (unless dry run / verify only) and start it.
+/// The mode a run is journalled in: `verify` for a verification, else the kind's.
+pub fn mode_of(migration: &dyn Migration, opts: &RunOptions) -> &'static str {
+    if opts.verify_only {
+        MODE_VERIFY
+    } else {
+        migration.mode()
+    }
+}
+
+/// A job may be resumed only as it first ran: a verification never comes
+/// back as a job that writes.
+fn check_resumable(journal: &Journal, id: JobId, opts: &RunOptions) -> Result<()> {
+    let Some(record) = journal.record(id)? else {
+        return Err(Error::bad(format!(
+            "no job {id} in {}; `cutover jobs` lists them",
+            crate::display_path(journal.path())
+        )));
+    };
+    if record.verify_only() != opts.verify_only {
+        return Err(Error::bad(refuse_resume(&record)));
+    }
+    Ok(())
+}
+
+/// Why a job of mode `verify` is not resumed, in one line.
+pub fn refuse_resume(record: &crate::journal::JobRecord) -> String {
+    format!(
+        "job {} only verified {} (mode verify) and wrote nothing: it is not resumed; run `cutover verify {} …` again to re-check",
+        record.info.job,
+        record.param_path("target").unwrap_or("its target"),
+        record.info.kind
+    )
+}
+
+/// Plan the migration, record the job (unless dry run) and start it.
 /// Errors here are bad input found while planning: nothing has been written.
 pub async fn start(
     journal: Arc<Journal>,
@@ -77,9 +112,13 @@ pub async fn start(
     opts: RunOptions,
     resume: Option<JobId>,
 ) -> Result<JobHandle> {
+    if let (Some(id), false) = (resume, opts.dry_run) {
+        check_resumable(&journal, id, &opts)?;
+    }
     let planner = migration.clone();
-    let journalled = !opts.dry_run && !opts.verify_only;
-    let lock_mode = if journalled {
+    let journalled = !opts.dry_run;
+    let writes = journalled && !opts.verify_only;
+    let lock_mode = if writes {
         LockMode::Exclusive
     } else {
         LockMode::Shared
@@ -94,7 +133,7 @@ pub async fn start(
             Some(target) => Some(TargetLock::acquire(&target, lock_mode, &state_dir)?),
             None => None,
         };
-        if journalled {
+        if writes {
             planner.prepare(&plan)?;
         }
         Ok((plan, lock))
@@ -114,7 +153,12 @@ pub async fn start(
             (id, done)
         }
         (None, true) => (
-            journal.create_job(migration.kind(), migration.params(), items_total)?,
+            journal.create_job(
+                migration.kind(),
+                mode_of(migration.as_ref(), &opts),
+                migration.params(),
+                items_total,
+            )?,
             HashSet::new(),
         ),
         (_, false) => (0, HashSet::new()),
@@ -315,11 +359,13 @@ impl JobRunner {
         let Some(journal) = &self.journal else {
             return;
         };
-        let migration = self.migration.clone();
-        let done = summary.clone();
-        let finished = tokio::task::spawn_blocking(move || migration.finish(&done)).await;
-        if let Ok(Err(e)) = finished {
-            tracing::error!("{e}");
+        if !self.opts.verify_only {
+            let migration = self.migration.clone();
+            let done = summary.clone();
+            let finished = tokio::task::spawn_blocking(move || migration.finish(&done)).await;
+            if let Ok(Err(e)) = finished {
+                tracing::error!("{e}");
+            }
         }
         let status = if summary.cancelled {
             JobStatus::Interrupted
@@ -328,7 +374,7 @@ impl JobRunner {
         } else {
             JobStatus::Completed
         };
-        if let Err(e) = journal.set_job_status(self.job, status, summary.items_total) {
+        if let Err(e) = journal.end_job(self.job, status, summary) {
             tracing::error!("{e}");
         }
     }
@@ -340,6 +386,27 @@ impl JobRunner {
                 .map_err(|e| ItemError(e.to_string())),
             None => Ok(()),
         }
+    }
+
+    /// Record an item's end (verified, or failed with `reason`) with its
+    /// result, for `cutover report`.
+    fn journal_result(
+        &self,
+        key: &str,
+        reason: Option<&str>,
+        report: &ItemReport,
+    ) -> Result<(), ItemError> {
+        let Some(j) = &self.journal else {
+            return Ok(());
+        };
+        let state = match reason {
+            None => ItemState::Verified,
+            Some(r) => ItemState::Failed {
+                reason: r.to_string(),
+            },
+        };
+        j.record_item(self.job, key, &state, ItemResult::of(key, reason, report))
+            .map_err(|e| ItemError(e.to_string()))
     }
 
     /// Write and verify one item (blocking thread). Journal first, then work.
@@ -355,7 +422,7 @@ impl JobRunner {
         };
         let mut report = ItemReport::default();
         let mut work = Some(work);
-        let result = self.write_and_verify(item, &ctx, &mut report, &mut work);
+        let result = self.write_and_verify(item, &ctx, &mut report, &mut work, started);
         let cancelled = self.cancel.load(Ordering::Relaxed);
         let (verified, reason) = match result {
             Ok(()) => (true, None),
@@ -384,12 +451,7 @@ impl JobRunner {
                 report: report.clone(),
             },
             Some(reason) => {
-                let _ = self.journal_item(
-                    &item.key,
-                    ItemState::Failed {
-                        reason: reason.clone(),
-                    },
-                );
+                let _ = self.journal_result(&item.key, Some(&reason), &report);
                 Event::ItemFailed {
                     job: self.job,
                     item: item.key.clone(),
@@ -418,6 +480,7 @@ impl JobRunner {
         ctx: &ItemCtx,
         report: &mut ItemReport,
         work: &mut Option<OwnedSemaphorePermit>,
+        started: Instant,
     ) -> std::result::Result<(), ItemError> {
         let mut memo = None;
         if !self.opts.verify_only {
@@ -438,7 +501,8 @@ impl JobRunner {
             // Durable before it is recorded verified.
             self.migration.flush()?;
         }
-        self.journal_item(&item.key, ItemState::Verified)
+        report.elapsed_s = started.elapsed().as_secs_f64();
+        self.journal_result(&item.key, None, report)
     }
 }
 
