@@ -88,10 +88,14 @@ fn check_resumable(journal: &Journal, id: JobId, opts: &RunOptions) -> Result<()
             crate::display_path(journal.path())
         )));
     };
-    if record.verify_only() != opts.verify_only {
-        return Err(Error::bad(refuse_resume(&record)));
+    match (record.verify_only(), opts.verify_only) {
+        (true, false) => Err(Error::bad(refuse_resume(&record))),
+        (false, true) => Err(Error::bad(format!(
+            "job {id} writes its target (mode {}): it is resumed as it ran, not as a verification",
+            record.run.mode
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Why a job of mode `verify` is not resumed, in one line.

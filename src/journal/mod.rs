@@ -320,3 +320,6 @@ impl Journal {
 
 /// Identifier of a job.
 pub type JobId = u64;
+
+#[cfg(test)]
+mod tests;

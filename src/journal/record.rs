@@ -123,13 +123,20 @@ impl JobRecord {
         self.run.mode == MODE_VERIFY
     }
 
+    /// When the job last stopped; none while it runs. Jobs recorded before
+    /// end times stopped when last updated.
+    pub fn ended_unix(&self) -> Option<u64> {
+        match self.info.status {
+            JobStatus::Running => None,
+            _ => Some(self.run.ended_unix.unwrap_or(self.info.updated_unix)),
+        }
+    }
+
     /// Seconds from its first start to its last stop (to now while running).
     pub fn duration_s(&self, now_unix: u64) -> u64 {
-        let end = match (self.info.status, self.run.ended_unix) {
-            (JobStatus::Running, _) | (_, None) => now_unix.max(self.info.updated_unix),
-            (_, Some(end)) => end,
-        };
-        end.saturating_sub(self.info.created_unix)
+        self.ended_unix()
+            .unwrap_or_else(|| now_unix.max(self.info.updated_unix))
+            .saturating_sub(self.info.created_unix)
     }
 }
 

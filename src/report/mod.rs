@@ -63,7 +63,7 @@ pub fn job_fields(job: &JobRecord, now: u64) -> serde_json::Map<String, Value> {
         "source": job.param_path("source"),
         "target": job.param_path("target"),
         "started_unix": info.created_unix,
-        "ended_unix": job.run.ended_unix,
+        "ended_unix": job.ended_unix(),
         "duration_s": job.duration_s(now),
         "items_total": info.items_total,
         "items_verified": info.items_verified,
@@ -170,7 +170,7 @@ fn print_text(job: &JobRecord, results: &[ItemResult], now: u64) -> Result<()> {
     outln!("  source   {}", path("source"))?;
     outln!("  target   {}", path("target"))?;
     let took = duration(job.duration_s(now));
-    match job.run.ended_unix {
+    match job.ended_unix() {
         Some(end) => outln!(
             "  started  {}, ended {} ({took})",
             utc(info.created_unix),
