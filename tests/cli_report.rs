@@ -90,7 +90,7 @@ fn report_shows_a_verification_failure_after_the_process_exited() {
     assert_eq!(failed[0]["item"], "a");
     assert_eq!(failed[0]["job"], 2);
     let reason = failed[0]["reason"].as_str().unwrap();
-    assert!(reason.contains("a/f"), "the difference is named: {reason}");
+    assert!(reason.contains("a/f content"), "the difference is named: {reason}");
     assert!(failed[0]["report"].is_object());
     let last = lines.last().unwrap();
     assert_eq!(last["event"], "summary");
