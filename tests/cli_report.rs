@@ -16,7 +16,7 @@ use serde_json::Value;
 
 mod support;
 
-use support::cli::{bin, show, write, Running, Sandbox};
+use support::cli::{bin, events, show, write, Running, Sandbox};
 
 /// A copied tree whose target file `a/f` was then damaged (same size and
 /// mtime, other bytes), and `cutover verify` run on it: job 1 is the bulk
@@ -46,13 +46,6 @@ fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn json_lines(out: &std::process::Output) -> Vec<Value> {
-    stdout(out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
-
 #[test]
 fn report_shows_a_verification_failure_after_the_process_exited() {
     let sb = damaged();
@@ -78,7 +71,7 @@ fn report_shows_a_verification_failure_after_the_process_exited() {
 
     let out = sb.cutover(&["report", "2", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let lines = json_lines(&out);
+    let lines = events(&out);
     assert_eq!(lines[0]["event"], "job");
     assert_eq!(lines[0]["mode"], "verify");
     assert_eq!(lines[0]["status"], "failed");
@@ -90,7 +83,10 @@ fn report_shows_a_verification_failure_after_the_process_exited() {
     assert_eq!(failed[0]["item"], "a");
     assert_eq!(failed[0]["job"], 2);
     let reason = failed[0]["reason"].as_str().unwrap();
-    assert!(reason.contains("a/f content"), "the difference is named: {reason}");
+    assert!(
+        reason.contains("a/f content"),
+        "the difference is named: {reason}"
+    );
     assert!(failed[0]["report"].is_object());
     let last = lines.last().unwrap();
     assert_eq!(last["event"], "summary");
@@ -100,7 +96,7 @@ fn report_shows_a_verification_failure_after_the_process_exited() {
 
     // The run's own NDJSON line for the failure carries the same fields.
     let again = sb.job("verify", "tree-sync", &[]);
-    let run_failed = json_lines(&again)
+    let run_failed = events(&again)
         .into_iter()
         .find(|l| l["event"] == "item_failed")
         .unwrap();
@@ -131,7 +127,7 @@ fn a_verification_is_a_job_of_mode_verify_never_resumed_or_rolled_back() {
     let sb = damaged();
     let out = sb.cutover(&["jobs", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let jobs = json_lines(&out);
+    let jobs = events(&out);
     assert_eq!(jobs.len(), 2, "{}", stdout(&out));
     assert_eq!(jobs[0]["mode"], "bulk");
     assert_eq!(jobs[1]["mode"], "verify");
@@ -202,7 +198,7 @@ fn report_reads_while_another_process_holds_the_journal() {
     assert_eq!(jobs.status.code(), Some(0), "{}", show(&jobs));
     assert!(stdout(&jobs).contains("running"), "{}", show(&jobs));
     assert_eq!(report.status.code(), Some(0), "{}", show(&report));
-    let lines = json_lines(&report);
+    let lines = events(&report);
     assert!(lines
         .iter()
         .any(|l| l["event"] == "item_failed" && l["reason"].as_str().unwrap().contains("a/f")));

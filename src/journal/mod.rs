@@ -38,6 +38,15 @@ const DURABLE_EVERY: Duration = Duration::from_millis(500);
 /// How often the job list is republished while items change.
 const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 
+/// One row of a table of JSON values, as redb iterates it.
+type RowResult<'a, K> = std::result::Result<
+    (
+        redb::AccessGuard<'a, K>,
+        redb::AccessGuard<'a, &'static [u8]>,
+    ),
+    redb::StorageError,
+>;
+
 /// The journal file, held by this process.
 pub struct Journal {
     db: Database,
@@ -226,7 +235,7 @@ impl Journal {
 
     /// Every job, oldest first.
     pub fn jobs(&self) -> Result<Vec<JobInfo>> {
-        Ok(self.records()?.into_iter().map(|r| r.info).collect())
+        self.records().map(publish::infos)
     }
 
     /// Every job's whole record, oldest first.
@@ -237,8 +246,17 @@ impl Journal {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(jerr(&self.path, e)),
         };
+        let rows = table.iter().map_err(|e| jerr(&self.path, e))?;
+        self.decode_all(rows)
+    }
+
+    /// The JSON values of a table's rows, decoded.
+    fn decode_all<'a, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+        &self,
+        rows: impl Iterator<Item = RowResult<'a, K>>,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
-        for row in table.iter().map_err(|e| jerr(&self.path, e))? {
+        for row in rows {
             let (_, v) = row.map_err(|e| jerr(&self.path, e))?;
             out.push(serde_json::from_slice(v.value()).map_err(|e| jerr(&self.path, e))?);
         }

@@ -33,10 +33,7 @@ impl Journal {
 
     /// Jobs as last published by the process holding the journal.
     pub fn read_published(state_dir: &Path) -> Result<Vec<JobInfo>> {
-        Ok(Self::read_published_records(state_dir)?
-            .into_iter()
-            .map(|r| r.info)
-            .collect())
+        Self::read_published_records(state_dir).map(infos)
     }
 
     /// Job records as last published by the process holding the journal.
@@ -60,10 +57,7 @@ impl Journal {
 
     /// Jobs, from the journal when no other process holds it, else as published.
     pub fn list(state_dir: &Path) -> Result<Vec<JobInfo>> {
-        Ok(Self::list_records(state_dir)?
-            .into_iter()
-            .map(|r| r.info)
-            .collect())
+        Self::list_records(state_dir).map(infos)
     }
 
     /// Job records, from the journal when no other process holds it, else as published.
@@ -149,6 +143,11 @@ impl Journal {
             }
         }
     }
+}
+
+/// The plain job infos of records.
+pub(super) fn infos(records: Vec<JobRecord>) -> Vec<JobInfo> {
+    records.into_iter().map(|r| r.info).collect()
 }
 
 /// Write `bytes` to `file` (mode 0600) through a temporary name in its directory.

@@ -161,7 +161,7 @@ pub struct ItemResult {
     /// The item's report (empty when its failure is not kept).
     #[serde(default)]
     pub report: crate::job::event::ItemReport,
-    /// The item's kind-specific rows, each its NDJSON object.
+    /// The kind-specific rows of a failed item, each its NDJSON object.
     #[serde(default)]
     pub rows: Vec<serde_json::Value>,
 }
@@ -184,9 +184,11 @@ impl ItemResult {
             warnings: report.warnings.clone(),
             warnings_total: report.warnings.len() as u64,
             report: report.clone(),
+            // Rows say where a failure lies; a report shows them with it.
             rows: report
                 .rows
                 .iter()
+                .filter(|_| reason.is_some())
                 .map(|r| serde_json::Value::Object(r.json_object()))
                 .collect(),
         })

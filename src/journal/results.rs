@@ -65,15 +65,10 @@ impl Journal {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(jerr(&self.path, e)),
         };
-        let mut out = Vec::new();
         let range = table
             .range((id, "")..(id + 1, ""))
             .map_err(|e| jerr(&self.path, e))?;
-        for row in range {
-            let (_, v) = row.map_err(|e| jerr(&self.path, e))?;
-            out.push(serde_json::from_slice(v.value()).map_err(|e| jerr(&self.path, e))?);
-        }
-        Ok(out)
+        self.decode_all(range)
     }
 }
 
