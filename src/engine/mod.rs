@@ -403,6 +403,11 @@ impl JobRunner {
         let Some(j) = &self.journal else {
             return Ok(());
         };
+        if self.opts.verify_only && reason.is_none() && report.warnings.is_empty() {
+            // A verification is never resumed, so an item found equal has
+            // nothing to keep; the job's counts come with its end.
+            return Ok(());
+        }
         let state = match reason {
             None => ItemState::Verified,
             Some(r) => ItemState::Failed {

@@ -281,6 +281,11 @@ impl Journal {
         self.update_job(id, |job| {
             job.info.status = status;
             job.info.items_total = summary.items_total;
+            if job.verify_only() {
+                // A verification records only items with something to show.
+                job.info.items_verified = summary.items_verified;
+                job.info.items_failed = summary.items_failed;
+            }
             job.run.summary = Some(summary.clone());
         })
     }
