@@ -157,16 +157,21 @@ impl Journal {
         Ok(out)
     }
 
+    /// Jobs left `running` by a dead process become `interrupted`; their
+    /// reports, and any a reader could not find yet (a journal from before
+    /// reports), are published again.
     fn mark_stale_running(&self) -> Result<()> {
-        let stale: Vec<JobRecord> = self
-            .records()?
-            .into_iter()
-            .filter(|j| j.info.status == JobStatus::Running)
-            .collect();
-        for mut job in stale {
-            job.info.status = JobStatus::Interrupted;
-            job.run.ended_unix = Some(job.info.updated_unix);
-            self.put_job(&job, true)?;
+        let state_dir = self.state_dir().to_path_buf();
+        for mut job in self.records()? {
+            let id = job.info.job;
+            if job.info.status == JobStatus::Running {
+                job.info.status = JobStatus::Interrupted;
+                job.run.ended_unix = Some(job.info.updated_unix);
+                self.put_job(&job, true)?;
+                self.mark_unpublished(id);
+            } else if !Self::report_file(&state_dir, id).exists() {
+                self.mark_unpublished(id);
+            }
         }
         Ok(())
     }
