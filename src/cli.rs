@@ -350,12 +350,9 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
 
 /// A job's record, or the one-line refusal naming the journal.
 fn journalled(journal: &Journal, job: u64) -> Result<crate::journal::JobRecord> {
-    journal.record(job)?.ok_or_else(|| {
-        Error::bad(format!(
-            "no job {job} in {}; `cutover jobs` lists them",
-            crate::display_path(journal.path())
-        ))
-    })
+    journal
+        .record(job)?
+        .ok_or_else(|| Journal::no_such_job(journal.path(), job))
 }
 
 fn list_jobs(state: &std::path::Path, json: bool) -> Result<()> {

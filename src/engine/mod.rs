@@ -14,8 +14,13 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::error::{Error, Result};
 pub use crate::job::event::{Event, ItemReport, JobId, Summary};
 use crate::job::{Item, ItemCtx, ItemError, Migration, Plan, Progress};
-use crate::journal::{ItemResult, ItemState, JobStatus, Journal, MODE_VERIFY};
+use crate::journal::{ItemResult, ItemState, JobStatus, Journal};
+
+mod mode;
+
 use crate::target::{LockMode, TargetLock};
+use mode::check_resumable;
+pub use mode::{mode_of, refuse_resume};
 
 /// Capacity of a job's event channel; progress beyond it is dropped, results wait.
 pub const EVENT_CAPACITY: usize = 1024;
@@ -68,44 +73,6 @@ pub struct JobHandle {
     /// stay unfinished in the journal, so `cutover resume` redoes them.
     pub cancel: Arc<AtomicBool>,
     pub task: JoinHandle<Summary>,
-}
-
-/// The mode a run is journalled in: `verify` for a verification, else the kind's.
-pub fn mode_of(migration: &dyn Migration, opts: &RunOptions) -> &'static str {
-    if opts.verify_only {
-        MODE_VERIFY
-    } else {
-        migration.mode()
-    }
-}
-
-/// A job may be resumed only as it first ran: a verification never comes
-/// back as a job that writes.
-fn check_resumable(journal: &Journal, id: JobId, opts: &RunOptions) -> Result<()> {
-    let Some(record) = journal.record(id)? else {
-        return Err(Error::bad(format!(
-            "no job {id} in {}; `cutover jobs` lists them",
-            crate::display_path(journal.path())
-        )));
-    };
-    match (record.verify_only(), opts.verify_only) {
-        (true, false) => Err(Error::bad(refuse_resume(&record))),
-        (false, true) => Err(Error::bad(format!(
-            "job {id} writes its target (mode {}): it is resumed as it ran, not as a verification",
-            record.run.mode
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// Why a job of mode `verify` is not resumed, in one line.
-pub fn refuse_resume(record: &crate::journal::JobRecord) -> String {
-    format!(
-        "job {} only verified {} (mode verify) and wrote nothing: it is not resumed; run `cutover verify {} …` again to re-check",
-        record.info.job,
-        record.param_path("target").unwrap_or("its target"),
-        record.info.kind
-    )
 }
 
 /// Plan the migration, record the job (unless dry run) and start it.

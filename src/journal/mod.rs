@@ -10,6 +10,7 @@ mod publish;
 mod record;
 mod results;
 
+pub use publish::PublishedReport;
 pub use record::{
     ItemResult, ItemState, JobInfo, JobRecord, JobRun, JobStatus, KEEP_FAILURES, KEEP_WARNINGS,
     MODE_VERIFY,
@@ -104,6 +105,14 @@ impl Journal {
         journal.mark_stale_running()?;
         journal.publish(true);
         Ok(journal)
+    }
+
+    /// The one-line refusal for a job the journal at `file` does not have.
+    pub fn no_such_job(file: &Path, id: JobId) -> Error {
+        Error::bad(format!(
+            "no job {id} in {}; `cutover jobs` lists them",
+            crate::display_path(file)
+        ))
     }
 
     /// The state directory that holds this journal.

@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 /// A job's report as published: its record and its kept results.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PublishedReport {
+    /// The job's record.
     pub job: JobRecord,
+    /// The item results it keeps in full, in item order.
     pub results: Vec<ItemResult>,
 }
 

@@ -106,8 +106,10 @@ pub const KEEP_WARNINGS: u64 = 1000;
 /// A job as stored: [`JobInfo`] and [`JobRun`], one JSON object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
+    /// What every reader of the journal knows of a job.
     #[serde(flatten)]
     pub info: JobInfo,
+    /// How it ran, and the bookkeeping of its kept results.
     #[serde(flatten)]
     pub run: JobRun,
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::engine::{Event, Summary};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::job::event::Row;
 use crate::journal::{ItemResult, JobRecord, Journal, KEEP_FAILURES, KEEP_WARNINGS};
 use crate::outln;
@@ -20,12 +20,7 @@ pub use time::{duration, utc};
 
 /// Print job `id`'s report; exit 0 (an unknown job is bad input, exit 2).
 pub fn run(state: &Path, id: u64, json: bool) -> Result<i32> {
-    let unknown = || {
-        Error::bad(format!(
-            "no job {id} in {}; `cutover jobs` lists them",
-            crate::display_path(&Journal::file_in(state))
-        ))
-    };
+    let unknown = || Journal::no_such_job(&Journal::file_in(state), id);
     if !Journal::file_in(state).exists() {
         return Err(unknown());
     }
