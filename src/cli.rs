@@ -379,7 +379,7 @@ fn list_jobs(state: &std::path::Path, json: bool) -> Result<()> {
                 "{:>5}  {:<14} {:<7} {:<11} {}/{} verified, {} failed  {}  {}  {} -> {}",
                 info.job,
                 info.kind,
-                crate::report::mode_of(&j),
+                crate::report::job_mode(&j),
                 info.status,
                 info.items_verified,
                 info.items_total,

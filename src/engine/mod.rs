@@ -15,10 +15,10 @@ use crate::error::{Error, Result};
 pub use crate::job::event::{Event, ItemReport, JobId, Summary};
 use crate::job::{Item, ItemCtx, ItemError, Migration, Plan, Progress};
 use crate::journal::{ItemResult, ItemState, JobStatus, Journal};
+use crate::target::{LockMode, TargetLock};
 
 mod mode;
 
-use crate::target::{LockMode, TargetLock};
 use mode::check_resumable;
 pub use mode::{mode_of, refuse_resume};
 

@@ -36,7 +36,7 @@ pub fn run(state: &Path, id: u64, json: bool) -> Result<i32> {
 
 /// The mode a job ran in; for jobs journalled before modes, the mode its
 /// kind gives its parameters (`-` when the kind is unknown here).
-pub fn mode_of(job: &JobRecord) -> String {
+pub fn job_mode(job: &JobRecord) -> String {
     if !job.run.mode.is_empty() {
         return job.run.mode.clone();
     }
@@ -53,7 +53,7 @@ pub fn job_fields(job: &JobRecord, now: u64) -> serde_json::Map<String, Value> {
     let value = json!({
         "job": info.job,
         "kind": info.kind,
-        "mode": mode_of(job),
+        "mode": job_mode(job),
         "status": info.status.to_string(),
         "source": job.param_path("source"),
         "target": job.param_path("target"),
@@ -105,7 +105,7 @@ fn summary_line(job: &JobRecord, results: &[ItemResult], now: u64) -> Value {
             failures(results).count() as u64,
             warnings(results).count() as u64,
         );
-        map.insert("mode".into(), mode_of(job).into());
+        map.insert("mode".into(), job_mode(job).into());
         map.insert("status".into(), info.status.to_string().into());
         map.insert("duration_s".into(), job.duration_s(now).into());
         map.insert("failures_shown".into(), f.into());
@@ -158,7 +158,7 @@ fn print_text(job: &JobRecord, results: &[ItemResult], now: u64) -> Result<()> {
         "job {} {} ({}): {}",
         info.job,
         info.kind,
-        mode_of(job),
+        job_mode(job),
         info.status
     )?;
     let path = |name| job.param_path(name).unwrap_or("-").to_string();
