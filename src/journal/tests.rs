@@ -77,3 +77,38 @@ fn a_job_recorded_before_modes_still_reads() {
     let info: JobInfo = serde_json::from_value(new).expect("info");
     assert_eq!(info, rec.info);
 }
+
+#[test]
+fn a_running_jobs_report_is_published_as_its_results_come() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let j = Journal::open(dir.path()).expect("open");
+    let id = j
+        .create_job("scripted", "verify", serde_json::json!({}), 3)
+        .expect("job");
+    let reason = "* a differs";
+    j.record_item(
+        id,
+        "a",
+        &failed(reason),
+        ItemResult::of("a", Some(reason), &ItemReport::default()),
+    )
+    .expect("record");
+    // Throttled: the next change after the interval publishes both.
+    std::thread::sleep(PUBLISH_EVERY + Duration::from_millis(50));
+    j.record_item(
+        id,
+        "b",
+        &ItemState::Verified,
+        ItemResult::of("b", None, &warned(1)),
+    )
+    .expect("record");
+    let published = Journal::read_published_report(dir.path(), id)
+        .expect("read")
+        .expect("published while running");
+    assert_eq!(published.job.info.status, JobStatus::Running);
+    assert_eq!(published.job.run.mode, "verify");
+    let items: Vec<&str> = published.results.iter().map(|r| r.item.as_str()).collect();
+    assert_eq!(items, ["a", "b"]);
+    assert_eq!(published.results[0].reason.as_deref(), Some(reason));
+    assert_eq!(published.results[1].warnings, ["warning 0"]);
+}
