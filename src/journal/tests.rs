@@ -17,13 +17,19 @@ fn warned(n: usize) -> ItemReport {
     }
 }
 
-#[test]
-fn results_are_kept_in_full_up_to_the_bound_and_counted_exactly_beyond() {
+/// A journal in a new directory with one job of `mode` and `items` items.
+fn with_job(mode: &str, items: u64) -> (tempfile::TempDir, Journal, JobId) {
     let dir = tempfile::tempdir().expect("tempdir");
     let j = Journal::open(dir.path()).expect("open");
     let id = j
-        .create_job("scripted", "migrate", serde_json::json!({}), 1010)
+        .create_job("scripted", mode, serde_json::json!({}), items)
         .expect("job");
+    (dir, j, id)
+}
+
+#[test]
+fn results_are_kept_in_full_up_to_the_bound_and_counted_exactly_beyond() {
+    let (_dir, j, id) = with_job("migrate", 1010);
     let over = KEEP_FAILURES + 5;
     for n in 0..over {
         let key = format!("k{n:05}");
@@ -80,11 +86,7 @@ fn a_job_recorded_before_modes_still_reads() {
 
 #[test]
 fn a_running_jobs_report_is_published_as_its_results_come() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let j = Journal::open(dir.path()).expect("open");
-    let id = j
-        .create_job("scripted", "verify", serde_json::json!({}), 3)
-        .expect("job");
+    let (dir, j, id) = with_job("verify", 3);
     let reason = "* a differs";
     j.record_item(
         id,
