@@ -57,6 +57,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What a job did: header, every failure and warning, counts.
+    Report {
+        /// Job id (see `cutover jobs`).
+        job: u64,
+        /// One JSON object per line, like a run's events, ending with the summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Continue an interrupted or failed job: verified items are skipped.
     Resume {
         /// Job id (see `cutover jobs`).
@@ -275,18 +283,18 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
             list_jobs(&state, json)?;
             Ok(0)
         }
+        Command::Report { job, json } => crate::report::run(&state, job, json),
         Command::Resume {
             job,
             parallel,
             json,
         } => {
             let journal = Arc::new(Journal::open(&state)?);
-            let info = journal.job(job)?.ok_or_else(|| {
-                Error::bad(format!(
-                    "no job {job} in {}; `cutover jobs` lists them",
-                    crate::display_path(journal.path())
-                ))
-            })?;
+            let record = journalled(&journal, job)?;
+            if record.verify_only() {
+                return Err(Error::bad(engine::refuse_resume(&record)));
+            }
+            let info = record.info;
             if info.status == JobStatus::Completed {
                 return Err(Error::bad(format!(
                     "job {job} is already completed: every item verified; nothing to resume"
@@ -308,12 +316,13 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
         }
         Command::Rollback { job, confirm } => {
             let journal = Journal::open(&state)?;
-            let info = journal.job(job)?.ok_or_else(|| {
-                Error::bad(format!(
-                    "no job {job} in {}; `cutover jobs` lists them",
-                    crate::display_path(journal.path())
-                ))
-            })?;
+            let record = journalled(&journal, job)?;
+            if record.verify_only() {
+                return Err(Error::bad(format!(
+                    "job {job} only verified its target (mode verify) and wrote nothing: there is nothing to roll back"
+                )));
+            }
+            let info = record.info;
             let migration = kinds::find(&info.kind)?.rebuild(&info.params)?;
             if !confirm {
                 return Err(Error::bad(format!(
@@ -330,7 +339,7 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
                 )?),
                 None => None,
             };
-            println!("{}", migration.rollback()?);
+            crate::outln!("{}", migration.rollback()?)?;
             Ok(0)
         }
         Command::Console(_) | Command::Demo { .. } => Err(Error::bad(
@@ -339,38 +348,47 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
     }
 }
 
+/// A job's record, or the one-line refusal naming the journal.
+fn journalled(journal: &Journal, job: u64) -> Result<crate::journal::JobRecord> {
+    journal
+        .record(job)?
+        .ok_or_else(|| Journal::no_such_job(journal.path(), job))
+}
+
 fn list_jobs(state: &std::path::Path, json: bool) -> Result<()> {
     if !Journal::file_in(state).exists() {
         if !json {
-            println!(
+            crate::outln!(
                 "no jobs yet (state directory {})",
                 crate::display_path(state)
-            );
+            )?;
         }
         return Ok(());
     }
-    for j in Journal::list(state)? {
+    let now = crate::journal::now_unix();
+    for j in Journal::list_records(state)? {
         if json {
-            let line = serde_json::json!({
-                "job": j.job,
-                "kind": j.kind,
-                "status": j.status.to_string(),
-                "items_total": j.items_total,
-                "items_verified": j.items_verified,
-                "items_failed": j.items_failed,
-            });
-            println!("{line}");
+            crate::outln!(
+                "{}",
+                serde_json::Value::Object(crate::report::job_fields(&j, now))
+            )?;
         } else {
-            let what = j
-                .params
-                .get("source")
-                .and_then(|s| s.as_str())
-                .map(|s| format!("  {s}"))
-                .unwrap_or_default();
-            println!(
-                "{:>5}  {:<12} {:<11} {}/{} verified, {} failed{what}",
-                j.job, j.kind, j.status, j.items_verified, j.items_total, j.items_failed
-            );
+            let info = &j.info;
+            let path = |name| j.param_path(name).unwrap_or("-");
+            crate::outln!(
+                "{:>5}  {:<14} {:<7} {:<11} {}/{} verified, {} failed  {}  {}  {} -> {}",
+                info.job,
+                info.kind,
+                crate::report::job_mode(&j),
+                info.status,
+                info.items_verified,
+                info.items_total,
+                info.items_failed,
+                crate::report::utc(info.created_unix),
+                crate::report::duration(j.duration_s(now)),
+                path("source"),
+                path("target"),
+            )?;
         }
     }
     Ok(())

@@ -15,6 +15,9 @@ pub enum Error {
     Io(String),
     /// The journal could not be read or written.
     Journal(String),
+    /// Standard output was closed by its reader (`| head`): a normal end,
+    /// exit 0, nothing printed.
+    StdoutClosed,
 }
 
 impl Error {
@@ -30,7 +33,10 @@ impl Error {
 
     /// The process exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
-        2
+        match self {
+            Error::StdoutClosed => 0,
+            _ => 2,
+        }
     }
 }
 
@@ -40,6 +46,7 @@ impl fmt::Display for Error {
             Error::BadInput(m) | Error::Locked(m) | Error::Io(m) | Error::Journal(m) => {
                 f.write_str(m)
             }
+            Error::StdoutClosed => f.write_str("standard output closed"),
         }
     }
 }

@@ -141,6 +141,8 @@ pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
         Ok(j) => Arc::new(j),
         Err(e) => return fail(e),
     };
+    // The console's log (written by `ui`) is private like the journal.
+    let _ = crate::state_dir::private_file(&state.join("console.log"));
     let own = match sources_for(&state, &args) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -173,6 +175,8 @@ pub async fn demo(state: Option<PathBuf>, dir: Option<PathBuf>) -> i32 {
         Ok(j) => Arc::new(j),
         Err(e) => return fail(e),
     };
+    // The console's log (written by `ui`) is private like the journal.
+    let _ = crate::state_dir::private_file(&state.join("console.log"));
     let writer = demo::Writer::start(&sandbox.live, DEMO_WRITER_FOR);
     let own = Sources {
         entries: demo_entries(&sandbox),

@@ -20,6 +20,8 @@ pub mod kinds;
 pub mod launch;
 pub mod migrate;
 pub mod names;
+pub mod out;
+pub mod report;
 pub mod state_dir;
 
 pub mod target;

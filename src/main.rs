@@ -23,6 +23,7 @@ fn main() {
             Some(Command::Demo { dir }) => cutover::launch::demo(cli.state_dir, dir).await,
             Some(command) => match cutover::cli::dispatch(cli.state_dir, command).await {
                 Ok(code) => code,
+                Err(cutover::error::Error::StdoutClosed) => 0,
                 Err(e) => {
                     eprintln!("error: {e}");
                     e.exit_code()

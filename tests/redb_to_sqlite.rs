@@ -677,6 +677,38 @@ fn verification_names_each_damaged_row() {
         stdout.contains("table") && stdout.contains("verified") && stdout.contains("CHANGED"),
         "{stdout}"
     );
+
+    // The journal keeps the failure with its per-table rows: `cutover
+    // report` prints them as the run did, after the process exited.
+    let full = sb.verify(&src, &dst, &["--verify", "full"]);
+    // Rows and failures; the item's wall time is the run's own.
+    let results = |lines: Vec<Value>| -> Vec<Value> {
+        lines
+            .into_iter()
+            .filter(|e| e["event"] == "table" || e["event"] == "item_failed")
+            .map(|mut e| {
+                if let Some(r) = e.get_mut("report").and_then(Value::as_object_mut) {
+                    r.remove("elapsed_s");
+                }
+                e
+            })
+            .collect()
+    };
+    let run = results(events(&full));
+    let report = sb.cutover(&["report", "5", "--json"], &[]);
+    assert_eq!(report.status.code(), Some(0), "{}", show(&report));
+    let lines = events(&report);
+    assert_eq!(lines[0]["mode"], "verify");
+    assert_eq!(lines.last().unwrap()["event"], "summary");
+    let kept = results(lines);
+    assert!(run.iter().any(|e| e["event"] == "table"), "{}", show(&full));
+    assert_eq!(kept, run, "rows, then the failure, as the run printed them");
+    let text = sb.cutover(&["report", "5"], &[]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("CHANGED") && text.contains("FAILED"),
+        "{text}"
+    );
 }
 
 fn assert_refused(sb: &Sandbox, src: &Path, dst: &Path, extra: &[&str], expect: &str) {

@@ -14,8 +14,13 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::error::{Error, Result};
 pub use crate::job::event::{Event, ItemReport, JobId, Summary};
 use crate::job::{Item, ItemCtx, ItemError, Migration, Plan, Progress};
-use crate::journal::{ItemState, JobStatus, Journal};
+use crate::journal::{ItemResult, ItemState, JobStatus, Journal};
 use crate::target::{LockMode, TargetLock};
+
+mod mode;
+
+use mode::check_resumable;
+pub use mode::{mode_of, refuse_resume};
 
 /// Capacity of a job's event channel; progress beyond it is dropped, results wait.
 pub const EVENT_CAPACITY: usize = 1024;
@@ -32,7 +37,8 @@ pub struct RunOptions {
     pub parallel: usize,
     /// Print the steps, write nothing (not even the journal).
     pub dry_run: bool,
-    /// Only verify the target against the source (no writes, no journal).
+    /// Only verify the target against the source (no writes; journalled as
+    /// a job of mode `verify`, never resumable as a writing job).
     pub verify_only: bool,
     /// Run items in batches of this many: a batch finishes before the next starts.
     pub batch: Option<usize>,
@@ -83,7 +89,7 @@ fn guard(journal: &Journal, migration: &dyn Migration) -> Result<()> {
     migration.guard(&earlier)
 }
 
-/// Plan the migration, record the job (unless dry run / verify only) and start it.
+/// Plan the migration, record the job (unless dry run) and start it.
 /// Errors here are bad input found while planning: nothing has been written.
 pub async fn start(
     journal: Arc<Journal>,
@@ -91,16 +97,20 @@ pub async fn start(
     opts: RunOptions,
     resume: Option<JobId>,
 ) -> Result<JobHandle> {
+    if let (Some(id), false) = (resume, opts.dry_run) {
+        check_resumable(&journal, id, &opts)?;
+    }
     let planner = migration.clone();
-    let journalled = !opts.dry_run && !opts.verify_only;
-    let lock_mode = if journalled {
+    let journalled = !opts.dry_run;
+    let writes = journalled && !opts.verify_only;
+    let lock_mode = if writes {
         LockMode::Exclusive
     } else {
         LockMode::Shared
     };
     let state_dir = journal.state_dir().to_path_buf();
     let dry_run = opts.dry_run;
-    let guarded = (resume.is_none() && journalled).then(|| journal.clone());
+    let guarded = (resume.is_none() && writes).then(|| journal.clone());
     let (plan, target_lock) = tokio::task::spawn_blocking(move || -> Result<_> {
         let plan = planner.plan()?;
         // Planning only reads; the lock is taken before anything is written.
@@ -114,7 +124,7 @@ pub async fn start(
         if let Some(journal) = guarded {
             guard(&journal, &*planner)?;
         }
-        if journalled {
+        if writes {
             planner.prepare(&plan)?;
         }
         Ok((plan, lock))
@@ -134,7 +144,12 @@ pub async fn start(
             (id, done)
         }
         (None, true) => (
-            journal.create_job(migration.kind(), migration.params(), items_total)?,
+            journal.create_job(
+                migration.kind(),
+                mode_of(migration.as_ref(), &opts),
+                migration.params(),
+                items_total,
+            )?,
             HashSet::new(),
         ),
         (_, false) => (0, HashSet::new()),
@@ -335,11 +350,13 @@ impl JobRunner {
         let Some(journal) = &self.journal else {
             return;
         };
-        let migration = self.migration.clone();
-        let done = summary.clone();
-        let finished = tokio::task::spawn_blocking(move || migration.finish(&done)).await;
-        if let Ok(Err(e)) = finished {
-            tracing::error!("{e}");
+        if !self.opts.verify_only {
+            let migration = self.migration.clone();
+            let done = summary.clone();
+            let finished = tokio::task::spawn_blocking(move || migration.finish(&done)).await;
+            if let Ok(Err(e)) = finished {
+                tracing::error!("{e}");
+            }
         }
         let status = if summary.cancelled {
             JobStatus::Interrupted
@@ -348,7 +365,7 @@ impl JobRunner {
         } else {
             JobStatus::Completed
         };
-        if let Err(e) = journal.set_job_status(self.job, status, summary.items_total) {
+        if let Err(e) = journal.end_job(self.job, status, summary) {
             tracing::error!("{e}");
         }
     }
@@ -360,6 +377,32 @@ impl JobRunner {
                 .map_err(|e| ItemError(e.to_string())),
             None => Ok(()),
         }
+    }
+
+    /// Record an item's end (verified, or failed with `reason`) with its
+    /// result, for `cutover report`.
+    fn journal_result(
+        &self,
+        key: &str,
+        reason: Option<&str>,
+        report: &ItemReport,
+    ) -> Result<(), ItemError> {
+        let Some(j) = &self.journal else {
+            return Ok(());
+        };
+        if self.opts.verify_only && reason.is_none() && report.warnings.is_empty() {
+            // A verification is never resumed, so an item found equal has
+            // nothing to keep; the job's counts come with its end.
+            return Ok(());
+        }
+        let state = match reason {
+            None => ItemState::Verified,
+            Some(r) => ItemState::Failed {
+                reason: r.to_string(),
+            },
+        };
+        j.record_item(self.job, key, &state, ItemResult::of(key, reason, report))
+            .map_err(|e| ItemError(e.to_string()))
     }
 
     /// Write and verify one item (blocking thread). Journal first, then work.
@@ -375,7 +418,7 @@ impl JobRunner {
         };
         let mut report = ItemReport::default();
         let mut work = Some(work);
-        let result = self.write_and_verify(item, &ctx, &mut report, &mut work);
+        let result = self.write_and_verify(item, &ctx, &mut report, &mut work, started);
         let cancelled = self.cancel.load(Ordering::Relaxed);
         let (verified, reason) = match result {
             Ok(()) => (true, None),
@@ -404,12 +447,7 @@ impl JobRunner {
                 report: report.clone(),
             },
             Some(reason) => {
-                let _ = self.journal_item(
-                    &item.key,
-                    ItemState::Failed {
-                        reason: reason.clone(),
-                    },
-                );
+                let _ = self.journal_result(&item.key, Some(&reason), &report);
                 Event::ItemFailed {
                     job: self.job,
                     item: item.key.clone(),
@@ -438,6 +476,7 @@ impl JobRunner {
         ctx: &ItemCtx,
         report: &mut ItemReport,
         work: &mut Option<OwnedSemaphorePermit>,
+        started: Instant,
     ) -> std::result::Result<(), ItemError> {
         let mut memo = None;
         if !self.opts.verify_only {
@@ -458,7 +497,8 @@ impl JobRunner {
             // Durable before it is recorded verified.
             self.migration.flush()?;
         }
-        self.journal_item(&item.key, ItemState::Verified)
+        report.elapsed_s = started.elapsed().as_secs_f64();
+        self.journal_result(&item.key, None, report)
     }
 }
 

@@ -330,3 +330,57 @@ async fn items_waiting_for_their_flush_let_the_next_ones_run_unless_rolling() {
         .collect();
     assert_eq!(order, ["start", "done"].repeat(4));
 }
+
+/// A verification is a journalled job of mode `verify` that writes nothing,
+/// keeps its failures for `cutover report`, and never comes back as a
+/// writing job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_is_journalled_and_never_resumed_as_a_writer() {
+    let (_dir, journal) = journal();
+    let m = Arc::new(Scripted::new(4));
+    m.fail.lock().expect("lock").insert("item-00002".into());
+    let verify = RunOptions {
+        verify_only: true,
+        ..opts(2)
+    };
+    let handle = start(journal.clone(), m.clone(), verify.clone(), None)
+        .await
+        .expect("start");
+    assert_eq!(handle.job, 1, "a verification has a job id of its own");
+    let (_, summary) = drain(handle).await;
+    assert_eq!(summary.items_failed, 1);
+    assert!(m.ran.lock().expect("lock").is_empty(), "nothing written");
+    let record = journal.record(1).expect("read").expect("job 1");
+    assert_eq!(record.run.mode, "verify");
+    assert_eq!(record.info.status, JobStatus::Failed);
+    assert_eq!(record.info.items_verified, 3);
+    assert!(record.run.ended_unix.is_some());
+    assert_eq!(record.run.summary.as_ref().map(|s| s.items_failed), Some(1));
+    let results = journal.results(1).expect("results");
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].item, "item-00002");
+    assert_eq!(results[0].reason.as_deref(), Some("* item-00002 content"));
+
+    match start(journal.clone(), m.clone(), opts(2), Some(1)).await {
+        Err(e) => assert!(e.to_string().contains("mode verify"), "{e}"),
+        Ok(_) => panic!("a verification was resumed as a writing job"),
+    }
+    assert!(
+        m.ran.lock().expect("lock").is_empty(),
+        "still nothing written"
+    );
+
+    // A writing job keeps its kind's mode, and is not resumed as a verification.
+    m.fail.lock().expect("lock").clear();
+    let (_, _) = drain(
+        start(journal.clone(), m.clone(), opts(2), None)
+            .await
+            .expect("start"),
+    )
+    .await;
+    assert_eq!(
+        journal.record(2).expect("read").expect("job 2").run.mode,
+        "migrate"
+    );
+    assert!(start(journal, m, verify, Some(2)).await.is_err());
+}

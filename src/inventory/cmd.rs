@@ -62,11 +62,11 @@ pub fn dispatch(state: &Path, action: Option<SourcesAction>, json: bool) -> Resu
             let mut inv = Inventory::load(state)?;
             let gone = inv.remove(&name)?;
             inv.save(state)?;
-            println!(
+            crate::outln!(
                 "forgot {} ({}); nothing was deleted",
                 gone.name,
                 names::display(&gone.source)
-            );
+            )?;
             Ok(0)
         }
     }
@@ -112,12 +112,12 @@ fn add(
             .as_deref()
             .map(|d| format!(" → {}", names::display(d)))
             .unwrap_or_else(|| " (no target yet)".to_string());
-        println!(
+        crate::outln!(
             "{} {name} ({}): {}{to}",
             if new { "added" } else { "updated" },
             k.name(),
             names::display(&source)
-        );
+        )?;
     }
     inv.save(state)?;
     Ok(0)
@@ -145,15 +145,15 @@ pub fn json_of(entry: &super::Entry, s: &Source) -> serde_json::Value {
 fn list(state: &Path, json: bool) -> Result<i32> {
     let inv = Inventory::load(state)?;
     if inv.sources.is_empty() && !json {
-        println!(
+        crate::outln!(
             "no sources yet; add one with `cutover sources add PATH --target DIR` (state directory {})",
             names::display(state)
-        );
+        )?;
     }
     for entry in &inv.sources {
         for s in sources_of(entry) {
             if json {
-                println!("{}", json_of(entry, &s));
+                crate::outln!("{}", json_of(entry, &s))?;
                 continue;
             }
             let to = target_of(entry, &s).unwrap_or_else(|| "(no target)".to_string());
@@ -161,7 +161,7 @@ fn list(state: &Path, json: bool) -> Result<i32> {
                 None => "ok".to_string(),
                 Some(why) => format!("unusable: {why}"),
             };
-            println!(
+            crate::outln!(
                 "{:<20} {:<15} {} → {to}  {} {}, {}  {state}",
                 s.name,
                 entry.kind,
@@ -169,7 +169,7 @@ fn list(state: &Path, json: bool) -> Result<i32> {
                 s.entries,
                 crate::kinds::find(&entry.kind).map_or("entries", |k| k.units().entries),
                 humansize::format_size(s.bytes, humansize::BINARY),
-            );
+            )?;
         }
     }
     Ok(0)

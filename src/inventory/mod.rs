@@ -90,17 +90,12 @@ impl Inventory {
 
     /// Write it atomically (temporary file, fsync, rename).
     pub fn save(&self, state_dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|e| Error::io("cannot create state directory", state_dir, &e))?;
+        crate::state_dir::create(state_dir)?;
         let path = Self::file_in(state_dir);
         let tmp = state_dir.join(format!(".{FILE}.tmp"));
         let text = toml::to_string(self)
             .map_err(|e| Error::Io(format!("cannot write the inventory: {e}")))?;
-        let written = std::fs::File::create(&tmp).and_then(|mut f| {
-            std::io::Write::write_all(&mut f, text.as_bytes())?;
-            f.sync_all()
-        });
-        written
+        crate::state_dir::write_private(&tmp, text.as_bytes(), true)
             .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|e| Error::io("cannot write", &path, &e))
     }

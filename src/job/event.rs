@@ -2,13 +2,14 @@
 //! consume exactly this stream, so it is the contract between the engine and
 //! everything that shows progress.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Identifier of a job in the journal.
 pub type JobId = u64;
 
 /// What happened to one item once the engine is done with it.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct ItemReport {
     /// Entries (files, symlinks, dirs) the item covers in the source.
     pub files: u64,
@@ -58,10 +59,22 @@ impl Row {
 
     /// The NDJSON line: `event` first, then the fields.
     pub fn json_line(&self) -> String {
+        serde_json::Value::Object(self.json_object()).to_string()
+    }
+
+    /// The NDJSON object: `event` first, then the fields.
+    pub fn json_object(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut map = serde_json::Map::new();
         map.insert("event".into(), self.name.clone().into());
         map.extend(self.fields.clone());
-        serde_json::Value::Object(map).to_string()
+        map
+    }
+
+    /// Back from its NDJSON object (`None` without an `event` name).
+    pub fn from_object(value: &serde_json::Value) -> Option<Row> {
+        let mut fields = value.as_object()?.clone();
+        let name = fields.remove("event")?.as_str()?.to_string();
+        Some(Row { name, fields })
     }
 
     /// `NAME key=value …`, for kinds with no layout of their own.
@@ -79,7 +92,8 @@ impl Row {
 }
 
 /// Totals of a finished job; the last line of every headless run.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Summary {
     pub job: JobId,
     pub kind: String,

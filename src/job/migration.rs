@@ -85,6 +85,12 @@ pub trait Migration: Send + Sync {
     fn units(&self) -> super::Units;
     /// Parameters stored in the journal so `cutover resume` can rebuild the job.
     fn params(&self) -> serde_json::Value;
+    /// How a writing job of this kind runs, as the journal records it
+    /// (`bulk`, `final`; default `migrate`). A verification is `verify`,
+    /// whatever the kind.
+    fn mode(&self) -> &'static str {
+        "migrate"
+    }
     /// Check the inputs cheaply (paths exist, target allowed); writes nothing.
     fn check(&self) -> Result<()>;
     /// Check the inputs and turn them into items; writes nothing.

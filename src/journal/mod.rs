@@ -3,12 +3,20 @@
 //! describes, so a killed process resumes without trusting half-done items.
 //! One process at a time holds it (redb locks the file). So that `cutover
 //! jobs` works while a job runs, the holder also publishes the job list to
-//! `jobs.json` beside it (atomically, throttled), which readers use.
+//! `jobs.json` beside it (atomically, throttled), which readers use, and
+//! each job's kept item results to `reports/JOB.json` (see `publish`).
 
+mod publish;
 mod record;
+mod results;
 
-pub use record::{ItemState, JobInfo, JobStatus};
+pub use publish::PublishedReport;
+pub use record::{
+    ItemResult, ItemState, JobInfo, JobRecord, JobRun, JobStatus, KEEP_FAILURES, KEEP_WARNINGS,
+    MODE_VERIFY,
+};
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,6 +28,10 @@ use crate::error::{Error, Result};
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 const ITEMS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("items");
 const CHECKLIST: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("checklist");
+/// Item results kept in full (bounded per job), by (job, item key).
+const RESULTS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("results");
+/// Counts of item results beyond a job's bounds, by (job, item key).
+const OVERFLOW: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("results_overflow");
 
 /// How long non-durable item commits may pile up before one is made durable.
 const DURABLE_EVERY: Duration = Duration::from_millis(500);
@@ -27,12 +39,23 @@ const DURABLE_EVERY: Duration = Duration::from_millis(500);
 /// How often the job list is republished while items change.
 const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 
+/// One row of a table of JSON values, as redb iterates it.
+type RowResult<'a, K> = std::result::Result<
+    (
+        redb::AccessGuard<'a, K>,
+        redb::AccessGuard<'a, &'static [u8]>,
+    ),
+    redb::StorageError,
+>;
+
 /// The journal file, held by this process.
 pub struct Journal {
     db: Database,
     path: PathBuf,
     last_durable: Mutex<Instant>,
     last_published: Mutex<Option<Instant>>,
+    /// Jobs whose results changed since their report was last published.
+    unpublished: Mutex<BTreeSet<JobId>>,
 }
 
 fn jerr(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -42,7 +65,8 @@ fn jerr(path: &Path, e: impl std::fmt::Display) -> Error {
     ))
 }
 
-fn now_unix() -> u64 {
+/// Seconds since the epoch, now.
+pub fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -59,9 +83,9 @@ impl Journal {
     /// cutover process holds it. Jobs left `running` by a dead process become
     /// `interrupted`.
     pub fn open(state_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|e| Error::io("cannot create state directory", state_dir, &e))?;
+        crate::state_dir::create(state_dir)?;
         let path = Self::file_in(state_dir);
+        crate::state_dir::private_file(&path)?;
         let db = Database::create(&path)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(format!(
@@ -75,6 +99,7 @@ impl Journal {
             path,
             last_durable: Mutex::new(Instant::now()),
             last_published: Mutex::new(None),
+            unpublished: Mutex::new(BTreeSet::new()),
         };
         journal.init_tables()?;
         journal.mark_stale_running()?;
@@ -82,54 +107,17 @@ impl Journal {
         Ok(journal)
     }
 
+    /// The one-line refusal for a job the journal at `file` does not have.
+    pub fn no_such_job(file: &Path, id: JobId) -> Error {
+        Error::bad(format!(
+            "no job {id} in {}; `cutover jobs` lists them",
+            crate::display_path(file)
+        ))
+    }
+
     /// The state directory that holds this journal.
     pub fn state_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
-    }
-
-    /// The published job list beside the journal.
-    pub fn published_file(state_dir: &Path) -> PathBuf {
-        state_dir.join("jobs.json")
-    }
-
-    /// Jobs as last published by the process holding the journal.
-    pub fn read_published(state_dir: &Path) -> Result<Vec<JobInfo>> {
-        let path = Self::published_file(state_dir);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, &e))?;
-        serde_json::from_slice(&bytes).map_err(|e| jerr(&path, e))
-    }
-
-    /// Jobs, from the journal when no other process holds it, else as published.
-    pub fn list(state_dir: &Path) -> Result<Vec<JobInfo>> {
-        match Self::open(state_dir) {
-            Ok(j) => j.jobs(),
-            Err(Error::Locked(_)) => Self::read_published(state_dir),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Write the job list to `jobs.json` (temp file + rename); throttled unless `now`.
-    fn publish(&self, now: bool) {
-        let Ok(mut last) = self.last_published.lock() else {
-            return;
-        };
-        if !now && last.is_some_and(|t| t.elapsed() < PUBLISH_EVERY) {
-            return;
-        }
-        *last = Some(Instant::now());
-        let Some(dir) = self.path.parent() else {
-            return;
-        };
-        let Ok(jobs) = self.jobs() else {
-            return;
-        };
-        let Ok(bytes) = serde_json::to_vec(&jobs) else {
-            return;
-        };
-        let tmp = dir.join(".jobs.json.tmp");
-        if std::fs::write(&tmp, bytes).is_ok() {
-            let _ = std::fs::rename(&tmp, Self::published_file(dir));
-        }
     }
 
     /// Path of the journal file.
@@ -146,6 +134,8 @@ impl Journal {
             txn.open_table(JOBS)?;
             txn.open_table(ITEMS)?;
             txn.open_table(CHECKLIST)?;
+            txn.open_table(RESULTS)?;
+            txn.open_table(OVERFLOW)?;
             Ok(())
         })
     }
@@ -176,31 +166,39 @@ impl Journal {
         Ok(out)
     }
 
+    /// Jobs left `running` by a dead process become `interrupted`; their
+    /// reports, and any a reader could not find yet (a journal from before
+    /// reports), are published again.
     fn mark_stale_running(&self) -> Result<()> {
-        let stale: Vec<JobInfo> = self
-            .jobs()?
-            .into_iter()
-            .filter(|j| j.status == JobStatus::Running)
-            .collect();
-        for mut job in stale {
-            job.status = JobStatus::Interrupted;
-            self.put_job(&job, true)?;
+        let state_dir = self.state_dir().to_path_buf();
+        for mut job in self.records()? {
+            let id = job.info.job;
+            if job.info.status == JobStatus::Running {
+                job.info.status = JobStatus::Interrupted;
+                job.run.ended_unix = Some(job.info.updated_unix);
+                self.put_job(&job, true)?;
+                self.mark_unpublished(id);
+            } else if !Self::report_file(&state_dir, id).exists() {
+                self.mark_unpublished(id);
+            }
         }
         Ok(())
     }
 
-    fn put_job(&self, job: &JobInfo, durable: bool) -> Result<()> {
+    fn put_job(&self, job: &JobRecord, durable: bool) -> Result<()> {
         let bytes = serde_json::to_vec(job).map_err(|e| jerr(&self.path, e))?;
         self.write(durable, |txn| {
-            txn.open_table(JOBS)?.insert(job.job, bytes.as_slice())?;
+            txn.open_table(JOBS)?
+                .insert(job.info.job, bytes.as_slice())?;
             Ok(())
         })
     }
 
-    /// Record a new job, `running`, and return its id.
+    /// Record a new job, `running` in `mode` (`bulk`, `verify`…), and return its id.
     pub fn create_job(
         &self,
         kind: &str,
+        mode: &str,
         params: serde_json::Value,
         items_total: u64,
     ) -> Result<JobId> {
@@ -210,16 +208,22 @@ impl Journal {
             let last = table.last().map_err(|e| jerr(&self.path, e))?;
             last.map(|(k, _)| k.value() + 1).unwrap_or(1)
         };
-        let job = JobInfo {
-            job: next,
-            kind: kind.to_string(),
-            status: JobStatus::Running,
-            items_total,
-            items_verified: 0,
-            items_failed: 0,
-            params,
-            created_unix: now_unix(),
-            updated_unix: now_unix(),
+        let job = JobRecord {
+            info: JobInfo {
+                job: next,
+                kind: kind.to_string(),
+                status: JobStatus::Running,
+                items_total,
+                items_verified: 0,
+                items_failed: 0,
+                params,
+                created_unix: now_unix(),
+                updated_unix: now_unix(),
+            },
+            run: JobRun {
+                mode: mode.to_string(),
+                ..JobRun::default()
+            },
         };
         self.put_job(&job, true)?;
         self.publish(true);
@@ -228,6 +232,11 @@ impl Journal {
 
     /// One job by id.
     pub fn job(&self, id: JobId) -> Result<Option<JobInfo>> {
+        Ok(self.record(id)?.map(|r| r.info))
+    }
+
+    /// One job's whole record by id.
+    pub fn record(&self, id: JobId) -> Result<Option<JobRecord>> {
         let txn = self.read_txn()?;
         let table = txn.open_table(JOBS).map_err(|e| jerr(&self.path, e))?;
         let Some(v) = table.get(id).map_err(|e| jerr(&self.path, e))? else {
@@ -240,14 +249,28 @@ impl Journal {
 
     /// Every job, oldest first.
     pub fn jobs(&self) -> Result<Vec<JobInfo>> {
+        self.records().map(publish::infos)
+    }
+
+    /// Every job's whole record, oldest first.
+    pub fn records(&self) -> Result<Vec<JobRecord>> {
         let txn = self.read_txn()?;
         let table = match txn.open_table(JOBS) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(jerr(&self.path, e)),
         };
+        let rows = table.iter().map_err(|e| jerr(&self.path, e))?;
+        self.decode_all(rows)
+    }
+
+    /// The JSON values of a table's rows, decoded.
+    fn decode_all<'a, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+        &self,
+        rows: impl Iterator<Item = RowResult<'a, K>>,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
-        for row in table.iter().map_err(|e| jerr(&self.path, e))? {
+        for row in rows {
             let (_, v) = row.map_err(|e| jerr(&self.path, e))?;
             out.push(serde_json::from_slice(v.value()).map_err(|e| jerr(&self.path, e))?);
         }
@@ -256,45 +279,48 @@ impl Journal {
 
     /// Set a job's status (and its item totals) durably.
     pub fn set_job_status(&self, id: JobId, status: JobStatus, items_total: u64) -> Result<()> {
-        let Some(mut job) = self.job(id)? else {
+        self.update_job(id, |job| {
+            job.info.status = status;
+            job.info.items_total = items_total;
+        })
+    }
+
+    /// Record how a job's run ended, with its summary, durably.
+    pub fn end_job(
+        &self,
+        id: JobId,
+        status: JobStatus,
+        summary: &crate::job::event::Summary,
+    ) -> Result<()> {
+        self.update_job(id, |job| {
+            job.info.status = status;
+            job.info.items_total = summary.items_total;
+            if job.verify_only() {
+                // A verification records only items with something to show.
+                job.info.items_verified = summary.items_verified;
+                job.info.items_failed = summary.items_failed;
+            }
+            job.run.summary = Some(summary.clone());
+        })
+    }
+
+    fn update_job(&self, id: JobId, f: impl FnOnce(&mut JobRecord)) -> Result<()> {
+        let Some(mut job) = self.record(id)? else {
             return Err(Error::bad(format!("no job {id} in the journal")));
         };
-        job.status = status;
-        job.items_total = items_total;
-        job.updated_unix = now_unix();
+        f(&mut job);
+        job.info.updated_unix = now_unix();
+        job.run.ended_unix =
+            (job.info.status != JobStatus::Running).then_some(job.info.updated_unix);
         self.put_job(&job, true)?;
+        self.mark_unpublished(id);
         self.publish(true);
         Ok(())
     }
 
     /// Record an item's new state, keeping the job's counters in step, in one commit.
     pub fn set_item(&self, id: JobId, key: &str, state: &ItemState) -> Result<()> {
-        let bytes = serde_json::to_vec(state).map_err(|e| jerr(&self.path, e))?;
-        let path = self.path.clone();
-        self.write(false, |txn| {
-            let mut items = txn.open_table(ITEMS)?;
-            let old: Option<ItemState> = items
-                .get((id, key))?
-                .and_then(|v| serde_json::from_slice(v.value()).ok());
-            items.insert((id, key), bytes.as_slice())?;
-            let mut jobs = txn.open_table(JOBS)?;
-            let job_bytes = jobs.get(id)?.map(|v| v.value().to_vec());
-            if let Some(job_bytes) = job_bytes {
-                if let Ok(mut job) = serde_json::from_slice::<JobInfo>(&job_bytes) {
-                    job.count(old.as_ref(), -1);
-                    job.count(Some(state), 1);
-                    job.updated_unix = now_unix();
-                    if let Ok(b) = serde_json::to_vec(&job) {
-                        jobs.insert(id, b.as_slice())?;
-                    }
-                }
-            } else {
-                tracing::warn!("journal {}: item of unknown job {id}", path.display());
-            }
-            Ok(())
-        })?;
-        self.publish(false);
-        Ok(())
+        self.record_item(id, key, state, None)
     }
 
     /// Every item state recorded for a job (keys are the plan's item keys).
@@ -331,3 +357,6 @@ impl Journal {
 
 /// Identifier of a job.
 pub type JobId = u64;
+
+#[cfg(test)]
+mod tests;

@@ -69,3 +69,171 @@ pub enum ItemState {
     /// Failed with this reason; redone on resume.
     Failed { reason: String },
 }
+
+/// What the journal keeps of a job beyond [`JobInfo`] (kept in the same
+/// record, so journals written before these fields read as their defaults).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobRun {
+    /// How the job ran: `bulk`, `final`, `verify`, `migrate`… Empty in
+    /// journals older than modes (those jobs all wrote their target).
+    #[serde(default)]
+    pub mode: String,
+    /// When the job last stopped (completed, failed, interrupted); none while running.
+    #[serde(default)]
+    pub ended_unix: Option<u64>,
+    /// Warnings of its items' latest results (exact, kept or not).
+    #[serde(default)]
+    pub warnings: u64,
+    /// Failed items whose reason is kept in full (at most [`KEEP_FAILURES`]).
+    #[serde(default)]
+    pub failures_kept: u64,
+    /// Warning messages kept in full (at most [`KEEP_WARNINGS`]).
+    #[serde(default)]
+    pub warnings_kept: u64,
+    /// The summary of the job's latest run.
+    #[serde(default)]
+    pub summary: Option<crate::job::event::Summary>,
+}
+
+/// The mode of a job that only verified its target (never resumable as a writer).
+pub const MODE_VERIFY: &str = "verify";
+
+/// Failed items whose reason, report and rows a job keeps in full.
+pub const KEEP_FAILURES: u64 = 1000;
+/// Warning messages a job keeps in full.
+pub const KEEP_WARNINGS: u64 = 1000;
+
+/// A job as stored: [`JobInfo`] and [`JobRun`], one JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// What every reader of the journal knows of a job.
+    #[serde(flatten)]
+    pub info: JobInfo,
+    /// How it ran, and the bookkeeping of its kept results.
+    #[serde(flatten)]
+    pub run: JobRun,
+}
+
+impl JobRecord {
+    /// A path parameter of the job (`source`, `target`), as journalled.
+    pub fn param_path(&self, name: &str) -> Option<&str> {
+        self.info.params.get(name).and_then(|v| v.as_str())
+    }
+
+    /// Whether the job only verified (its mode is `verify`).
+    pub fn verify_only(&self) -> bool {
+        self.run.mode == MODE_VERIFY
+    }
+
+    /// When the job last stopped; none while it runs. Jobs recorded before
+    /// end times stopped when last updated.
+    pub fn ended_unix(&self) -> Option<u64> {
+        match self.info.status {
+            JobStatus::Running => None,
+            _ => Some(self.run.ended_unix.unwrap_or(self.info.updated_unix)),
+        }
+    }
+
+    /// Seconds from its first start to its last stop (to now while running).
+    pub fn duration_s(&self, now_unix: u64) -> u64 {
+        self.ended_unix()
+            .unwrap_or_else(|| now_unix.max(self.info.updated_unix))
+            .saturating_sub(self.info.created_unix)
+    }
+}
+
+/// One item's latest result, kept when it failed or warned: what a report
+/// shows. Beyond a job's bound only counts are kept (`reason` none,
+/// `warnings` cut short).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemResult {
+    /// The item's key.
+    pub item: String,
+    /// Whether the item failed.
+    pub failed: bool,
+    /// Every difference found, when it failed and the reason is kept.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Warning messages kept.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Warnings the item had, kept or not.
+    #[serde(default)]
+    pub warnings_total: u64,
+    /// The item's report (empty when its failure is not kept).
+    #[serde(default)]
+    pub report: crate::job::event::ItemReport,
+    /// The kind-specific rows of a failed item, each its NDJSON object.
+    #[serde(default)]
+    pub rows: Vec<serde_json::Value>,
+}
+
+impl ItemResult {
+    /// The result of an item from its report; `None` when it verified
+    /// without warnings (nothing to show).
+    pub fn of(
+        item: &str,
+        reason: Option<&str>,
+        report: &crate::job::event::ItemReport,
+    ) -> Option<ItemResult> {
+        if reason.is_none() && report.warnings.is_empty() {
+            return None;
+        }
+        Some(ItemResult {
+            item: item.to_string(),
+            failed: reason.is_some(),
+            reason: reason.map(str::to_string),
+            warnings: report.warnings.clone(),
+            warnings_total: report.warnings.len() as u64,
+            report: report.clone(),
+            // Rows say where a failure lies; a report shows them with it.
+            rows: report
+                .rows
+                .iter()
+                .filter(|_| reason.is_some())
+                .map(|r| serde_json::Value::Object(r.json_object()))
+                .collect(),
+        })
+    }
+
+    /// Whether anything beyond counts is kept.
+    pub fn keeps_anything(&self) -> bool {
+        self.reason.is_some() || !self.warnings.is_empty()
+    }
+
+    /// Take `old` out of the job's tallies and admit `new` within the
+    /// job's bounds (cutting it short beyond them). Returns what to store.
+    pub fn admit(
+        run: &mut JobRun,
+        old: Option<&ItemResult>,
+        new: Option<ItemResult>,
+    ) -> Option<ItemResult> {
+        if let Some(old) = old {
+            run.warnings = run.warnings.saturating_sub(old.warnings_total);
+            if old.reason.is_some() {
+                run.failures_kept = run.failures_kept.saturating_sub(1);
+            }
+            run.warnings_kept = run.warnings_kept.saturating_sub(old.warnings.len() as u64);
+        }
+        let mut new = new?;
+        run.warnings += new.warnings_total;
+        if new.reason.is_some() {
+            if run.failures_kept < KEEP_FAILURES {
+                run.failures_kept += 1;
+            } else {
+                new.reason = None;
+                new.rows.clear();
+            }
+        }
+        let room = KEEP_WARNINGS.saturating_sub(run.warnings_kept);
+        new.warnings
+            .truncate(usize::try_from(room).unwrap_or(usize::MAX));
+        run.warnings_kept += new.warnings.len() as u64;
+        if !new.keeps_anything() {
+            // Counts only.
+            new.report = crate::job::event::ItemReport::default();
+            new.rows.clear();
+        }
+        Some(new)
+    }
+}

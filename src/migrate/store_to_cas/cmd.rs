@@ -62,20 +62,27 @@ pub enum StoreCommand {
     },
 }
 
+/// Print a phase's result; its exit code is the phase's, even when no
+/// one reads standard output any more (the phase has happened).
 fn print_phase(r: &PhaseResult, json: bool) -> i32 {
-    if json {
-        println!("{}", serde_json::to_string(r).unwrap_or_default());
-    } else {
-        println!("{}", r.message);
-        for p in &r.problems {
-            println!("* {p}");
-        }
-    }
+    let _ = print_phase_lines(r, json);
     if r.ok {
         0
     } else {
         1
     }
+}
+
+fn print_phase_lines(r: &PhaseResult, json: bool) -> crate::error::Result<()> {
+    if json {
+        crate::outln!("{}", serde_json::to_string(r).unwrap_or_default())?;
+    } else {
+        crate::outln!("{}", r.message)?;
+        for p in &r.problems {
+            crate::outln!("* {p}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Text lines of a store status.
@@ -153,22 +160,22 @@ pub fn dispatch(cmd: StoreCommand, state: &Path) -> Result<i32> {
                 crate::engine::default_parallel(),
             )?;
             if json {
-                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                crate::outln!("{}", serde_json::to_string(&r).unwrap_or_default())?;
             } else {
-                println!("{} files, {}", r.files, format_size(r.bytes, BINARY));
-                println!(
+                crate::outln!("{} files, {}", r.files, format_size(r.bytes, BINARY))?;
+                crate::outln!(
                     "{} candidates after grouping by size ({})",
                     r.candidates,
                     format_size(r.candidate_bytes, BINARY)
-                );
-                println!(
+                )?;
+                crate::outln!(
                     "{} redundant files: {} ({} bytes) can be saved; {} files hashed in {:.2}s",
                     r.redundant_files,
                     format_size(r.reducible_bytes, BINARY),
                     r.reducible_bytes,
                     r.hashed,
                     r.elapsed_s
-                );
+                )?;
             }
             Ok(0)
         }
@@ -187,10 +194,10 @@ pub fn dispatch(cmd: StoreCommand, state: &Path) -> Result<i32> {
             };
             let s = phases::status(&target, verify)?;
             if json {
-                println!("{}", serde_json::to_string(&s).unwrap_or_default());
+                crate::outln!("{}", serde_json::to_string(&s).unwrap_or_default())?;
             } else {
                 for line in status_lines(&s) {
-                    println!("{line}");
+                    crate::outln!("{line}")?;
                 }
             }
             Ok(if s.healthy() { 0 } else { 1 })

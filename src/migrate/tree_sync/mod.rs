@@ -254,6 +254,15 @@ impl Migration for TreeSync {
         serde_json::to_value(&self.params).unwrap_or(serde_json::Value::Null)
     }
 
+    /// `final` for the cutover delta sync, else `bulk`.
+    fn mode(&self) -> &'static str {
+        if self.params.final_sync {
+            "final"
+        } else {
+            "bulk"
+        }
+    }
+
     fn check(&self) -> Result<()> {
         self.validate(self.verify_only)
     }
