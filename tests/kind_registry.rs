@@ -384,11 +384,12 @@ fn the_console_offers_a_registered_kind_builds_its_jobs_and_shows_its_details() 
             created_unix: 0,
             updated_unix: 0,
         },
+        "migrate",
         &all,
     );
     assert_eq!(
         (row.label.as_str(), row.sources.clone()),
-        ("steps", vec![0])
+        ("steps (migrate)", vec![0])
     );
 
     // The details pane draws the kind's table, then its live reading.

@@ -1127,3 +1127,128 @@ fn keys_set_the_verify_mode_the_parallelism_and_roll_back_a_job() {
         Some("rollback of job #4: removed the bulk copy at /mnt/zfs/app/uploads")
     );
 }
+
+#[test]
+fn the_stream_is_filtered_searched_paged_and_shows_a_report_from_jobs() {
+    use cutover::ui::model::{ItemLine, ItemMark};
+    let t0 = Instant::now();
+    let sc = Script { t0 };
+    let mut s = console(t0);
+    update(&mut s, Msg::Jobs(Vec::new()));
+    update(&mut s, Msg::ch(' '));
+    update(&mut s, Msg::key(KeyCode::Enter));
+    update(&mut s, Msg::JobSpawned { job: 1 });
+    sc.started(&mut s, 10, 1, 60, 60, 60);
+    for i in 0..60u64 {
+        let item = format!("dir/{i:02}");
+        let event = match i {
+            7 | 41 => Event::ItemFailed {
+                job: 1,
+                item,
+                reason: "1 difference: * a.txt content (blake3 1111 != 2222)".into(),
+                report: ItemReport::default(),
+            },
+            20 => Event::Warning {
+                job: 1,
+                item,
+                message: "b.txt changed while copied".into(),
+            },
+            _ => Event::ItemVerified {
+                job: 1,
+                item,
+                report: ItemReport {
+                    files: 1,
+                    ..Default::default()
+                },
+            },
+        };
+        sc.send(&mut s, 20 + i, event);
+    }
+    s.focus = Pane::Items;
+    // A page is the pane's height; g shows the top page, not one line.
+    screen(&s, 80, 24);
+    let page = s.items_page.get();
+    assert!(page > 10, "page {page}");
+    update(&mut s, Msg::key(KeyCode::PageUp));
+    assert_eq!(s.cursor.items_back, page);
+    update(&mut s, Msg::ch('g'));
+    let top = screen(&s, 80, 24);
+    assert!(top.contains("dir/00") && top.contains("dir/10"), "{top}");
+    // n / N: the next and previous failure or warning.
+    update(&mut s, Msg::ch('G'));
+    update(&mut s, Msg::ch('n'));
+    assert_eq!(s.status.as_deref(), Some("* dir/07"));
+    update(&mut s, Msg::ch('n'));
+    assert_eq!(s.status.as_deref(), Some("! dir/20"));
+    update(&mut s, Msg::ch('n'));
+    assert_eq!(s.status.as_deref(), Some("* dir/41"));
+    update(&mut s, Msg::ch('N'));
+    assert_eq!(s.status.as_deref(), Some("! dir/20"));
+    // /: only the lines holding the text, as it is typed; esc clears.
+    update(&mut s, Msg::ch('/'));
+    for c in "dir/4".chars() {
+        update(&mut s, Msg::ch(c));
+    }
+    update(&mut s, Msg::key(KeyCode::Enter));
+    let filtered = screen(&s, 80, 24);
+    assert!(filtered.contains("/dir/4: 10 lines"), "{filtered}");
+    assert!(
+        filtered.contains("dir/41") && !filtered.contains("dir/07"),
+        "{filtered}"
+    );
+    insta::assert_snapshot!("20_items_filtered_80x24", filtered);
+    update(&mut s, Msg::key(KeyCode::Esc));
+    assert_eq!(s.filter, None);
+    // enter in Jobs opens a job's report in Items; esc goes back.
+    s.focus = Pane::Jobs;
+    update(
+        &mut s,
+        Msg::Jobs(vec![JobRow {
+            job: 1,
+            kind: "tree-sync".into(),
+            status: "failed".into(),
+            items_total: 60,
+            items_verified: 58,
+            items_failed: 2,
+            label: "uploads (bulk)".into(),
+            params: serde_json::Value::Null,
+            sources: vec![0],
+        }]),
+    );
+    assert_eq!(
+        update(&mut s, Msg::key(KeyCode::Enter)),
+        vec![Command::OpenReport { job: 1 }]
+    );
+    let line = |mark, item: &str, detail: &str| ItemLine {
+        mark,
+        item: item.into(),
+        detail: detail.into(),
+    };
+    update(
+        &mut s,
+        Msg::Report {
+            job: 1,
+            lines: Ok(vec![
+                line(
+                    ItemMark::Note,
+                    "#1 bulk tree-sync",
+                    "/srv/app/uploads → /mnt/zfs/app/uploads · failed",
+                ),
+                line(ItemMark::Failed, "dir/07", "1 difference: * a.txt content"),
+                line(ItemMark::Failed, "dir/41", "1 difference: * a.txt content"),
+                line(
+                    ItemMark::Note,
+                    "counts",
+                    "58 of 60 items verified · 2 failed · 1 warnings",
+                ),
+            ]),
+        },
+    );
+    assert_eq!(s.focus, Pane::Items);
+    let report = screen(&s, 80, 24);
+    assert!(report.contains("report of job #1"), "{report}");
+    assert!(!report.contains("dir/33"), "{report}");
+    update(&mut s, Msg::key(KeyCode::Esc));
+    assert!(s.report.is_none());
+    assert!(screen(&s, 80, 24).contains("dir/59"));
+}

@@ -47,6 +47,10 @@ pub enum Action {
     Steps,
     /// Roll back the job under the cursor in the jobs pane (asks first).
     Rollback,
+    /// Filter the item stream and the lists by text.
+    Filter,
+    /// The previous failure or warning in the item stream (`n` goes to the next).
+    PrevMatch,
     /// Next verification mode for the jobs to come.
     VerifyMode,
     /// One more item at once for the jobs to come.

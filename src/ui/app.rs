@@ -19,6 +19,7 @@ mod edit;
 mod events;
 mod ops;
 mod queue;
+pub mod stream;
 
 pub use self::edit::{Probe, Prompt, PromptFor};
 
@@ -109,6 +110,13 @@ pub enum Msg {
     },
     /// The verification mode the jobs to come use, as a label.
     VerifyLabel(String),
+    /// A job's report, as lines of the item stream (or why it cannot be read).
+    Report {
+        /// The job.
+        job: JobId,
+        /// Header, failures, warnings, counts.
+        lines: Result<Vec<super::model::ItemLine>, String>,
+    },
     /// What a run that asks first would change, or why it cannot be worked out.
     Previewed {
         /// The sources of the run.
@@ -169,6 +177,11 @@ pub enum Command {
     Ask(Op),
     /// Carry out an operation (off the UI thread), answered by [`Msg::Done`].
     Do(Op),
+    /// Read a job's report from the journal, answered by [`Msg::Report`].
+    OpenReport {
+        /// The job.
+        job: JobId,
+    },
     /// The verification mode of the jobs to come, answered by [`Msg::VerifyLabel`].
     SetVerify(crate::verify::VerifyMode),
     /// Items at once for the jobs to come.
@@ -404,6 +417,14 @@ pub struct State {
     pub help: bool,
     /// Lines of the help overlay scrolled past (a short terminal).
     pub help_scroll: usize,
+    /// A job's report shown in Items instead of the live stream.
+    pub report: Option<stream::ReportView>,
+    /// Text the Items stream and the Sources and Jobs lists are filtered by.
+    pub filter: Option<String>,
+    /// The filter line is open (`/`): what has been typed.
+    pub filter_input: Option<String>,
+    /// Rows the Items pane showed last (what `pgdn` / `pgup` move).
+    pub items_page: std::cell::Cell<usize>,
     /// A question is on screen.
     pub dialog: Option<Dialog>,
     /// A run's preview is being worked out (no other run starts meanwhile).
@@ -442,6 +463,10 @@ impl State {
             zoom: false,
             help: false,
             help_scroll: 0,
+            report: None,
+            filter: None,
+            filter_input: None,
+            items_page: std::cell::Cell::new(PAGE),
             dialog: None,
             previewing: false,
             prompt: None,
@@ -467,6 +492,32 @@ impl State {
     pub fn selected(&self) -> Vec<usize> {
         (0..self.sources.len())
             .filter(|&i| self.sources[i].selected)
+            .collect()
+    }
+
+    /// The sources the filter lets through (all without one), as indices.
+    pub fn shown_sources(&self) -> Vec<usize> {
+        let needle = self.filter.as_deref().unwrap_or_default().to_lowercase();
+        (0..self.sources.len())
+            .filter(|&i| {
+                let s = &self.sources[i];
+                stream::contains(&s.name, &needle)
+                    || stream::contains(&s.source, &needle)
+                    || stream::contains(&s.target, &needle)
+            })
+            .collect()
+    }
+
+    /// The jobs the filter lets through (all without one), as indices.
+    pub fn shown_jobs(&self) -> Vec<usize> {
+        let needle = self.filter.as_deref().unwrap_or_default().to_lowercase();
+        (0..self.jobs.len())
+            .filter(|&i| {
+                let j = &self.jobs[i];
+                stream::contains(&j.label, &needle)
+                    || stream::contains(&j.kind, &needle)
+                    || stream::contains(&format!("#{}", j.job), &needle)
+            })
             .collect()
     }
 
@@ -593,6 +644,13 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
         } => confirm::on_previewed(state, sources, mode, preview),
         Msg::Asked { op, preview } => ops::on_asked(state, op, preview),
         Msg::Done { op, result } => ops::on_done(state, op, result),
+        Msg::Report { job, lines } => {
+            match lines {
+                Ok(lines) => stream::on_report(state, job, lines),
+                Err(e) => state.status = Some(format!("cannot read the report of job #{job}: {e}")),
+            }
+            Vec::new()
+        }
         Msg::VerifyLabel(label) => {
             state.status = Some(format!("jobs to come verify {label}"));
             state.verify = label;
@@ -654,6 +712,9 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         return edit::on_prompt_key(state, ev);
     }
     let action = keymap::action_for(&ev);
+    if state.filter_input.is_some() {
+        return stream::on_filter_key(state, ev);
+    }
     if let Some(Dialog::Steps(source)) = state.dialog {
         return ops::on_steps_key(state, source, ev);
     }
@@ -726,8 +787,8 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
     match action {
         Action::Down => move_cursor(state, 1),
         Action::Up => move_cursor(state, -1),
-        Action::PageDown => move_cursor(state, PAGE as isize),
-        Action::PageUp => move_cursor(state, -(PAGE as isize)),
+        Action::PageDown => move_cursor(state, page(state) as isize),
+        Action::PageUp => move_cursor(state, -(page(state) as isize)),
         Action::Top => move_cursor(state, isize::MIN),
         Action::Bottom => move_cursor(state, isize::MAX),
         Action::Select => select(state),
@@ -744,7 +805,10 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         }
         Action::NextPane => state.focus = state.focus.next(),
         Action::PrevPane => state.focus = state.focus.prev(),
+        Action::Run if state.focus == Pane::Jobs => return stream::open_report(state),
         Action::Run => return start_selection(state, None),
+        Action::Filter => return stream::open_filter(state),
+        Action::PrevMatch => return stream::jump(state, false),
         Action::FinalSync => return start_selection(state, Some(RunMode::Final)),
         Action::Verify => return start_selection(state, Some(RunMode::Verify)),
         Action::Together => {
@@ -765,9 +829,18 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         }
         Action::Zoom => state.zoom = !state.zoom,
         Action::Help => state.help = true,
-        Action::Back => state.zoom = false,
+        Action::Back => {
+            if !stream::close_report(state) {
+                if state.filter.take().is_some() {
+                    state.cursor.items_back = 0;
+                } else {
+                    state.zoom = false;
+                }
+            }
+        }
         Action::Yes => {}
         // Outside a question, `n` adds a source.
+        Action::No if state.focus == Pane::Items => return stream::jump(state, true),
         Action::No => edit::add_source(state),
         Action::Steps => return ops::open_steps(state),
         Action::Rollback => return ops::rollback(state),
@@ -803,19 +876,43 @@ fn step(pos: usize, delta: isize, len: usize) -> usize {
     }
 }
 
+/// Rows `pgdn` / `pgup` move: the Items pane's height, else [`PAGE`].
+fn page(state: &State) -> usize {
+    match state.focus {
+        Pane::Items => state.items_page.get().max(1),
+        _ => PAGE,
+    }
+}
+
+/// Move `cursor` by `delta` among the `shown` indices (a filtered list).
+fn step_among(shown: &[usize], cursor: usize, delta: isize) -> usize {
+    if shown.is_empty() {
+        return cursor;
+    }
+    let here = shown
+        .iter()
+        .position(|&i| i >= cursor)
+        .unwrap_or(shown.len() - 1);
+    shown[step(here, delta, shown.len())]
+}
+
 fn move_cursor(state: &mut State, delta: isize) {
     match state.focus {
         Pane::Sources => {
-            state.cursor.sources = step(state.cursor.sources, delta, state.sources.len());
+            let shown = state.shown_sources();
+            state.cursor.sources = step_among(&shown, state.cursor.sources, delta);
         }
         Pane::Selection => {
             let n = state.selected().len();
             state.cursor.selection = step(state.cursor.selection, delta, n);
         }
-        Pane::Jobs => state.cursor.jobs = step(state.cursor.jobs, delta, state.jobs.len()),
+        Pane::Jobs => {
+            let shown = state.shown_jobs();
+            state.cursor.jobs = step_among(&shown, state.cursor.jobs, delta);
+        }
         Pane::Items => {
             // Moving "down" goes towards the newest line; the bottom follows.
-            let len = state.items.lines.len();
+            let len = stream::shown_count(state);
             let back = state.cursor.items_back;
             state.cursor.items_back = match delta {
                 isize::MIN => len.saturating_sub(1),

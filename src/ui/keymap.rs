@@ -190,6 +190,16 @@ pub const KEYMAP: &[Binding] = &[
         description: "forget the source under the cursor (asks; data stays)",
     },
     Binding {
+        keys: &[Key::ch('/')],
+        action: Action::Filter,
+        description: "filter the stream and the lists by text (esc clears)",
+    },
+    Binding {
+        keys: &[Key::ch('N')],
+        action: Action::PrevMatch,
+        description: "Items: previous failure or warning (n: next)",
+    },
+    Binding {
         keys: &[Key::ch('s')],
         action: Action::Steps,
         description: "steps of the source: a store's cut over, clean up, roll back",
@@ -212,7 +222,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[Key::ch('y'), Key::ch('n')],
         action: Action::Yes,
-        description: "answer a question: yes / no; n otherwise adds a source",
+        description: "answer yes / no; n: Items next failure, elsewhere add a source",
     },
     Binding {
         keys: &[Key::ch('q'), Key::ctrl('c')],

@@ -147,8 +147,10 @@ pub fn joined_names(names: &[&str]) -> String {
 }
 
 /// A journalled job as the jobs pane shows it: the label names the sources
-/// by their configured names (and the job's phase), and the row knows them.
-pub fn job_row(info: &JobInfo, all: &[Source]) -> JobRow {
+/// by their configured names and the job's mode (`bulk`, `verify`…; for
+/// journals older than modes, the phase its kind reads from its
+/// parameters), and the row knows them.
+pub fn job_row(info: &JobInfo, mode: &str, all: &[Source]) -> JobRow {
     let kind = crate::kinds::find(&info.kind).ok();
     let sources = kind
         .map(|k| k.job_sources(&info.params, all))
@@ -171,8 +173,9 @@ pub fn job_row(info: &JobInfo, all: &[Source]) -> JobRow {
     } else {
         joined_names(&names)
     };
-    let phase = kind
-        .and_then(|k| k.job_phase(&info.params))
+    let phase = Some(mode)
+        .filter(|m| !m.is_empty())
+        .or_else(|| kind.and_then(|k| k.job_phase(&info.params)))
         .map(|p| format!(" ({p})"))
         .unwrap_or_default();
     JobRow {
@@ -366,6 +369,7 @@ mod tests {
                 "tree-sync",
                 serde_json::json!({"source": names::display(&dir.join("photos")), "final_sync": true}),
             ),
+            "",
             &all,
         );
         assert_eq!(
@@ -375,7 +379,7 @@ mod tests {
         assert!(row.resumable());
         let cluster = names::display(&dir.join("cluster"));
         let params = serde_json::json!({"source": cluster, "nodes": ["node-1", "node-2"]});
-        let row = job_row(&info(4, "redb-to-sqlite", params.clone()), &all);
+        let row = job_row(&info(4, "redb-to-sqlite", params.clone()), "", &all);
         assert_eq!(row.label, "cluster/node-1, node-2");
         assert_eq!(row.sources, vec![2, 3]);
         let row = job_row(
@@ -384,9 +388,13 @@ mod tests {
                 "store-to-cas",
                 serde_json::json!({"source": names::display(&dir.join("store"))}),
             ),
+            "migrate",
             &all,
         );
-        assert_eq!((row.label.as_str(), row.sources.clone()), ("pkgs", vec![1]));
+        assert_eq!(
+            (row.label.as_str(), row.sources.clone()),
+            ("pkgs (migrate)", vec![1])
+        );
         let tap = RowTap::new(&all, &[2, 3, 4], &*together.migration).unwrap();
         let row = Row {
             name: "table".into(),

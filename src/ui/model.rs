@@ -15,7 +15,7 @@ pub use job::{JobMetrics, Phase, Rate, Sample};
 
 /// How many lines of the item stream are kept (older ones are dropped;
 /// the counts in [`JobMetrics`] stay exact).
-pub const ITEM_LINES: usize = 500;
+pub const ITEM_LINES: usize = 100_000;
 /// Progress samples older than this do not count towards the rate.
 pub const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// Without progress for this long the rate is reset and shown as idle.

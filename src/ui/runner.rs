@@ -30,7 +30,7 @@ use crate::verify::VerifyMode;
 use super::app::Op;
 use super::app::{update, Command, Msg, State, StateConfig};
 use super::kinds::{self, RowTap, Settings};
-use super::model::Reading;
+use super::model::{ItemLine, ItemMark, Reading};
 use super::view;
 
 /// Redraws per second, at most.
@@ -328,6 +328,16 @@ impl Runner {
                 )));
             }
             Command::SetParallel(n) => self.cfg.parallel = n.max(1),
+            Command::OpenReport { job } => {
+                let journal = self.cfg.journal.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let lines = tokio::task::spawn_blocking(move || report_lines(&journal, job))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("reading it failed: {e}")));
+                    let _ = tx.send(Msg::Report { job, lines }).await;
+                });
+            }
             Command::ReadDetails { source } => {
                 let found = self.cfg.sources.get(source).cloned();
                 let tx = self.tx.clone();
@@ -352,11 +362,15 @@ impl Runner {
                 let sources = self.cfg.sources.clone();
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let jobs = tokio::task::spawn_blocking(move || journal.jobs()).await;
+                    let jobs = tokio::task::spawn_blocking(move || journal.records()).await;
                     let msg = match jobs {
                         Ok(Ok(mut jobs)) => {
-                            jobs.sort_by_key(|j| std::cmp::Reverse(j.job));
-                            Msg::Jobs(jobs.iter().map(|j| kinds::job_row(j, &sources)).collect())
+                            jobs.sort_by_key(|j| std::cmp::Reverse(j.info.job));
+                            Msg::Jobs(
+                                jobs.iter()
+                                    .map(|j| kinds::job_row(&j.info, &j.run.mode, &sources))
+                                    .collect(),
+                            )
                         }
                         Ok(Err(e)) => Msg::Error(format!("cannot read the journal: {e}")),
                         Err(e) => Msg::Error(format!("cannot read the journal: {e}")),
@@ -497,6 +511,61 @@ impl Runner {
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, futures::future::join_all(pending)).await;
         }
     }
+}
+
+/// A job's report as lines of the item stream (blocking): its header, every
+/// failure kept with its differences, every warning kept, then the counts.
+fn report_lines(journal: &Journal, job: JobId) -> Result<Vec<ItemLine>, String> {
+    let record = journal
+        .record(job)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("job #{job} is not in the journal"))?;
+    let results = journal.results(job).map_err(|e| e.to_string())?;
+    let info = &record.info;
+    let now = crate::journal::now_unix();
+    let note = |item: String, detail: String| ItemLine {
+        mark: ItemMark::Note,
+        item,
+        detail,
+    };
+    let mut lines = vec![note(
+        format!("#{job} {} {}", crate::report::job_mode(&record), info.kind),
+        format!(
+            "{} → {} · {} · started {} · {}",
+            record.param_path("source").unwrap_or("?"),
+            record.param_path("target").unwrap_or("?"),
+            info.status,
+            crate::report::utc(info.created_unix),
+            crate::report::duration(record.duration_s(now))
+        ),
+    )];
+    for r in results.iter().filter(|r| r.failed) {
+        lines.push(ItemLine {
+            mark: ItemMark::Failed,
+            item: r.item.clone(),
+            detail: r
+                .reason
+                .clone()
+                .unwrap_or_else(|| "failed (not kept in full)".into()),
+        });
+    }
+    for r in &results {
+        for w in &r.warnings {
+            lines.push(ItemLine {
+                mark: ItemMark::Warning,
+                item: r.item.clone(),
+                detail: w.clone(),
+            });
+        }
+    }
+    lines.push(note(
+        "counts".into(),
+        format!(
+            "{} of {} items verified · {} failed · {} warnings",
+            info.items_verified, info.items_total, info.items_failed, record.run.warnings
+        ),
+    ));
+    Ok(lines)
 }
 
 /// What an operation would change (blocking): a kind's step preview, or

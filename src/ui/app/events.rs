@@ -8,13 +8,23 @@ use crate::ui::model::{ItemLine, ItemMark, Outcome, Phase, RunMode};
 use super::State;
 
 pub(super) fn push_line(state: &mut State, mark: ItemMark, item: String, detail: String) {
-    let dropped = state.items.push(ItemLine { mark, item, detail });
+    let line = ItemLine { mark, item, detail };
+    // Whether the Items pane shows it (not while a report is open, nor
+    // when the filter hides it).
+    let shown = state.report.is_none()
+        && state
+            .filter
+            .as_deref()
+            .is_none_or(|f| super::stream::matches(&line, &f.to_lowercase()));
+    let dropped = state.items.push(line);
     // Keep a scrolled-back view on the same lines while new ones arrive.
-    if state.cursor.items_back > 0 && !dropped {
+    if shown && state.cursor.items_back > 0 && !dropped {
         state.cursor.items_back += 1;
     }
-    let max = state.items.lines.len().saturating_sub(1);
-    state.cursor.items_back = state.cursor.items_back.min(max);
+    if state.report.is_none() {
+        let max = state.items.lines.len().saturating_sub(1);
+        state.cursor.items_back = state.cursor.items_back.min(max);
+    }
 }
 
 /// The details of an item's line, in the words of its kind (a package's

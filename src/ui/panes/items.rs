@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::ui::app::State;
+use crate::ui::app::{stream, State};
 use crate::ui::fmt;
 use crate::ui::model::{ItemLine, ItemMark, Pane};
 use crate::ui::theme;
@@ -32,8 +32,8 @@ fn styles(mark: ItemMark) -> (Style, Style, Style) {
     (mark_style, item_style, detail_style)
 }
 
-/// The screen rows of one line. Failures wrap (their reason names every
-/// difference, which the operator must be able to read); others are cut.
+/// The screen rows of one line: its details wrap at word boundaries under
+/// an indent, so nothing is cut at the pane's edge.
 fn rows(l: &ItemLine, width: usize) -> Vec<Line<'static>> {
     let (mark_style, item_style, detail_style) = styles(l.mark);
     // Long names (a package's hash) keep their start and end, so the
@@ -48,12 +48,12 @@ fn rows(l: &ItemLine, width: usize) -> Vec<Line<'static>> {
         Span::styled(item, item_style),
         Span::raw("  "),
     ];
-    if l.mark != ItemMark::Failed {
+    let used: usize = head.iter().map(|s| s.width()).sum();
+    if used + l.detail.chars().count() <= width {
         let mut spans = head;
         spans.push(Span::styled(l.detail.clone(), detail_style));
         return vec![Line::from(spans)];
     }
-    let used: usize = head.iter().map(|s| s.width()).sum();
     let indent = 4;
     let chunks = wrap(
         &l.detail,
@@ -111,15 +111,24 @@ fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
     rows
 }
 
-/// Draw the item stream.
+/// Draw the item stream (or the report opened from Jobs), filtered.
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let focused = state.focus == Pane::Items;
     let mut title = String::from("Items");
-    if let Some(m) = &state.job {
-        title.push_str(&format!(
+    match (&state.report, &state.job) {
+        (Some(r), _) => title.push_str(&format!(" · report of job #{} · esc: live stream", r.job)),
+        (None, Some(m)) => title.push_str(&format!(
             " · = {} verified · * {} failed · ! {} warnings",
             m.items_verified, m.items_failed, m.warnings
-        ));
+        )),
+        (None, None) => {}
+    }
+    let log = stream::shown_log(state);
+    let filter = state.filter.as_deref().filter(|f| !f.is_empty());
+    let picked = filter.map(|_| stream::shown_lines(state));
+    let count = picked.as_ref().map_or(log.lines.len(), Vec::len);
+    if let Some(f) = filter {
+        title.push_str(&format!(" · /{f}: {count} lines"));
     }
     if state.cursor.items_back > 0 {
         title.push_str(&format!(" · ↑{} (G: follow)", state.cursor.items_back));
@@ -127,30 +136,43 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let block = theme::pane_block(title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let lines = &state.items.lines;
-    if lines.is_empty() {
-        frame.render_widget(
-            Paragraph::new("No items yet: select a source (space) and press enter.")
-                .style(theme::dim()),
-            inner,
-        );
+    let height = inner.height as usize;
+    state.items_page.set(height.max(1));
+    if count == 0 {
+        let text = match filter {
+            Some(f) => format!("No line holds “{f}” (esc clears the filter)."),
+            None => "No items yet: select a source (space) and press enter.".to_string(),
+        };
+        frame.render_widget(Paragraph::new(text).style(theme::dim()), inner);
         return;
     }
-    // Fill the pane from the newest shown line upwards.
-    let height = inner.height as usize;
-    let end = lines.len().saturating_sub(state.cursor.items_back);
+    let width = inner.width as usize;
+    let line_at = |pos: usize| &log.lines[picked.as_ref().map_or(pos, |p| p[pos])];
+    // Fill the pane from the newest shown line upwards; at the top of the
+    // stream, fill the rest of the page downwards.
+    let end = count.saturating_sub(state.cursor.items_back).max(1);
     let mut shown: Vec<Line> = Vec::with_capacity(height);
     let mut start = end;
     while start > 0 && shown.len() < height {
         start -= 1;
-        let mut r = rows(&lines[start], inner.width as usize);
+        let mut r = rows(line_at(start), width);
         r.append(&mut shown);
         shown = r;
     }
-    if shown.len() > height {
-        shown.drain(..shown.len() - height);
+    let mut next = end;
+    while shown.len() < height && next < count {
+        shown.extend(rows(line_at(next), width));
+        next += 1;
     }
-    if start == 0 && state.items.dropped > 0 && shown.len() == height && height > 0 {
+    if shown.len() > height {
+        if next > end {
+            shown.truncate(height);
+        } else {
+            shown.drain(..shown.len() - height);
+        }
+    }
+    let kept_all = state.report.is_some() || filter.is_some() || state.items.dropped == 0;
+    if start == 0 && !kept_all && shown.len() == height && height > 0 {
         shown[0] = Line::styled(
             format!("… {} earlier lines not kept", state.items.dropped),
             theme::dim(),

@@ -79,16 +79,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     } else {
         (inner, None)
     };
-    let items: Vec<ListItem> = state
-        .jobs
+    let shown = state.shown_jobs();
+    let items: Vec<ListItem> = shown
         .iter()
-        .map(|j| row(j, state, list_area.width))
+        .map(|&i| row(&state.jobs[i], state, list_area.width))
         .collect();
     let mut list_state = ListState::default();
     let mut list = List::new(items);
     if focused {
         list = list.highlight_style(theme::cursor());
-        list_state.select(Some(cursor));
+        list_state.select(shown.iter().position(|&i| i == cursor));
     }
     frame.render_stateful_widget(list, list_area, &mut list_state);
     if let (Some(f), Some(job)) = (foot, state.jobs.get(cursor)) {

@@ -91,10 +91,17 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     } else {
         (inner, None)
     };
-    let items: Vec<ListItem> = state
-        .sources
+    let shown = state.shown_sources();
+    if shown.is_empty() {
+        frame.render_widget(
+            Paragraph::new("No source matches the filter (esc clears it).").style(theme::dim()),
+            list_area,
+        );
+        return;
+    }
+    let items: Vec<ListItem> = shown
         .iter()
-        .map(|s| row(s, list_area.width))
+        .map(|&i| row(&state.sources[i], list_area.width))
         .collect();
     let highlight = if focused {
         theme::cursor()
@@ -102,7 +109,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         theme::cursor_unfocused()
     };
     let list = List::new(items).highlight_style(highlight);
-    let mut list_state = ListState::default().with_selected(Some(cursor));
+    let mut list_state =
+        ListState::default().with_selected(shown.iter().position(|&i| i == cursor));
     frame.render_stateful_widget(list, list_area, &mut list_state);
     if let (Some(d), Some(s)) = (detail_area, state.sources.get(cursor)) {
         frame.render_widget(Paragraph::new(detail(s, d.width)), d);

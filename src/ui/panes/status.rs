@@ -15,23 +15,87 @@ use crate::ui::keymap::KEYMAP;
 use crate::ui::model::{Outcome, Pane};
 use crate::ui::theme;
 
-/// The footer hints: an action and its short name; keys come from the map.
-const HINTS: &[(Action, &str)] = &[
-    (Action::Select, "select"),
-    (Action::Run, "run"),
-    (Action::FinalSync, "final"),
-    (Action::Verify, "verify"),
-    (Action::NextPane, "pane"),
-    (Action::Zoom, "zoom"),
-    (Action::Help, "help"),
-    (Action::Quit, "quit"),
-];
+/// The footer hints of the focused pane: an action and its short name;
+/// keys come from the map. The most useful first: a narrow footer cuts the end.
+fn hints(state: &State) -> &'static [(Action, &'static str)] {
+    match state.focus {
+        Pane::Sources => &[
+            (Action::Select, "select"),
+            (Action::Run, "run"),
+            (Action::FinalSync, "final"),
+            (Action::Verify, "verify"),
+            (Action::Steps, "steps"),
+            (Action::No, "add"),
+            (Action::Filter, "filter"),
+            (Action::NextPane, "pane"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ],
+        Pane::Selection => &[
+            (Action::Select, "unselect"),
+            (Action::Run, "run"),
+            (Action::FinalSync, "final"),
+            (Action::Verify, "verify"),
+            (Action::VerifyMode, "verify mode"),
+            (Action::MoreParallel, "parallel"),
+            (Action::Together, "rolling/together"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ],
+        Pane::Jobs => &[
+            (Action::Run, "report"),
+            (Action::Resume, "resume"),
+            (Action::Rollback, "roll back"),
+            (Action::Filter, "filter"),
+            (Action::NextPane, "pane"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ],
+        Pane::Items if state.report.is_some() => &[
+            (Action::Back, "live stream"),
+            (Action::No, "next failure"),
+            (Action::PrevMatch, "previous"),
+            (Action::Filter, "filter"),
+            (Action::PageDown, "page"),
+            (Action::Help, "help"),
+        ],
+        Pane::Items => &[
+            (Action::No, "next failure"),
+            (Action::PrevMatch, "previous"),
+            (Action::Filter, "filter"),
+            (Action::PageDown, "page"),
+            (Action::Bottom, "follow"),
+            (Action::Zoom, "zoom"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ],
+        Pane::Metrics | Pane::Details | Pane::Logs => &[
+            (Action::Cancel, "cancel"),
+            (Action::NextPane, "pane"),
+            (Action::Zoom, "zoom"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ],
+    }
+}
 
+/// The first key that triggers `action` (also the second key of a row
+/// holding two opposite actions, like `n` in `y / n`).
 fn first_key(action: Action) -> String {
     KEYMAP
         .iter()
-        .find(|b| b.action == action)
-        .and_then(|b| b.keys.first())
+        .flat_map(|b| b.keys.iter())
+        .find(|k| {
+            let ev = crossterm::event::KeyEvent::new(
+                k.code,
+                if k.ctrl {
+                    crossterm::event::KeyModifiers::CONTROL
+                } else {
+                    crossterm::event::KeyModifiers::NONE
+                },
+            );
+            crate::ui::keymap::action_for(&ev) == Some(action)
+        })
         .map(|k| k.name())
         .unwrap_or_default()
 }
@@ -76,11 +140,21 @@ pub fn render_header(frame: &mut Frame, area: Rect, state: &State) {
 
 /// Draw the footer: the status message if there is one, else key hints.
 pub fn render_footer(frame: &mut Frame, area: Rect, state: &State) {
+    if let Some(text) = &state.filter_input {
+        let line = Line::from(vec![
+            Span::styled(" /", theme::strong()),
+            Span::raw(text.clone()),
+            Span::styled("▏", theme::strong()),
+            Span::styled("  enter keeps · esc clears", theme::label()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     let line = match &state.status {
         Some(msg) => Line::from(Span::styled(format!(" {msg}"), theme::warn())),
         None => {
             let mut spans = vec![Span::raw(" ")];
-            for (action, name) in HINTS {
+            for (action, name) in hints(state) {
                 spans.push(Span::styled(first_key(*action), theme::strong()));
                 spans.push(Span::styled(format!(" {name}  "), theme::dim()));
             }

@@ -1,8 +1,10 @@
-//! The console never deletes without asking: a final sync started with `f`
-//! shows what it would delete, replace and copy and waits for `y`; `n`
-//! leaves the target as it was; onto a folder no bulk copy journalled here
-//! wrote, `y` is not enough — the target's name must be typed. Driven in a
-//! real terminal (tmux) on the operator's own paths.
+//! The console in a real terminal (tmux), on the operator's own paths. It
+//! never deletes without asking: a final sync started with `f` shows what
+//! it would delete, replace and copy and waits for `y`; `n` leaves the
+//! target as it was; onto a folder no bulk copy journalled here wrote, `y`
+//! is not enough — the target's name must be typed. A store is cut over
+//! and cleaned up by keys. Reports of earlier jobs open from Jobs after a
+//! restart; `/` filters and `n` finds failures.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -188,4 +190,79 @@ fn a_store_is_migrated_cut_over_and_cleaned_up_from_the_console() {
     }
     tmux.keys(&["q"]);
     let _ = tmux.cmd(&["kill-session", "-t", "store"]);
+}
+
+#[test]
+fn a_report_opens_from_jobs_after_a_restart_and_the_stream_is_searched() {
+    if !tmux_installed() {
+        assert!(!support::skip::strict(), "tmux not installed");
+        support::say("skipped: reports and search in tmux: tmux not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    for i in 0..30 {
+        write(
+            &sb.src.join(format!("d{i:02}/f.txt")),
+            format!("file {i}").as_bytes(),
+        );
+    }
+    let out = sb.job("run", "tree-sync", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", support::cli::show(&out));
+    // Damage the copy, then verify from the command line: the job fails.
+    write(&sb.dst.join("d17/f.txt"), b"not what was copied");
+    let out = sb.job("verify", "tree-sync", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", support::cli::show(&out));
+
+    // A new console: its Items pane is empty; the report is in the journal.
+    let tmux = Tmux::new(sb.root.join("tmux.sock"), "report");
+    let launch = format!(
+        "{} --state-dir {} --source {} --target {}",
+        bin(),
+        sb.state.display(),
+        sb.src.display(),
+        sb.dst.display()
+    );
+    tmux.start(120, 40, &launch);
+    tmux.wait_for("the jobs", Duration::from_secs(30), |t| {
+        t.screen().contains("src (verify)")
+    });
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.wait_for("the Jobs pane", Duration::from_secs(10), |t| {
+        t.screen().contains("enter report")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the report", Duration::from_secs(10), |t| {
+        t.screen().contains("report of job #2")
+    });
+    let screen = tmux.screen();
+    assert!(screen.contains("* d17"), "{screen}");
+    assert!(screen.contains("f.txt"), "{screen}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the live stream", Duration::from_secs(10), |t| {
+        !t.screen().contains("report of job #2")
+    });
+
+    // Verify again in the console; n finds the failure, / filters.
+    tmux.keys(&["BTab", "BTab", "BTab", "Space", "v"]);
+    tmux.wait_for("the verification", Duration::from_secs(60), |t| {
+        t.screen().contains("verify: 1 of 31 items FAILED")
+    });
+    tmux.keys(&["Tab", "Tab", "Tab"]);
+    tmux.wait_for("the Items pane", Duration::from_secs(10), |t| {
+        t.screen().contains("next failure")
+    });
+    tmux.keys(&["n"]);
+    tmux.wait_for("the failure found", Duration::from_secs(10), |t| {
+        t.screen().contains("* d17")
+    });
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", "d2"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the filter", Duration::from_secs(10), |t| {
+        t.screen().contains("/d2: 10 lines")
+    });
+    let screen = tmux.screen();
+    assert!(!screen.contains("= d17"), "{screen}");
+    tmux.keys(&["q"]);
+    let _ = tmux.cmd(&["kill-session", "-t", "report"]);
 }
