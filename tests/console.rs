@@ -10,48 +10,72 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use support::cli::{bin, write, Sandbox};
 use support::tmux::{tmux_installed, Tmux};
 
-#[test]
-fn a_final_sync_asks_first_and_n_changes_nothing() {
+/// A console on `source` → `target` in tmux, or `None` (said why) without tmux.
+fn console(
+    sb: &Sandbox,
+    session: &str,
+    source: &Path,
+    target: &Path,
+    size: (u16, u16),
+) -> Option<Tmux> {
     if !tmux_installed() {
         assert!(!support::skip::strict(), "tmux not installed");
-        support::say("skipped: the final-sync question in tmux: tmux not installed");
-        return;
+        support::say(&format!(
+            "skipped: console test {session}: tmux not installed"
+        ));
+        return None;
     }
+    let tmux = Tmux::new(sb.root.join(format!("{session}.sock")), session);
+    let launch = format!(
+        "{} --state-dir {} --source {} --target {}",
+        bin(),
+        sb.state.display(),
+        source.display(),
+        target.display()
+    );
+    tmux.start(size.0, size.1, &launch);
+    Some(tmux)
+}
+
+/// Wait until the screen shows `text`.
+fn wait(tmux: &Tmux, text: &str, secs: u64) {
+    tmux.wait_for(text, Duration::from_secs(secs), |t| {
+        t.screen().contains(text)
+    });
+}
+
+/// Leave the console and its tmux session.
+fn quit(tmux: &Tmux, session: &str) {
+    tmux.keys(&["q"]);
+    let _ = tmux.cmd(&["kill-session", "-t", session]);
+}
+
+#[test]
+fn a_final_sync_asks_first_and_n_changes_nothing() {
     let sb = Sandbox::new();
     write(&sb.src.join("photos/a.jpg"), b"a");
     write(&sb.src.join("photos/b.jpg"), b"b");
     // The operator points the console at an existing, unrelated folder.
     write(&sb.dst.join("mine.txt"), b"not the source's");
     write(&sb.dst.join("photos/a.jpg"), b"an older a");
-    let tmux = Tmux::new(sb.root.join("tmux.sock"), "confirm");
-    let launch = format!(
-        "{} --state-dir {} --source {} --target {}",
-        bin(),
-        sb.state.display(),
-        sb.src.display(),
-        sb.dst.display()
-    );
-    tmux.start(100, 30, &launch);
-    tmux.wait_for("the source", Duration::from_secs(30), |t| {
-        t.screen().contains("1 usable of 1")
-    });
+    let Some(tmux) = console(&sb, "confirm", &sb.src, &sb.dst, (100, 30)) else {
+        return;
+    };
+    wait(&tmux, "1 usable of 1", 30);
     tmux.keys(&["Space", "f"]);
-    tmux.wait_for("the question", Duration::from_secs(30), |t| {
-        t.screen().contains("Final sync?")
-    });
+    wait(&tmux, "Final sync?", 30);
     let screen = tmux.screen();
     assert!(screen.contains("delete 1 entry: mine.txt"), "{screen}");
     assert!(screen.contains("replace 1 entry: photos/a.jpg"), "{screen}");
     assert!(screen.contains("copy 1 entry: photos/b.jpg"), "{screen}");
     tmux.keys(&["n"]);
-    tmux.wait_for("the answer", Duration::from_secs(10), |t| {
-        t.screen().contains("nothing was changed")
-    });
+    wait(&tmux, "nothing was changed", 10);
     assert_eq!(
         std::fs::read(sb.dst.join("mine.txt")).unwrap(),
         b"not the source's"
@@ -64,18 +88,14 @@ fn a_final_sync_asks_first_and_n_changes_nothing() {
 
     // y is not enough: no bulk copy journalled here wrote this folder.
     tmux.keys(&["f"]);
-    tmux.wait_for("the question again", Duration::from_secs(30), |t| {
-        t.screen().contains("Final sync?")
-    });
+    wait(&tmux, "Final sync?", 30);
     assert!(
         tmux.screen().contains("final sync refused"),
         "{}",
         tmux.screen()
     );
     tmux.keys(&["y"]);
-    tmux.wait_for("the typed confirmation", Duration::from_secs(10), |t| {
-        t.screen().contains("Type the name")
-    });
+    wait(&tmux, "Type the name", 10);
     let name = sb.dst.file_name().unwrap().to_string_lossy().into_owned();
     tmux.keys(&["-l", "wrong"]);
     tmux.keys(&["Enter"]);
@@ -89,23 +109,15 @@ fn a_final_sync_asks_first_and_n_changes_nothing() {
     }
     tmux.keys(&["-l", &name]);
     tmux.keys(&["Enter"]);
-    tmux.wait_for("the final sync", Duration::from_secs(60), |t| {
-        t.screen().contains("final sync: all verified")
-    });
+    wait(&tmux, "final sync: all verified", 60);
     assert!(!sb.dst.join("mine.txt").exists());
     assert_eq!(std::fs::read(sb.dst.join("photos/a.jpg")).unwrap(), b"a");
     assert_eq!(std::fs::read(sb.dst.join("photos/b.jpg")).unwrap(), b"b");
-    tmux.keys(&["q"]);
-    let _ = tmux.cmd(&["kill-session", "-t", "confirm"]);
+    quit(&tmux, "confirm");
 }
 
 #[test]
 fn a_store_is_migrated_cut_over_and_cleaned_up_from_the_console() {
-    if !tmux_installed() {
-        assert!(!support::skip::strict(), "tmux not installed");
-        support::say("skipped: a store cut over in tmux: tmux not installed");
-        return;
-    }
     let sb = Sandbox::new();
     let store = sb.root.join("pkgs");
     let packages = [
@@ -117,88 +129,52 @@ fn a_store_is_migrated_cut_over_and_cleaned_up_from_the_console() {
         write(&store.join(p).join("LICENSE"), b"MIT");
     }
     let cas = sb.root.join("cas");
-    let tmux = Tmux::new(sb.root.join("tmux.sock"), "store");
-    let launch = format!(
-        "{} --state-dir {} --source {} --target {}",
-        bin(),
-        sb.state.display(),
-        store.display(),
-        cas.display()
-    );
-    tmux.start(120, 36, &launch);
-    tmux.wait_for("the store", Duration::from_secs(30), |t| {
-        t.screen().contains("2 packages")
-    });
+    let Some(tmux) = console(&sb, "store", &store, &cas, (120, 36)) else {
+        return;
+    };
+    wait(&tmux, "2 packages", 30);
     tmux.keys(&["Space", "Enter"]);
-    tmux.wait_for("the migration", Duration::from_secs(60), |t| {
-        t.screen().contains("migrate: all verified (2 items)")
-    });
+    wait(&tmux, "migrate: all verified (2 items)", 60);
     // s, c: cut over (re-verifies every package; nothing is deleted).
     tmux.keys(&["s"]);
-    tmux.wait_for("the steps menu", Duration::from_secs(10), |t| {
-        t.screen().contains("Steps of pkgs")
-    });
+    wait(&tmux, "Steps of pkgs", 10);
     tmux.keys(&["c"]);
-    tmux.wait_for("the cut over", Duration::from_secs(60), |t| {
-        t.screen().contains("cut over: 2 packages verified")
-    });
+    wait(&tmux, "cut over: 2 packages verified", 60);
     // A second migration says the store is cut over instead of running.
     tmux.keys(&["Enter"]);
-    tmux.wait_for("the refusal", Duration::from_secs(10), |t| {
-        t.screen().contains("already cut over")
-    });
+    wait(&tmux, "already cut over", 10);
     // s, x: clean up asks, shows what goes, and wants the store's name typed.
     tmux.keys(&["s"]);
-    tmux.wait_for("the steps menu", Duration::from_secs(10), |t| {
-        t.screen().contains("Steps of pkgs")
-    });
+    wait(&tmux, "Steps of pkgs", 10);
     tmux.keys(&["x"]);
-    tmux.wait_for("the question", Duration::from_secs(30), |t| {
-        t.screen().contains("Clean up of pkgs?")
-    });
+    wait(&tmux, "Clean up of pkgs?", 30);
     assert!(
         tmux.screen().contains("delete 2 entries"),
         "{}",
         tmux.screen()
     );
     tmux.keys(&["n"]);
-    tmux.wait_for("nothing done", Duration::from_secs(10), |t| {
-        t.screen().contains("nothing was changed")
-    });
+    wait(&tmux, "nothing was changed", 10);
     for p in packages {
         assert!(store.join(p).exists(), "{p} kept after n");
     }
     tmux.keys(&["s"]);
-    tmux.wait_for("the steps menu", Duration::from_secs(10), |t| {
-        t.screen().contains("Steps of pkgs")
-    });
+    wait(&tmux, "Steps of pkgs", 10);
     tmux.keys(&["x"]);
-    tmux.wait_for("the question", Duration::from_secs(30), |t| {
-        t.screen().contains("Clean up of pkgs?")
-    });
+    wait(&tmux, "Clean up of pkgs?", 30);
     tmux.keys(&["y"]);
-    tmux.wait_for("the typed confirmation", Duration::from_secs(10), |t| {
-        t.screen().contains("Type the name")
-    });
+    wait(&tmux, "Type the name", 10);
     tmux.keys(&["-l", "pkgs"]);
     tmux.keys(&["Enter"]);
-    tmux.wait_for("the cleanup", Duration::from_secs(60), |t| {
-        t.screen().contains("removed 2 old package directories")
-    });
+    wait(&tmux, "removed 2 old package directories", 60);
     for p in packages {
         assert!(!store.join(p).exists(), "{p} removed");
     }
-    tmux.keys(&["q"]);
-    let _ = tmux.cmd(&["kill-session", "-t", "store"]);
+    quit(&tmux, "store");
 }
 
 #[test]
 fn a_report_opens_from_jobs_after_a_restart_and_the_stream_is_searched() {
-    if !tmux_installed() {
-        assert!(!support::skip::strict(), "tmux not installed");
-        support::say("skipped: reports and search in tmux: tmux not installed");
-        return;
-    }
     let sb = Sandbox::new();
     for i in 0..30 {
         write(
@@ -214,26 +190,14 @@ fn a_report_opens_from_jobs_after_a_restart_and_the_stream_is_searched() {
     assert_eq!(out.status.code(), Some(1), "{}", support::cli::show(&out));
 
     // A new console: its Items pane is empty; the report is in the journal.
-    let tmux = Tmux::new(sb.root.join("tmux.sock"), "report");
-    let launch = format!(
-        "{} --state-dir {} --source {} --target {}",
-        bin(),
-        sb.state.display(),
-        sb.src.display(),
-        sb.dst.display()
-    );
-    tmux.start(120, 40, &launch);
-    tmux.wait_for("the jobs", Duration::from_secs(30), |t| {
-        t.screen().contains("src (verify)")
-    });
+    let Some(tmux) = console(&sb, "report", &sb.src, &sb.dst, (120, 40)) else {
+        return;
+    };
+    wait(&tmux, "src (verify)", 30);
     tmux.keys(&["Tab", "Tab"]);
-    tmux.wait_for("the Jobs pane", Duration::from_secs(10), |t| {
-        t.screen().contains("enter report")
-    });
+    wait(&tmux, "enter report", 10);
     tmux.keys(&["Enter"]);
-    tmux.wait_for("the report", Duration::from_secs(10), |t| {
-        t.screen().contains("report of job #2")
-    });
+    wait(&tmux, "report of job #2", 10);
     let screen = tmux.screen();
     assert!(screen.contains("* d17"), "{screen}");
     assert!(screen.contains("f.txt"), "{screen}");
@@ -244,25 +208,16 @@ fn a_report_opens_from_jobs_after_a_restart_and_the_stream_is_searched() {
 
     // Verify again in the console; n finds the failure, / filters.
     tmux.keys(&["BTab", "BTab", "BTab", "Space", "v"]);
-    tmux.wait_for("the verification", Duration::from_secs(60), |t| {
-        t.screen().contains("verify: 1 of 31 items FAILED")
-    });
+    wait(&tmux, "verify: 1 of 31 items FAILED", 60);
     tmux.keys(&["Tab", "Tab", "Tab"]);
-    tmux.wait_for("the Items pane", Duration::from_secs(10), |t| {
-        t.screen().contains("next failure")
-    });
+    wait(&tmux, "next failure", 10);
     tmux.keys(&["n"]);
-    tmux.wait_for("the failure found", Duration::from_secs(10), |t| {
-        t.screen().contains("* d17")
-    });
+    wait(&tmux, "* d17", 10);
     tmux.keys(&["/"]);
     tmux.keys(&["-l", "d2"]);
     tmux.keys(&["Enter"]);
-    tmux.wait_for("the filter", Duration::from_secs(10), |t| {
-        t.screen().contains("/d2: 10 lines")
-    });
+    wait(&tmux, "/d2: 10 lines", 10);
     let screen = tmux.screen();
     assert!(!screen.contains("= d17"), "{screen}");
-    tmux.keys(&["q"]);
-    let _ = tmux.cmd(&["kill-session", "-t", "report"]);
+    quit(&tmux, "report");
 }
