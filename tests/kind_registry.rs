@@ -342,7 +342,7 @@ fn the_console_model_shows_a_registered_kind_in_its_own_units() {
     terminal.draw(|f| render(f, &s)).unwrap();
     let screen = terminal.backend().to_string();
     // The metrics and items panes count in the kind's words, not in files.
-    assert!(screen.contains("ticks    0 / 12"), "{screen}");
+    assert!(screen.contains("ticks    12 / 12 (100%)"), "{screen}");
     assert!(screen.contains("written  12 ticks stamped"), "{screen}");
     assert!(screen.contains("6 items · 12 ticks"), "{screen}");
 }

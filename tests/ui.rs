@@ -314,6 +314,7 @@ fn select_two_sources_bulk_copy_both_with_a_failure() {
         items_verified: v,
         items_failed: f,
         label: label.into(),
+        mode: "bulk".into(),
         params: serde_json::Value::Null,
         sources: Vec::new(),
     };
@@ -1079,6 +1080,7 @@ fn keys_set_the_verify_mode_the_parallelism_and_roll_back_a_job() {
             items_verified: 1,
             items_failed: 0,
             label: "uploads (bulk)".into(),
+            mode: "bulk".into(),
             params: params.clone(),
             sources: vec![0],
         }]),
@@ -1211,6 +1213,7 @@ fn the_stream_is_filtered_searched_paged_and_shows_a_report_from_jobs() {
             items_verified: 58,
             items_failed: 2,
             label: "uploads (bulk)".into(),
+            mode: "bulk".into(),
             params: serde_json::Value::Null,
             sources: vec![0],
         }]),
@@ -1251,4 +1254,99 @@ fn the_stream_is_filtered_searched_paged_and_shows_a_report_from_jobs() {
     update(&mut s, Msg::key(KeyCode::Esc));
     assert!(s.report.is_none());
     assert!(screen(&s, 80, 24).contains("dir/59"));
+}
+
+#[test]
+fn status_is_never_stale_or_contradictory() {
+    let t0 = Instant::now();
+    let sc = Script { t0 };
+    let mut s = console(t0);
+    update(&mut s, Msg::Jobs(Vec::new()));
+    let ended = |s: &mut State, job| {
+        update(
+            s,
+            Msg::JobEnded {
+                job,
+                summary: None,
+                error: None,
+            },
+        )
+    };
+    // A fully verified job shows every file done, whatever progress said.
+    update(&mut s, Msg::ch(' '));
+    update(&mut s, Msg::key(KeyCode::Enter));
+    update(&mut s, Msg::JobSpawned { job: 1 });
+    sc.started(&mut s, 10, 1, 2, 4, 400);
+    sc.progress(&mut s, 20, 1, (3, 4), (300, 400));
+    sc.send(&mut s, 30, Event::Summary(summary(1, 2, 2, 0, false)));
+    ended(&mut s, 1);
+    let m = s.job.as_ref().unwrap();
+    assert_eq!((m.files_done, m.bytes_done), (4, 400));
+    assert_eq!(m.eta(sc.at(40)), "done");
+
+    // Items finished count even when their kind reports no progress.
+    update(&mut s, Msg::key(KeyCode::Enter));
+    update(&mut s, Msg::JobSpawned { job: 2 });
+    sc.started(&mut s, 50, 2, 3, 30, 3_000);
+    for (i, ms) in [60u64, 70].iter().enumerate() {
+        sc.send(
+            &mut s,
+            *ms,
+            Event::ItemVerified {
+                job: 2,
+                item: format!("p{i}"),
+                report: ItemReport {
+                    files: 10,
+                    bytes: 1_000,
+                    ..Default::default()
+                },
+            },
+        );
+    }
+    assert_eq!(s.job.as_ref().unwrap().files_done, 20);
+
+    // Cancelled: no "ETA done", and "cancelling…" goes once it stopped.
+    update(&mut s, Msg::ch('c'));
+    update(&mut s, Msg::ch('y'));
+    assert_eq!(s.status.as_deref(), Some("cancelling the job…"));
+    sc.send(&mut s, 80, Event::Summary(summary(2, 3, 2, 0, true)));
+    update(&mut s, Msg::ch('c'));
+    update(&mut s, Msg::ch('y'));
+    ended(&mut s, 2);
+    assert_eq!(s.status, None, "no stale cancelling note");
+    assert_eq!(s.job.as_ref().unwrap().eta(sc.at(90)), "— (cancelled)");
+
+    // The Items title counts the lines the stream shows, earlier jobs too.
+    let shown = screen(&s, 120, 40);
+    assert!(shown.contains("= 2 verified · * 0 failed"), "{shown}");
+
+    // A resume that verified the job turns its run's mark to ✓.
+    s.focus = Pane::Jobs;
+    update(
+        &mut s,
+        Msg::Jobs(vec![JobRow {
+            job: 2,
+            kind: "tree-sync".into(),
+            status: "interrupted".into(),
+            items_total: 3,
+            items_verified: 2,
+            items_failed: 0,
+            label: "uploads (bulk)".into(),
+            mode: "bulk".into(),
+            params: serde_json::Value::Null,
+            sources: vec![0],
+        }]),
+    );
+    s.sources[0].runs.bulk = Some(Outcome::Failed);
+    update(&mut s, Msg::ch('r'));
+    update(&mut s, Msg::JobSpawned { job: 2 });
+    sc.started(&mut s, 100, 2, 3, 30, 3_000);
+    sc.send(&mut s, 110, Event::Summary(summary(2, 3, 3, 0, false)));
+    ended(&mut s, 2);
+    assert_eq!(s.sources[0].runs.bulk, Some(Outcome::Verified));
+
+    // Details follow the cursor, not the last job.
+    s.cursor.sources = 1;
+    s.focus = Pane::Items;
+    assert_eq!(s.detail_source(), Some(1));
 }

@@ -536,7 +536,9 @@ impl State {
                 .copied()
                 .or(of_job)
                 .or(under_cursor),
-            _ => of_job.or(under_cursor),
+            // Elsewhere the cursor's source still decides: the operator
+            // reaches any source's details by moving to it.
+            _ => under_cursor.or(of_job),
         }
     }
 }
@@ -724,6 +726,13 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
                 return confirm::on_typed_key(state, ev);
             }
         }
+        // In the quit question, q and ctrl-c mean quit.
+        let quit_again = dialog == Dialog::QuitWhileRunning && action == Some(Action::Quit);
+        let action = if quit_again {
+            Some(Action::Yes)
+        } else {
+            action
+        };
         return match action {
             Some(Action::Yes) => {
                 state.dialog = None;

@@ -186,6 +186,7 @@ pub fn job_row(info: &JobInfo, mode: &str, all: &[Source]) -> JobRow {
         items_verified: info.items_verified,
         items_failed: info.items_failed,
         label: format!("{name}{phase}"),
+        mode: mode.to_string(),
         params: info.params.clone(),
         sources,
     }

@@ -257,6 +257,8 @@ pub struct JobRow {
     pub items_failed: u64,
     /// What the job was about (`photos (final)`).
     pub label: String,
+    /// How it ran (`bulk`, `final`, `verify`, `migrate`; empty when unknown).
+    pub mode: String,
     /// Parameters to rebuild the job for resume.
     pub params: serde_json::Value,
     /// The configured sources the job ran on (indices), when known.
@@ -319,11 +321,23 @@ pub struct ItemLog {
     pub lines: VecDeque<ItemLine>,
     /// Lines dropped from the front to bound memory.
     pub dropped: u64,
+    /// `=` lines ever pushed (exact, dropped ones included).
+    pub verified: u64,
+    /// `*` lines ever pushed.
+    pub failed: u64,
+    /// `!` lines ever pushed.
+    pub warnings: u64,
 }
 
 impl ItemLog {
     /// Append a line, dropping the oldest past the bound. Returns whether one was dropped.
     pub fn push(&mut self, line: ItemLine) -> bool {
+        match line.mark {
+            ItemMark::Verified => self.verified += 1,
+            ItemMark::Failed => self.failed += 1,
+            ItemMark::Warning => self.warnings += 1,
+            _ => {}
+        }
         self.lines.push_back(line);
         if self.lines.len() > ITEM_LINES {
             self.lines.pop_front();

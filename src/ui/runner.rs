@@ -71,6 +71,7 @@ pub async fn run_console(cfg: ConsoleConfig) -> color_eyre::Result<()> {
     // A second install (the binary may have done it) fails harmlessly.
     let _ = color_eyre::install();
     init_logging(&cfg.state_dir);
+    super::theme::set_no_color(super::theme::no_color_in_env());
     let mut terminal = ratatui::try_init().wrap_err("cannot enter the terminal")?;
     let mut runner = Runner::new(cfg);
     let result = runner.run(&mut terminal).await;

@@ -111,13 +111,8 @@ pub(super) fn on_event(state: &mut State, event: Event) {
             Some((ItemMark::Warning, item, message))
         }
         Event::ItemVerified { item, report, .. } => {
-            m.item_done(&item);
+            m.item_finished(&item, &report);
             m.items_verified += 1;
-            m.files_transferred += report.files_transferred;
-            m.bytes_transferred += report.bytes_transferred;
-            m.files_deleted += report.files_deleted;
-            m.space_saved += report.space_saved_bytes;
-            m.bytes_of_items_done += report.bytes;
             Some((
                 ItemMark::Verified,
                 item,
@@ -130,13 +125,8 @@ pub(super) fn on_event(state: &mut State, event: Event) {
             report,
             ..
         } => {
-            m.item_done(&item);
+            m.item_finished(&item, &report);
             m.items_failed += 1;
-            m.files_transferred += report.files_transferred;
-            m.bytes_transferred += report.bytes_transferred;
-            m.files_deleted += report.files_deleted;
-            m.space_saved += report.space_saved_bytes;
-            m.bytes_of_items_done += report.bytes;
             Some((ItemMark::Failed, item, reason))
         }
         Event::Summary(summary) => {
@@ -163,6 +153,11 @@ pub(super) fn on_summary(state: &mut State, s: Summary) {
     m.files_deleted = s.files_deleted;
     m.space_saved = s.space_saved_bytes;
     m.in_flight.clear();
+    if s.all_verified() && !s.dry_run {
+        // Every item verified: everything is done, whatever progress said.
+        m.files_done = m.files_done.max(m.files_total);
+        m.bytes_done = m.bytes_done.max(m.bytes_total);
+    }
     m.summary = Some(s);
     m.phase = Phase::Done;
     m.ended_at = Some(now);
@@ -174,7 +169,8 @@ pub(super) fn finish_source(state: &mut State) {
     let Some(m) = state.job.as_ref() else {
         return;
     };
-    let (mode, sources, outcome) = (m.mode, m.sources.clone(), m.outcome());
+    // A resumed job sets the mark of the run it was (bulk, migrate…).
+    let (mode, sources, outcome) = (m.resumed.unwrap_or(m.mode), m.sources.clone(), m.outcome());
     state.batch_done += 1;
     if outcome != Outcome::Verified {
         state.batch_failed += 1;

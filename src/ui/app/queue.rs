@@ -186,6 +186,13 @@ pub(super) fn resume(state: &mut State) -> Vec<Command> {
     );
     metrics.job = Some(row.job);
     metrics.kind = row.kind.clone();
+    metrics.resumed = match row.mode.as_str() {
+        "bulk" => Some(RunMode::Bulk),
+        "final" => Some(RunMode::Final),
+        "verify" => Some(RunMode::Verify),
+        "migrate" => Some(RunMode::Migrate),
+        _ => None,
+    };
     state.job = Some(metrics);
     vec![Command::ResumeJob {
         job: row.job,
@@ -198,6 +205,14 @@ pub(super) fn resume(state: &mut State) -> Vec<Command> {
 /// if asked, else start the next queued job.
 pub(super) fn after_job(state: &mut State) -> Vec<Command> {
     let mut cmds = vec![Command::RefreshJobs];
+    // "cancelling…" is stale once the job stopped.
+    if state
+        .status
+        .as_deref()
+        .is_some_and(|s| s.starts_with("cancelling"))
+    {
+        state.status = None;
+    }
     let ended: Vec<usize> = state
         .job
         .as_ref()

@@ -151,10 +151,11 @@ pub(super) fn open_report(state: &mut State) -> Vec<Command> {
 /// A job's report arrived: show it in Items (all of it: a report is bounded
 /// by what the journal keeps).
 pub(super) fn on_report(state: &mut State, job: crate::job::event::JobId, lines: Vec<ItemLine>) {
-    let log = ItemLog {
-        lines: lines.into(),
-        dropped: 0,
-    };
+    let mut log = ItemLog::default();
+    for l in lines {
+        // A report is bounded by what the journal keeps: all of it is shown.
+        log.push(l);
+    }
     state.report = Some(ReportView { job, log });
     state.focus = Pane::Items;
     state.cursor.items_back = 0;

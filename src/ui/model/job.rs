@@ -105,6 +105,10 @@ pub struct JobMetrics {
     pub space_saved: u64,
     /// Bytes of the items done (verified or failed), what the space saved is out of.
     pub bytes_of_items_done: u64,
+    /// Files of the items done: progress never shows less.
+    pub files_of_items_done: u64,
+    /// The run a resumed job was (`bulk`, `migrate`…), whose mark it sets.
+    pub resumed: Option<RunMode>,
     /// Items being processed now.
     pub in_flight: Vec<String>,
     /// Progress samples inside the rolling window.
@@ -146,6 +150,8 @@ impl JobMetrics {
             files_deleted: 0,
             space_saved: 0,
             bytes_of_items_done: 0,
+            files_of_items_done: 0,
+            resumed: None,
             in_flight: Vec::new(),
             samples: VecDeque::new(),
             last_change: None,
@@ -186,8 +192,26 @@ impl JobMetrics {
         self.in_flight.retain(|i| i != item);
     }
 
+    /// An item finished (verified or failed): count what it wrote, and let
+    /// progress show at least every finished item (a kind may report its
+    /// progress late, or only per item).
+    pub fn item_finished(&mut self, item: &str, r: &crate::job::ItemReport) {
+        self.item_done(item);
+        self.files_transferred += r.files_transferred;
+        self.bytes_transferred += r.bytes_transferred;
+        self.files_deleted += r.files_deleted;
+        self.space_saved += r.space_saved_bytes;
+        self.files_of_items_done += r.files;
+        self.bytes_of_items_done += r.bytes;
+        self.files_done = self.files_done.max(self.files_of_items_done);
+        self.bytes_done = self.bytes_done.max(self.bytes_of_items_done);
+    }
+
     /// Record a progress sample.
     pub fn progress(&mut self, at: Instant, files: u64, bytes: u64) {
+        // Items done count whole, whatever progress their kind reported.
+        let files = files.max(self.files_of_items_done);
+        let bytes = bytes.max(self.bytes_of_items_done);
         let changed = files != self.files_done || bytes != self.bytes_done;
         self.files_done = files;
         self.bytes_done = bytes;
@@ -237,7 +261,13 @@ impl JobMetrics {
     /// The ETA in words: remaining bytes over the rolling rate.
     pub fn eta(&self, now: Instant) -> String {
         match self.phase {
-            Phase::Done => return "done".to_string(),
+            Phase::Done => {
+                return match self.outcome() {
+                    super::Outcome::Verified => "done".to_string(),
+                    super::Outcome::Cancelled => "— (cancelled)".to_string(),
+                    _ => "— (ended)".to_string(),
+                }
+            }
             Phase::Starting => return "counting… (planning)".to_string(),
             Phase::Cancelling => return "stopping…".to_string(),
             Phase::Running => {}

@@ -170,7 +170,7 @@ mod tests {
         let mut state = finished(Instant::now());
         update(&mut state, Msg::ch('j'));
         let small = screen(80, 24, |f, a| render(f, a, &state));
-        // Focus elsewhere: the job's source (photos) is in view.
+        // Focus elsewhere: the source under the cursor stays in view.
         update(&mut state, Msg::key(crossterm::event::KeyCode::BackTab));
         let job = screen(50, 8, |f, a| render(f, a, &state));
         insta::assert_snapshot!(format!("{small}\n{job}"));

@@ -115,13 +115,16 @@ fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let focused = state.focus == Pane::Items;
     let mut title = String::from("Items");
-    match (&state.report, &state.job) {
-        (Some(r), _) => title.push_str(&format!(" · report of job #{} · esc: live stream", r.job)),
-        (None, Some(m)) => title.push_str(&format!(
+    // The counts are those of the lines in the stream (every job of this
+    // session), so they never contradict what is shown.
+    let counted = stream::shown_log(state);
+    match &state.report {
+        Some(r) => title.push_str(&format!(" · report of job #{} · esc: live stream", r.job)),
+        None if counted.lines.is_empty() && counted.dropped == 0 => {}
+        None => title.push_str(&format!(
             " · = {} verified · * {} failed · ! {} warnings",
-            m.items_verified, m.items_failed, m.warnings
+            counted.verified, counted.failed, counted.warnings
         )),
-        (None, None) => {}
     }
     let log = stream::shown_log(state);
     let filter = state.filter.as_deref().filter(|f| !f.is_empty());

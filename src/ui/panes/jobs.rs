@@ -126,6 +126,7 @@ mod tests {
             items_verified: v,
             items_failed: f,
             label: label.into(),
+            mode: String::new(),
             params: serde_json::json!({ "source": "/srv/live/photos" }),
             sources: vec![0],
         };
