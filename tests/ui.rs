@@ -1350,3 +1350,50 @@ fn status_is_never_stale_or_contradictory() {
     s.focus = Pane::Items;
     assert_eq!(s.detail_source(), Some(1));
 }
+
+#[test]
+fn the_mouse_focuses_clicks_rows_and_scrolls() {
+    use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    let mouse = |kind, column, row| {
+        Msg::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let mut s = console(Instant::now());
+    update(&mut s, Msg::Jobs(Vec::new()));
+    // Full layout at 120x40: Sources top left; its second row is `queue`.
+    screen(&s, 120, 40);
+    update(&mut s, mouse(MouseEventKind::Down(MouseButton::Left), 5, 3));
+    assert_eq!((s.focus, s.cursor.sources), (Pane::Sources, 1));
+    // A click in the right column's item stream focuses it; the wheel scrolls.
+    let placed = cutover::ui::view::place(&s, ratatui::layout::Rect::new(0, 0, 120, 40));
+    let (_, items) = placed
+        .panes
+        .iter()
+        .find(|(p, _)| *p == Pane::Items)
+        .copied()
+        .unwrap();
+    update(
+        &mut s,
+        mouse(
+            MouseEventKind::Down(MouseButton::Left),
+            items.x + 2,
+            items.y + 2,
+        ),
+    );
+    assert_eq!(s.focus, Pane::Items);
+    update(&mut s, mouse(MouseEventKind::ScrollDown, 2, 30));
+    assert_eq!(s.focus, Pane::Jobs, "the wheel scrolls the pane under it");
+    // Compact layout: a click on a tab focuses its pane.
+    screen(&s, 80, 24);
+    update(
+        &mut s,
+        mouse(MouseEventKind::Down(MouseButton::Left), 22, 1),
+    );
+    assert_eq!(s.focus, Pane::Jobs);
+    update(&mut s, mouse(MouseEventKind::Down(MouseButton::Left), 2, 1));
+    assert_eq!(s.focus, Pane::Sources);
+}

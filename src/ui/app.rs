@@ -17,6 +17,7 @@ mod confirm;
 mod details;
 mod edit;
 mod events;
+mod mouse;
 mod ops;
 mod queue;
 pub mod stream;
@@ -41,6 +42,8 @@ pub enum Msg {
     Key(KeyEvent),
     /// The terminal was resized.
     Resize,
+    /// A mouse click or wheel turn.
+    Mouse(crossterm::event::MouseEvent),
     /// The console opened: load what it shows (the journal, the stores' numbers).
     Start,
     /// Time passed (drives spinners, elapsed time, the idle rate, and the
@@ -425,6 +428,8 @@ pub struct State {
     pub filter_input: Option<String>,
     /// Rows the Items pane showed last (what `pgdn` / `pgup` move).
     pub items_page: std::cell::Cell<usize>,
+    /// The size of the last frame drawn (where a mouse click lands).
+    pub screen: std::cell::Cell<(u16, u16)>,
     /// A question is on screen.
     pub dialog: Option<Dialog>,
     /// A run's preview is being worked out (no other run starts meanwhile).
@@ -467,6 +472,7 @@ impl State {
             filter: None,
             filter_input: None,
             items_page: std::cell::Cell::new(PAGE),
+            screen: std::cell::Cell::new((0, 0)),
             dialog: None,
             previewing: false,
             prompt: None,
@@ -548,6 +554,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
     match msg {
         Msg::Key(ev) => on_key(state, ev),
         Msg::Resize => Vec::new(),
+        Msg::Mouse(ev) => {
+            mouse::on_mouse(state, ev);
+            Vec::new()
+        }
         Msg::Start => {
             let mut cmds = vec![Command::RefreshJobs];
             cmds.extend(live_refresh(state, true));
@@ -905,7 +915,7 @@ fn step_among(shown: &[usize], cursor: usize, delta: isize) -> usize {
     shown[step(here, delta, shown.len())]
 }
 
-fn move_cursor(state: &mut State, delta: isize) {
+pub(super) fn move_cursor(state: &mut State, delta: isize) {
     match state.focus {
         Pane::Sources => {
             let shown = state.shown_sources();

@@ -73,8 +73,11 @@ pub async fn run_console(cfg: ConsoleConfig) -> color_eyre::Result<()> {
     init_logging(&cfg.state_dir);
     super::theme::set_no_color(super::theme::no_color_in_env());
     let mut terminal = ratatui::try_init().wrap_err("cannot enter the terminal")?;
+    // Clicks and the wheel; shift-drag still selects text in most terminals.
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
     let mut runner = Runner::new(cfg);
     let result = runner.run(&mut terminal).await;
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     runner.shutdown().await;
     result
@@ -214,6 +217,7 @@ impl Runner {
                 ev = keys.next() => match ev {
                     Some(Ok(TermEvent::Key(k))) if k.kind == KeyEventKind::Press => Some(Msg::Key(k)),
                     Some(Ok(TermEvent::Resize(..))) => Some(Msg::Resize),
+                    Some(Ok(TermEvent::Mouse(m))) => Some(Msg::Mouse(m)),
                     Some(Ok(_)) => None,
                     Some(Err(e)) => return Err(e).wrap_err("cannot read the terminal"),
                     None => Some(Msg::Signal("terminal closed".into())),

@@ -45,74 +45,135 @@ pub fn render_pane(frame: &mut Frame, area: Rect, pane: Pane, state: &State) {
 }
 
 /// Draw the whole console.
-pub fn render(frame: &mut Frame, state: &State) {
-    let area = frame.area();
+/// Where everything goes on a screen of `area`: the bars, the tab bar of
+/// compact layouts, and each pane shown. Drawing and mouse clicks both use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    /// The header bar.
+    pub header: Rect,
+    /// The footer bar.
+    pub footer: Rect,
+    /// The tab bar (compact layouts).
+    pub tabs: Option<Rect>,
+    /// The metrics strip (compact layouts).
+    pub strip: Option<Rect>,
+    /// Each pane shown, where.
+    pub panes: Vec<(Pane, Rect)>,
+}
+
+/// Place the console on `area` (pure: no drawing).
+pub fn place(state: &State, area: Rect) -> Placed {
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
     ])
     .areas(area);
-    status::render_header(frame, header, state);
-    status::render_footer(frame, footer, state);
+    let mut placed = Placed {
+        header,
+        footer,
+        tabs: None,
+        strip: None,
+        panes: Vec::new(),
+    };
     if state.zoom {
-        render_pane(frame, body, state.focus, state);
-    } else if compact(area) {
+        placed.panes.push((state.focus, body));
+        return placed;
+    }
+    if compact(area) {
         let [tabs, pane, strip] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Fill(1),
             Constraint::Length(1),
         ])
         .areas(body);
-        status::render_tabs(frame, tabs, state);
-        render_pane(frame, pane, state.focus, state);
-        metrics::render_strip(frame, strip, state);
-    } else {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(42), Constraint::Fill(1)]).areas(body);
-        let [src, sel, job] = Layout::vertical([
-            Constraint::Fill(4),
-            Constraint::Fill(3),
-            Constraint::Fill(3),
+        placed.tabs = Some(tabs);
+        placed.strip = Some(strip);
+        placed.panes.push((state.focus, pane));
+        return placed;
+    }
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(42), Constraint::Fill(1)]).areas(body);
+    let [src, sel, job] = Layout::vertical([
+        Constraint::Fill(4),
+        Constraint::Fill(3),
+        Constraint::Fill(3),
+    ])
+    .areas(left);
+    placed.panes.extend([
+        (Pane::Sources, src),
+        (Pane::Selection, sel),
+        (Pane::Jobs, job),
+    ]);
+    let with_details = state.focus == Pane::Details || details::worth_showing(state);
+    if with_details && area.height >= TALL {
+        let [met, det, itm, log] = Layout::vertical([
+            Constraint::Length(11),
+            Constraint::Length(DETAILS_ROWS),
+            Constraint::Fill(1),
+            Constraint::Length(8),
         ])
-        .areas(left);
-        sources::render(frame, src, state);
-        selection::render(frame, sel, state);
-        jobs::render(frame, job, state);
-        let with_details = state.focus == Pane::Details || details::worth_showing(state);
-        if with_details && area.height >= TALL {
-            let [met, det, itm, log] = Layout::vertical([
-                Constraint::Length(11),
-                Constraint::Length(DETAILS_ROWS),
-                Constraint::Fill(1),
-                Constraint::Length(8),
-            ])
-            .areas(right);
-            metrics::render(frame, met, state);
-            details::render(frame, det, state);
-            items::render(frame, itm, state);
-            logs::render(frame, log, state);
+        .areas(right);
+        placed.panes.extend([
+            (Pane::Metrics, met),
+            (Pane::Details, det),
+            (Pane::Items, itm),
+            (Pane::Logs, log),
+        ]);
+    } else {
+        let [met, itm, bottom] = Layout::vertical([
+            Constraint::Length(11),
+            Constraint::Fill(1),
+            Constraint::Length(8),
+        ])
+        .areas(right);
+        let last = if with_details && state.focus != Pane::Logs {
+            Pane::Details
         } else {
-            let [met, itm, bottom] = Layout::vertical([
-                Constraint::Length(11),
-                Constraint::Fill(1),
-                Constraint::Length(8),
-            ])
-            .areas(right);
-            metrics::render(frame, met, state);
-            items::render(frame, itm, state);
-            if with_details && state.focus != Pane::Logs {
-                details::render(frame, bottom, state);
-            } else {
-                logs::render(frame, bottom, state);
-            }
-        }
+            Pane::Logs
+        };
+        placed
+            .panes
+            .extend([(Pane::Metrics, met), (Pane::Items, itm), (last, bottom)]);
+    }
+    placed
+}
+
+/// Draw the whole console for `state`.
+pub fn render(frame: &mut Frame, state: &State) {
+    let area = frame.area();
+    state.screen.set((area.width, area.height));
+    let placed = place(state, area);
+    status::render_header(frame, placed.header, state);
+    status::render_footer(frame, placed.footer, state);
+    if let Some(tabs) = placed.tabs {
+        status::render_tabs(frame, tabs, state);
+    }
+    if let Some(strip) = placed.strip {
+        metrics::render_strip(frame, strip, state);
+    }
+    for (pane, rect) in &placed.panes {
+        render_pane(frame, *rect, *pane, state);
     }
     if state.help {
         help::render(frame, area, state);
     }
     confirm::render(frame, area, state);
     prompt::render(frame, area, state);
+}
+
+/// The pane whose tab is at column `x` of the tab bar, as `render_tabs`
+/// draws them (` Sources │ Selection │ …`).
+pub fn tab_at(x: u16, tabs: Rect) -> Option<Pane> {
+    let mut start = tabs.x;
+    for pane in Pane::ALL {
+        let width = pane.title().chars().count() as u16 + 2;
+        if x >= start && x < start + width {
+            return Some(pane);
+        }
+        start += width + 1;
+    }
+    None
 }
 
 #[cfg(test)]
