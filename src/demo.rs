@@ -200,7 +200,7 @@ impl Writer {
                 }
                 std::thread::sleep(Duration::from_millis(25));
             }
-            tracing::info!("demo writer paused after {n} messages (the cutover window begins)");
+            tracing::info!("demo writer paused after {n} messages: the cutover window is open");
             n
         });
         Writer {

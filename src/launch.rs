@@ -14,8 +14,9 @@ use crate::ui::{run_console, ConsoleConfig};
 use crate::verify::VerifyMode;
 use crate::{demo, engine, state_dir};
 
-/// How long the demo's writer keeps changing the live tree.
-const DEMO_WRITER_FOR: Duration = Duration::from_secs(12);
+/// How long the demo's writer keeps changing the live tree at most; it
+/// stops as soon as the operator starts the final sync.
+const DEMO_WRITER_FOR: Duration = Duration::from_secs(600);
 
 fn fail(e: impl std::fmt::Display) -> i32 {
     eprintln!("error: {e}");
@@ -157,6 +158,7 @@ pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
         verify: VerifyMode::Full,
         seed: crate::verify::fresh_seed(),
         title: "cutover".to_string(),
+        window_opens: None,
     })
     .await
 }
@@ -170,14 +172,35 @@ pub async fn demo(state: Option<PathBuf>, dir: Option<PathBuf>) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let state = state.unwrap_or_else(|| sandbox.state.clone());
+    // --state-dir, else $CUTOVER_STATE_DIR, else the sandbox's own.
+    let state = state
+        .or_else(|| {
+            std::env::var_os("CUTOVER_STATE_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| sandbox.state.clone());
+    if let Err(e) = crate::state_dir::create(&state) {
+        return fail(e);
+    }
     let journal = match Journal::open(&state) {
         Ok(j) => Arc::new(j),
         Err(e) => return fail(e),
     };
     // The console's log (written by `ui`) is private like the journal.
     let _ = crate::state_dir::private_file(&state.join("console.log"));
-    let writer = demo::Writer::start(&sandbox.live, DEMO_WRITER_FOR);
+    let writer = Arc::new(std::sync::Mutex::new(Some(demo::Writer::start(
+        &sandbox.live,
+        DEMO_WRITER_FOR,
+    ))));
+    let stop_writer = {
+        let writer = writer.clone();
+        move || {
+            if let Some(w) = writer.lock().ok().and_then(|mut w| w.take()) {
+                w.stop();
+            }
+        }
+    };
     let own = Sources {
         entries: demo_entries(&sandbox),
         persist: None,
@@ -193,8 +216,9 @@ pub async fn demo(state: Option<PathBuf>, dir: Option<PathBuf>) -> i32 {
         verify: VerifyMode::Full,
         seed: crate::verify::fresh_seed(),
         title: format!("cutover demo — {}", crate::display_path(&sandbox.root)),
+        window_opens: Some(Arc::new(stop_writer.clone())),
     })
     .await;
-    writer.stop();
+    stop_writer();
     code
 }

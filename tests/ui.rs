@@ -1397,3 +1397,44 @@ fn the_mouse_focuses_clicks_rows_and_scrolls() {
     update(&mut s, mouse(MouseEventKind::Down(MouseButton::Left), 2, 1));
     assert_eq!(s.focus, Pane::Sources);
 }
+
+#[test]
+fn a_note_about_skipped_sources_stays_until_the_next_key() {
+    let t0 = Instant::now();
+    let sc = Script { t0 };
+    let mut s = mixed(t0);
+    update(&mut s, Msg::Jobs(Vec::new()));
+    update(&mut s, Msg::ch(' '));
+    update(&mut s, Msg::ch('j'));
+    update(&mut s, Msg::ch(' '));
+    // v: the store offers no verification; the tree's runs.
+    let cmds = update(&mut s, Msg::ch('v'));
+    assert_eq!(
+        cmds,
+        vec![Command::StartJob {
+            sources: vec![0],
+            mode: RunMode::Verify,
+            force: false,
+        }]
+    );
+    let note = s.status.clone().unwrap();
+    assert!(note.contains("pkgs skipped (no verify)"), "{note}");
+    update(&mut s, Msg::JobSpawned { job: 1 });
+    sc.started(&mut s, 10, 1, 1, 1, 1);
+    sc.send(&mut s, 20, Event::Summary(summary(1, 1, 1, 0, false)));
+    update(
+        &mut s,
+        Msg::JobEnded {
+            job: 1,
+            summary: None,
+            error: None,
+        },
+    );
+    assert_eq!(
+        s.status.as_deref(),
+        Some(note.as_str()),
+        "kept after the job ended"
+    );
+    update(&mut s, Msg::ch('j'));
+    assert_eq!(s.status, None);
+}

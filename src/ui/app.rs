@@ -440,6 +440,8 @@ pub struct State {
     pub cursor: Cursors,
     /// A one-line message for the operator (until the next key).
     pub status: Option<String>,
+    /// The message stays until the next key, even when a job ends.
+    pub status_sticky: bool,
     /// The latest time the console knows of.
     pub now: Instant,
     /// Quitting once the job has stopped.
@@ -473,6 +475,7 @@ impl State {
             filter_input: None,
             items_page: std::cell::Cell::new(PAGE),
             screen: std::cell::Cell::new((0, 0)),
+            status_sticky: false,
             dialog: None,
             previewing: false,
             prompt: None,
@@ -803,6 +806,7 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         return Vec::new();
     };
     state.status = None;
+    state.status_sticky = false;
     match action {
         Action::Down => move_cursor(state, 1),
         Action::Up => move_cursor(state, -1),

@@ -62,7 +62,13 @@ pub struct ConsoleConfig {
     pub seed: u64,
     /// Shown in the header.
     pub title: String,
+    /// Called once when the operator starts a final sync: the cutover window
+    /// opens (the demo's writer stops writing).
+    pub window_opens: Option<WindowOpens>,
 }
+
+/// What happens when the cutover window opens.
+pub type WindowOpens = Arc<dyn Fn() + Send + Sync>;
 
 /// Run the console until the operator quits. Installs color-eyre's hooks
 /// before entering the terminal; the terminal is restored on every exit,
@@ -276,6 +282,11 @@ impl Runner {
                 }
             }
             Command::Preview { sources, mode } => {
+                if mode == super::model::RunMode::Final {
+                    if let Some(opens) = self.cfg.window_opens.take() {
+                        opens();
+                    }
+                }
                 let built = kinds::build(&self.cfg.sources, &sources, mode, &self.settings(false));
                 let journal = self.cfg.journal.clone();
                 let tx = self.tx.clone();

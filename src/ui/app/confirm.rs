@@ -53,7 +53,9 @@ pub(super) fn on_previewed(
     preview: Result<Preview, String>,
 ) -> Vec<Command> {
     state.previewing = false;
-    state.status = None;
+    if !state.status_sticky {
+        state.status = None;
+    }
     let front = state
         .queue
         .front()

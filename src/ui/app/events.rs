@@ -183,8 +183,11 @@ pub(super) fn finish_source(state: &mut State) {
 }
 
 pub(super) fn note_end(state: &mut State) {
-    // Whatever the footer said is stale now that the job ended.
-    state.status = None;
+    // Whatever the footer said is stale now that the job ended (unless it
+    // must stay until the next key).
+    if !state.status_sticky {
+        state.status = None;
+    }
     let Some(m) = state.job.as_ref() else {
         return;
     };

@@ -97,7 +97,10 @@ pub(super) fn start_selection(state: &mut State, asked: Option<RunMode>) -> Vec<
     let cmds = next_in_queue(state);
     if !skipped.is_empty() {
         let mode = asked.map(RunMode::label).unwrap_or("run");
-        state.status = Some(skipped_note(&format!("skipped (no {mode})")));
+        let note = skipped_note(&format!("skipped (no {mode})"));
+        tracing::warn!("{note}");
+        state.status = Some(note);
+        state.status_sticky = true;
     }
     cmds
 }
