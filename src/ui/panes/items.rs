@@ -55,7 +55,7 @@ fn rows(l: &ItemLine, width: usize) -> Vec<Line<'static>> {
         return vec![Line::from(spans)];
     }
     let indent = 4;
-    let chunks = wrap(
+    let chunks = fmt::wrap_words(
         &l.detail,
         width.saturating_sub(used).max(1),
         width.saturating_sub(indent).max(1),
@@ -74,41 +74,6 @@ fn rows(l: &ItemLine, width: usize) -> Vec<Line<'static>> {
         }
     }
     out
-}
-
-/// Word-wrap `text`: the first row holds `first` columns, the others `rest`.
-/// Words longer than a row are split.
-fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
-    let mut rows: Vec<String> = vec![String::new()];
-    for word in text.split_whitespace() {
-        let mut word: Vec<char> = word.chars().collect();
-        loop {
-            let width = if rows.len() == 1 { first } else { rest };
-            let cur = rows.last_mut().map(|r| r.chars().count()).unwrap_or(0);
-            let sep = usize::from(cur > 0);
-            if cur + sep + word.len() <= width {
-                if let Some(r) = rows.last_mut() {
-                    if sep == 1 {
-                        r.push(' ');
-                    }
-                    r.extend(word.iter());
-                }
-                break;
-            }
-            if cur == 0 {
-                // The word alone is too long for a row: split it.
-                let head: String = word.drain(..width.min(word.len())).collect();
-                if let Some(r) = rows.last_mut() {
-                    r.push_str(&head);
-                }
-                if word.is_empty() {
-                    break;
-                }
-            }
-            rows.push(String::new());
-        }
-    }
-    rows
 }
 
 /// Draw the item stream (or the report opened from Jobs), filtered.
@@ -193,13 +158,6 @@ mod tests {
     use crate::ui::app::{update, Msg};
     use crate::ui::model::ITEM_LINES;
     use crate::ui::panes::testing::{finished, fresh, running, screen};
-
-    #[test]
-    fn wrap_on_words() {
-        assert_eq!(wrap("a bb ccc", 4, 4), vec!["a bb", "ccc"]);
-        assert_eq!(wrap("abcdefgh x", 3, 4), vec!["abc", "defg", "h x"]);
-        assert_eq!(wrap("", 3, 3), vec![""]);
-    }
 
     #[test]
     fn items_empty() {
