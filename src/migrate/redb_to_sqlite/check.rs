@@ -495,6 +495,28 @@ fn sampled(
     Ok((src, tgt))
 }
 
+/// Hash the target rows left once the source is exhausted: rows the
+/// source does not have (counted even when they have no redb form).
+fn hash_remaining_rows(
+    rows: &mut rusqlite::Rows<'_>,
+    layout: &Layout,
+    hasher: &EntryHasher,
+    n: usize,
+    mut spare: Vec<rusqlite::types::ValueRef<'static>>,
+    tgt: &mut Checksum,
+) -> Result<(), String> {
+    let (mut k, mut v) = (Vec::new(), Vec::new());
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        let vals = row_values(row, n, &mut spare).map_err(|e| e.to_string())?;
+        match encode_row(layout, &vals, &mut k, &mut v) {
+            Ok(()) => tgt.add(hasher.hash(&k, &v)),
+            Err(_) => tgt.entries += 1,
+        }
+        spare = recycle(vals);
+    }
+    Ok(())
+}
+
 fn full(
     source: &Source,
     table: &TableInfo,
@@ -568,15 +590,7 @@ fn full(
         Ok::<(), String>(())
     });
     streamed.map_err(stopped)?;
-    // Rows the source does not have.
-    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-        let vals = row_values(row, n, &mut spare).map_err(|e| e.to_string())?;
-        match encode_row(layout, &vals, &mut k, &mut v) {
-            Ok(()) => tgt.add(hasher.hash(&k, &v)),
-            Err(_) => tgt.entries += 1,
-        }
-        spare = recycle(vals);
-    }
+    hash_remaining_rows(&mut rows, layout, &hasher, n, spare, &mut tgt)?;
     if tgt.entries > src.entries {
         let extra = tgt.entries - src.entries;
         d.add(|diff, t| diff.only_in_target(&format!("{t}: {extra} rows")));
