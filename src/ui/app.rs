@@ -426,6 +426,8 @@ pub struct State {
     pub filter: Option<String>,
     /// The filter line is open (`/`): what has been typed.
     pub filter_input: Option<String>,
+    /// The stream's lines the filter let through, kept between frames.
+    pub filter_cache: std::cell::RefCell<stream::FilterCache>,
     /// Rows the Items pane showed last (what `pgdn` / `pgup` move).
     pub items_page: std::cell::Cell<usize>,
     /// The size of the last frame drawn (where a mouse click lands).
@@ -473,6 +475,7 @@ impl State {
             report: None,
             filter: None,
             filter_input: None,
+            filter_cache: Default::default(),
             items_page: std::cell::Cell::new(PAGE),
             screen: std::cell::Cell::new((0, 0)),
             status_sticky: false,

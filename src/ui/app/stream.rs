@@ -18,6 +18,18 @@ pub struct ReportView {
     pub log: ItemLog,
 }
 
+/// The lines the filter let through so far, kept between frames so that a
+/// frame looks only at the lines that arrived since the last one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FilterCache {
+    /// The filter (lowercase) and the report it applies to (none: live).
+    key: Option<(String, Option<crate::job::event::JobId>)>,
+    /// Absolute line numbers (dropped lines included) of the matches.
+    matches: Vec<u64>,
+    /// The next absolute line number to look at.
+    next: u64,
+}
+
 /// Whether `line` holds `needle` (lowercase), in its item or its details.
 pub fn matches(line: &ItemLine, needle: &str) -> bool {
     contains(&line.item, needle) || contains(&line.detail, needle)
@@ -37,18 +49,33 @@ pub fn shown_log(state: &State) -> &ItemLog {
 /// oldest first; every line without a filter.
 pub fn shown_lines(state: &State) -> Vec<usize> {
     let log = shown_log(state);
-    match state.filter.as_deref() {
-        Some(f) if !f.is_empty() => {
-            let needle = f.to_lowercase();
-            log.lines
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| matches(l, &needle))
-                .map(|(i, _)| i)
-                .collect()
-        }
-        _ => (0..log.lines.len()).collect(),
+    let Some(f) = state.filter.as_deref().filter(|f| !f.is_empty()) else {
+        return (0..log.lines.len()).collect();
+    };
+    let needle = f.to_lowercase();
+    let key = Some((needle.clone(), state.report.as_ref().map(|r| r.job)));
+    let mut cache = state.filter_cache.borrow_mut();
+    if cache.key != key || cache.next < log.dropped {
+        *cache = FilterCache {
+            key,
+            matches: Vec::new(),
+            next: log.dropped,
+        };
     }
+    let end = log.dropped + log.lines.len() as u64;
+    for abs in cache.next..end {
+        if matches(&log.lines[(abs - log.dropped) as usize], &needle) {
+            cache.matches.push(abs);
+        }
+    }
+    cache.next = end;
+    let gone = cache.matches.partition_point(|&a| a < log.dropped);
+    cache.matches.drain(..gone);
+    cache
+        .matches
+        .iter()
+        .map(|&a| (a - log.dropped) as usize)
+        .collect()
 }
 
 /// Lines the Items pane can show (after the filter).

@@ -80,7 +80,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         (inner, None)
     };
     let shown = state.shown_jobs();
-    let items: Vec<ListItem> = shown
+    let (window, at) = super::window(&shown, cursor, list_area.height as usize);
+    let items: Vec<ListItem> = window
         .iter()
         .map(|&i| row(&state.jobs[i], state, list_area.width))
         .collect();
@@ -88,7 +89,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let mut list = List::new(items);
     if focused {
         list = list.highlight_style(theme::cursor());
-        list_state.select(shown.iter().position(|&i| i == cursor));
+        list_state.select(at);
     }
     frame.render_stateful_widget(list, list_area, &mut list_state);
     if let (Some(f), Some(job)) = (foot, state.jobs.get(cursor)) {

@@ -19,6 +19,16 @@ pub mod table;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
 
+/// The rows of a list in view: of `shown` (indices), the `rows` that keep
+/// `cursor` in view — from the top until the cursor would fall off the
+/// bottom, as a list scrolls — and the cursor's position among them.
+pub fn window(shown: &[usize], cursor: usize, rows: usize) -> (&[usize], Option<usize>) {
+    let pos = shown.iter().position(|&i| i == cursor);
+    let offset = pos.unwrap_or(0).saturating_sub(rows.saturating_sub(1));
+    let end = (offset + rows.max(1)).min(shown.len());
+    (&shown[offset.min(end)..end], pos.map(|p| p - offset))
+}
+
 /// A line with `left` at the start and `right` flush with the end of `width`
 /// columns; `left` is clipped first when both do not fit.
 pub fn spread<'a>(left: Vec<Span<'a>>, right: Vec<Span<'a>>, width: u16) -> Line<'a> {

@@ -99,7 +99,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         );
         return;
     }
-    let items: Vec<ListItem> = shown
+    // Only the rows in view are built (thousands of sources stay cheap);
+    // the cursor's row stays in view, as a list keeps it.
+    let (window, at) = super::window(&shown, cursor, list_area.height as usize);
+    let items: Vec<ListItem> = window
         .iter()
         .map(|&i| row(&state.sources[i], list_area.width))
         .collect();
@@ -109,8 +112,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         theme::cursor_unfocused()
     };
     let list = List::new(items).highlight_style(highlight);
-    let mut list_state =
-        ListState::default().with_selected(shown.iter().position(|&i| i == cursor));
+    let mut list_state = ListState::default().with_selected(at);
     frame.render_stateful_widget(list, list_area, &mut list_state);
     if let (Some(d), Some(s)) = (detail_area, state.sources.get(cursor)) {
         frame.render_widget(Paragraph::new(detail(s, d.width)), d);
