@@ -225,6 +225,18 @@ mod tests {
     }
 
     #[test]
+    fn app_running_100x28_every_pane_with_a_store_and_nodes() {
+        let mut state = crate::ui::panes::testing::store_running(Instant::now());
+        // The store's numbers beside the stream, then a node's tables.
+        let store = app(&state, 100, 28);
+        for _ in 0..2 {
+            update(&mut state, Msg::ch('j'));
+        }
+        let node = app(&state, 100, 28);
+        insta::assert_snapshot!(format!("{store}\n{node}"));
+    }
+
+    #[test]
     fn app_help_over_compact_layout() {
         let mut state = fresh(Instant::now());
         update(&mut state, Msg::ch('?'));
