@@ -143,7 +143,10 @@ fn main() {
         state.focus = pane;
         state.cursor.sources = SOURCES / 2;
         state.cursor.jobs = JOBS as usize / 2;
-        report(&format!("focus {}", pane.title()), frames(&state, &mut terminal));
+        report(
+            &format!("focus {}", pane.title()),
+            frames(&state, &mut terminal),
+        );
     }
     state.focus = Pane::Items;
     state.cursor.items_back = LINES / 2;

@@ -37,14 +37,19 @@ sock=$dir/tmux.sock
 tmux -S "$sock" kill-server 2>/dev/null || true
 tmux -S "$sock" new-session -d -s rss -x 160 -y 48 \
   "$bin --state-dir $dir/state --source $src --target $dir/dst"
-pid=""
-for _ in $(seq 1 100); do
+# Counting a million files before the console opens takes a while.
+pid=""; ready=""
+for _ in $(seq 1 1500); do
   pid=$(pgrep -f -n "^$bin --state-dir $dir/state" || true)
-  [ -n "$pid" ] && tmux -S "$sock" capture-pane -p -t rss | grep -q "1 usable" && break
+  if [ -n "$pid" ] && tmux -S "$sock" capture-pane -p -t rss | grep -q "1 usable"; then
+    ready=1; break
+  fi
   sleep 0.2
 done
-[ -n "$pid" ] || { echo "the console did not start"; exit 1; }
-tmux -S "$sock" send-keys -t rss Space Enter
+[ -n "$ready" ] || { echo "the console did not open"; exit 1; }
+tmux -S "$sock" send-keys -t rss Space
+sleep 0.5
+tmux -S "$sock" send-keys -t rss Enter
 start=$(date +%s)
 max=0; samples=0
 while :; do

@@ -221,3 +221,58 @@ fn a_report_opens_from_jobs_after_a_restart_and_the_stream_is_searched() {
     assert!(!screen.contains("= d17"), "{screen}");
     quit(&tmux, "report");
 }
+
+#[test]
+fn a_cancelled_job_says_so_and_q_in_the_quit_question_quits() {
+    let sb = Sandbox::new();
+    // Enough directories that the copy is still running when c arrives.
+    for i in 0..3_000 {
+        write(&sb.src.join(format!("d{i:04}/f")), b"x");
+    }
+    let Some(tmux) = console(&sb, "cancel", &sb.src, &sb.dst, (120, 40)) else {
+        return;
+    };
+    wait(&tmux, "1 usable of 1", 30);
+    tmux.keys(&["Space", "Enter"]);
+    wait(&tmux, "#1 bulk copy", 30);
+    tmux.keys(&["c"]);
+    wait(&tmux, "Cancel?", 10);
+    tmux.keys(&["y"]);
+    wait(&tmux, "cancelled", 60);
+    tmux.wait_for(
+        "the footer after the job stopped",
+        Duration::from_secs(10),
+        |t| {
+            let screen = t.screen();
+            let footer = screen
+                .trim_end()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string();
+            !footer.contains("cancelling")
+        },
+    );
+    let screen = tmux.screen();
+    assert!(screen.contains("— (cancelled)"), "{screen}");
+    assert!(!screen.contains("ETA      done"), "{screen}");
+    // While a job runs, q asks; q again means quit.
+    tmux.keys(&["Tab", "Tab"]);
+    wait(&tmux, "r resume", 10);
+    tmux.keys(&["r"]);
+    wait(&tmux, "resume", 10);
+    tmux.keys(&["q"]);
+    tmux.wait_for(
+        "the quit question or the end",
+        Duration::from_secs(30),
+        |t| {
+            let s = t.screen();
+            s.contains("Quit?") || s.contains("all verified")
+        },
+    );
+    // Either way, q: quit (in the question it means yes).
+    tmux.keys(&["q"]);
+    tmux.wait_for("the console to end", Duration::from_secs(30), |t| {
+        !t.cmd(&["has-session", "-t", "cancel"]).status.success()
+    });
+}

@@ -256,6 +256,11 @@ fn select_two_sources_bulk_copy_both_with_a_failure() {
     assert!(update(&mut s, Msg::ch('n')).is_empty());
     assert_eq!(s.dialog, None);
     assert!(!s.quitting && !s.should_quit);
+    // In the question, q (and ctrl-c) mean quit: the job is cancelled first.
+    let mut again = s.clone();
+    update(&mut again, Msg::ch('q'));
+    assert_eq!(update(&mut again, Msg::ch('q')), vec![Command::CancelJob]);
+    assert!(again.quitting);
 
     // Another job cannot start while this one runs.
     assert!(update(&mut s, Msg::ch('f')).is_empty());

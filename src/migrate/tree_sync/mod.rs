@@ -176,7 +176,7 @@ impl TreeSync {
                     .is_some();
                 if non_empty && !self.params.final_sync && !self.resuming && !verify_only {
                     Err(Error::bad(format!(
-                        "target {} is not empty; use --final to sync into it, or choose an empty target",
+                        "target {} is not empty: sync into it with a final sync (--final; f in the console), or choose an empty target",
                         names::display(dst)
                     )))
                 } else {
