@@ -148,16 +148,16 @@ pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let sources = own.discover();
     open(ConsoleConfig {
         state_dir: state,
         journal,
-        sources,
+        sources: Vec::new(),
         own,
         parallel: engine::default_parallel(),
         verify: VerifyMode::Full,
         seed: crate::verify::fresh_seed(),
         title: "cutover".to_string(),
+        discover_later: true,
         window_opens: None,
     })
     .await
@@ -206,16 +206,16 @@ pub async fn demo(state: Option<PathBuf>, dir: Option<PathBuf>) -> i32 {
         persist: None,
         target_root: None,
     };
-    let sources = own.discover();
     let code = open(ConsoleConfig {
         state_dir: state,
         journal,
-        sources,
+        sources: Vec::new(),
         own,
         parallel: engine::default_parallel(),
         verify: VerifyMode::Full,
         seed: crate::verify::fresh_seed(),
         title: format!("cutover demo — {}", crate::display_path(&sandbox.root)),
+        discover_later: true,
         window_opens: Some(Arc::new(stop_writer.clone())),
     })
     .await;

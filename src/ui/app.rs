@@ -22,7 +22,7 @@ mod ops;
 mod queue;
 pub mod stream;
 
-pub use self::edit::{Probe, Prompt, PromptFor};
+pub use self::edit::{Probe, Prompt, PromptFor, COUNTING};
 
 use self::details::{live_refresh, on_reading, on_rows};
 use self::events::{finish_source, note_end, on_event, on_summary};
@@ -626,7 +626,9 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             state.jobs = rows;
             state.jobs_loaded = true;
             state.cursor.jobs = state.cursor.jobs.min(state.jobs.len().saturating_sub(1));
-            if first && state.status.is_none() {
+            let quiet = state.status.is_none()
+                || state.status.as_deref() == Some(edit::COUNTING);
+            if first && quiet {
                 let unfinished: Vec<String> = state
                     .jobs
                     .iter()

@@ -62,6 +62,9 @@ pub struct ConsoleConfig {
     pub seed: u64,
     /// Shown in the header.
     pub title: String,
+    /// Count the sources after the console opened (a tree of a million
+    /// files takes a while): it opens at once and says it is counting.
+    pub discover_later: bool,
     /// Called once when the operator starts a final sync: the cutover window
     /// opens (the demo's writer stops writing).
     pub window_opens: Option<WindowOpens>,
@@ -191,6 +194,10 @@ impl Runner {
         let mut state = self.initial_state();
         for command in update(&mut state, Msg::Start) {
             self.exec(command);
+        }
+        if self.cfg.discover_later {
+            state.status = Some(super::app::COUNTING.into());
+            self.discover();
         }
         self.event_loop(terminal, &mut state).await
     }
@@ -429,6 +436,22 @@ impl Runner {
             }
             Command::Quit => {}
         }
+    }
+
+    /// Find the sources (count them) off the UI thread.
+    fn discover(&self) {
+        let own = self.cfg.own.clone();
+        let found_tx = self.found_tx.clone();
+        tokio::spawn(async move {
+            let found = tokio::task::spawn_blocking(move || {
+                let found = own.discover();
+                (own, found, String::new())
+            })
+            .await;
+            if let Ok(found) = found {
+                let _ = found_tx.send(found).await;
+            }
+        });
     }
 
     /// Apply an edit of the sources and find them again, off the UI thread.

@@ -194,8 +194,18 @@ pub fn on_sources(state: &mut State, sources: Vec<SourceView>, note: String) {
         .sources
         .min(state.sources.len().saturating_sub(1));
     state.cursor.selection = 0;
-    state.status = Some(note);
+    if note.is_empty() {
+        // The first count of the sources: nothing to say once it is done.
+        if state.status.as_deref() == Some(COUNTING) {
+            state.status = None;
+        }
+    } else {
+        state.status = Some(note);
+    }
 }
+
+/// What the footer says while the sources are counted at start.
+pub const COUNTING: &str = "counting the sources…";
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
