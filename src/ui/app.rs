@@ -626,8 +626,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             state.jobs = rows;
             state.jobs_loaded = true;
             state.cursor.jobs = state.cursor.jobs.min(state.jobs.len().saturating_sub(1));
-            let quiet = state.status.is_none()
-                || state.status.as_deref() == Some(edit::COUNTING);
+            let quiet = state.status.is_none() || state.status.as_deref() == Some(edit::COUNTING);
             if first && quiet {
                 let unfinished: Vec<String> = state
                     .jobs

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 
 use super::layout::{Entry, Layout, PackageMeta};
 use super::walk::walk_package;
+use crate::files::meta::Kind;
 use crate::files::xattr;
-use crate::migrate::tree_sync::meta::Kind;
 use crate::names;
 use crate::verify::diff::DiffReport;
 use crate::verify::hash::hash_file;

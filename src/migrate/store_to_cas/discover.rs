@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::KIND;
+use crate::files::count::count;
 use crate::job::console::Source;
-use crate::migrate::tree_sync::discover::count;
 use crate::names;
 
 /// Describe a package store → content-addressed store pair (never following

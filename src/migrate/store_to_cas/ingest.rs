@@ -12,10 +12,10 @@ use super::db::{self, Ingested};
 use super::layout::{Entry, PackageMeta};
 use super::walk::walk_package;
 use super::StoreToCas;
+use crate::files::meta::Kind;
 use crate::files::{sparse, xattr};
 use crate::job::event::ItemReport;
 use crate::job::{Item, ItemCtx, ItemError};
-use crate::migrate::tree_sync::meta::Kind;
 use crate::names;
 use crate::verify::hash::{hash_file, with_buffer};
 
@@ -45,7 +45,7 @@ pub fn ingest(ts: &StoreToCas, item: &Item, ctx: &ItemCtx) -> Result<ItemReport,
 fn store_file(
     ts: &StoreToCas,
     path: &Path,
-    st: &crate::migrate::tree_sync::meta::Stat,
+    st: &crate::files::meta::Stat,
     report: &mut ItemReport,
     own_inodes: &mut std::collections::HashSet<(u64, u64)>,
 ) -> Result<(String, bool), String> {

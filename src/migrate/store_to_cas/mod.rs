@@ -25,9 +25,9 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files::meta::{lstat, Kind};
 use crate::job::event::ItemReport;
 use crate::job::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
-use crate::migrate::tree_sync::meta::{lstat, Kind};
 use crate::names;
 use crate::target::SyncGroup;
 use crate::verify::sample::Sample;

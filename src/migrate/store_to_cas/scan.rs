@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::migrate::tree_sync::meta::{lstat, Kind};
+use crate::files::meta::{lstat, Kind};
 use crate::verify::hash::hash_file;
 
 /// What the scan found, stage by stage.

@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::migrate::tree_sync::meta::{lstat, Kind, Stat};
+use crate::files::meta::{lstat, Kind, Stat};
 use crate::names;
 
 /// An entry of a package: its path inside the package and its lstat.

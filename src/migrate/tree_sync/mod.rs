@@ -7,7 +7,8 @@ mod copy;
 pub mod discover;
 pub mod kind;
 mod links;
-pub mod meta;
+/// File metadata (shared: [`crate::files::meta`]).
+pub use crate::files::meta;
 mod place;
 mod preview;
 mod walk;
