@@ -82,6 +82,11 @@ pub enum Command {
         #[arg(long)]
         confirm: bool,
     },
+    /// Guided cutover checklists: run, status, log, rollback, reset.
+    Runbook {
+        #[command(subcommand)]
+        command: crate::runbook::cmd::RunbookCommand,
+    },
     /// The kinds' own commands (`store …`, `inspect …`).
     #[command(flatten)]
     Extra(ExtraCall),
@@ -284,6 +289,7 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
             Ok(0)
         }
         Command::Report { job, json } => crate::report::run(&state, job, json),
+        Command::Runbook { command } => crate::runbook::cmd::dispatch(command, &state).await,
         Command::Resume {
             job,
             parallel,

@@ -22,6 +22,7 @@ pub mod migrate;
 pub mod names;
 pub mod out;
 pub mod report;
+pub mod runbook;
 pub mod state_dir;
 
 pub mod target;

@@ -9,6 +9,7 @@
 mod publish;
 mod record;
 mod results;
+mod runbooks;
 
 pub use publish::PublishedReport;
 pub use record::{

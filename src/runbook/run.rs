@@ -1,0 +1,321 @@
+//! Running a runbook's steps in order, headless: automatic steps run,
+//! a manual step waits for the operator (`--yes ID`, or `--yes ID=WORD`
+//! when it asks for a typed word), a failed gate stops the run and stays
+//! failed — the next run retries it first, never skips it — and a step
+//! found running (a killed process) is checked again.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::file::{Action, Phase, Step};
+use super::state::{self, LogEntry, StepRecord, StepState};
+use crate::error::{Error, Result};
+use crate::journal::{now_unix, Journal};
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every step passed (or was confirmed or skipped).
+    Done,
+    /// A manual step waits for the operator.
+    Waiting {
+        /// The step.
+        id: String,
+        /// What to do.
+        text: String,
+        /// The word it wants typed, if any.
+        confirm: Option<String>,
+    },
+    /// A step failed its gate.
+    Failed {
+        /// The step.
+        id: String,
+        /// Why.
+        why: String,
+    },
+}
+
+/// Who runs it, what they said yes to, where the journal is.
+pub struct Runner<'a> {
+    /// The journal's directory.
+    pub state_dir: PathBuf,
+    /// The runbook's key in the journal.
+    pub key: String,
+    /// The operator.
+    pub operator: String,
+    /// `--yes ID` / `--yes ID=WORD`.
+    pub yes: &'a [String],
+}
+
+/// What the operator said yes to for step `id`: `Some(None)` a plain yes,
+/// `Some(Some(word))` a yes with a typed word.
+fn said_yes<'y>(yes: &'y [String], id: &str) -> Option<Option<&'y str>> {
+    yes.iter().find_map(|y| match y.split_once('=') {
+        Some((i, word)) if i == id => Some(Some(word)),
+        None if y == id => Some(None),
+        _ => None,
+    })
+}
+
+impl Runner<'_> {
+    fn record(&self, phase: &str, step: &Step, rec: StepRecord, event: &str) -> Result<()> {
+        let entry = LogEntry {
+            at: rec.at.unwrap_or_else(now_unix),
+            by: self.operator.clone(),
+            phase: phase.to_string(),
+            id: step.id.clone(),
+            event: event.to_string(),
+            note: rec.note.clone(),
+            job: rec.job,
+        };
+        state::record(&self.state_dir, &self.key, &step.id, &rec, &entry)
+    }
+
+    /// Record `step`'s new `state` (the audit event: its word, `started`
+    /// for running).
+    fn set(
+        &self,
+        phase: &str,
+        step: &Step,
+        state: StepState,
+        note: Option<String>,
+        job: Option<u64>,
+    ) -> Result<()> {
+        let event = match state {
+            StepState::Running => "started",
+            other => other.word(),
+        };
+        self.record(phase, step, self.rec(state, note, job), event)
+    }
+
+    fn rec(&self, state: StepState, note: Option<String>, job: Option<u64>) -> StepRecord {
+        StepRecord {
+            state,
+            by: Some(self.operator.clone()),
+            at: Some(now_unix()),
+            note,
+            job,
+        }
+    }
+
+    /// Run `steps` (each with its phase name) in order, from the first not done.
+    pub async fn run(&self, steps: &[(String, &Step)]) -> Result<Outcome> {
+        let records = state::records(&self.state_dir, &self.key)?;
+        for (phase, step) in steps {
+            let current = records.get(&step.id).cloned().unwrap_or_default();
+            if current.state.done() {
+                continue;
+            }
+            if current.state == StepState::Running {
+                // The process that ran it is gone: check it again.
+                let note = Some("was running when cutover stopped; checked again".to_string());
+                self.set(phase, step, StepState::Interrupted, note, current.job)?;
+            }
+            match self.step(phase, step).await? {
+                Outcome::Done => {}
+                other => return Ok(other),
+            }
+        }
+        Ok(Outcome::Done)
+    }
+
+    async fn step(&self, phase: &str, step: &Step) -> Result<Outcome> {
+        match &step.action {
+            Action::Manual { text, confirm } => {
+                let answer = said_yes(self.yes, &step.id);
+                let ok = match (answer, confirm) {
+                    (Some(Some(word)), Some(want)) => word == want,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                if !ok {
+                    return Ok(Outcome::Waiting {
+                        id: step.id.clone(),
+                        text: text.clone(),
+                        confirm: confirm.clone(),
+                    });
+                }
+                let note = Some(format!("confirmed: {text}"));
+                self.set(phase, step, StepState::Confirmed, note, None)?;
+                Ok(Outcome::Done)
+            }
+            Action::Wait { minutes } => {
+                if said_yes(self.yes, &step.id).is_some() {
+                    let note = Some("watch window ended early by the operator".to_string());
+                    self.set(phase, step, StepState::Passed, note, None)?;
+                    return Ok(Outcome::Done);
+                }
+                self.set(phase, step, StepState::Running, None, None)?;
+                tokio::time::sleep(Duration::from_secs_f64(minutes * 60.0)).await;
+                let note = Some(format!("watched for {minutes} min"));
+                self.set(phase, step, StepState::Passed, note, None)?;
+                Ok(Outcome::Done)
+            }
+            Action::Command { .. } | Action::Cutover { .. } => {
+                self.set(phase, step, StepState::Running, None, None)?;
+                let (result, job) = match &step.action {
+                    Action::Command {
+                        run,
+                        node,
+                        expect_exit,
+                        expect_output,
+                    } => (
+                        command(run, node, *expect_exit, expect_output.as_deref()),
+                        None,
+                    ),
+                    Action::Cutover { args } => cutover(&self.state_dir, args).await?,
+                    _ => (Err("not a step that runs".to_string()), None),
+                };
+                match result {
+                    Ok(note) => {
+                        self.set(phase, step, StepState::Passed, Some(note), job)?;
+                        Ok(Outcome::Done)
+                    }
+                    Err(why) => {
+                        self.set(phase, step, StepState::Failed, Some(why.clone()), job)?;
+                        Ok(Outcome::Failed {
+                            id: step.id.clone(),
+                            why,
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Run a command step's argument list and check its gate.
+fn command(
+    run: &[String],
+    node: &str,
+    expect_exit: i32,
+    expect_output: Option<&str>,
+) -> std::result::Result<String, String> {
+    if node != "local" {
+        return Err(format!(
+            "node '{node}' is not known here: only 'local' runs commands (nodes come from nodes.toml)"
+        ));
+    }
+    let Some((program, args)) = run.split_first() else {
+        return Err("nothing to run".into());
+    };
+    let out = duct::cmd(program, args)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| format!("cannot run {}: {e}", run.join(" ")))?;
+    let code = out.status.code().unwrap_or(-1);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = text.trim().lines().last().unwrap_or_default().to_string();
+    if code != expect_exit {
+        return Err(format!(
+            "`{}` exited {code}, expected {expect_exit}{}",
+            run.join(" "),
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {last}")
+            }
+        ));
+    }
+    if let Some(want) = expect_output {
+        if !text.contains(want) {
+            return Err(format!("`{}` did not print \"{want}\"", run.join(" ")));
+        }
+    }
+    Ok(format!("`{}` exited {code}", run.join(" ")))
+}
+
+/// The newest job in the journal (0: none).
+fn newest_job(state_dir: &Path) -> u64 {
+    Journal::list(state_dir)
+        .map(|jobs| jobs.iter().map(|j| j.job).max().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// Run a cutover command line in this process; it passes only when its job
+/// ended with every item verified (exit 0).
+async fn cutover(
+    state_dir: &Path,
+    args: &[String],
+) -> Result<(std::result::Result<String, String>, Option<u64>)> {
+    let argv = std::iter::once("cutover".to_string()).chain(args.iter().cloned());
+    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(argv).map_err(|e| {
+        Error::bad(format!(
+            "cutover step: {}",
+            e.to_string().lines().next().unwrap_or_default()
+        ))
+    })?;
+    let Some(command) = cli.command else {
+        return Ok((
+            Err("a cutover step needs a command (run, verify, resume…)".into()),
+            None,
+        ));
+    };
+    if matches!(
+        command,
+        crate::cli::Command::Console(_)
+            | crate::cli::Command::Demo { .. }
+            | crate::cli::Command::Runbook { .. }
+    ) {
+        return Ok((
+            Err(
+                "a cutover step runs a headless command, not the console, the demo or a runbook"
+                    .into(),
+            ),
+            None,
+        ));
+    }
+    let before = newest_job(state_dir);
+    let state = cli.state_dir.unwrap_or_else(|| state_dir.to_path_buf());
+    let code = Box::pin(crate::cli::dispatch(Some(state.clone()), command)).await;
+    let after = newest_job(&state);
+    let job = (after > before).then_some(after);
+    let named = job.map(|j| format!("job #{j} ")).unwrap_or_default();
+    Ok(match code {
+        Ok(0) => (Ok(format!("{named}ended with every item verified")), job),
+        Ok(c) => (
+            Err(format!(
+                "{named}exited {c}: not every item verified (cutover report {})",
+                job.unwrap_or(0)
+            )),
+            job,
+        ),
+        Err(e) => (Err(format!("{named}{e}")), job),
+    })
+}
+
+/// The steps of `phases` in order, each with its phase's name.
+pub fn steps_of(phases: &[Phase]) -> Vec<(String, &Step)> {
+    phases
+        .iter()
+        .flat_map(|p| p.steps.iter().map(move |s| (p.name.clone(), s)))
+        .collect()
+}
+
+/// The rollback steps of phase `name`.
+pub fn rollback_of<'a>(phases: &'a [Phase], name: &str) -> Result<Vec<(String, &'a Step)>> {
+    let phase = phases.iter().find(|p| p.name == name).ok_or_else(|| {
+        Error::bad(format!(
+            "no phase '{name}'; the runbook's phases: {}",
+            phases
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    if phase.rollback.is_empty() {
+        return Err(Error::bad(format!("phase '{name}' has no rollback steps")));
+    }
+    Ok(phase
+        .rollback
+        .iter()
+        .map(|s| (format!("rollback of {name}"), s))
+        .collect())
+}

@@ -1,0 +1,144 @@
+//! What the journal keeps of a runbook: each step's latest state (who
+//! confirmed it, when, with which note, which job it ran) and an audit trail
+//! of every event, keyed by the runbook's file (absolute path) and name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::journal::Journal;
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Not reached yet.
+    Pending,
+    /// Running now (or when the process died: shown as interrupted).
+    Running,
+    /// Ran and passed its gate.
+    Passed,
+    /// Ran and failed: the next run retries it, never skips it.
+    Failed,
+    /// A manual step the operator confirmed.
+    Confirmed,
+    /// Skipped, with a reason.
+    Skipped,
+    /// Was running when cutover stopped: checked again, never assumed done.
+    Interrupted,
+}
+
+impl StepState {
+    /// Whether the runbook may go past it.
+    pub fn done(self) -> bool {
+        matches!(
+            self,
+            StepState::Passed | StepState::Confirmed | StepState::Skipped
+        )
+    }
+
+    /// The word for it (`passed`).
+    pub fn word(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Passed => "passed",
+            StepState::Failed => "failed",
+            StepState::Confirmed => "confirmed",
+            StepState::Skipped => "skipped",
+            StepState::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// A step's latest record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Its state.
+    pub state: StepState,
+    /// Who ran or confirmed it.
+    pub by: Option<String>,
+    /// When (Unix seconds).
+    pub at: Option<u64>,
+    /// The operator's note, or what the gate found.
+    pub note: Option<String>,
+    /// The job a `cutover` step ran.
+    pub job: Option<u64>,
+}
+
+impl Default for StepRecord {
+    fn default() -> Self {
+        StepRecord {
+            state: StepState::Pending,
+            by: None,
+            at: None,
+            note: None,
+            job: None,
+        }
+    }
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// When (Unix seconds).
+    pub at: u64,
+    /// Who.
+    pub by: String,
+    /// The phase (`window`, or `rollback of window`).
+    pub phase: String,
+    /// The step.
+    pub id: String,
+    /// `started`, `passed`, `failed`, `confirmed`, `interrupted`, `reset`…
+    pub event: String,
+    /// What was noted.
+    pub note: Option<String>,
+    /// The job a `cutover` step ran.
+    pub job: Option<u64>,
+}
+
+/// A runbook's key in the journal: its file's absolute path and its name.
+pub fn key(file: &Path, name: &str) -> String {
+    let abs = std::fs::canonicalize(file)
+        .or_else(|_| std::path::absolute(file))
+        .unwrap_or_else(|_| PathBuf::from(file));
+    format!("{}#{name}", crate::names::display(&abs))
+}
+
+/// The operator's name: `--operator`, else `$USER`, else `unknown`.
+pub fn operator(flag: Option<&str>) -> String {
+    flag.map(str::to_string)
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Every step's record, by id.
+pub fn records(state_dir: &Path, key: &str) -> Result<BTreeMap<String, StepRecord>> {
+    if !Journal::file_in(state_dir).exists() {
+        return Ok(BTreeMap::new());
+    }
+    let journal = Journal::open(state_dir)?;
+    Ok(journal.runbook_steps(key)?.into_iter().collect())
+}
+
+/// Record a step's new state and its audit entry, durably.
+pub fn record(
+    state_dir: &Path,
+    key: &str,
+    step: &str,
+    record: &StepRecord,
+    entry: &LogEntry,
+) -> Result<()> {
+    let journal = Journal::open(state_dir)?;
+    journal.record_runbook_step(key, step, record, entry)
+}
+
+/// The audit trail, oldest first.
+pub fn log(state_dir: &Path, key: &str) -> Result<Vec<LogEntry>> {
+    if !Journal::file_in(state_dir).exists() {
+        return Ok(Vec::new());
+    }
+    Journal::open(state_dir)?.runbook_log(key)
+}
