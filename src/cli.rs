@@ -20,6 +20,9 @@ pub struct Cli {
     /// Where the journal lives (default: $CUTOVER_STATE_DIR, $XDG_STATE_HOME/cutover, ~/.local/state/cutover).
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The nodes inventory (default: nodes.toml in the state directory).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub nodes: Option<PathBuf>,
     /// Plain `cutover --source …`: the console on these sources.
     #[command(flatten)]
     pub console: ConsoleArgs,
@@ -81,6 +84,12 @@ pub enum Command {
         /// Required: this removes what the job wrote.
         #[arg(long)]
         confirm: bool,
+    },
+    /// The nodes (nodes.toml): reachable or not and why, free space, ZFS, services.
+    Nodes {
+        /// One JSON object per node.
+        #[arg(long)]
+        json: bool,
     },
     /// Guided cutover checklists: run, status, log, rollback, reset.
     Runbook {
@@ -289,6 +298,11 @@ pub async fn dispatch(state: Option<PathBuf>, command: Command) -> Result<i32> {
             Ok(0)
         }
         Command::Report { job, json } => crate::report::run(&state, job, json),
+        Command::Nodes { json } => {
+            let nodes = crate::nodes::load(&state)?;
+            crate::state_dir::create(&state)?;
+            crate::nodes::probe::list(&nodes, &state, json)
+        }
         Command::Runbook { command } => crate::runbook::cmd::dispatch(command, &state).await,
         Command::Resume {
             job,

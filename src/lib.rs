@@ -20,6 +20,7 @@ pub mod kinds;
 pub mod launch;
 pub mod migrate;
 pub mod names;
+pub mod nodes;
 pub mod out;
 pub mod report;
 pub mod runbook;

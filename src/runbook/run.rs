@@ -160,7 +160,13 @@ impl Runner<'_> {
                         expect_exit,
                         expect_output,
                     } => (
-                        command(run, node, *expect_exit, expect_output.as_deref()),
+                        command(
+                            &self.state_dir,
+                            run,
+                            node,
+                            *expect_exit,
+                            expect_output.as_deref(),
+                        ),
                         None,
                     ),
                     Action::Cutover { args } => cutover(&self.state_dir, args).await?,
@@ -184,33 +190,19 @@ impl Runner<'_> {
     }
 }
 
-/// Run a command step's argument list and check its gate.
+/// Run a command step's argument list on its node and check its gate.
 fn command(
+    state_dir: &Path,
     run: &[String],
     node: &str,
     expect_exit: i32,
     expect_output: Option<&str>,
 ) -> std::result::Result<String, String> {
-    if node != "local" {
-        return Err(format!(
-            "node '{node}' is not known here: only 'local' runs commands (nodes come from nodes.toml)"
-        ));
-    }
-    let Some((program, args)) = run.split_first() else {
-        return Err("nothing to run".into());
-    };
-    let out = duct::cmd(program, args)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| format!("cannot run {}: {e}", run.join(" ")))?;
-    let code = out.status.code().unwrap_or(-1);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let nodes = crate::nodes::load(state_dir).map_err(|e| e.to_string())?;
+    let node = crate::nodes::file::find(&nodes, node).map_err(|e| e.to_string())?;
+    let out = crate::nodes::runner::NodeRunner::new(node, state_dir).run(run)?;
+    let code = out.code;
+    let text = format!("{}{}", out.stdout, out.stderr);
     let last = text.trim().lines().last().unwrap_or_default().to_string();
     if code != expect_exit {
         return Err(format!(

@@ -1,0 +1,28 @@
+//! Nodes: the machines cutover works on ([`file`]: the inventory), one way
+//! to run commands on any of them ([`runner`]: local or over SSH), and
+//! `cutover nodes` ([`probe`]: each node reachable or not and why, free
+//! space, ZFS, services), probed in parallel so one unreachable node never
+//! stalls the others.
+
+pub mod file;
+pub mod probe;
+pub mod runner;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub use file::{Node, LOCAL};
+
+static NODES_FLAG: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Remember the global `--nodes FILE` for this process (set once, by the
+/// command line).
+pub fn set_flag(flag: Option<PathBuf>) {
+    let _ = NODES_FLAG.set(flag);
+}
+
+/// The nodes of this process: `--nodes FILE`, else `nodes.toml` in `state_dir`.
+pub fn load(state_dir: &Path) -> crate::error::Result<Vec<Node>> {
+    let flag = NODES_FLAG.get().cloned().flatten();
+    file::load(flag.as_deref(), state_dir)
+}

@@ -1,0 +1,151 @@
+//! `cutover nodes [--json]`: every node probed in parallel (one connection
+//! each): reachable or not and why, its host name, free space under its
+//! appdata, whether it has ZFS and its parent dataset, and its services.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::file::Node;
+use super::runner::NodeRunner;
+use crate::error::Result;
+use crate::outln;
+
+/// What probing a node found.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Probed {
+    /// The node.
+    pub name: String,
+    /// `user@host`, none for this machine.
+    pub ssh: Option<String>,
+    /// Whether a command ran there.
+    pub reachable: bool,
+    /// Why not, or what is missing.
+    pub why: Option<String>,
+    /// Its host name.
+    pub hostname: Option<String>,
+    /// Free bytes under its appdata.
+    pub free_bytes: Option<u64>,
+    /// Whether `zfs` runs there.
+    pub zfs: bool,
+    /// Its services: the directories under its appdata.
+    pub services: Vec<String>,
+}
+
+fn words(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Probe one node.
+pub fn probe(node: &Node, state_dir: &Path) -> Probed {
+    let runner = NodeRunner::new(node, state_dir);
+    let mut out = Probed {
+        name: node.name.clone(),
+        ssh: node.ssh.as_ref().map(|s| s.destination.clone()),
+        reachable: false,
+        why: None,
+        hostname: None,
+        free_bytes: None,
+        zfs: false,
+        services: Vec::new(),
+    };
+    match runner.run(&words(&["uname", "-n"])) {
+        Ok(r) if r.code == 0 => {
+            out.reachable = true;
+            out.hostname = Some(r.stdout.trim().to_string());
+        }
+        Ok(r) => {
+            out.why = Some(format!("uname exited {}: {}", r.code, r.stderr.trim()));
+            return out;
+        }
+        Err(e) => {
+            out.why = Some(e);
+            return out;
+        }
+    }
+    out.zfs = runner
+        .run(&words(&["zfs", "list", "-H", "-o", "name"]))
+        .is_ok_and(|r| r.code == 0);
+    if let Some(appdata) = &node.appdata {
+        let dir = appdata.display().to_string();
+        match runner.run(&["df".into(), "-Pk".into(), dir.clone()]) {
+            Ok(r) if r.code == 0 => {
+                out.free_bytes = r
+                    .stdout
+                    .lines()
+                    .nth(1)
+                    .and_then(|l| l.split_whitespace().nth(3))
+                    .and_then(|k| k.parse::<u64>().ok())
+                    .map(|k| k * 1024);
+            }
+            _ => out.why = Some(format!("appdata {dir} is not there")),
+        }
+        if let Ok(r) = runner.run(&["ls".into(), "-1A".into(), dir]) {
+            if r.code == 0 {
+                out.services = r.stdout.lines().map(str::to_string).collect();
+            }
+        }
+    }
+    out
+}
+
+/// Probe every node at once (one thread each) and print them.
+pub fn list(nodes: &[Node], state_dir: &Path, json: bool) -> Result<i32> {
+    let probed: Vec<Probed> = std::thread::scope(|s| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|n| s.spawn(move || probe(n, state_dir)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(nodes)
+            .map(|(h, n)| {
+                h.join().unwrap_or_else(|_| Probed {
+                    name: n.name.clone(),
+                    ssh: None,
+                    reachable: false,
+                    why: Some("probing it failed".into()),
+                    hostname: None,
+                    free_bytes: None,
+                    zfs: false,
+                    services: Vec::new(),
+                })
+            })
+            .collect()
+    });
+    for p in &probed {
+        if json {
+            outln!("{}", serde_json::to_value(p).unwrap_or_default())?;
+            continue;
+        }
+        let state = if p.reachable {
+            "reachable"
+        } else {
+            "unreachable"
+        };
+        let free = p
+            .free_bytes
+            .map(|b| format!(", {} free", humansize::format_size(b, humansize::BINARY)))
+            .unwrap_or_default();
+        outln!(
+            "{:<12} {:<24} {state}{}{free}, zfs {}, {} services{}",
+            p.name,
+            p.ssh.as_deref().unwrap_or("(this machine)"),
+            p.hostname
+                .as_deref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default(),
+            if p.zfs { "yes" } else { "no" },
+            p.services.len(),
+            p.why
+                .as_deref()
+                .map(|w| format!(" — {w}"))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(if probed.iter().all(|p| p.reachable) {
+        0
+    } else {
+        1
+    })
+}

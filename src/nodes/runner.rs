@@ -1,0 +1,209 @@
+//! One way to run a command on any node: locally as an argument list, or
+//! over SSH with the remote command quoted argument by argument (never a
+//! pasted shell string) and one shared connection per node (ControlMaster).
+//! SSH failures become one line naming the node and what to do.
+
+use std::path::{Path, PathBuf};
+
+use super::file::{Node, Ssh};
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    /// Its exit code (-1: killed by a signal).
+    pub code: i32,
+    /// What it printed.
+    pub stdout: String,
+    /// What it complained about.
+    pub stderr: String,
+}
+
+/// `word` quoted for a POSIX shell: the remote side of SSH reads the
+/// command through the user's shell, so every argument is quoted alone.
+pub fn quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// Where the shared connections' sockets live: the state directory's `ssh/`,
+/// or a short directory under /tmp when that path is too long for a socket.
+fn control_dir(state_dir: &Path) -> PathBuf {
+    let dir = state_dir.join("ssh");
+    // A socket path is limited (~104 bytes); %C adds 40 characters.
+    if dir.as_os_str().len() + 42 < 100 {
+        return dir;
+    }
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::env::temp_dir().join(format!("cutover-ssh-{uid}"))
+}
+
+/// The ssh client's arguments for `ssh` and the remote command `argv`.
+pub fn ssh_args(ssh: &Ssh, control: &Path, argv: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "ControlMaster=auto".to_string(),
+        format!("ControlPath={}/%C", control.display()),
+        "ControlPersist=60".to_string(),
+        "BatchMode=yes".to_string(),
+        "ConnectTimeout=10".to_string(),
+    ]
+    .into_iter()
+    .flat_map(|o| ["-o".to_string(), o])
+    .collect();
+    if let Some(port) = ssh.port {
+        args.extend(["-p".to_string(), port.to_string()]);
+    }
+    if let Some(id) = &ssh.identity {
+        args.extend(["-i".to_string(), id.display().to_string()]);
+    }
+    for o in &ssh.options {
+        args.extend(["-o".to_string(), o.clone()]);
+    }
+    args.push(ssh.destination.clone());
+    args.push(argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "));
+    args
+}
+
+/// Runs commands on one node.
+pub struct NodeRunner<'a> {
+    node: &'a Node,
+    control: PathBuf,
+}
+
+impl<'a> NodeRunner<'a> {
+    /// A runner for `node`, sharing its SSH connection under `state_dir`.
+    pub fn new(node: &'a Node, state_dir: &Path) -> Self {
+        NodeRunner {
+            node,
+            control: control_dir(state_dir),
+        }
+    }
+
+    /// Run `argv` on the node; an SSH failure is an error naming the node.
+    pub fn run(&self, argv: &[String]) -> Result<Ran, String> {
+        let Some((program, args)) = argv.split_first() else {
+            return Err("nothing to run".into());
+        };
+        let expr = match &self.node.ssh {
+            None => duct::cmd(program, args),
+            Some(ssh) => {
+                if let Err(e) = crate::state_dir::create(&self.control) {
+                    return Err(format!("node {}: {e}", self.node.name));
+                }
+                duct::cmd("ssh", ssh_args(ssh, &self.control, argv))
+            }
+        };
+        let out = expr
+            .stdout_capture()
+            .stderr_capture()
+            .stdin_null()
+            .unchecked()
+            .run()
+            .map_err(|e| match &self.node.ssh {
+                Some(_) => format!(
+                    "node {}: cannot run ssh ({e}); install openssh-client",
+                    self.node.name
+                ),
+                None => format!("cannot run {program}: {e}"),
+            })?;
+        let ran = Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        match &self.node.ssh {
+            Some(ssh) if ran.code == 255 => Err(ssh_failure(&self.node.name, ssh, &ran.stderr)),
+            _ => Ok(ran),
+        }
+    }
+}
+
+/// One line on why SSH to `node` failed, and what to do.
+pub fn ssh_failure(node: &str, ssh: &Ssh, stderr: &str) -> String {
+    let host = ssh
+        .destination
+        .rsplit_once('@')
+        .map_or(ssh.destination.as_str(), |(_, h)| h);
+    let port = ssh.port.unwrap_or(22);
+    let last = stderr.trim().lines().last().unwrap_or_default().trim();
+    if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        format!("node {node}: the host key of {host} changed: if that is expected, remove the old key (ssh-keygen -R {host}) and check the new one; otherwise do not connect")
+    } else if stderr.contains("Host key verification failed")
+        || stderr.contains("No ED25519 host key")
+    {
+        format!("node {node}: the host key of {host} is not known: check it and add it to known_hosts (ssh-keyscan -p {port} {host})")
+    } else if stderr.contains("Permission denied") {
+        format!(
+            "node {node}: {} refused the login: check the node's user and identity",
+            ssh.destination
+        )
+    } else if stderr.contains("Connection refused") {
+        format!("node {node}: nothing listens on {host}:{port} (connection refused): check the port and that sshd runs")
+    } else if stderr.contains("timed out") {
+        format!("node {node}: no answer from {host}:{port} (timed out)")
+    } else if stderr.contains("Could not resolve") {
+        format!("node {node}: the host name {host} does not resolve")
+    } else {
+        format!("node {node}: ssh failed: {last}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_is_quoted_alone() {
+        assert_eq!(quote("zfs"), "zfs");
+        assert_eq!(quote("pool/app data"), "'pool/app data'");
+        assert_eq!(quote("$(rm -rf /)"), "'$(rm -rf /)'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+        let ssh = Ssh {
+            destination: "root@127.0.0.1".into(),
+            port: Some(2222),
+            identity: None,
+            options: vec!["StrictHostKeyChecking=no".into()],
+        };
+        let args = ssh_args(&ssh, Path::new("/s"), &["touch".into(), "a b;c".into()]);
+        assert_eq!(args.last().map(String::as_str), Some("touch 'a b;c'"));
+        assert!(args.windows(2).any(|w| w == ["-p", "2222"]));
+        assert!(args.contains(&"ControlPath=/s/%C".to_string()));
+        assert!(!args
+            .iter()
+            .any(|a| a.contains("StrictHostKeyChecking=no") && a != "StrictHostKeyChecking=no"));
+    }
+
+    #[test]
+    fn ssh_failures_say_what_to_do() {
+        let ssh = Ssh {
+            destination: "root@10.0.0.9".into(),
+            port: None,
+            identity: None,
+            options: Vec::new(),
+        };
+        let refused = ssh_failure(
+            "beta",
+            &ssh,
+            "ssh: connect to host 10.0.0.9 port 22: Connection refused\n",
+        );
+        assert!(
+            refused.starts_with("node beta: nothing listens on 10.0.0.9:22"),
+            "{refused}"
+        );
+        let key = ssh_failure("beta", &ssh, "Host key verification failed.\n");
+        assert!(key.contains("ssh-keyscan -p 22 10.0.0.9"), "{key}");
+        let denied = ssh_failure(
+            "beta",
+            &ssh,
+            "root@10.0.0.9: Permission denied (publickey).\n",
+        );
+        assert!(denied.contains("refused the login"), "{denied}");
+    }
+}

@@ -1,0 +1,161 @@
+//! Nodes over real SSH (a throwaway sshd on 127.0.0.1): `cutover nodes`
+//! probes every node at once and says why one is unreachable, promptly;
+//! host keys are checked unless the operator's own options say otherwise;
+//! a runbook's command step runs on a node with every argument quoted
+//! alone, so a name holding `$(…)` is a name, never a command.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::cli::{show, Sandbox};
+use support::{require, Sshd};
+
+/// The `[[node]]` of the fixture's sshd, with `options` (the operator's choice).
+fn node(name: &str, sshd: &Sshd, port: u16, options: &[&str]) -> String {
+    let options: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
+    format!(
+        "[[node]]\nname = \"{name}\"\nssh = \"{}\"\nport = {port}\nidentity = \"{}\"\noptions = [{}]\n\n",
+        sshd.user_host(),
+        sshd.key_path().display(),
+        options.join(", ")
+    )
+}
+
+const TRUSTING: &[&str] = &[
+    "IdentitiesOnly=yes",
+    "StrictHostKeyChecking=no",
+    "UserKnownHostsFile=/dev/null",
+    "GlobalKnownHostsFile=/dev/null",
+    "LogLevel=ERROR",
+];
+
+fn json_lines(out: &std::process::Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// A port nothing listens on (bound, then closed).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn nodes_are_probed_at_once_and_an_unreachable_one_says_why() {
+    if !require("nodes_are_probed", Sshd::prerequisites()) {
+        return;
+    }
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let appdata = sb.root.join("appdata");
+    for s in ["authelia", "authelia-redis"] {
+        std::fs::create_dir_all(appdata.join(s)).unwrap();
+    }
+    let mut text = node("beta", &sshd, sshd.port(), TRUSTING);
+    text.push_str(&format!("appdata = \"{}\"\n\n", appdata.display()));
+    text.push_str(&node("gamma", &sshd, closed_port(), TRUSTING));
+    // No options: the host key is checked, as ssh does by default.
+    text.push_str(&node(
+        "delta",
+        &sshd,
+        sshd.port(),
+        &[
+            "IdentitiesOnly=yes",
+            "UserKnownHostsFile=/dev/null",
+            "GlobalKnownHostsFile=/dev/null",
+        ],
+    ));
+    let file = sb.root.join("nodes.toml");
+    std::fs::write(&file, text).unwrap();
+    let started = Instant::now();
+    let out = sb.cutover(&["--nodes", file.to_str().unwrap(), "nodes", "--json"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let nodes = json_lines(&out);
+    let by = |n: &str| nodes.iter().find(|x| x["name"] == n).unwrap().clone();
+    assert_eq!(by("local")["reachable"], true);
+    let beta = by("beta");
+    assert_eq!(beta["reachable"], true, "{beta}");
+    assert_eq!(
+        beta["services"],
+        serde_json::json!(["authelia", "authelia-redis"])
+    );
+    let gamma = by("gamma");
+    assert_eq!(gamma["reachable"], false);
+    assert!(
+        gamma["why"].as_str().unwrap().contains("nothing listens"),
+        "{gamma}"
+    );
+    let delta = by("delta");
+    assert_eq!(delta["reachable"], false);
+    assert!(
+        delta["why"].as_str().unwrap().contains("host key"),
+        "{delta}"
+    );
+}
+
+#[test]
+fn a_runbook_command_runs_on_a_node_with_its_arguments_quoted() {
+    if !require("runbook_on_a_node", Sshd::prerequisites()) {
+        return;
+    }
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let dir = sb.root.join("remote");
+    std::fs::create_dir_all(&dir).unwrap();
+    let nodes = sb.root.join("nodes.toml");
+    std::fs::write(&nodes, node("beta", &sshd, sshd.port(), TRUSTING)).unwrap();
+    // Were it run by a shell, the name would create a file in the remote
+    // user's home (sshd starts commands there).
+    let marker = format!("cutover-pwned-{}", std::process::id());
+    let hostile = format!("{}/a b 'q' $(id>{marker})", dir.display());
+    let book = sb.root.join("book.toml");
+    std::fs::write(
+        &book,
+        r#"name = "remote"
+[vars]
+file = "x"
+[[phase]]
+name = "p"
+[[phase.step]]
+id = "touch"
+kind = "command"
+node = "beta"
+run = ["touch", "{file}"]
+[[phase.step]]
+id = "check"
+kind = "command"
+node = "beta"
+run = ["ls", "-1", "{file}"]
+expect_output = "$(id>"
+"#,
+    )
+    .unwrap();
+    let var = format!("file={hostile}");
+    let out = sb.cutover(&[
+        "--nodes",
+        nodes.to_str().unwrap(),
+        "runbook",
+        "run",
+        book.to_str().unwrap(),
+        "--var",
+        &var,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(std::path::Path::new(&hostile).exists(), "the literal name");
+    let home = sshd.run("echo $HOME");
+    assert!(
+        !std::path::Path::new(home.trim()).join(&marker).exists(),
+        "no command ran from a name"
+    );
+}
