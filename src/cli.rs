@@ -245,6 +245,19 @@ async fn run_kind(
     args: &clap::ArgMatches,
     verify_only: bool,
 ) -> Result<i32> {
+    let (migration, opts, json) = build_job(kind, args, verify_only)?;
+    let journal = Arc::new(Journal::open(state)?);
+    run_job(journal, migration, opts, None, json).await
+}
+
+/// The job `cutover run|verify KIND ARGS` asks for, how it runs, and
+/// whether its events are NDJSON (also for a runbook's `cutover` step run
+/// in the console).
+pub fn build_job(
+    kind: &str,
+    args: &clap::ArgMatches,
+    verify_only: bool,
+) -> Result<(Arc<dyn Migration>, RunOptions, bool)> {
     let kind = kinds::find(kind)?;
     let common: CommonArgs = crate::job::kind::typed(args)?;
     common.check()?;
@@ -258,8 +271,7 @@ async fn run_kind(
         verify_only,
         batch: built.defaults.batch,
     };
-    let journal = Arc::new(Journal::open(state)?);
-    run_job(journal, built.migration.into(), opts, None, common.json).await
+    Ok((built.migration.into(), opts, common.json))
 }
 
 /// Run a headless job to its end and return the exit code.

@@ -148,6 +148,16 @@ pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    // The runbook `cutover runbook open` left open, at its current step.
+    let runbook = match crate::runbook::active::Active::read(&state).map(|a| a.load()) {
+        Some(Ok(loaded)) => Some(loaded),
+        Some(Err(e)) => {
+            return fail(format!(
+                "the open runbook: {e} (cutover runbook close forgets it)"
+            ))
+        }
+        None => None,
+    };
     open(ConsoleConfig {
         state_dir: state,
         journal,
@@ -157,6 +167,7 @@ pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
         verify: VerifyMode::Full,
         seed: crate::verify::fresh_seed(),
         title: "cutover".to_string(),
+        runbook,
         discover_later: true,
         window_opens: None,
     })
@@ -215,6 +226,7 @@ pub async fn demo(state: Option<PathBuf>, dir: Option<PathBuf>) -> i32 {
         verify: VerifyMode::Full,
         seed: crate::verify::fresh_seed(),
         title: format!("cutover demo — {}", crate::display_path(&sandbox.root)),
+        runbook: None,
         discover_later: true,
         window_opens: Some(Arc::new(stop_writer.clone())),
     })

@@ -276,3 +276,80 @@ fn a_cancelled_job_says_so_and_q_in_the_quit_question_quits() {
         !t.cmd(&["has-session", "-t", "cancel"]).status.success()
     });
 }
+
+#[test]
+fn a_runbook_survives_a_dropped_session_at_the_same_step() {
+    if !tmux_installed() {
+        assert!(!support::skip::strict(), "tmux not installed");
+        support::say("skipped: runbook in tmux: tmux not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    write(&sb.src.join("a/one.txt"), b"one");
+    std::fs::create_dir_all(&sb.dst).unwrap();
+    let book = sb.root.join("tree.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/assets/runbooks/tree-cutover.toml"),
+        &book,
+    )
+    .unwrap();
+    let vars = format!(
+        "--var src={} --var dst={}",
+        sb.src.display(),
+        sb.dst.display()
+    );
+    let tmux = Tmux::new(sb.root.join("rb.sock"), "rb");
+    tmux.start(
+        120,
+        40,
+        &format!(
+            "{} --state-dir {} runbook open {} {vars} --operator bob",
+            bin(),
+            sb.state.display(),
+            book.display()
+        ),
+    );
+    wait(&tmux, "Checklist · tree cutover · 0/4", 30);
+    tmux.keys(&["Enter"]);
+    wait(&tmux, "✓ space", 30);
+    tmux.keys(&["Enter"]);
+    wait(&tmux, "✓ bulk-copy", 60);
+    tmux.keys(&["Enter"]);
+    wait(&tmux, "Confirm the step", 10);
+    tmux.keys(&["y"]);
+    wait(&tmux, "✓ pause-writers", 10);
+    // The SSH session drops: tmux hangs up on the console.
+    let _ = tmux.cmd(&["kill-session", "-t", "rb"]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // cutover again: the runbook, at the same step.
+    let again = Tmux::new(sb.root.join("rb2.sock"), "rb2");
+    again.start(
+        120,
+        40,
+        &format!("{} --state-dir {}", bin(), sb.state.display()),
+    );
+    wait(&again, "Checklist · tree cutover · 3/4", 30);
+    wait(&again, "▶· final", 10);
+    write(&sb.src.join("b/two.txt"), b"two");
+    again.keys(&["Enter"]);
+    wait(&again, "Checklist · tree cutover · 4/4", 60);
+    assert_eq!(std::fs::read(sb.dst.join("b/two.txt")).unwrap(), b"two");
+    quit(&again, "rb2");
+    // The audit trail names who confirmed what.
+    let out = sb.cutover(&[
+        "runbook",
+        "log",
+        book.to_str().unwrap(),
+        "--var",
+        &format!("src={}", sb.src.display()),
+        "--var",
+        &format!("dst={}", sb.dst.display()),
+        "--json",
+    ]);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.lines().any(|l| l.contains("\"pause-writers\"") && l.contains("\"confirmed\"") && l.contains("\"bob\"")),
+        "{log}"
+    );
+}

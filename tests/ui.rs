@@ -1443,3 +1443,110 @@ fn a_note_about_skipped_sources_stays_until_the_next_key() {
     update(&mut s, Msg::ch('j'));
     assert_eq!(s.status, None);
 }
+
+#[test]
+fn the_checklist_runs_confirms_and_rolls_back_steps() {
+    use cutover::runbook::state::{StepRecord, StepState};
+    use cutover::runbook::view::{Checklist, ChecklistStep};
+    let step =
+        |phase: &str, id: &str, kind: &'static str, text: &str, state, rollback| ChecklistStep {
+            phase: phase.into(),
+            id: id.into(),
+            kind,
+            text: text.into(),
+            confirm: None,
+            rollback,
+            record: StepRecord {
+                state,
+                by: Some("alice".into()),
+                at: Some(1_764_000_000),
+                note: (state == StepState::Failed).then(|| "`test -d /mnt/new` exited 1".into()),
+                job: None,
+            },
+        };
+    let list = |pause: StepState| Checklist {
+        name: "tree cutover".into(),
+        steps: vec![
+            step(
+                "bulk",
+                "space",
+                "command",
+                "on local: test -d /mnt/new",
+                StepState::Passed,
+                false,
+            ),
+            step(
+                "bulk",
+                "bulk-copy",
+                "cutover",
+                "cutover run tree-sync …",
+                StepState::Passed,
+                false,
+            ),
+            step(
+                "window",
+                "pause-writers",
+                "manual",
+                "Pause every writer of /srv/data",
+                pause,
+                false,
+            ),
+            step(
+                "window",
+                "final",
+                "cutover",
+                "cutover run tree-sync … --final",
+                StepState::Pending,
+                false,
+            ),
+            step(
+                "window",
+                "resume-writers",
+                "manual",
+                "Resume the writers",
+                StepState::Pending,
+                true,
+            ),
+        ],
+        rolling_back: None,
+    };
+    let mut s = console(Instant::now());
+    update(&mut s, Msg::Jobs(Vec::new()));
+    update(&mut s, Msg::Checklist(list(StepState::Pending)));
+    assert_eq!(s.focus, Pane::Checklist, "an open runbook takes the focus");
+    insta::assert_snapshot!("21_checklist_100x30", screen(&s, 100, 30));
+    // enter on a manual step asks; y confirms it.
+    assert!(update(&mut s, Msg::key(KeyCode::Enter)).is_empty());
+    assert!(matches!(s.dialog, Some(Dialog::Confirm(_))));
+    assert_eq!(
+        update(&mut s, Msg::ch('y')),
+        vec![Command::RunbookStep {
+            id: "pause-writers".into(),
+            yes: true
+        }]
+    );
+    // enter on an automatic step runs it (a failed one is only retried).
+    update(&mut s, Msg::Checklist(list(StepState::Confirmed)));
+    assert_eq!(
+        update(&mut s, Msg::key(KeyCode::Enter)),
+        vec![Command::RunbookStep {
+            id: "final".into(),
+            yes: false
+        }]
+    );
+    // x: the phase's rollback, after a question.
+    assert!(update(&mut s, Msg::ch('x')).is_empty());
+    assert_eq!(
+        update(&mut s, Msg::ch('y')),
+        vec![Command::RunbookRollback {
+            phase: "window".into()
+        }]
+    );
+    // Tab goes round the panes, the checklist among them.
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        update(&mut s, Msg::key(KeyCode::Tab));
+        seen.push(s.focus);
+    }
+    assert!(seen.contains(&Pane::Checklist) && seen.contains(&Pane::Selection));
+}

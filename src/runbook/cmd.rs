@@ -49,6 +49,19 @@ pub enum RunbookCommand {
         #[command(flatten)]
         answers: Answers,
     },
+    /// Open the console on the runbook: its checklist beside the panes;
+    /// plain `cutover` shows it again until it is closed or reset.
+    Open {
+        /// The runbook file.
+        file: PathBuf,
+        #[command(flatten)]
+        vars: Vars,
+        /// Who confirms (default: $USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// Stop showing the runbook in the console (its state stays).
+    Close,
     /// Every step's state.
     Status {
         /// The runbook file.
@@ -106,6 +119,7 @@ fn time(at: Option<u64>) -> String {
 fn runner<'a>(state_dir: &Path, key: String, answers: &'a Answers) -> Runner<'a> {
     Runner {
         state_dir: state_dir.to_path_buf(),
+        store: state::Store::Dir(state_dir.to_path_buf()),
         key,
         operator: state::operator(answers.operator.as_deref()),
         yes: &answers.yes,
@@ -161,6 +175,25 @@ pub async fn dispatch(cmd: RunbookCommand, state_dir: &Path) -> Result<i32> {
             let steps = rollback_of(&book.phases, &phase)?;
             let outcome = runner(state_dir, key, &answers).run(&steps).await?;
             ended(outcome, &file)
+        }
+        RunbookCommand::Open {
+            file,
+            vars,
+            operator,
+        } => {
+            let active = super::active::Active {
+                file: std::path::absolute(&file).unwrap_or(file),
+                vars: vars.vars,
+                operator,
+            };
+            active.load()?;
+            active.save(state_dir)?;
+            Ok(crate::launch::console(Some(state_dir.to_path_buf()), Default::default()).await)
+        }
+        RunbookCommand::Close => {
+            super::active::Active::clear(state_dir);
+            outln!("the console no longer shows a runbook")?;
+            Ok(0)
         }
         RunbookCommand::Status { file, vars, json } => {
             let (book, key) = load(&file, &vars)?;
@@ -254,6 +287,12 @@ pub async fn dispatch(cmd: RunbookCommand, state_dir: &Path) -> Result<i32> {
                     job: None,
                 },
             )?;
+            if super::active::Active::read(state_dir)
+                .and_then(|a| a.load().ok())
+                .is_some_and(|l| l.key == key)
+            {
+                super::active::Active::clear(state_dir);
+            }
             outln!("runbook '{}' starts over", book.name)?;
             Ok(0)
         }

@@ -4,7 +4,9 @@
 //! session continues at the same step ([`state`]), and `cutover runbook …`
 //! ([`cmd`]).
 
+pub mod active;
 pub mod cmd;
 pub mod file;
 pub mod run;
 pub mod state;
+pub mod view;

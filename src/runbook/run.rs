@@ -37,8 +37,10 @@ pub enum Outcome {
 
 /// Who runs it, what they said yes to, where the journal is.
 pub struct Runner<'a> {
-    /// The journal's directory.
+    /// The journal's directory (nodes.toml, in-process `cutover` steps).
     pub state_dir: PathBuf,
+    /// How the journal is reached.
+    pub store: state::Store,
     /// The runbook's key in the journal.
     pub key: String,
     /// The operator.
@@ -68,7 +70,7 @@ impl Runner<'_> {
             note: rec.note.clone(),
             job: rec.job,
         };
-        state::record(&self.state_dir, &self.key, &step.id, &rec, &entry)
+        self.store.record(&self.key, &step.id, &rec, &entry)
     }
 
     /// Record `step`'s new `state` (the audit event: its word, `started`
@@ -100,7 +102,7 @@ impl Runner<'_> {
 
     /// Run `steps` (each with its phase name) in order, from the first not done.
     pub async fn run(&self, steps: &[(String, &Step)]) -> Result<Outcome> {
-        let records = state::records(&self.state_dir, &self.key)?;
+        let records = self.store.records(&self.key)?;
         for (phase, step) in steps {
             let current = records.get(&step.id).cloned().unwrap_or_default();
             if current.state.done() {

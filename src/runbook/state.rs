@@ -114,25 +114,50 @@ pub fn operator(flag: Option<&str>) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// Every step's record, by id.
-pub fn records(state_dir: &Path, key: &str) -> Result<BTreeMap<String, StepRecord>> {
-    if !Journal::file_in(state_dir).exists() {
-        return Ok(BTreeMap::new());
-    }
-    let journal = Journal::open(state_dir)?;
-    Ok(journal.runbook_steps(key)?.into_iter().collect())
+/// The journal, as whoever runs a runbook reaches it: opened for each
+/// access (headless: a `cutover` step opens it in between), or held (the
+/// console holds it for its whole life).
+#[derive(Clone)]
+pub enum Store {
+    /// Open the journal in this state directory for each access.
+    Dir(PathBuf),
+    /// The journal the console holds.
+    Held(std::sync::Arc<Journal>),
 }
 
-/// Record a step's new state and its audit entry, durably.
-pub fn record(
-    state_dir: &Path,
-    key: &str,
-    step: &str,
-    record: &StepRecord,
-    entry: &LogEntry,
-) -> Result<()> {
-    let journal = Journal::open(state_dir)?;
-    journal.record_runbook_step(key, step, record, entry)
+impl Store {
+    fn with<T>(&self, f: impl FnOnce(&Journal) -> Result<T>) -> Result<T> {
+        match self {
+            Store::Dir(dir) => f(&Journal::open(dir)?),
+            Store::Held(j) => f(j),
+        }
+    }
+
+    /// Every step's record, by id.
+    pub fn records(&self, key: &str) -> Result<BTreeMap<String, StepRecord>> {
+        if let Store::Dir(dir) = self {
+            if !Journal::file_in(dir).exists() {
+                return Ok(BTreeMap::new());
+            }
+        }
+        self.with(|j| Ok(j.runbook_steps(key)?.into_iter().collect()))
+    }
+
+    /// Record a step's new state and its audit entry, durably.
+    pub fn record(
+        &self,
+        key: &str,
+        step: &str,
+        record: &StepRecord,
+        entry: &LogEntry,
+    ) -> Result<()> {
+        self.with(|j| j.record_runbook_step(key, step, record, entry))
+    }
+}
+
+/// Every step's record, by id (opening the journal in `state_dir`).
+pub fn records(state_dir: &Path, key: &str) -> Result<BTreeMap<String, StepRecord>> {
+    Store::Dir(state_dir.to_path_buf()).records(key)
 }
 
 /// The audit trail, oldest first.

@@ -13,6 +13,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::job::event::{Event, JobId, Summary};
 
+mod checklist;
 mod confirm;
 mod details;
 mod edit;
@@ -113,6 +114,15 @@ pub enum Msg {
     },
     /// The verification mode the jobs to come use, as a label.
     VerifyLabel(String),
+    /// The runbook's checklist, as the journal has it now.
+    Checklist(crate::runbook::view::Checklist),
+    /// A runbook step's job is about to start (the next `JobSpawned` is it).
+    RunbookJobStarting {
+        /// The step.
+        name: String,
+        /// How it runs.
+        mode: RunMode,
+    },
     /// A job's report, as lines of the item stream (or why it cannot be read).
     Report {
         /// The job.
@@ -180,6 +190,19 @@ pub enum Command {
     Ask(Op),
     /// Carry out an operation (off the UI thread), answered by [`Msg::Done`].
     Do(Op),
+    /// Act on a runbook step: run it, or confirm it (`yes`), off the UI
+    /// thread; answered by [`Msg::Checklist`].
+    RunbookStep {
+        /// The step.
+        id: String,
+        /// The operator confirmed it (a manual step, or ending a wait early).
+        yes: bool,
+    },
+    /// Roll back a runbook phase: its rollback steps become the current ones.
+    RunbookRollback {
+        /// The phase.
+        phase: String,
+    },
     /// Read a job's report from the journal, answered by [`Msg::Report`].
     OpenReport {
         /// The job.
@@ -343,6 +366,16 @@ pub enum Then {
     },
     /// Carry out an operation (the name was typed).
     OpForced(Op),
+    /// Confirm a runbook step (or end its watch early).
+    RunbookStep {
+        /// The step.
+        id: String,
+    },
+    /// Roll back a runbook phase.
+    RunbookRollback {
+        /// The phase.
+        phase: String,
+    },
 }
 
 /// Cursor positions of the list panes.
@@ -420,6 +453,8 @@ pub struct State {
     pub help: bool,
     /// Lines of the help overlay scrolled past (a short terminal).
     pub help_scroll: usize,
+    /// The open runbook's checklist.
+    pub checklist: Option<crate::runbook::view::Checklist>,
     /// A job's report shown in Items instead of the live stream.
     pub report: Option<stream::ReportView>,
     /// Text the Items stream and the Sources and Jobs lists are filtered by.
@@ -472,6 +507,7 @@ impl State {
             zoom: false,
             help: false,
             help_scroll: 0,
+            checklist: None,
             report: None,
             filter: None,
             filter_input: None,
@@ -505,6 +541,11 @@ impl State {
         (0..self.sources.len())
             .filter(|&i| self.sources[i].selected)
             .collect()
+    }
+
+    /// Whether `pane` is there to focus (the checklist only with a runbook).
+    pub fn has_pane(&self, pane: Pane) -> bool {
+        pane != Pane::Checklist || self.checklist.is_some()
     }
 
     /// The sources the filter lets through (all without one), as indices.
@@ -670,6 +711,18 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             }
             Vec::new()
         }
+        Msg::RunbookJobStarting { name, mode } => {
+            let mut metrics = JobMetrics::new(mode, Vec::new(), name, state.now);
+            metrics.verify = state.verify.clone();
+            state.job = Some(metrics);
+            state.batch_done = 0;
+            state.batch_failed = 0;
+            Vec::new()
+        }
+        Msg::Checklist(list) => {
+            checklist::on_checklist(state, list);
+            Vec::new()
+        }
         Msg::VerifyLabel(label) => {
             state.status = Some(format!("jobs to come verify {label}"));
             state.verify = label;
@@ -830,9 +883,11 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
             }
             clamp_selection_cursor(state);
         }
-        Action::NextPane => state.focus = state.focus.next(),
-        Action::PrevPane => state.focus = state.focus.prev(),
+        Action::NextPane => state.focus = cycle(state, Pane::next),
+        Action::PrevPane => state.focus = cycle(state, Pane::prev),
         Action::Run if state.focus == Pane::Jobs => return stream::open_report(state),
+        Action::Run if state.focus == Pane::Checklist => return checklist::act(state),
+        Action::Rollback if state.focus == Pane::Checklist => return checklist::rollback(state),
         Action::Run => return start_selection(state, None),
         Action::Filter => return stream::open_filter(state),
         Action::PrevMatch => return stream::jump(state, false),
@@ -903,6 +958,15 @@ fn step(pos: usize, delta: isize, len: usize) -> usize {
     }
 }
 
+/// The next pane that is there (the checklist only with a runbook open).
+fn cycle(state: &State, step: fn(Pane) -> Pane) -> Pane {
+    let mut pane = step(state.focus);
+    while !state.has_pane(pane) {
+        pane = step(pane);
+    }
+    pane
+}
+
 /// Rows `pgdn` / `pgup` move: the Items pane's height, else [`PAGE`].
 fn page(state: &State) -> usize {
     match state.focus {
@@ -948,7 +1012,7 @@ pub(super) fn move_cursor(state: &mut State, delta: isize) {
                 d => back.saturating_sub(d as usize),
             };
         }
-        Pane::Metrics | Pane::Details | Pane::Logs => {}
+        Pane::Checklist | Pane::Metrics | Pane::Details | Pane::Logs => {}
     }
 }
 

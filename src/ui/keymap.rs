@@ -137,7 +137,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[Key::plain(KeyCode::Enter)],
         action: Action::Run,
-        description: "run: bulk copy trees, migrate stores / nodes",
+        description: "run the selection; Jobs: open a report; Checklist: the step",
     },
     Binding {
         keys: &[Key::ch('f')],
@@ -207,7 +207,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[Key::ch('x')],
         action: Action::Rollback,
-        description: "roll back the job under the cursor (Jobs pane; asks)",
+        description: "roll back: Jobs, the job; Checklist, the phase (asks)",
     },
     Binding {
         keys: &[Key::ch('m')],

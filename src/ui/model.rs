@@ -30,6 +30,8 @@ const IN_FLIGHT_CAP: usize = 64;
 pub enum Pane {
     /// Discovered sources.
     Sources,
+    /// The runbook's checklist (when one is open).
+    Checklist,
     /// The operator's selection and what has been done with it.
     Selection,
     /// Jobs in the journal.
@@ -46,8 +48,9 @@ pub enum Pane {
 
 impl Pane {
     /// Every pane in `tab` order.
-    pub const ALL: [Pane; 7] = [
+    pub const ALL: [Pane; 8] = [
         Pane::Sources,
+        Pane::Checklist,
         Pane::Selection,
         Pane::Jobs,
         Pane::Items,
@@ -60,6 +63,7 @@ impl Pane {
     pub fn title(self) -> &'static str {
         match self {
             Pane::Sources => "Sources",
+            Pane::Checklist => "Checklist",
             Pane::Selection => "Selection",
             Pane::Jobs => "Jobs",
             Pane::Items => "Items",

@@ -62,6 +62,8 @@ pub struct ConsoleConfig {
     pub seed: u64,
     /// Shown in the header.
     pub title: String,
+    /// The runbook whose checklist the console shows (`cutover runbook open`).
+    pub runbook: Option<crate::runbook::active::Loaded>,
     /// Count the sources after the console opened (a tree of a million
     /// files takes a while): it opens at once and says it is counting.
     pub discover_later: bool,
@@ -161,6 +163,10 @@ struct Runner {
     /// blocking thread: the runner takes the list, the console its view.
     found_tx: mpsc::Sender<(super::sources::Sources, Vec<Source>, String)>,
     found_rx: mpsc::Receiver<(super::sources::Sources, Vec<Source>, String)>,
+    /// The runbook phase being rolled back, if one is.
+    rolling_back: Option<String>,
+    /// The runbook step whose job runs now.
+    runbook_pending: Option<RunbookJob>,
 }
 
 impl Runner {
@@ -175,6 +181,8 @@ impl Runner {
             tasks: Vec::new(),
             found_tx,
             found_rx,
+            rolling_back: None,
+            runbook_pending: None,
         }
     }
 
@@ -194,6 +202,10 @@ impl Runner {
         let mut state = self.initial_state();
         for command in update(&mut state, Msg::Start) {
             self.exec(command);
+        }
+        if self.cfg.runbook.is_some() {
+            self.interrupt_running_steps();
+            self.send_checklist();
         }
         if self.cfg.discover_later {
             state.status = Some(super::app::COUNTING.into());
@@ -235,7 +247,10 @@ impl Runner {
                     Some(Err(e)) => return Err(e).wrap_err("cannot read the terminal"),
                     None => Some(Msg::Signal("terminal closed".into())),
                 },
-                Some(msg) = self.rx.recv() => Some(msg),
+                Some(msg) = self.rx.recv() => {
+                    self.observe(&msg);
+                    Some(msg)
+                }
                 Some((own, found, note)) = self.found_rx.recv() => {
                     let sources = found.iter().map(kinds::view).collect();
                     self.cfg.own = own;
@@ -351,6 +366,12 @@ impl Runner {
                 )));
             }
             Command::SetParallel(n) => self.cfg.parallel = n.max(1),
+            Command::RunbookStep { id, yes } => self.runbook_step(&id, yes),
+            Command::RunbookRollback { phase } => {
+                tracing::warn!("runbook: rolling back phase {phase}");
+                self.rolling_back = Some(phase);
+                self.send_checklist();
+            }
             Command::OpenReport { job } => {
                 let journal = self.cfg.journal.clone();
                 let tx = self.tx.clone();
@@ -436,6 +457,244 @@ impl Runner {
             }
             Command::Quit => {}
         }
+    }
+
+    /// The runbook's store: the journal this console holds.
+    fn runbook_store(&self) -> crate::runbook::state::Store {
+        crate::runbook::state::Store::Held(self.cfg.journal.clone())
+    }
+
+    /// Steps left `running` by a process that is gone: interrupted, to be
+    /// checked again (never assumed done).
+    fn interrupt_running_steps(&self) {
+        let Some(loaded) = &self.cfg.runbook else {
+            return;
+        };
+        let store = self.runbook_store();
+        let Ok(records) = store.records(&loaded.key) else {
+            return;
+        };
+        for (id, rec) in records {
+            if rec.state != crate::runbook::state::StepState::Running {
+                continue;
+            }
+            let note = Some("was running when cutover stopped; run it again".to_string());
+            let new = crate::runbook::state::StepRecord {
+                state: crate::runbook::state::StepState::Interrupted,
+                note: note.clone(),
+                ..rec
+            };
+            let entry = crate::runbook::state::LogEntry {
+                at: crate::journal::now_unix(),
+                by: loaded.operator.clone(),
+                phase: String::new(),
+                id: id.clone(),
+                event: "interrupted".into(),
+                note,
+                job: new.job,
+            };
+            if let Err(e) = store.record(&loaded.key, &id, &new, &entry) {
+                tracing::error!("runbook: {e}");
+            }
+        }
+    }
+
+    /// A runbook step's job started, could not start, or ended: record it.
+    fn observe(&mut self, msg: &Msg) {
+        let Some(pending) = self.runbook_pending.clone() else {
+            return;
+        };
+        use crate::runbook::state::StepState;
+        let store = self.runbook_store();
+        let (state, note, job) = match msg {
+            Msg::JobSpawned { job } => (StepState::Running, None, Some(*job)),
+            Msg::JobStartFailed { error } => (StepState::Failed, Some(error.clone()), None),
+            Msg::JobEnded {
+                job,
+                summary,
+                error,
+            } => {
+                let verified =
+                    error.is_none() && summary.as_ref().is_some_and(|s| s.all_verified());
+                let note = match (summary, error) {
+                    (_, Some(e)) => format!("job #{job}: {e}"),
+                    (Some(s), None) if verified => {
+                        format!("job #{job}: all verified ({} items)", s.items_total)
+                    }
+                    (Some(s), None) if s.cancelled => format!("job #{job}: cancelled"),
+                    (Some(s), None) => format!("job #{job}: {} items failed", s.items_failed),
+                    (None, None) => format!("job #{job}: ended without a summary"),
+                };
+                let state = if verified {
+                    StepState::Passed
+                } else {
+                    StepState::Failed
+                };
+                (state, Some(note), Some(*job))
+            }
+            _ => return,
+        };
+        if state != StepState::Running {
+            self.runbook_pending = None;
+        }
+        if let Err(e) = record_step(
+            &store,
+            &pending.loaded,
+            &pending.phase,
+            &pending.id,
+            state,
+            note,
+            job,
+        ) {
+            tracing::error!("runbook: {e}");
+        }
+        self.send_checklist();
+    }
+
+    /// Send the checklist as the journal has it now.
+    fn send_checklist(&self) {
+        let Some(loaded) = &self.cfg.runbook else {
+            return;
+        };
+        match self.runbook_store().records(&loaded.key) {
+            Ok(records) => self.send(Msg::Checklist(crate::runbook::view::checklist(
+                loaded,
+                &records,
+                self.rolling_back.clone(),
+            ))),
+            Err(e) => self.send(Msg::Error(format!("runbook: {e}"))),
+        }
+    }
+
+    /// Run or confirm runbook step `id`: a `cutover` step as a console job
+    /// (its result decides the step), the others as `cutover runbook run`
+    /// does; the checklist comes back when it is done.
+    fn runbook_step(&mut self, id: &str, yes: bool) {
+        let Some(loaded) = self.cfg.runbook.clone() else {
+            return;
+        };
+        let found = loaded.book.phases.iter().find_map(|p| {
+            p.steps
+                .iter()
+                .map(|s| (p.name.clone(), s))
+                .chain(
+                    p.rollback
+                        .iter()
+                        .map(|s| (format!("rollback of {}", p.name), s)),
+                )
+                .find(|(_, s)| s.id == id)
+        });
+        let Some((phase, step)) = found else {
+            return self.send(Msg::Error(format!("runbook: no step {id}")));
+        };
+        let step = step.clone();
+        if let crate::runbook::file::Action::Cutover { args } = &step.action {
+            return self.runbook_job(&loaded, &phase, &step, args);
+        }
+        let store = self.runbook_store();
+        let state_dir = self.cfg.state_dir.clone();
+        let tx = self.tx.clone();
+        let rolling_back = self.rolling_back.clone();
+        tokio::spawn(async move {
+            let yes_list = if yes {
+                vec![step.id.clone()]
+            } else {
+                Vec::new()
+            };
+            let runner = crate::runbook::run::Runner {
+                state_dir,
+                store: store.clone(),
+                key: loaded.key.clone(),
+                operator: loaded.operator.clone(),
+                yes: &yes_list,
+            };
+            let outcome = runner.run(&[(phase, &step)]).await;
+            let msg = match outcome {
+                Ok(crate::runbook::run::Outcome::Failed { id, why }) => {
+                    tracing::error!("runbook: {id} failed: {why}");
+                    Some(format!("{id} failed: {why}"))
+                }
+                Ok(crate::runbook::run::Outcome::Waiting { id, .. }) => {
+                    Some(format!("{id} waits for your confirmation"))
+                }
+                Ok(crate::runbook::run::Outcome::Done) => {
+                    tracing::info!("runbook: {} done", step.id);
+                    None
+                }
+                Err(e) => Some(format!("runbook: {e}")),
+            };
+            if let Ok(records) = store.records(&loaded.key) {
+                let list = crate::runbook::view::checklist(&loaded, &records, rolling_back);
+                let _ = tx.send(Msg::Checklist(list)).await;
+            }
+            if let Some(m) = msg {
+                let _ = tx.send(Msg::Error(m)).await;
+            }
+        });
+    }
+
+    /// A runbook's `cutover` step as a console job: it shows in Jobs and
+    /// Items like any other; when it ends, the step passes only if every
+    /// item verified.
+    fn runbook_job(
+        &mut self,
+        loaded: &crate::runbook::active::Loaded,
+        phase: &str,
+        step: &crate::runbook::file::Step,
+        args: &[String],
+    ) {
+        let argv = std::iter::once("cutover".to_string()).chain(args.iter().cloned());
+        let parsed = <crate::cli::Cli as clap::Parser>::try_parse_from(argv)
+            .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())
+            .and_then(|cli| match cli.command {
+                Some(crate::cli::Command::Run { call }) => {
+                    crate::cli::build_job(&call.kind, &call.args, false).map_err(|e| e.to_string())
+                }
+                Some(crate::cli::Command::Verify { call }) => {
+                    crate::cli::build_job(&call.kind, &call.args, true).map_err(|e| e.to_string())
+                }
+                _ => Err("in the console a cutover step runs `run …` or `verify …`".to_string()),
+            });
+        let store = self.runbook_store();
+        let record = |state, note: Option<String>, job| {
+            record_step(&store, loaded, phase, &step.id, state, note, job)
+        };
+        let (migration, opts, _) = match parsed {
+            Ok(job) => job,
+            Err(e) => {
+                let _ = record(
+                    crate::runbook::state::StepState::Failed,
+                    Some(e.clone()),
+                    None,
+                );
+                self.send_checklist();
+                return self.send(Msg::Error(format!("{}: {e}", step.id)));
+            }
+        };
+        if let Err(e) = record(crate::runbook::state::StepState::Running, None, None) {
+            return self.send(Msg::Error(format!("runbook: {e}")));
+        }
+        self.send_checklist();
+        self.runbook_pending = Some(RunbookJob {
+            loaded: loaded.clone(),
+            phase: phase.to_string(),
+            id: step.id.clone(),
+        });
+        // Before the job's own messages: the console must expect it.
+        let starting = Msg::RunbookJobStarting {
+            name: step.id.clone(),
+            mode: if opts.verify_only {
+                super::model::RunMode::Verify
+            } else {
+                super::model::RunMode::Migrate
+            },
+        };
+        if let Err(mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m)) =
+            self.tx.try_send(starting)
+        {
+            self.send(m);
+        }
+        self.spawn_job(migration, opts, None, None);
     }
 
     /// Find the sources (count them) off the UI thread.
@@ -605,6 +864,47 @@ fn report_lines(journal: &Journal, job: JobId) -> Result<Vec<ItemLine>, String> 
         ),
     ));
     Ok(lines)
+}
+
+/// A runbook `cutover` step whose job runs in the console.
+#[derive(Clone)]
+struct RunbookJob {
+    loaded: crate::runbook::active::Loaded,
+    phase: String,
+    id: String,
+}
+
+/// Record a runbook step's new state and its audit entry.
+fn record_step(
+    store: &crate::runbook::state::Store,
+    loaded: &crate::runbook::active::Loaded,
+    phase: &str,
+    id: &str,
+    state: crate::runbook::state::StepState,
+    note: Option<String>,
+    job: Option<u64>,
+) -> crate::error::Result<()> {
+    let at = crate::journal::now_unix();
+    let rec = crate::runbook::state::StepRecord {
+        state,
+        by: Some(loaded.operator.clone()),
+        at: Some(at),
+        note: note.clone(),
+        job,
+    };
+    let entry = crate::runbook::state::LogEntry {
+        at,
+        by: loaded.operator.clone(),
+        phase: phase.to_string(),
+        id: id.to_string(),
+        event: match state {
+            crate::runbook::state::StepState::Running => "started".to_string(),
+            other => other.word().to_string(),
+        },
+        note,
+        job,
+    };
+    store.record(&loaded.key, id, &rec, &entry)
 }
 
 /// What an operation would change (blocking): a kind's step preview, or

@@ -14,7 +14,8 @@ use ratatui::Frame;
 use super::app::State;
 use super::model::Pane;
 use super::panes::{
-    confirm, details, help, items, jobs, logs, metrics, prompt, selection, sources, status,
+    checklist, confirm, details, help, items, jobs, logs, metrics, prompt, selection, sources,
+    status,
 };
 
 /// Narrowest terminal that gets the all-panes layout.
@@ -35,6 +36,7 @@ pub fn compact(area: Rect) -> bool {
 pub fn render_pane(frame: &mut Frame, area: Rect, pane: Pane, state: &State) {
     match pane {
         Pane::Sources => sources::render(frame, area, state),
+        Pane::Checklist => checklist::render(frame, area, state),
         Pane::Selection => selection::render(frame, area, state),
         Pane::Jobs => jobs::render(frame, area, state),
         Pane::Items => items::render(frame, area, state),
@@ -100,11 +102,16 @@ pub fn place(state: &State, area: Rect) -> Placed {
         Constraint::Fill(3),
     ])
     .areas(left);
-    placed.panes.extend([
-        (Pane::Sources, src),
-        (Pane::Selection, sel),
-        (Pane::Jobs, job),
-    ]);
+    // An open runbook's checklist takes the selection's place (tab to
+    // Selection shows it again).
+    let middle = if state.checklist.is_some() && state.focus != Pane::Selection {
+        Pane::Checklist
+    } else {
+        Pane::Selection
+    };
+    placed
+        .panes
+        .extend([(Pane::Sources, src), (middle, sel), (Pane::Jobs, job)]);
     let with_details = state.focus == Pane::Details || details::worth_showing(state);
     if with_details && area.height >= TALL {
         let [met, det, itm, log] = Layout::vertical([
@@ -164,9 +171,9 @@ pub fn render(frame: &mut Frame, state: &State) {
 
 /// The pane whose tab is at column `x` of the tab bar, as `render_tabs`
 /// draws them (` Sources │ Selection │ …`).
-pub fn tab_at(x: u16, tabs: Rect) -> Option<Pane> {
+pub fn tab_at(x: u16, tabs: Rect, state: &State) -> Option<Pane> {
     let mut start = tabs.x;
-    for pane in Pane::ALL {
+    for pane in Pane::ALL.into_iter().filter(|p| state.has_pane(*p)) {
         let width = pane.title().chars().count() as u16 + 2;
         if x >= start && x < start + width {
             return Some(pane);

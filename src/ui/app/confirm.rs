@@ -119,6 +119,11 @@ pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
     if matches!(then, Then::Op { .. } | Then::OpForced(_)) {
         return super::ops::confirmed(state, then);
     }
+    match then {
+        Then::RunbookStep { id } => return super::checklist::confirmed(id),
+        Then::RunbookRollback { phase } => return vec![Command::RunbookRollback { phase }],
+        _ => {}
+    }
     let Some(run) = state.queue.front().cloned() else {
         return Vec::new();
     };
@@ -147,6 +152,7 @@ pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
         Then::StartQueued { objection: false } => false,
         Then::StartForced => true,
         Then::Op { .. } | Then::OpForced(_) => return super::ops::confirmed(state, then),
+        Then::RunbookStep { .. } | Then::RunbookRollback { .. } => return Vec::new(),
     };
     if let Some(front) = state.queue.front_mut() {
         front.confirmed = true;
@@ -159,6 +165,14 @@ pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
 /// `n` / `esc`: drop the run, change nothing, go on with the queue.
 pub(super) fn declined(state: &mut State, then: Then) -> Vec<Command> {
     match then {
+        Then::RunbookStep { id } => {
+            state.status = Some(format!("{id} not confirmed: it waits"));
+            Vec::new()
+        }
+        Then::RunbookRollback { .. } => {
+            state.status = Some("no rollback: the runbook goes on".into());
+            Vec::new()
+        }
         Then::Op { op, .. } | Then::OpForced(op) => {
             state.status = Some(format!(
                 "{} not done: nothing was changed",

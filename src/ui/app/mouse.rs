@@ -43,7 +43,7 @@ pub(super) fn on_mouse(state: &mut State, ev: MouseEvent) {
         if let Some(pane) = placed
             .tabs
             .filter(|t| inside(*t, x, y))
-            .and_then(|t| view::tab_at(x, t))
+            .and_then(|t| view::tab_at(x, t, state))
         {
             state.focus = pane;
             return;

@@ -3,6 +3,7 @@
 //! snapshot tests. The details pane draws what any kind says of a source:
 //! labelled sections and tables ([`table`]).
 
+pub mod checklist;
 pub mod confirm;
 pub mod details;
 pub mod help;

@@ -31,6 +31,13 @@ fn hints(state: &State) -> &'static [(Action, &'static str)] {
             (Action::Help, "help"),
             (Action::Quit, "quit"),
         ],
+        Pane::Checklist => &[
+            (Action::Run, "run / confirm step"),
+            (Action::Rollback, "roll back phase"),
+            (Action::NextPane, "pane"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ],
         Pane::Selection => &[
             (Action::Select, "unselect"),
             (Action::Run, "run"),
@@ -166,8 +173,12 @@ pub fn render_footer(frame: &mut Frame, area: Rect, state: &State) {
 
 /// Draw the tab bar of compact layouts (the focused pane is highlighted).
 pub fn render_tabs(frame: &mut Frame, area: Rect, state: &State) {
-    let titles = Pane::ALL.iter().map(|p| p.title());
-    let selected = Pane::ALL.iter().position(|p| *p == state.focus);
+    let shown: Vec<Pane> = Pane::ALL
+        .into_iter()
+        .filter(|p| state.has_pane(*p))
+        .collect();
+    let titles = shown.iter().map(|p| p.title());
+    let selected = shown.iter().position(|p| *p == state.focus);
     let tabs = Tabs::new(titles)
         .select(selected)
         .style(theme::dim())
