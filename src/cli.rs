@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// The nodes inventory (default: nodes.toml in the state directory).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long = "nodes", id = "nodes_file", global = true, value_name = "FILE")]
     pub nodes: Option<PathBuf>,
     /// Plain `cutover --source …`: the console on these sources.
     #[command(flatten)]

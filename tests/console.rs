@@ -289,7 +289,10 @@ fn a_runbook_survives_a_dropped_session_at_the_same_step() {
     std::fs::create_dir_all(&sb.dst).unwrap();
     let book = sb.root.join("tree.toml");
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/assets/runbooks/tree-cutover.toml"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/runbooks/tree-cutover.toml"
+        ),
         &book,
     )
     .unwrap();
@@ -349,7 +352,9 @@ fn a_runbook_survives_a_dropped_session_at_the_same_step() {
     ]);
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(
-        log.lines().any(|l| l.contains("\"pause-writers\"") && l.contains("\"confirmed\"") && l.contains("\"bob\"")),
+        log.lines().any(|l| l.contains("\"pause-writers\"")
+            && l.contains("\"confirmed\"")
+            && l.contains("\"bob\"")),
         "{log}"
     );
 }

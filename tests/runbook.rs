@@ -246,3 +246,77 @@ fn mistakes_in_the_file_name_the_line_and_exit_2() {
     ]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// Run a shipped runbook headless against the demo's sandbox: every manual
+/// step and watch confirmed up front; it must end with every step passed.
+fn run_shipped(sb: &Sandbox, book: &str, vars: &[(&str, &std::path::Path)], yes: &[&str]) {
+    let file = format!("{}/assets/runbooks/{book}", env!("CARGO_MANIFEST_DIR"));
+    let mut args: Vec<String> = vec!["runbook".into(), "run".into(), file.clone()];
+    for (k, v) in vars {
+        args.push("--var".into());
+        args.push(format!("{k}={}", v.display()));
+    }
+    for y in yes {
+        args.push("--yes".into());
+        args.push((*y).into());
+    }
+    let out = sb.cutover(&args);
+    assert_eq!(out.status.code(), Some(0), "{book}: {}", show(&out));
+    let mut status: Vec<String> = vec!["runbook".into(), "status".into(), file, "--json".into()];
+    for (k, v) in vars {
+        status.push("--var".into());
+        status.push(format!("{k}={}", v.display()));
+    }
+    let steps = json_lines(&sb.cutover(&status));
+    let undone: Vec<&Value> = steps
+        .iter()
+        .filter(|s| !s["phase"].as_str().unwrap().starts_with("rollback"))
+        .filter(|s| s["state"] != "passed" && s["state"] != "confirmed")
+        .collect();
+    assert!(undone.is_empty(), "{book}: {undone:?}");
+}
+
+#[test]
+fn the_shipped_runbooks_run_against_the_demo_sandbox() {
+    let sb = Sandbox::new();
+    let demo = cutover::demo::build(&sb.root.join("demo")).unwrap();
+    run_shipped(
+        &sb,
+        "djafs-tree.toml",
+        &[("src", &demo.live), ("dst", &demo.new_storage)],
+        &[
+            "configure-subscribers",
+            "pause-subscribers=PAUSED",
+            "switch-subscribers",
+            "monitor",
+        ],
+    );
+    run_shipped(
+        &sb,
+        "package-store.toml",
+        &[("store", &demo.package_store), ("cas", &demo.cas)],
+        &["switch-readers", "watch", "approve-cleanup=CLEANUP"],
+    );
+    assert!(
+        std::fs::read_dir(&demo.package_store)
+            .unwrap()
+            .next()
+            .is_none(),
+        "the old store was cleaned up"
+    );
+    run_shipped(
+        &sb,
+        "redb-rolling.toml",
+        &[("cluster", &demo.cluster), ("sqlite", &demo.cluster_sqlite)],
+        &[
+            "stop-1", "switch-1", "stop-2", "switch-2", "stop-3", "switch-3",
+        ],
+    );
+    std::fs::create_dir_all(sb.root.join("again")).unwrap();
+    run_shipped(
+        &sb,
+        "tree-cutover.toml",
+        &[("src", &demo.live), ("dst", &sb.root.join("again"))],
+        &["pause-writers"],
+    );
+}

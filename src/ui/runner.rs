@@ -653,8 +653,13 @@ impl Runner {
                 Some(crate::cli::Command::Verify { call }) => {
                     crate::cli::build_job(&call.kind, &call.args, true).map_err(|e| e.to_string())
                 }
-                _ => Err("in the console a cutover step runs `run …` or `verify …`".to_string()),
+                _ => Err(String::new()),
             });
+        if parsed.as_ref().is_err_and(String::is_empty) {
+            // Not a job (`store cutover`, `inspect …`): its own process,
+            // which needs no journal; its exit code decides.
+            return self.runbook_command(loaded, phase, step, args);
+        }
         let store = self.runbook_store();
         let record = |state, note: Option<String>, job| {
             record_step(&store, loaded, phase, &step.id, state, note, job)
@@ -695,6 +700,82 @@ impl Runner {
             self.send(m);
         }
         self.spawn_job(migration, opts, None, None);
+    }
+
+    /// A runbook `cutover` step that is not a job, run as its own cutover
+    /// process (output captured, never on the console's screen).
+    fn runbook_command(
+        &mut self,
+        loaded: &crate::runbook::active::Loaded,
+        phase: &str,
+        step: &crate::runbook::file::Step,
+        args: &[String],
+    ) {
+        let store = self.runbook_store();
+        let (loaded, phase, id) = (loaded.clone(), phase.to_string(), step.id.clone());
+        let mut argv: Vec<String> = vec![
+            "--state-dir".into(),
+            self.cfg.state_dir.display().to_string(),
+        ];
+        argv.extend(args.iter().cloned());
+        let tx = self.tx.clone();
+        let rolling_back = self.rolling_back.clone();
+        use crate::runbook::state::StepState;
+        if let Err(e) = record_step(&store, &loaded, &phase, &id, StepState::Running, None, None) {
+            return self.send(Msg::Error(format!("runbook: {e}")));
+        }
+        self.send_checklist();
+        tokio::spawn(async move {
+            let ran = tokio::task::spawn_blocking(move || {
+                let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+                duct::cmd(exe, argv)
+                    .stdout_capture()
+                    .stderr_capture()
+                    .stdin_null()
+                    .unchecked()
+                    .run()
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            let (state, note) = match ran {
+                Ok(out) => {
+                    let text = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    let last = text.trim().lines().last().unwrap_or_default().to_string();
+                    match out.status.code() {
+                        Some(0) => (StepState::Passed, last),
+                        code => (
+                            StepState::Failed,
+                            format!("exited {}: {last}", code.unwrap_or(-1)),
+                        ),
+                    }
+                }
+                Err(e) => (StepState::Failed, e),
+            };
+            if let Err(e) = record_step(
+                &store,
+                &loaded,
+                &phase,
+                &id,
+                state,
+                Some(note.clone()),
+                None,
+            ) {
+                tracing::error!("runbook: {e}");
+            }
+            if let Ok(records) = store.records(&loaded.key) {
+                let list = crate::runbook::view::checklist(&loaded, &records, rolling_back);
+                let _ = tx.send(Msg::Checklist(list)).await;
+            }
+            if state == StepState::Failed {
+                let _ = tx.send(Msg::Error(format!("{id} failed: {note}"))).await;
+            }
+        });
     }
 
     /// Find the sources (count them) off the UI thread.
