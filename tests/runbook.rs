@@ -168,8 +168,63 @@ run = ["true"]
         (steps[0]["state"].as_str(), steps[1]["state"].as_str()),
         (Some("failed"), Some("pending"))
     );
+    // A failed gate is never skipped.
+    let skip = sb.cutover(&[
+        "runbook",
+        "run",
+        book.to_str().unwrap(),
+        "--skip",
+        "ready=no time",
+    ]);
+    assert_eq!(skip.status.code(), Some(2), "{}", show(&skip));
+    assert!(String::from_utf8_lossy(&skip.stderr).contains("never skipped"));
     std::fs::write(&flag, "go").unwrap();
     assert_eq!(run().status.code(), Some(0));
+}
+
+#[test]
+fn a_step_is_skipped_with_a_reason_and_a_confirmation_carries_a_note() {
+    let sb = Sandbox::new();
+    let book = sb.root.join("notes.toml");
+    std::fs::write(
+        &book,
+        r#"name = "notes"
+[[phase]]
+name = "p"
+[[phase.step]]
+id = "backup"
+kind = "command"
+run = ["false"]
+[[phase.step]]
+id = "announce"
+kind = "manual"
+text = "Announce the window"
+"#,
+    )
+    .unwrap();
+    let out = sb.cutover(&[
+        "runbook",
+        "run",
+        book.to_str().unwrap(),
+        "--skip",
+        "backup=snapshot taken by the storage team",
+        "--yes",
+        "announce",
+        "--note",
+        "mailed ops@ at 09:00",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let steps = status(&sb, &book, &[]);
+    assert_eq!(steps[0]["state"], "skipped");
+    assert_eq!(
+        steps[0]["note"],
+        "skipped: snapshot taken by the storage team"
+    );
+    assert_eq!(steps[1]["state"], "confirmed");
+    assert!(steps[1]["note"]
+        .as_str()
+        .unwrap()
+        .starts_with("mailed ops@ at 09:00"));
 }
 
 #[test]

@@ -1456,6 +1456,7 @@ fn the_checklist_runs_confirms_and_rolls_back_steps() {
             text: text.into(),
             confirm: None,
             rollback,
+            minutes: None,
             record: StepRecord {
                 state,
                 by: Some("alice".into()),

@@ -35,6 +35,12 @@ pub struct Answers {
     /// Who confirms (default: $USER).
     #[arg(long)]
     pub operator: Option<String>,
+    /// Skip a step, saying why (ID=REASON); repeatable.
+    #[arg(long, value_name = "STEP=REASON")]
+    pub skip: Vec<String>,
+    /// A note on what is confirmed now (kept in the journal).
+    #[arg(long)]
+    pub note: Option<String>,
 }
 
 /// The runbook commands.
@@ -123,6 +129,8 @@ fn runner<'a>(state_dir: &Path, key: String, answers: &'a Answers) -> Runner<'a>
         key,
         operator: state::operator(answers.operator.as_deref()),
         yes: &answers.yes,
+        skip: &answers.skip,
+        note: answers.note.as_deref(),
     }
 }
 

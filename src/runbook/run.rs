@@ -47,6 +47,10 @@ pub struct Runner<'a> {
     pub operator: String,
     /// `--yes ID` / `--yes ID=WORD`.
     pub yes: &'a [String],
+    /// `--skip ID=REASON`: steps the operator skips, and why.
+    pub skip: &'a [String],
+    /// `--note TEXT`: the operator's note on what they confirm now.
+    pub note: Option<&'a str>,
 }
 
 /// What the operator said yes to for step `id`: `Some(None)` a plain yes,
@@ -113,6 +117,21 @@ impl Runner<'_> {
                 let note = Some("was running when cutover stopped; checked again".to_string());
                 self.set(phase, step, StepState::Interrupted, note, current.job)?;
             }
+            if let Some(reason) = self.skip.iter().find_map(|s| {
+                s.split_once('=')
+                    .filter(|(id, _)| *id == step.id)
+                    .map(|(_, why)| why)
+            }) {
+                if current.state == StepState::Failed {
+                    return Err(Error::bad(format!(
+                        "step {} failed: a failed gate is retried or its phase rolled back, never skipped",
+                        step.id
+                    )));
+                }
+                let note = Some(format!("skipped: {reason}"));
+                self.set(phase, step, StepState::Skipped, note, None)?;
+                continue;
+            }
             match self.step(phase, step).await? {
                 Outcome::Done => {}
                 other => return Ok(other),
@@ -137,18 +156,32 @@ impl Runner<'_> {
                         confirm: confirm.clone(),
                     });
                 }
-                let note = Some(format!("confirmed: {text}"));
+                let note = Some(match self.note {
+                    Some(n) => format!("{n} (step: {text})"),
+                    None => format!("confirmed: {text}"),
+                });
                 self.set(phase, step, StepState::Confirmed, note, None)?;
                 Ok(Outcome::Done)
             }
             Action::Wait { minutes } => {
                 if said_yes(self.yes, &step.id).is_some() {
-                    let note = Some("watch window ended early by the operator".to_string());
+                    let note = Some(match self.note {
+                        Some(n) => format!("ended early: {n}"),
+                        None => "watch window ended early by the operator".to_string(),
+                    });
                     self.set(phase, step, StepState::Passed, note, None)?;
                     return Ok(Outcome::Done);
                 }
                 self.set(phase, step, StepState::Running, None, None)?;
                 tokio::time::sleep(Duration::from_secs_f64(minutes * 60.0)).await;
+                // Ended early meanwhile (the console): nothing more to say.
+                let now = self.store.records(&self.key)?;
+                if now
+                    .get(&step.id)
+                    .is_some_and(|r| r.state != StepState::Running)
+                {
+                    return Ok(Outcome::Done);
+                }
                 let note = Some(format!("watched for {minutes} min"));
                 self.set(phase, step, StepState::Passed, note, None)?;
                 Ok(Outcome::Done)

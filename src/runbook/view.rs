@@ -24,6 +24,8 @@ pub struct ChecklistStep {
     pub confirm: Option<String>,
     /// Whether it belongs to its phase's rollback.
     pub rollback: bool,
+    /// A watch window's length, in minutes.
+    pub minutes: Option<f64>,
     /// Its latest record.
     pub record: StepRecord,
 }
@@ -78,6 +80,10 @@ pub fn checklist(
                         _ => None,
                     },
                     rollback,
+                    minutes: match &s.action {
+                        Action::Wait { minutes } => Some(*minutes),
+                        _ => None,
+                    },
                     record: records.get(&s.id).cloned().unwrap_or_default(),
                 });
             }

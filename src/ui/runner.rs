@@ -591,6 +591,23 @@ impl Runner {
         if let crate::runbook::file::Action::Cutover { args } = &step.action {
             return self.runbook_job(&loaded, &phase, &step, args);
         }
+        if matches!(step.action, crate::runbook::file::Action::Wait { .. }) && yes {
+            // The operator ends a running watch window early.
+            let note = Some("watch window ended early by the operator".to_string());
+            let passed = crate::runbook::state::StepState::Passed;
+            if let Err(e) = record_step(
+                &self.runbook_store(),
+                &loaded,
+                &phase,
+                &step.id,
+                passed,
+                note,
+                None,
+            ) {
+                return self.send(Msg::Error(format!("runbook: {e}")));
+            }
+            return self.send_checklist();
+        }
         let store = self.runbook_store();
         let state_dir = self.cfg.state_dir.clone();
         let tx = self.tx.clone();
@@ -607,6 +624,8 @@ impl Runner {
                 key: loaded.key.clone(),
                 operator: loaded.operator.clone(),
                 yes: &yes_list,
+                skip: &[],
+                note: None,
             };
             let outcome = runner.run(&[(phase, &step)]).await;
             let msg = match outcome {

@@ -78,7 +78,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             mark(s.record.state),
             s.id
         );
-        let rest = format!("{} · {}{who}", s.kind, s.text);
+        // A watch window counts down while it runs.
+        let left = match (s.minutes, s.record.state, s.record.at) {
+            (Some(m), StepState::Running, Some(at)) => {
+                let end = at + (m * 60.0) as u64;
+                let left = end.saturating_sub(crate::journal::now_unix());
+                format!(
+                    " · {} left (enter ends it)",
+                    fmt::clock(std::time::Duration::from_secs(left))
+                )
+            }
+            _ => String::new(),
+        };
+        let rest = format!("{} · {}{who}{left}", s.kind, s.text);
         let mut spans = vec![
             Span::styled(head.clone(), style),
             Span::styled(
