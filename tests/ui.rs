@@ -1551,3 +1551,31 @@ fn the_checklist_runs_confirms_and_rolls_back_steps() {
     }
     assert!(seen.contains(&Pane::Checklist) && seen.contains(&Pane::Selection));
 }
+
+#[test]
+fn a_verification_is_verified_again_not_resumed() {
+    let mut s = console(Instant::now());
+    update(
+        &mut s,
+        Msg::Jobs(vec![JobRow {
+            job: 9,
+            kind: "tree-sync".into(),
+            status: "interrupted".into(),
+            items_total: 3,
+            items_verified: 1,
+            items_failed: 0,
+            label: "uploads (verify)".into(),
+            mode: "verify".into(),
+            params: serde_json::Value::Null,
+            sources: vec![0],
+        }]),
+    );
+    assert!(s.status.is_none(), "no 'press r' for a verification");
+    s.focus = Pane::Jobs;
+    assert!(update(&mut s, Msg::ch('r')).is_empty());
+    assert!(s
+        .status
+        .as_deref()
+        .unwrap()
+        .contains("press v to verify again"));
+}

@@ -672,7 +672,9 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
                 let unfinished: Vec<String> = state
                     .jobs
                     .iter()
-                    .filter(|j| j.status == "interrupted" || j.status == "running")
+                    .filter(|j| {
+                        (j.status == "interrupted" || j.status == "running") && j.resumable()
+                    })
                     .map(|j| format!("#{}", j.job))
                     .collect();
                 if !unfinished.is_empty() {

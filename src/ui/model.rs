@@ -270,9 +270,10 @@ pub struct JobRow {
 }
 
 impl JobRow {
-    /// Whether `r` may resume it (not completed).
+    /// Whether `r` may resume it (not completed, not a verification).
     pub fn resumable(&self) -> bool {
-        self.status != "completed"
+        // A verification is run again, never resumed (it wrote nothing).
+        self.status != "completed" && self.mode != "verify"
     }
 }
 

@@ -176,7 +176,14 @@ pub(super) fn resume(state: &mut State) -> Vec<Command> {
         return Vec::new();
     };
     if !row.resumable() {
-        state.status = Some(format!("job #{} is completed; nothing to resume", row.job));
+        state.status = Some(if row.mode == "verify" {
+            format!(
+                "job #{} is a verification: select its sources and press v to verify again",
+                row.job
+            )
+        } else {
+            format!("job #{} is completed; nothing to resume", row.job)
+        });
         return Vec::new();
     }
     state.batch_done = 0;
