@@ -86,9 +86,20 @@ fn nodes_are_probed_at_once_and_an_unreachable_one_says_why() {
     assert_eq!(by("local")["reachable"], true);
     let beta = by("beta");
     assert_eq!(beta["reachable"], true, "{beta}");
+    let names: Vec<&str> = beta["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["authelia", "authelia-redis"]);
+    assert!(
+        beta["services"][0]["files"].as_u64().unwrap() >= 1,
+        "{beta}"
+    );
     assert_eq!(
-        beta["services"],
-        serde_json::json!(["authelia", "authelia-redis"])
+        beta["stacks"],
+        serde_json::json!([{"name": "authelia", "services": ["authelia", "authelia-redis"]}])
     );
     let gamma = by("gamma");
     assert_eq!(gamma["reachable"], false);

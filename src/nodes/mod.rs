@@ -7,6 +7,7 @@
 pub mod file;
 pub mod probe;
 pub mod runner;
+pub mod services;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

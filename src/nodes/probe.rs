@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::file::Node;
 use super::runner::NodeRunner;
+use super::services::{self, Service, Stack};
 use crate::error::Result;
 use crate::outln;
 
@@ -29,7 +30,9 @@ pub struct Probed {
     /// Whether `zfs` runs there.
     pub zfs: bool,
     /// Its services: the directories under its appdata.
-    pub services: Vec<String>,
+    pub services: Vec<Service>,
+    /// Services that move together (grouped by shared prefix).
+    pub stacks: Vec<Stack>,
 }
 
 fn words(args: &[&str]) -> Vec<String> {
@@ -48,6 +51,7 @@ pub fn probe(node: &Node, state_dir: &Path) -> Probed {
         free_bytes: None,
         zfs: false,
         services: Vec::new(),
+        stacks: Vec::new(),
     };
     match runner.run(&words(&["uname", "-n"])) {
         Ok(r) if r.code == 0 => {
@@ -63,9 +67,12 @@ pub fn probe(node: &Node, state_dir: &Path) -> Probed {
             return out;
         }
     }
-    out.zfs = runner
-        .run(&words(&["zfs", "list", "-H", "-o", "name"]))
-        .is_ok_and(|r| r.code == 0);
+    let datasets = runner
+        .run(&words(&["zfs", "list", "-H", "-o", "name,mountpoint"]))
+        .ok()
+        .filter(|r| r.code == 0)
+        .map(|r| r.stdout);
+    out.zfs = datasets.is_some();
     if let Some(appdata) = &node.appdata {
         let dir = appdata.display().to_string();
         match runner.run(&["df".into(), "-Pk".into(), dir.clone()]) {
@@ -80,11 +87,29 @@ pub fn probe(node: &Node, state_dir: &Path) -> Probed {
             }
             _ => out.why = Some(format!("appdata {dir} is not there")),
         }
-        if let Ok(r) = runner.run(&["ls".into(), "-1A".into(), dir]) {
-            if r.code == 0 {
-                out.services = r.stdout.lines().map(str::to_string).collect();
-            }
+        let names: Vec<String> = match runner.run(&["ls".into(), "-1A".into(), dir.clone()]) {
+            Ok(r) if r.code == 0 => r.stdout.lines().map(str::to_string).collect(),
+            _ => Vec::new(),
+        };
+        for name in &names {
+            let path = format!("{}/{name}", dir.trim_end_matches('/'));
+            let du = |flag: &str| {
+                runner
+                    .run(&["du".into(), "-s".into(), flag.into(), path.clone()])
+                    .ok()
+                    .filter(|r| r.code == 0)
+                    .and_then(|r| services::du_number(&r.stdout))
+            };
+            out.services.push(Service {
+                name: name.clone(),
+                dataset: datasets
+                    .as_deref()
+                    .and_then(|l| services::dataset_at(l, &path)),
+                bytes: du("-B1"),
+                files: du("--inodes"),
+            });
         }
+        out.stacks = services::stacks(&names);
     }
     out
 }
@@ -109,6 +134,7 @@ pub fn list(nodes: &[Node], state_dir: &Path, json: bool) -> Result<i32> {
                     free_bytes: None,
                     zfs: false,
                     services: Vec::new(),
+                    stacks: Vec::new(),
                 })
             })
             .collect()
