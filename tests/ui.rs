@@ -474,7 +474,7 @@ fn final_sync_then_verify_only() {
     );
     assert_eq!(s.sources[0].runs.final_sync, Some(Outcome::Verified));
 
-    // Verification only: not journalled, so the engine reports job 0.
+    // Verification only (the script numbers it 0, as the engine does for a dry run).
     assert_eq!(
         update(&mut s, Msg::ch('v')),
         vec![Command::StartJob {

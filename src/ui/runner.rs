@@ -1116,7 +1116,7 @@ async fn forward(
         .await;
 }
 
-/// `job #3`, or `verification` for the unjournalled verify-only runs.
+/// `job #3`, or `verification` for a run the engine did not journal (job 0).
 fn job_name(job: JobId) -> String {
     if job == 0 {
         "verification".to_string()
