@@ -40,12 +40,32 @@ fn kind_name(k: Kind) -> &'static str {
 }
 
 /// Verify package `name` of `source` against the store at `layout`.
+/// What each file of a package hashed to as ingest read it, with the
+/// source's stat then: verification in the same process compares the
+/// objects with these (reading every object again) instead of reading and
+/// hashing the source a second time, when the source's identity, size and
+/// mtime are unchanged — as tree-sync verifies against the hashes of its
+/// copy.
+#[derive(Debug, Default)]
+pub struct SourceHashes(pub HashMap<String, (String, crate::files::meta::Stat)>);
+
+impl SourceHashes {
+    /// The hash ingest saw for `rel`, if the file still is what it read.
+    fn unchanged(&self, rel: &str, now: &crate::files::meta::Stat) -> Option<&str> {
+        let (hash, then) = self.0.get(rel)?;
+        let same = (then.dev, then.ino, then.size, then.mtime, then.mtime_nsec)
+            == (now.dev, now.ino, now.size, now.mtime, now.mtime_nsec);
+        same.then_some(hash.as_str())
+    }
+}
+
 pub fn check_package(
     layout: &Layout,
     source: &Path,
     name: &OsStr,
     sample: &Sample,
     checked: &CheckedObjects,
+    ingested: Option<&SourceHashes>,
 ) -> PackageCheck {
     let key = names::encode(name.as_encoded_bytes());
     let mut out = PackageCheck::default();
@@ -134,6 +154,21 @@ pub fn check_package(
                 check_object(layout, hex, &shown, checked, &mut out.diff);
                 if in_sample {
                     out.hashed += 1;
+                    // Read as ingest saw it: the object (re-read above)
+                    // answers for the content.
+                    if let Some(seen) = ingested.and_then(|h| h.unchanged(&rel, st)) {
+                        if seen != hex {
+                            out.diff.differs(
+                                &shown,
+                                format!(
+                                    "content: source hashed to {} when stored, store names object {}",
+                                    &seen[..seen.len().min(16)],
+                                    &hex[..hex.len().min(16)]
+                                ),
+                            );
+                        }
+                        continue;
+                    }
                     match hash_file(&src_dir.join(&e.rel)) {
                         Ok((h, _)) if h.to_hex().as_str() == hex => {}
                         Ok((h, _)) => out.diff.differs(
@@ -285,4 +320,77 @@ pub fn damaged_objects(layout: &Layout, expected: &[String]) -> Vec<DamagedObjec
     }
     bad.sort_by(|a, b| a.object.cmp(&b.object));
     bad
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::job::{Item, ItemCtx, Migration, Progress};
+    use crate::migrate::store_to_cas::{StoreParams, StoreToCas};
+    use crate::verify::VerifyMode;
+
+    /// A one-package store migrated in this process: the ingest's hashes.
+    fn migrated(dir: &Path) -> (StoreToCas, SourceHashes) {
+        let store = dir.join("store");
+        let pkg = store.join("0123456789abcdef0123-zlib");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(pkg.join("lib.so"), vec![7u8; 10_000]).unwrap();
+        let job = StoreToCas::new(StoreParams {
+            source: store,
+            target: dir.join("cas"),
+            verify: VerifyMode::Full,
+            seed: 1,
+        });
+        let plan = job.plan().unwrap();
+        job.prepare(&plan).unwrap();
+        let item: &Item = &plan.items[0];
+        let progress = Progress::default();
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let ctx = ItemCtx {
+            progress: &progress,
+            cancel: &cancel,
+        };
+        let written = job.run_item(item, &ctx).unwrap();
+        let memo = written.memo.unwrap();
+        let hashes = memo.downcast::<SourceHashes>().unwrap();
+        (job, *hashes)
+    }
+
+    #[test]
+    fn verification_trusts_what_ingest_read_only_while_the_source_is_unchanged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_job, mut hashes) = migrated(tmp.path());
+        let layout = Layout::new(&tmp.path().join("cas"));
+        let name = OsStr::new("0123456789abcdef0123-zlib");
+        let check = |h: Option<&SourceHashes>| {
+            check_package(
+                &layout,
+                &tmp.path().join("store"),
+                name,
+                &Sample::all(),
+                &CheckedObjects::default(),
+                h,
+            )
+        };
+        assert!(check(Some(&hashes)).diff.is_empty());
+        // What ingest saw is compared with the object's name…
+        let (h, _) = hashes.0.get_mut("lib.so").unwrap();
+        *h = "ff".repeat(32);
+        let wrong = check(Some(&hashes));
+        assert!(
+            wrong.diff.summary().contains("source hashed to"),
+            "{}",
+            wrong.diff.summary()
+        );
+        // …but a source changed since (its mtime) is read and hashed again.
+        let file = tmp.path().join("store/0123456789abcdef0123-zlib/lib.so");
+        std::fs::write(&file, vec![8u8; 10_000]).unwrap();
+        let changed = check(Some(&hashes));
+        assert!(
+            changed.diff.summary().contains("content: source hashes to"),
+            "{}",
+            changed.diff.summary()
+        );
+    }
 }

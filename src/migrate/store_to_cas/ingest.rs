@@ -8,6 +8,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::check::SourceHashes;
 use super::db::{self, Ingested};
 use super::layout::{Entry, PackageMeta};
 use super::walk::walk_package;
@@ -25,7 +26,11 @@ const IN_MEMORY: u64 = 4 << 20;
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Ingest one package.
-pub fn ingest(ts: &StoreToCas, item: &Item, ctx: &ItemCtx) -> Result<ItemReport, ItemError> {
+pub fn ingest(
+    ts: &StoreToCas,
+    item: &Item,
+    ctx: &ItemCtx,
+) -> Result<(ItemReport, SourceHashes), ItemError> {
     let result = ts.package_paths(item).and_then(|(name, src)| {
         ts.with_db(|c| db::begin_package(c, &item.key))?;
         ingest_inner(ts, item, &name, &src, ctx)
@@ -84,7 +89,7 @@ fn ingest_inner(
     name: &std::ffi::OsStr,
     src: &Path,
     ctx: &ItemCtx,
-) -> Result<ItemReport, ItemError> {
+) -> Result<(ItemReport, SourceHashes), ItemError> {
     let walked = walk_package(src).map_err(|e| {
         ItemError(format!(
             "package {}: cannot read {}: {e}",
@@ -99,6 +104,8 @@ fn ingest_inner(
     let mut own_inodes = std::collections::HashSet::new();
     // Per entry: an extra name of an inode already counted (never "saved").
     let mut extra_names = Vec::with_capacity(walked.len());
+    // What each file hashed to as it was read, for its verification.
+    let mut hashes = SourceHashes::default();
     for e in &walked {
         if ctx.cancelled() {
             return Err(ItemError("cancelled".into()));
@@ -141,6 +148,7 @@ fn ingest_inner(
                 let (hex, is_extra) =
                     store_file(ts, &path, st, &mut report, &mut own_inodes).map_err(fail)?;
                 extra = is_extra;
+                hashes.0.insert(entry.path.clone(), (hex.clone(), *st));
                 entry.hash = Some(hex);
                 ctx.progress.add(1, st.size);
             }
@@ -186,7 +194,7 @@ fn ingest_inner(
             },
         )
     })?;
-    Ok(report)
+    Ok((report, hashes))
 }
 
 /// Hash a file and store it as an object unless that content is already

@@ -400,18 +400,22 @@ impl Migration for StoreToCas {
     }
 
     fn run_item(&self, item: &Item, ctx: &ItemCtx) -> Result<Written, ItemError> {
-        let report = ingest::ingest(self, item, ctx)?;
-        Ok(Written { report, memo: None })
+        let (report, hashes) = ingest::ingest(self, item, ctx)?;
+        Ok(Written {
+            report,
+            memo: Some(Box::new(hashes)),
+        })
     }
 
     fn verify_item(
         &self,
         item: &Item,
         _ctx: &ItemCtx,
-        _memo: Option<&Memo>,
+        memo: Option<&Memo>,
         report: &mut ItemReport,
     ) -> Result<(), ItemError> {
         let (name, _) = self.package_paths(item)?;
+        let ingested = memo.and_then(|m| m.downcast_ref::<check::SourceHashes>());
         let sample = self.sample.get().copied().unwrap_or_else(Sample::all);
         let result = check_package(
             &self.layout,
@@ -419,6 +423,7 @@ impl Migration for StoreToCas {
             OsStr::new(&name),
             &sample,
             &self.checked,
+            ingested,
         );
         report.files_hashed += result.hashed;
         let error = (!result.diff.is_empty()).then(|| result.diff.summary());

@@ -234,7 +234,7 @@ fn verify_all(layout: &Layout, source: &Path, packages: &[String]) -> Vec<String
             continue;
         };
         let name: OsString = name.into_os_string();
-        let r = check_package(layout, source, &name, &Sample::all(), &checked);
+        let r = check_package(layout, source, &name, &Sample::all(), &checked, None);
         if !r.diff.is_empty() {
             problems.push(format!("{p}: {}", r.diff.summary()));
         }
@@ -364,7 +364,7 @@ pub fn cleanup(source: &Path, target: &Path, confirm: bool) -> Result<PhaseResul
         let name = name.into_os_string();
         if check {
             // Each directory is checked again right before it goes.
-            let r = check_package(&layout, &csrc, &name, &Sample::all(), &checked);
+            let r = check_package(&layout, &csrc, &name, &Sample::all(), &checked, None);
             if !r.diff.is_empty() {
                 return Ok(PhaseResult {
                     ok: false,
