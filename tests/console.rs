@@ -338,8 +338,8 @@ fn a_runbook_survives_a_dropped_session_at_the_same_step() {
     again.keys(&["Enter"]);
     wait(&again, "Checklist · tree cutover · 4/4", 60);
     assert_eq!(std::fs::read(sb.dst.join("b/two.txt")).unwrap(), b"two");
-    quit(&again, "rb2");
-    // The audit trail names who confirmed what.
+    // The audit trail names who confirmed what, readable while the console
+    // holds the journal (it publishes the runbook's state).
     let out = sb.cutover(&[
         "runbook",
         "log",
@@ -357,4 +357,5 @@ fn a_runbook_survives_a_dropped_session_at_the_same_step() {
             && l.contains("\"bob\"")),
         "{log}"
     );
+    quit(&again, "rb2");
 }

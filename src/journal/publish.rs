@@ -153,7 +153,7 @@ pub(super) fn infos(records: Vec<JobRecord>) -> Vec<JobInfo> {
 }
 
 /// Write `bytes` to `file` (mode 0600) through a temporary name in its directory.
-fn write_private(state_dir: &Path, file: &Path, bytes: &[u8]) {
+pub(super) fn write_private(state_dir: &Path, file: &Path, bytes: &[u8]) {
     let Some(name) = file.file_name() else {
         return;
     };

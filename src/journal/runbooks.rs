@@ -3,18 +3,89 @@
 //! oldest first, both keyed by the runbook (its file's absolute path and
 //! its name). Every write is durable: a confirmation is never lost.
 
+use std::path::{Path, PathBuf};
+
 use redb::{ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::{jerr, Journal};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// (runbook, step key) → the step's latest record (JSON).
 const STEPS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("runbook_steps");
 /// (runbook, sequence) → one entry of the audit trail (JSON).
 const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("runbook_log");
 
+/// A runbook's state as published for readers while another process holds
+/// the journal: its step records and its audit trail, as JSON values.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Published {
+    steps: Vec<(String, serde_json::Value)>,
+    log: Vec<serde_json::Value>,
+}
+
+/// A runbook's step records (by step key) and its audit trail.
+pub type RunbookState<T, E> = (Vec<(String, T)>, Vec<E>);
+
+/// Where a runbook's state is published: `runbooks/<hash of its key>.json`.
+fn published_file(state_dir: &Path, runbook: &str) -> PathBuf {
+    let hash = blake3::hash(runbook.as_bytes()).to_hex();
+    state_dir
+        .join("runbooks")
+        .join(format!("{}.json", &hash[..16]))
+}
+
 impl Journal {
+    /// Publish `runbook`'s steps and trail for readers (best effort).
+    fn publish_runbook(&self, runbook: &str) {
+        let (Ok(steps), Ok(log)) = (
+            self.runbook_steps::<serde_json::Value>(runbook),
+            self.runbook_log::<serde_json::Value>(runbook),
+        ) else {
+            return;
+        };
+        let file = published_file(self.state_dir(), runbook);
+        if let Some(dir) = file.parent() {
+            let _ = crate::state_dir::create(dir);
+        }
+        if let Ok(bytes) = serde_json::to_vec(&Published { steps, log }) {
+            super::publish::write_private(self.state_dir(), &file, &bytes);
+        }
+    }
+
+    /// A runbook's step records and trail, from the journal when no other
+    /// process holds it, else as that process published them.
+    pub fn runbook_state<T: DeserializeOwned, E: DeserializeOwned>(
+        state_dir: &Path,
+        runbook: &str,
+    ) -> Result<RunbookState<T, E>> {
+        if !Self::file_in(state_dir).exists() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        match Self::open(state_dir) {
+            Ok(j) => Ok((j.runbook_steps(runbook)?, j.runbook_log(runbook)?)),
+            Err(Error::Locked(_)) => {
+                let file = published_file(state_dir, runbook);
+                let published: Published = match std::fs::read(&file) {
+                    Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                    Err(_) => Published::default(),
+                };
+                let steps = published
+                    .steps
+                    .into_iter()
+                    .filter_map(|(k, v)| serde_json::from_value(v).ok().map(|r| (k, r)))
+                    .collect();
+                let log = published
+                    .log
+                    .into_iter()
+                    .filter_map(|v| serde_json::from_value(v).ok())
+                    .collect();
+                Ok((steps, log))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every step record of `runbook`, by step key.
     pub fn runbook_steps<T: DeserializeOwned>(&self, runbook: &str) -> Result<Vec<(String, T)>> {
         let txn = self.read_txn()?;
@@ -55,7 +126,9 @@ impl Journal {
             txn.open_table(STEPS)?
                 .insert((runbook, step), record.as_slice())?;
             append(txn, runbook, &entry)
-        })
+        })?;
+        self.publish_runbook(runbook);
+        Ok(())
     }
 
     /// The audit trail of `runbook`, oldest first.
@@ -99,7 +172,9 @@ impl Journal {
             }
             drop(steps);
             append(txn, runbook, &entry)
-        })
+        })?;
+        self.publish_runbook(runbook);
+        Ok(())
     }
 }
 

@@ -155,15 +155,15 @@ impl Store {
     }
 }
 
-/// Every step's record, by id (opening the journal in `state_dir`).
+/// Every step's record, by id: from the journal, or — while another
+/// cutover (the console) holds it — as that process published them.
 pub fn records(state_dir: &Path, key: &str) -> Result<BTreeMap<String, StepRecord>> {
-    Store::Dir(state_dir.to_path_buf()).records(key)
+    let (steps, _) = Journal::runbook_state::<StepRecord, LogEntry>(state_dir, key)?;
+    Ok(steps.into_iter().collect())
 }
 
-/// The audit trail, oldest first.
+/// The audit trail, oldest first (published, while another process holds the journal).
 pub fn log(state_dir: &Path, key: &str) -> Result<Vec<LogEntry>> {
-    if !Journal::file_in(state_dir).exists() {
-        return Ok(Vec::new());
-    }
-    Journal::open(state_dir)?.runbook_log(key)
+    let (_, log) = Journal::runbook_state::<StepRecord, LogEntry>(state_dir, key)?;
+    Ok(log)
 }
