@@ -226,7 +226,7 @@ fn a_report_opens_from_jobs_after_a_restart_and_the_stream_is_searched() {
 fn a_cancelled_job_says_so_and_q_in_the_quit_question_quits() {
     let sb = Sandbox::new();
     // Enough directories that the copy is still running when c arrives.
-    for i in 0..3_000 {
+    for i in 0..6_000 {
         write(&sb.src.join(format!("d{i:04}/f")), b"x");
     }
     let Some(tmux) = console(&sb, "cancel", &sb.src, &sb.dst, (120, 40)) else {
