@@ -26,7 +26,7 @@ fn row_at(r: Rect, y: u16, cursor: usize, len: usize, rows: usize) -> Option<usi
     if y < first || rows == 0 {
         return None;
     }
-    let offset = cursor.saturating_sub(rows - 1);
+    let offset = crate::ui::panes::list_offset(cursor, rows);
     let pos = offset + (y - first) as usize;
     (pos < len && pos < offset + rows).then_some(pos)
 }

@@ -20,12 +20,19 @@ pub mod table;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
 
+/// The first row in view of a list of `rows` rows whose cursor is at
+/// position `cursor`: from the top until the cursor would fall off the
+/// bottom (what drawing and a mouse click both use).
+pub fn list_offset(cursor: usize, rows: usize) -> usize {
+    cursor.saturating_sub(rows.saturating_sub(1))
+}
+
 /// The rows of a list in view: of `shown` (indices), the `rows` that keep
 /// `cursor` in view — from the top until the cursor would fall off the
 /// bottom, as a list scrolls — and the cursor's position among them.
 pub fn window(shown: &[usize], cursor: usize, rows: usize) -> (&[usize], Option<usize>) {
     let pos = shown.iter().position(|&i| i == cursor);
-    let offset = pos.unwrap_or(0).saturating_sub(rows.saturating_sub(1));
+    let offset = list_offset(pos.unwrap_or(0), rows);
     let end = (offset + rows.max(1)).min(shown.len());
     (&shown[offset.min(end)..end], pos.map(|p| p - offset))
 }
