@@ -23,6 +23,7 @@ pub mod names;
 pub mod out;
 pub mod report;
 pub mod state_dir;
+pub mod sys;
 
 pub mod target;
 pub mod ui;
