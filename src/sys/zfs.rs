@@ -279,9 +279,36 @@ pub fn create(dataset: &str, props: &[(&str, &str)]) -> ZfsResult<()> {
     cmd::run("zfs", &args).map(|_| ())
 }
 
-/// `zfs snapshot dataset@snap`.
-pub fn snapshot(dataset: &str, snap: &str) -> ZfsResult<()> {
-    cmd::run("zfs", &["snapshot", &format!("{dataset}@{snap}")]).map(|_| ())
+/// `zfs snapshot -o k=v… dataset@snap`.
+pub fn snapshot(dataset: &str, snap: &str, props: &[(&str, &str)]) -> ZfsResult<()> {
+    let mut args = vec!["snapshot".to_string()];
+    for (k, v) in props {
+        args.push("-o".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.push(format!("{dataset}@{snap}"));
+    cmd::run("zfs", &args).map(|_| ())
+}
+
+/// One property of each of `names` (one `zfs get` call), by name; unset
+/// ones are left out.
+pub fn property_of_each(names: &[String], prop: &str) -> ZfsResult<HashMap<String, String>> {
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut args = vec!["get".to_string(), "-H".into(), "-p".into(), prop.into()];
+    args.extend(names.iter().cloned());
+    let out = cmd::run("zfs", &args)?;
+    Ok(parse_get(&out)
+        .into_iter()
+        .filter_map(|p| Some((p.name, p.value?)))
+        .collect())
+}
+
+/// `zfs rollback dataset@snap`: the dataset's files back to that snapshot
+/// (its newest).
+pub fn rollback(dataset: &str, snap: &str) -> ZfsResult<()> {
+    cmd::run("zfs", &["rollback", &format!("{dataset}@{snap}")]).map(|_| ())
 }
 
 /// `zfs clone snapshot dataset` (mounted where its parent's mountpoint says).

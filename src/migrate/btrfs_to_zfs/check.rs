@@ -1,0 +1,160 @@
+//! The four checks of one migrated snapshot:
+//! 1. the ZFS snapshot exists (and, for the newest one, the live dataset
+//!    equals its source snapshot: a change made afterwards is a difference);
+//! 2. the ZFS snapshot's content equals the source snapshot's (read through
+//!    `.zfs/snapshot/` or a temporary clone, see `dataset::View`);
+//! 3. `.cutover/` is there and its index and manifest parse and match;
+//! 4. content hashes equal the manifest's (every file, or a seeded sample).
+//!
+//! Metadata files (`.cutover/`, the source's `.snap/` and `HEAD`) are left
+//! out of the content comparisons.
+
+use super::source::{self, Snapshot};
+use super::{dataset, manifest, BtrfsToZfs};
+use crate::job::event::ItemReport;
+use crate::job::{ItemCtx, ItemError};
+use crate::migrate::tree_sync::nested;
+use crate::sys::zfs;
+use crate::verify::sample::{Sample, SampleBuilder};
+use crate::verify::VerifyMode;
+
+/// Run the four checks on `snap`; `live`: also compare the dataset's
+/// current files with it (the newest migrated snapshot).
+pub fn snapshot(
+    job: &BtrfsToZfs,
+    snap: &Snapshot,
+    live: bool,
+    ctx: &ItemCtx,
+    report: &mut ItemReport,
+) -> Result<(), ItemError> {
+    let p = &job.params;
+    let ds = &p.target;
+    let skip = job.skip();
+    let exists =
+        zfs::exists(&format!("{ds}@{}", snap.name)).map_err(|e| ItemError(e.to_string()))?;
+    if !exists {
+        return Err(ItemError(format!(
+            "check 1 (snapshot exists): {} does not exist",
+            dataset::shown(ds, &snap.name)
+        )));
+    }
+    let mount = job.mountpoint()?;
+    let mut failed = Vec::new();
+    if live {
+        match nested::compare(&snap.path, &mount, &skip, p.verify, p.seed, ctx) {
+            Ok(r) => report.files_hashed += r.hashed,
+            Err(e) => failed.push(format!("check 1 (live dataset equals {}): {e}", snap.name)),
+        }
+    }
+    let view = dataset::View::open(ds, &snap.name, &mount).map_err(|e| {
+        ItemError(format!(
+            "cannot read {}: {e}",
+            dataset::shown(ds, &snap.name)
+        ))
+    })?;
+    match nested::compare(&snap.path, view.root(), &skip, p.verify, p.seed, ctx) {
+        Ok(r) => {
+            report.files = r.files;
+            report.bytes = r.bytes;
+            report.files_hashed += r.hashed;
+        }
+        Err(e) => failed.push(format!("check 2 (snapshot content equals source): {e}")),
+    }
+    match metadata(job, snap, view.root()) {
+        Ok(m) => match hashes(&m, view.root(), &skip, p.verify, p.seed) {
+            Ok(n) => report.files_hashed += n,
+            Err(e) => failed.push(format!("check 4 (content hashes): {e}")),
+        },
+        Err(e) => failed.push(format!("check 3 (metadata): {e}")),
+    }
+    drop(view);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(ItemError(failed.join("; ")))
+    }
+}
+
+/// Check 3: the index lists the snapshot with its source and the source's
+/// metadata, and its manifest parses and has the index's entry count.
+fn metadata(
+    job: &BtrfsToZfs,
+    snap: &Snapshot,
+    root: &std::path::Path,
+) -> Result<manifest::Manifest, String> {
+    let index: manifest::Index = manifest::read(&manifest::index_path(root))?;
+    let entry = index
+        .snapshots
+        .iter()
+        .find(|e| e.name == snap.name)
+        .ok_or_else(|| format!("the index does not list {}", snap.name))?;
+    if entry.source != snap.path {
+        return Err(format!(
+            "the index says {} came from {}, not {}",
+            snap.name,
+            crate::names::display(&entry.source),
+            crate::names::display(&snap.path)
+        ));
+    }
+    let meta = source::metadata_of(&snap.path, &job.params.metadata);
+    if entry.metadata != meta {
+        let names: Vec<&String> = meta
+            .keys()
+            .chain(entry.metadata.keys())
+            .filter(|k| meta.get(*k) != entry.metadata.get(*k))
+            .collect();
+        return Err(format!(
+            "the index's copy of the source's metadata differs: {}",
+            names
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let m: manifest::Manifest = manifest::read(&manifest::manifest_path(root, &snap.name))?;
+    if m.snapshot != snap.name || m.entries.len() as u64 != entry.entries {
+        return Err(format!(
+            "the manifest of {} names {} with {} entries; the index says {} entries",
+            snap.name,
+            m.snapshot,
+            m.entries.len(),
+            entry.entries
+        ));
+    }
+    Ok(m)
+}
+
+/// Check 4: the snapshot's tree against its manifest; files hashed.
+fn hashes(
+    m: &manifest::Manifest,
+    root: &std::path::Path,
+    skip: &[&str],
+    verify: VerifyMode,
+    seed: u64,
+) -> Result<u64, String> {
+    let sample = match verify {
+        VerifyMode::Full => Sample::all(),
+        VerifyMode::Sample(n) => {
+            let mut b = SampleBuilder::new(seed, n);
+            for e in m.entries.iter().filter(|e| e.blake3.is_some()) {
+                if let Some(p) = crate::names::decode(&e.path) {
+                    b.offer(&p);
+                }
+            }
+            b.finish()
+        }
+    };
+    let (diffs, hashed) =
+        manifest::differences(root, m, skip, |p| sample.contains(p)).map_err(|e| e.to_string())?;
+    if diffs.is_empty() {
+        Ok(hashed)
+    } else {
+        let more = diffs.len().saturating_sub(5);
+        let mut msg = diffs.into_iter().take(5).collect::<Vec<_>>().join(", ");
+        if more > 0 {
+            msg.push_str(&format!(" and {more} more"));
+        }
+        Err(msg)
+    }
+}
