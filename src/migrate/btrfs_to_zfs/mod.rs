@@ -140,13 +140,10 @@ impl BtrfsToZfs {
             .ok_or_else(|| ItemError(format!("dataset {} is not mounted", self.params.target)))
     }
 
-    /// Refusals that need no look at the target.
+    /// Refusals before anything is planned: the source's snapshot names,
+    /// the target's name, ZFS installed, the parent dataset there.
     fn validate(&self) -> Result<()> {
-        if !cmd::installed("zfs") {
-            return Err(Error::bad(
-                "`zfs` is not installed (PATH or sbin); btrfs-to-zfs needs ZFS (OpenZFS or zfs-fuse)",
-            ));
-        }
+        source::snapshots(&self.params.source)?;
         if self.params.limit == Some(0) {
             return Err(Error::bad("--limit 0: give at least 1"));
         }
@@ -158,12 +155,17 @@ impl BtrfsToZfs {
                 self.params.target
             ))
         })?;
+        if !cmd::installed("zfs") {
+            return Err(Error::bad(
+                "`zfs` is not installed (PATH or sbin); btrfs-to-zfs needs ZFS (OpenZFS or zfs-fuse)",
+            ));
+        }
         if !zfs::exists(parent).map_err(dataset::bad)? {
             return Err(Error::bad(format!(
                 "parent dataset {parent} does not exist; create it (zfs create {parent}) or give another --target"
             )));
         }
-        source::snapshots(&self.params.source).map(|_| ())
+        Ok(())
     }
 
     /// The snapshots to run, given the dataset's state.
