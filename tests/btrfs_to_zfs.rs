@@ -125,19 +125,19 @@ struct Setup {
     repo: PathBuf,
     state: PathBuf,
     ds: String,
-    _fs: BtrfsFs,
+    fs: BtrfsFs,
     _tmp: tempfile::TempDir,
 }
 
 impl Setup {
-    /// Both fixtures of `mb` MiB; `bulk` as for [`evolving_repo`].
-    /// `None` (skipped, saying why) without real systems.
-    fn new(what: &str, mb: u64, bulk: (usize, usize)) -> Option<Setup> {
+    /// A BTRFS of `fs_mb` MiB, a pool of `pool_mb`; `bulk` as for
+    /// [`evolving_repo`]. `None` (skipped, saying why) without real systems.
+    fn new(what: &str, fs_mb: u64, pool_mb: u64, bulk: (usize, usize)) -> Option<Setup> {
         if !real_systems(what) {
             return None;
         }
-        let fs = BtrfsFs::new(mb);
-        let pool = ZfsPool::new(mb);
+        let fs = BtrfsFs::new(fs_mb);
+        let pool = ZfsPool::new(pool_mb);
         let repo = evolving_repo(&fs, bulk);
         let tmp = tempfile::tempdir().expect("tempdir");
         Some(Setup {
@@ -145,15 +145,31 @@ impl Setup {
             ds: pool.dataset("repo"),
             pool,
             repo,
-            _fs: fs,
+            fs,
             _tmp: tmp,
         })
     }
 }
 
+/// The command exited 1 with one failed item, `item`, whose result says `what`.
+fn only_failure(out: &std::process::Output, item: &str, what: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", show(out));
+    let failed: Vec<Value> = events(out)
+        .into_iter()
+        .filter(|e| e["event"] == "item_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", show(out));
+    assert_eq!(failed[0]["item"], item);
+    assert!(
+        failed[0].to_string().contains(what),
+        "{what}: {}",
+        failed[0]
+    );
+}
+
 #[test]
 fn five_snapshots_limit_then_continue_verify_catches_a_change_and_rollback() {
-    let Some(s) = Setup::new("btrfs-to-zfs migration", 256, (3, 4)) else {
+    let Some(s) = Setup::new("btrfs-to-zfs migration", 256, 256, (3, 4)) else {
         return;
     };
     let (pool, repo, state, ds) = (&s.pool, s.repo.as_path(), s.state.as_path(), s.ds.as_str());
@@ -205,18 +221,7 @@ fn five_snapshots_limit_then_continue_verify_catches_a_change_and_rollback() {
     bytes[0] ^= 1;
     std::fs::write(mnt.join("moved.txt"), &bytes).expect("write");
     let caught = job(state, "verify", KIND, repo, Path::new(&ds), &[]);
-    assert_eq!(caught.status.code(), Some(1), "{}", show(&caught));
-    let failed: Vec<Value> = events(&caught)
-        .into_iter()
-        .filter(|e| e["event"] == "item_failed")
-        .collect();
-    assert_eq!(failed.len(), 1, "{}", show(&caught));
-    assert_eq!(failed[0]["item"], "s5");
-    assert!(
-        failed[0].to_string().contains("moved.txt"),
-        "the path is named: {}",
-        failed[0]
-    );
+    only_failure(&caught, "s5", "moved.txt");
 
     // Rollback of the second job takes s3..s5 only; of the first, the dataset.
     let rb = cutover(state, &["rollback", "2", "--confirm"]);
@@ -232,7 +237,7 @@ fn five_snapshots_limit_then_continue_verify_catches_a_change_and_rollback() {
 
 #[test]
 fn sigkill_mid_snapshot_then_resume_redoes_it_once() {
-    let Some(s) = Setup::new("btrfs-to-zfs resume after SIGKILL", 512, (150, 32)) else {
+    let Some(s) = Setup::new("btrfs-to-zfs resume after SIGKILL", 512, 512, (150, 32)) else {
         return;
     };
     let (pool, repo, state, ds) = (&s.pool, s.repo.as_path(), s.state.as_path(), s.ds.as_str());
@@ -263,6 +268,26 @@ fn sigkill_mid_snapshot_then_resume_redoes_it_once() {
     assert_eq!(zfs_snapshots(pool, ds), ["s1", "s2", "s3", "s4", "s5"]);
     let check = job(state, "verify", KIND, repo, Path::new(&ds), &[]);
     assert_eq!(check.status.code(), Some(0), "{}", show(&check));
+}
+
+#[test]
+fn a_full_pool_fails_the_snapshot_clearly_and_keeps_the_earlier_ones() {
+    let Some(s) = Setup::new("btrfs-to-zfs on a full pool", 384, 64, (0, 0)) else {
+        return;
+    };
+    // s6: more than the 64 MiB pool holds.
+    let live = s.fs.path("live");
+    for i in 0..3u8 {
+        write(&live.join(format!("big{i}")), &vec![i + 1; 32 << 20]);
+    }
+    s.fs.snapshot_readonly("live", "repo/s6");
+    let out = run(&s.state, &s.repo, &s.ds, &[]);
+    only_failure(&out, "s6", "No space left on device");
+    assert_eq!(
+        zfs_snapshots(&s.pool, &s.ds),
+        ["s1", "s2", "s3", "s4", "s5"],
+        "earlier snapshots intact"
+    );
 }
 
 #[test]

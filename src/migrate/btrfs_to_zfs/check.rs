@@ -10,7 +10,7 @@
 //! out of the content comparisons.
 
 use super::source::{self, Snapshot};
-use super::{dataset, manifest, BtrfsToZfs};
+use super::{dataset, figures, manifest, BtrfsToZfs};
 use crate::job::event::ItemReport;
 use crate::job::{ItemCtx, ItemError};
 use crate::migrate::tree_sync::nested;
@@ -61,10 +61,18 @@ pub fn snapshot(
         Err(e) => failed.push(format!("check 2 (snapshot content equals source): {e}")),
     }
     match metadata(job, snap, view.root()) {
-        Ok(m) => match hashes(&m, view.root(), &skip, p.verify, p.seed) {
-            Ok(n) => report.files_hashed += n,
-            Err(e) => failed.push(format!("check 4 (content hashes): {e}")),
-        },
+        Ok((index, m)) => {
+            match hashes(&m, view.root(), &skip, p.verify, p.seed) {
+                Ok(n) => report.files_hashed += n,
+                Err(e) => failed.push(format!("check 4 (content hashes): {e}")),
+            }
+            if let Some(e) = index.snapshots.iter().find(|e| e.name == snap.name) {
+                report.rows.push(figures::snapshot_row(e));
+            }
+            if live {
+                space(ds, &index, report);
+            }
+        }
         Err(e) => failed.push(format!("check 3 (metadata): {e}")),
     }
     drop(view);
@@ -75,13 +83,25 @@ pub fn snapshot(
     }
 }
 
+/// The space row (and the job's space saved) for the newest snapshot: what
+/// the dataset uses against the logical sizes of the snapshots up to it.
+fn space(ds: &str, index: &manifest::Index, report: &mut ItemReport) {
+    let Ok(n) = zfs::numbers(ds, &["used"]) else {
+        return;
+    };
+    let row = figures::space(index, n.get("used").copied().unwrap_or(0));
+    report.space_saved_bytes = row.saved;
+    report.rows.push(crate::job::event::Row::of("space", &row));
+}
+
 /// Check 3: the index lists the snapshot with its source and the source's
 /// metadata, and its manifest parses and has the index's entry count.
+/// The index (as of that snapshot) and the manifest.
 fn metadata(
     job: &BtrfsToZfs,
     snap: &Snapshot,
     root: &std::path::Path,
-) -> Result<manifest::Manifest, String> {
+) -> Result<(manifest::Index, manifest::Manifest), String> {
     let index: manifest::Index = manifest::read(&manifest::index_path(root))?;
     let entry = index
         .snapshots
@@ -122,7 +142,7 @@ fn metadata(
             entry.entries
         ));
     }
-    Ok(m)
+    Ok((index, m))
 }
 
 /// Check 4: the snapshot's tree against its manifest; files hashed.

@@ -7,6 +7,8 @@ use clap::{ArgMatches, Args};
 use super::{BtrfsToZfs, Params, KIND};
 use crate::error::{Error, Result};
 use crate::job::console::{RunMode, Settings, Source};
+use crate::job::details::{Column, TableRow};
+use crate::job::event::Row;
 use crate::job::kind::{typed, Built, CommonArgs, Detected};
 use crate::job::{Kind, Migration, RunDefaults, Units};
 use crate::verify::VerifyMode;
@@ -115,6 +117,19 @@ impl Kind for BtrfsToZfsKind {
 
     fn modes(&self) -> &'static [RunMode] {
         &[RunMode::Migrate, RunMode::Verify]
+    }
+
+    fn row_columns(&self) -> Vec<Column> {
+        super::figures::columns()
+    }
+
+    fn row_cells(&self, row: &Row) -> Option<TableRow> {
+        super::figures::cells(row)
+    }
+
+    /// A line per snapshot, and the space figures with the newest.
+    fn row_lines(&self, rows: &[Row], _header: bool) -> Vec<String> {
+        super::figures::lines(rows)
     }
 
     fn console_job(&self, picked: &[&Source], mode: RunMode, set: &Settings) -> Result<Built> {

@@ -8,6 +8,7 @@
 mod check;
 pub mod dataset;
 pub mod discover;
+pub mod figures;
 pub mod kind;
 pub mod manifest;
 pub mod source;
