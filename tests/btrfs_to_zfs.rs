@@ -291,6 +291,58 @@ fn a_full_pool_fails_the_snapshot_clearly_and_keeps_the_earlier_ones() {
 }
 
 #[test]
+fn a_directory_of_repositories_is_one_job_each_repository_in_order() {
+    if !require(
+        "btrfs-to-zfs with several repositories",
+        ZfsPool::prerequisites(),
+    ) {
+        return;
+    }
+    let pool = ZfsPool::new(256);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repos = tmp.path().join("repos");
+    // Plain directories of snapshot copies, two repositories of three each.
+    for repo in ["web", "db"] {
+        for (i, snap) in ["s1", "s2", "s10"].iter().enumerate() {
+            let dir = repos.join(repo).join(snap);
+            for f in 0..=i {
+                write(&dir.join(format!("f{f}")), format!("{repo} {f}").as_bytes());
+            }
+        }
+    }
+    let parent = pool.create_dataset("repos");
+    let state = tmp.path().join("state");
+    let out = run(&state, &repos, &parent, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let done = verified(&out);
+    assert_eq!(done.len(), 6, "{}", show(&out));
+    for repo in ["web", "db"] {
+        let mine: Vec<&String> = done.iter().filter(|k| k.starts_with(repo)).collect();
+        assert_eq!(
+            mine,
+            [
+                &format!("{repo}/s1"),
+                &format!("{repo}/s2"),
+                &format!("{repo}/s10")
+            ],
+            "each repository in order"
+        );
+        let ds = format!("{parent}/{repo}");
+        assert_eq!(zfs_snapshots(&pool, &ds), ["s1", "s2", "s10"]);
+    }
+    let check = job(&state, "verify", KIND, &repos, Path::new(&parent), &[]);
+    assert_eq!(check.status.code(), Some(0), "{}", show(&check));
+    let rb = cutover(&state, &["rollback", "1", "--confirm"]);
+    assert_eq!(rb.status.code(), Some(0), "{}", show(&rb));
+    let left = pool.zfs(["list", "-H", "-o", "name", "-r", parent.as_str()]);
+    assert_eq!(
+        left.trim(),
+        parent,
+        "only the parent, which the job did not create"
+    );
+}
+
+#[test]
 fn a_snapshot_name_zfs_cannot_take_is_refused_with_the_rule() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = tmp.path().join("repo");

@@ -47,6 +47,11 @@ pub fn check_snapshot(snap: &str) -> Result<(), String> {
     check_component(snap).map_err(|why| format!("snapshot name '{snap}': {why}"))
 }
 
+/// Why `name` cannot be the last part of a dataset name (`repo` of `pool/repo`).
+pub fn check_child(name: &str) -> Result<(), String> {
+    check_component(name).map_err(|why| format!("dataset name part '{name}': {why}"))
+}
+
 /// A pool name: a component that begins with a letter and is not reserved.
 fn check_pool(pool: &str) -> Result<(), String> {
     check_component(pool)?;

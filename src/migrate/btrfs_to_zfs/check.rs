@@ -9,6 +9,7 @@
 //! Metadata files (`.cutover/`, the source's `.snap/` and `HEAD`) are left
 //! out of the content comparisons.
 
+use super::repo::Repo;
 use super::source::{self, Snapshot};
 use super::{dataset, figures, manifest, BtrfsToZfs};
 use crate::job::event::ItemReport;
@@ -18,17 +19,27 @@ use crate::sys::zfs;
 use crate::verify::sample::{Sample, SampleBuilder};
 use crate::verify::VerifyMode;
 
-/// Run the four checks on `snap`; `live`: also compare the dataset's
-/// current files with it (the newest migrated snapshot).
+/// Which checks of the live dataset a snapshot gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    /// Compare the dataset's current files with the snapshot (it was just
+    /// written, or it is the newest).
+    pub live: bool,
+    /// The newest snapshot of the plan: report the space figures.
+    pub newest: bool,
+}
+
+/// Run the four checks on `snap`, and those of `scope`.
 pub fn snapshot(
     job: &BtrfsToZfs,
+    repo: &Repo,
     snap: &Snapshot,
-    live: bool,
+    scope: Scope,
     ctx: &ItemCtx,
     report: &mut ItemReport,
 ) -> Result<(), ItemError> {
     let p = &job.params;
-    let ds = &p.target;
+    let ds = &repo.dataset;
     let skip = job.skip();
     let exists =
         zfs::exists(&format!("{ds}@{}", snap.name)).map_err(|e| ItemError(e.to_string()))?;
@@ -38,9 +49,9 @@ pub fn snapshot(
             dataset::shown(ds, &snap.name)
         )));
     }
-    let mount = job.mountpoint()?;
+    let mount = super::mountpoint(ds)?;
     let mut failed = Vec::new();
-    if live {
+    if scope.live {
         match nested::compare(&snap.path, &mount, &skip, p.verify, p.seed, ctx) {
             Ok(r) => report.files_hashed += r.hashed,
             Err(e) => failed.push(format!("check 1 (live dataset equals {}): {e}", snap.name)),
@@ -69,7 +80,7 @@ pub fn snapshot(
             if let Some(e) = index.snapshots.iter().find(|e| e.name == snap.name) {
                 report.rows.push(figures::snapshot_row(e));
             }
-            if live {
+            if scope.newest {
                 space(ds, &index, report);
             }
         }

@@ -94,11 +94,17 @@ pub fn continues(have: &[String], source: &[String]) -> std::result::Result<(), 
     Ok(())
 }
 
+/// One temporary clone at a time in this process: zfs-fuse was seen to
+/// hang when clones of two datasets were made and destroyed at once.
+static CLONING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A snapshot's files, readable until dropped.
 pub struct View {
     root: PathBuf,
     /// The temporary clone to destroy, if one was made.
     clone: Option<String>,
+    /// Held while the clone exists.
+    _turn: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 impl View {
@@ -108,8 +114,13 @@ impl View {
     pub fn open(dataset: &str, snap: &str, mountpoint: &Path) -> std::result::Result<View, String> {
         if zfs::has_snapdir(mountpoint) {
             let root = mountpoint.join(".zfs").join("snapshot").join(snap);
-            return Ok(View { root, clone: None });
+            return Ok(View {
+                root,
+                clone: None,
+                _turn: None,
+            });
         }
+        let turn = CLONING.lock().unwrap_or_else(|p| p.into_inner());
         let clone = clone_name(dataset, snap);
         if zfs::exists(&clone).unwrap_or(false) {
             zfs::destroy(&clone, false).map_err(|e| e.to_string())?;
@@ -118,6 +129,7 @@ impl View {
         let mut view = View {
             root: PathBuf::new(),
             clone: Some(clone.clone()),
+            _turn: Some(turn),
         };
         match zfs::mountpoint(&clone) {
             Ok(Some(root)) if root.is_dir() => {

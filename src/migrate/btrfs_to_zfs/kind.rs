@@ -38,16 +38,37 @@ pub struct BtrfsToZfsArgs {
     pub recreate: bool,
 }
 
+/// Most repositories run at once.
+const MAX_REPOS_AT_ONCE: usize = 4;
+
+/// How a job runs: one snapshot at a time, or (several repositories under
+/// `several`) one per repository, up to [`MAX_REPOS_AT_ONCE`].
+fn defaults_for(several: Option<&Path>) -> RunDefaults {
+    let repos = several
+        .and_then(|dir| std::fs::read_dir(dir).ok())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| !e.file_name().as_encoded_bytes().starts_with(b"."))
+                .count()
+        })
+        .unwrap_or(1);
+    RunDefaults {
+        parallel: Some(repos.clamp(1, MAX_REPOS_AT_ONCE)),
+        batch: None,
+    }
+}
+
 /// The btrfs-to-zfs kind.
 pub struct BtrfsToZfsKind;
 
 impl BtrfsToZfsKind {
     fn job(&self, params: Params, verify_only: bool) -> Result<Built> {
+        let defaults = defaults_for(params.several.then_some(params.source.as_path()));
         let job = BtrfsToZfs::new(params, verify_only);
         job.check()?;
         Ok(Built {
             migration: Box::new(job),
-            defaults: self.run_defaults(),
+            defaults,
         })
     }
 }
@@ -79,9 +100,10 @@ impl Kind for BtrfsToZfsKind {
 
     fn build(&self, args: &ArgMatches, common: &CommonArgs, verify_only: bool) -> Result<Built> {
         let a: BtrfsToZfsArgs = typed(args)?;
-        if common.parallel.is_some_and(|n| n > 1) {
+        let several = super::repo::holds_repositories(&a.source);
+        if !several && common.parallel.is_some_and(|n| n > 1) {
             return Err(Error::bad(
-                "--parallel: a repository's snapshots run one after another (each builds on the one before)",
+                "--parallel: a repository's snapshots run one after another (each builds on the one before); several repositories run in parallel",
             ));
         }
         let params = Params {
@@ -93,8 +115,17 @@ impl Kind for BtrfsToZfsKind {
             seed: common.seed(),
             token: super::new_token(),
             metadata: super::default_metadata(),
+            several,
+            only: Vec::new(),
         };
         self.job(params, verify_only)
+    }
+
+    /// Several repositories: one at a time each, up to four at once.
+    fn resume_defaults(&self, params: &serde_json::Value) -> RunDefaults {
+        let several = params.get("several").and_then(|v| v.as_bool()) == Some(true);
+        let source = params.get("source").and_then(|v| v.as_str()).unwrap_or("");
+        defaults_for(several.then(|| Path::new(source)))
     }
 
     fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
@@ -102,17 +133,39 @@ impl Kind for BtrfsToZfsKind {
     }
 
     /// A directory of snapshot directories (`s1`…`sN`, or read-only BTRFS
-    /// snapshots) — any other directory stays a tree.
+    /// snapshots), or a directory of such repositories — any other
+    /// directory stays a tree.
     fn detect(&self, path: &Path) -> Detected {
-        if path.is_dir() && super::source::is_repository(path) {
+        if path.is_dir()
+            && (super::source::is_repository(path) || super::repo::holds_repositories(path))
+        {
             Detected::Yes
         } else {
             Detected::No
         }
     }
 
+    /// One source per repository (`NAME/REPO`, grouped, going to
+    /// `TARGET/REPO`) for a directory of repositories.
     fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
-        vec![super::discover::describe(name, path, target)]
+        if !super::repo::holds_repositories(path) {
+            return vec![super::discover::describe(name, path, target)];
+        }
+        let Ok(repos) = super::repo::list(path, "", true) else {
+            return vec![super::discover::describe(name, path, target)];
+        };
+        repos
+            .iter()
+            .map(|r| {
+                let mut s = super::discover::describe(
+                    &format!("{name}/{}", r.name),
+                    &r.source,
+                    &target.join(&r.name),
+                );
+                s.group = Some(path.display().to_string());
+                s
+            })
+            .collect()
     }
 
     fn modes(&self) -> &'static [RunMode] {
@@ -133,31 +186,52 @@ impl Kind for BtrfsToZfsKind {
     }
 
     fn console_job(&self, picked: &[&Source], mode: RunMode, set: &Settings) -> Result<Built> {
-        let [repo] = picked else {
-            return Err(Error::bad("a repository runs on its own"));
+        let dataset_of = |s: &Source| {
+            s.params
+                .get("dataset")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .ok_or_else(|| Error::bad(format!("{} has no target dataset", s.name)))
         };
-        let dataset = repo
-            .params
-            .get("dataset")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| Error::bad(format!("{} has no target dataset", repo.name)))?;
+        let (source, target, several, only) = match picked {
+            [one] if one.group.is_none() => {
+                (one.source.clone(), dataset_of(one)?, false, Vec::new())
+            }
+            [first, ..] => {
+                // Repositories of one directory: one job over those picked.
+                let parent = first
+                    .source
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default();
+                let ds = dataset_of(first)?;
+                let target = super::dataset::parent(&ds).unwrap_or(&ds).to_string();
+                let names = picked
+                    .iter()
+                    .filter_map(|s| s.source.file_name()?.to_str().map(str::to_string))
+                    .collect();
+                (parent, target, true, names)
+            }
+            [] => return Err(Error::bad("no repository picked")),
+        };
         let params = Params {
-            source: repo.source.clone(),
-            target: dataset,
+            source,
+            target,
             limit: None,
             recreate: false,
             verify: set.verify,
             seed: set.seed,
             token: super::new_token(),
             metadata: super::default_metadata(),
+            several,
+            only,
         };
+        let repo = picked.first().map(|s| s.name.clone()).unwrap_or_default();
         match mode {
             RunMode::Migrate => self.job(params, false),
             RunMode::Verify => self.job(params, true),
             other => Err(Error::bad(format!(
-                "{} is a repository: it offers no {}",
-                repo.name,
+                "{repo} is a repository: it offers no {}",
                 other.label()
             ))),
         }

@@ -3,7 +3,9 @@
 //! each. Items are snapshots, run strictly in order: sync the snapshot's
 //! tree into the dataset (`tree_sync::nested`), write its manifest and the
 //! index into `.cutover/`, flush, `zfs snapshot`. Verification runs the
-//! four checks of `check.rs`.
+//! four checks of `check.rs`. A directory of repositories makes one job
+//! whose repositories run in parallel, each one's snapshots in order
+//! (`repo::Order`).
 
 mod check;
 pub mod dataset;
@@ -11,7 +13,9 @@ pub mod discover;
 pub mod figures;
 pub mod kind;
 pub mod manifest;
+pub mod repo;
 pub mod source;
+mod write;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -21,10 +25,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::job::event::ItemReport;
 use crate::job::{Change, Item, ItemCtx, ItemError, Memo, Migration, Plan, Preview, Written};
-use crate::migrate::tree_sync::nested;
 use crate::names;
 use crate::sys::{cmd, zfs};
 use crate::verify::VerifyMode;
+use repo::{Order, Planned, Repo};
 use source::Snapshot;
 
 /// Kind name on the command line.
@@ -56,6 +60,12 @@ pub struct Params {
     /// Names at a snapshot's root that are its metadata, not content.
     #[serde(default = "default_metadata")]
     pub metadata: Vec<String>,
+    /// `source` holds repositories, each into `target/NAME`.
+    #[serde(default)]
+    pub several: bool,
+    /// With `several`: only these repositories (empty: all).
+    #[serde(default)]
+    pub only: Vec<String>,
 }
 
 /// A fresh token for a new job: unique per process and moment.
@@ -68,27 +78,32 @@ pub fn new_token() -> String {
     h.to_hex()[..16].to_string()
 }
 
-/// What planning found, kept for the items.
-#[derive(Debug, Clone)]
-struct Planned {
-    /// The snapshots the plan covers, in order.
-    snapshots: Vec<Snapshot>,
-    /// Where the dataset is (or will be) mounted.
-    mountpoint: PathBuf,
-    /// Whether the dataset existed when planned.
-    existed: bool,
-}
-
 /// A btrfs-to-zfs job.
 pub struct BtrfsToZfs {
     params: Params,
     verify_only: bool,
     resuming: bool,
-    planned: OnceLock<Planned>,
+    planned: OnceLock<Vec<Planned>>,
+    order: OnceLock<Order>,
 }
 
 /// What `run_item` tells verification: whether it wrote the snapshot.
 struct Fresh(bool);
+
+/// Where `dataset` is mounted, as an item error if it is not.
+fn mountpoint(dataset: &str) -> Result<PathBuf, ItemError> {
+    zfs::mountpoint(dataset)
+        .map_err(|e| ItemError(e.to_string()))?
+        .ok_or_else(|| ItemError(format!("dataset {dataset} is not mounted")))
+}
+
+/// One item's place: its repository's plan (and index), and the snapshot.
+struct Place<'a> {
+    planned: &'a Planned,
+    repo: usize,
+    index: usize,
+    snap: &'a Snapshot,
+}
 
 impl BtrfsToZfs {
     /// A new job (`verify_only`: `cutover verify`).
@@ -98,6 +113,7 @@ impl BtrfsToZfs {
             verify_only,
             resuming: false,
             planned: OnceLock::new(),
+            order: OnceLock::new(),
         }
     }
 
@@ -114,6 +130,15 @@ impl BtrfsToZfs {
         &self.params
     }
 
+    /// The job's repositories.
+    pub fn repos(&self) -> Result<Vec<Repo>> {
+        repo::list(
+            &self.params.source,
+            &self.params.target,
+            self.params.several,
+        )
+    }
+
     /// Names left out of the content at a tree's root: cutover's own
     /// directory and the source's metadata files.
     fn skip(&self) -> Vec<&str> {
@@ -122,56 +147,72 @@ impl BtrfsToZfs {
         out
     }
 
-    fn snapshot_of(&self, item: &Item) -> Result<(&Planned, &Snapshot), ItemError> {
+    fn place(&self, item: &Item) -> Result<Place<'_>, ItemError> {
         let planned = self
             .planned
             .get()
             .ok_or_else(|| ItemError("the job was not planned".into()))?;
-        let snap = planned
-            .snapshots
-            .iter()
-            .find(|s| s.name == item.key)
-            .ok_or_else(|| ItemError(format!("snapshot {} is not in the plan", item.key)))?;
-        Ok((planned, snap))
+        for (r, p) in planned.iter().enumerate() {
+            if let Some(i) = p
+                .snapshots
+                .iter()
+                .position(|s| p.repo.key(&s.name) == item.key)
+            {
+                return Ok(Place {
+                    planned: p,
+                    repo: r,
+                    index: i,
+                    snap: &p.snapshots[i],
+                });
+            }
+        }
+        Err(ItemError(format!(
+            "snapshot {} is not in the plan",
+            item.key
+        )))
     }
 
-    fn mountpoint(&self) -> Result<PathBuf, ItemError> {
-        zfs::mountpoint(&self.params.target)
-            .map_err(|e| ItemError(e.to_string()))?
-            .ok_or_else(|| ItemError(format!("dataset {} is not mounted", self.params.target)))
-    }
-
-    /// Refusals before anything is planned: the source's snapshot names,
-    /// the target's name, ZFS installed, the parent dataset there.
+    /// Refusals before anything is planned: the source's repository and
+    /// snapshot names, the target's name, ZFS installed, the dataset that
+    /// must exist (the parent of a single repository's, or the target of
+    /// several).
     fn validate(&self) -> Result<()> {
-        source::snapshots(&self.params.source)?;
+        let repos = self.repos()?;
+        for r in &repos {
+            source::snapshots(&r.source)?;
+        }
         if self.params.limit == Some(0) {
             return Err(Error::bad("--limit 0: give at least 1"));
         }
         zfs::check_dataset(&self.params.target)
             .map_err(|why| Error::bad(format!("--target: {why}")))?;
-        let parent = dataset::parent(&self.params.target).ok_or_else(|| {
-            Error::bad(format!(
-                "--target {} is a pool; give POOL/REPO, a dataset inside it",
-                self.params.target
-            ))
-        })?;
+        let must_exist = if self.params.several {
+            self.params.target.as_str()
+        } else {
+            dataset::parent(&self.params.target).ok_or_else(|| {
+                Error::bad(format!(
+                    "--target {} is a pool; give POOL/REPO, a dataset inside it",
+                    self.params.target
+                ))
+            })?
+        };
         if !cmd::installed("zfs") {
             return Err(Error::bad(
                 "`zfs` is not installed (PATH or sbin); btrfs-to-zfs needs ZFS (OpenZFS or zfs-fuse)",
             ));
         }
-        if !zfs::exists(parent).map_err(dataset::bad)? {
+        if !zfs::exists(must_exist).map_err(dataset::bad)? {
             return Err(Error::bad(format!(
-                "parent dataset {parent} does not exist; create it (zfs create {parent}) or give another --target"
+                "dataset {must_exist} does not exist; create it (zfs create {must_exist}) or give another --target"
             )));
         }
         Ok(())
     }
 
-    /// The snapshots to run, given the dataset's state.
-    fn choose(&self, all: Vec<Snapshot>, state: &dataset::State) -> Result<Vec<Snapshot>> {
-        let ds = &self.params.target;
+    /// The snapshots of `repo` to run, given its dataset's state.
+    fn choose(&self, repo: &Repo, state: &dataset::State) -> Result<Vec<Snapshot>> {
+        let all = source::snapshots(&repo.source)?;
+        let ds = &repo.dataset;
         let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
         let limit = self.params.limit.unwrap_or(usize::MAX);
         if self.verify_only {
@@ -209,6 +250,75 @@ impl BtrfsToZfs {
         }
         Ok(all.into_iter().take(limit).collect())
     }
+
+    /// Create (or, with `--recreate` on a new job, rebuild) one dataset.
+    fn prepare_one(&self, ds: &str) -> Result<()> {
+        let state = dataset::state(ds)?;
+        if state.exists && self.params.recreate && !self.resuming {
+            if state.created_by.is_none() {
+                return Err(Error::bad(format!(
+                    "dataset {ds} was not created by cutover; refusing to destroy it"
+                )));
+            }
+            zfs::destroy(ds, true).map_err(dataset::bad)?;
+        } else if state.exists {
+            return Ok(());
+        }
+        zfs::create(ds, &[(dataset::CREATED, &self.params.token)]).map_err(dataset::bad)
+    }
+
+    /// The snapshots this job made in `ds` (by its token), oldest first,
+    /// and whether the dataset itself goes too (this job created it and no
+    /// other snapshot remains in it).
+    fn created(&self, ds: &str) -> Result<(Vec<String>, bool)> {
+        let state = dataset::state(ds)?;
+        if !state.exists {
+            return Ok((Vec::new(), false));
+        }
+        let full: Vec<String> = state
+            .snapshots
+            .iter()
+            .map(|s| format!("{ds}@{s}"))
+            .collect();
+        let marks = zfs::property_of_each(&full, dataset::JOB).map_err(dataset::bad)?;
+        let mine: Vec<String> = state
+            .snapshots
+            .iter()
+            .filter(|s| marks.get(&format!("{ds}@{s}")) == Some(&self.params.token))
+            .cloned()
+            .collect();
+        let whole = state.created_by.as_deref() == Some(self.params.token.as_str())
+            && mine.len() == state.snapshots.len();
+        Ok((mine, whole))
+    }
+
+    /// Undo what this job made in one dataset; what was done, in words.
+    fn rollback_one(&self, ds: &str) -> Result<Option<String>> {
+        let (snaps, whole) = self.created(ds)?;
+        if snaps.is_empty() && !whole {
+            return Ok(None);
+        }
+        for s in snaps.iter().rev() {
+            zfs::destroy(&format!("{ds}@{s}"), false).map_err(dataset::bad)?;
+        }
+        if whole {
+            zfs::destroy(ds, true).map_err(dataset::bad)?;
+            return Ok(Some(format!(
+                "destroyed dataset {ds} and its {} snapshots",
+                snaps.len()
+            )));
+        }
+        // The live dataset goes back to the newest snapshot left.
+        let state = dataset::state(ds)?;
+        if let Some(last) = state.snapshots.last() {
+            zfs::rollback(ds, last).map_err(dataset::bad)?;
+        }
+        Ok(Some(format!(
+            "destroyed {} snapshots of {ds} ({}); the dataset and earlier snapshots stay, its files back at the newest of those",
+            snaps.len(),
+            snaps.join(", ")
+        )))
+    }
 }
 
 impl Migration for BtrfsToZfs {
@@ -230,62 +340,65 @@ impl Migration for BtrfsToZfs {
 
     fn plan(&self) -> Result<Plan> {
         self.validate()?;
-        let all = source::snapshots(&self.params.source)?;
-        let state = dataset::state(&self.params.target)?;
-        let snapshots = self.choose(all, &state)?;
-        let mountpoint = match &state.mountpoint {
-            Some(m) => m.clone(),
-            None => dataset::expected_mountpoint(&self.params.target)?,
-        };
-        let mut plan = Plan::default();
-        for s in &snapshots {
-            // Counted by a walk of lstat calls, for progress and ETAs.
-            let counted = crate::migrate::tree_sync::discover::count(&s.path);
-            plan.files_total += counted.files;
-            plan.bytes_total += counted.bytes;
-            plan.items.push(Item {
-                key: s.name.clone(),
-                files: counted.files,
-                bytes: counted.bytes,
+        let mut all = Vec::new();
+        for repo in self.repos()? {
+            let state = dataset::state(&repo.dataset)?;
+            let snapshots = self.choose(&repo, &state)?;
+            let mountpoint = match &state.mountpoint {
+                Some(m) => m.clone(),
+                None => dataset::expected_mountpoint(&repo.dataset)?,
+            };
+            all.push(Planned {
+                repo,
+                snapshots,
+                mountpoint,
+                existed: state.exists,
             });
         }
-        let _ = self.planned.set(Planned {
-            snapshots,
-            mountpoint,
-            existed: state.exists,
-        });
+        // Round robin over the repositories: with N at once, each one's
+        // next snapshot is near the front.
+        let mut plan = Plan::default();
+        let longest = all.iter().map(|p| p.snapshots.len()).max().unwrap_or(0);
+        for i in 0..longest {
+            for p in &all {
+                let Some(s) = p.snapshots.get(i) else {
+                    continue;
+                };
+                // Counted by a walk of lstat calls, for progress and ETAs.
+                let counted = crate::migrate::tree_sync::discover::count(&s.path);
+                plan.files_total += counted.files;
+                plan.bytes_total += counted.bytes;
+                plan.items.push(Item {
+                    key: p.repo.key(&s.name),
+                    files: counted.files,
+                    bytes: counted.bytes,
+                });
+            }
+        }
+        let _ = self.order.set(Order::new(all.len()));
+        let _ = self.planned.set(all);
         Ok(plan)
     }
 
     fn prepare(&self, _plan: &Plan) -> Result<()> {
-        let ds = &self.params.target;
-        let state = dataset::state(ds)?;
-        if state.exists && self.params.recreate && !self.resuming {
-            if state.created_by.is_none() {
-                return Err(Error::bad(format!(
-                    "dataset {ds} was not created by cutover; refusing to destroy it"
-                )));
-            }
-            zfs::destroy(ds, true).map_err(dataset::bad)?;
-        } else if state.exists {
-            return Ok(());
+        for repo in self.repos()? {
+            self.prepare_one(&repo.dataset)?;
         }
-        zfs::create(ds, &[(dataset::CREATED, &self.params.token)]).map_err(dataset::bad)
+        Ok(())
     }
 
     fn describe_item(&self, item: &Item) -> Vec<String> {
-        let ds = &self.params.target;
-        let Ok((planned, snap)) = self.snapshot_of(item) else {
+        let Ok(Place { planned, snap, .. }) = self.place(item) else {
             return vec![format!("snapshot {} is not in the plan", item.key)];
         };
-        let mut steps = Vec::new();
+        let ds = &planned.repo.dataset;
         if zfs::exists(&format!("{ds}@{}", snap.name)).unwrap_or(false) {
-            steps.push(format!(
+            return vec![format!(
                 "{} exists already: verify it",
                 dataset::shown(ds, &snap.name)
-            ));
-            return steps;
+            )];
         }
+        let mut steps = Vec::new();
         if !planned.existed && planned.snapshots.first() == Some(snap) {
             steps.push(format!("zfs create -o {}=… {ds}", dataset::CREATED));
         }
@@ -307,62 +420,28 @@ impl Migration for BtrfsToZfs {
     }
 
     fn run_item(&self, item: &Item, ctx: &ItemCtx) -> Result<Written, ItemError> {
-        let (_, snap) = self.snapshot_of(item)?;
-        let ds = &self.params.target;
-        let exists =
-            zfs::exists(&format!("{ds}@{}", snap.name)).map_err(|e| ItemError(e.to_string()))?;
-        if exists {
-            return Ok(Written {
-                report: ItemReport::default(),
-                memo: Some(Box::new(Fresh(false))),
-            });
+        let place = self.place(item)?;
+        let order = self
+            .order
+            .get()
+            .ok_or_else(|| ItemError("the job was not planned".into()))?;
+        let ds = &place.planned.repo.dataset;
+        let previous = place
+            .index
+            .checked_sub(1)
+            .and_then(|i| place.planned.snapshots.get(i))
+            .map(|s| format!("{ds}@{}", s.name));
+        order.wait_turn(place.repo, place.index, previous.as_deref(), ctx)?;
+        match write::snapshot(self, &place.planned.repo, place.snap, ctx) {
+            Ok((report, fresh)) => Ok(Written {
+                report,
+                memo: Some(Box::new(Fresh(fresh))),
+            }),
+            Err(e) => {
+                order.finished(place.repo, place.index, false);
+                Err(e)
+            }
         }
-        let mount = self.mountpoint()?;
-        let skip = self.skip();
-        let tree = nested::sync(&snap.path, &mount, &skip, ctx)?;
-        let previous = manifest::read::<manifest::Index>(&manifest::index_path(&mount))
-            .ok()
-            .and_then(|idx| {
-                let before = idx.snapshots.iter().rev().find(|e| e.name != snap.name)?;
-                manifest::read(&manifest::manifest_path(&mount, &before.name)).ok()
-            });
-        let written = manifest::build(&snap.path, &snap.name, &skip, previous.as_ref())
-            .map_err(|e| ItemError(format!("manifest of {}: {e}", names::display(&snap.path))))?;
-        let io = |what: &str, e: std::io::Error| ItemError(format!("{what}: {e}"));
-        manifest::write(&manifest::manifest_path(&mount, &snap.name), &written)
-            .map_err(|e| io("writing the manifest", e))?;
-        let mut index =
-            manifest::read::<manifest::Index>(&manifest::index_path(&mount)).unwrap_or_default();
-        index.dataset = ds.clone();
-        index.source = self.params.source.clone();
-        index.upsert(manifest::IndexEntry {
-            name: snap.name.clone(),
-            source: snap.path.clone(),
-            migrated_at: now_utc(),
-            entries: written.entries.len() as u64,
-            bytes: tree.bytes,
-            changed: tree.written,
-            deleted: tree.deleted,
-            metadata: source::metadata_of(&snap.path, &self.params.metadata),
-        });
-        manifest::write(&manifest::index_path(&mount), &index)
-            .map_err(|e| io("writing the index", e))?;
-        crate::target::flush::syncfs_path(&mount).map_err(|e| io("syncfs", e))?;
-        zfs::snapshot(ds, &snap.name, &[(dataset::JOB, &self.params.token)])
-            .map_err(|e| ItemError(e.to_string()))?;
-        let report = ItemReport {
-            files: written.entries.len() as u64,
-            bytes: tree.bytes,
-            files_transferred: tree.written,
-            bytes_transferred: tree.bytes_written,
-            files_deleted: tree.deleted,
-            warnings: tree.warnings,
-            ..ItemReport::default()
-        };
-        Ok(Written {
-            report,
-            memo: Some(Box::new(Fresh(true))),
-        })
     }
 
     fn verify_item(
@@ -372,12 +451,20 @@ impl Migration for BtrfsToZfs {
         memo: Option<&Memo>,
         report: &mut ItemReport,
     ) -> Result<(), ItemError> {
-        let (planned, snap) = self.snapshot_of(item)?;
+        let place = self.place(item)?;
         let fresh = memo
             .and_then(|m| m.downcast_ref::<Fresh>())
             .is_some_and(|f| f.0);
-        let last = planned.snapshots.last() == Some(snap);
-        check::snapshot(self, snap, fresh || last, ctx, report)
+        let last = place.planned.snapshots.last() == Some(place.snap);
+        let scope = check::Scope {
+            live: fresh || last,
+            newest: last,
+        };
+        let result = check::snapshot(self, &place.planned.repo, place.snap, scope, ctx, report);
+        if let Some(order) = self.order.get() {
+            order.finished(place.repo, place.index, result.is_ok());
+        }
+        result
     }
 
     fn verify_label(&self) -> String {
@@ -385,21 +472,28 @@ impl Migration for BtrfsToZfs {
     }
 
     fn lock_target(&self) -> Option<PathBuf> {
+        // Several repositories: the parent dataset, which holds them all.
         // Rollback locks without planning: where the dataset is mounted.
+        if self.params.several {
+            return zfs::mountpoint(&self.params.target).ok().flatten();
+        }
         self.planned
             .get()
+            .and_then(|p| p.first())
             .map(|p| p.mountpoint.clone())
             .or_else(|| dataset::expected_mountpoint(&self.params.target).ok())
     }
 
     fn rollback_preview(&self) -> Result<Preview> {
-        let (snaps, dataset) = self.created()?;
         let mut destroy = Change::new("destroy");
-        for s in snaps.iter().rev() {
-            destroy.add(|| format!("{}@{s}", self.params.target));
-        }
-        if dataset {
-            destroy.add(|| self.params.target.clone());
+        for repo in self.repos()? {
+            let (snaps, whole) = self.created(&repo.dataset)?;
+            for s in snaps.iter().rev() {
+                destroy.add(|| format!("{}@{s}", repo.dataset));
+            }
+            if whole {
+                destroy.add(|| repo.dataset.clone());
+            }
         }
         Ok(Preview {
             changes: vec![destroy],
@@ -409,66 +503,24 @@ impl Migration for BtrfsToZfs {
     }
 
     fn rollback(&self) -> Result<String> {
-        let ds = &self.params.target;
-        let (snaps, whole) = self.created()?;
-        if snaps.is_empty() && !whole {
+        let mut done = Vec::new();
+        for repo in self.repos()? {
+            if let Some(line) = self.rollback_one(&repo.dataset)? {
+                done.push(line);
+            }
+        }
+        if done.is_empty() {
             return Ok(format!(
-                "nothing to undo: {ds} holds nothing this job created"
+                "nothing to undo: {} holds nothing this job created",
+                self.params.target
             ));
         }
-        for s in snaps.iter().rev() {
-            zfs::destroy(&format!("{ds}@{s}"), false).map_err(dataset::bad)?;
-        }
-        if whole {
-            zfs::destroy(ds, true).map_err(dataset::bad)?;
-            return Ok(format!(
-                "destroyed dataset {ds} and its {} snapshots; the source was not touched",
-                snaps.len()
-            ));
-        }
-        // The live dataset goes back to the newest snapshot left.
-        let state = dataset::state(ds)?;
-        if let Some(last) = state.snapshots.last() {
-            zfs::rollback(ds, last).map_err(dataset::bad)?;
-        }
-        Ok(format!(
-            "destroyed {} snapshots of {ds} ({}); the dataset and earlier snapshots stay, its files back at the newest of those; the source was not touched",
-            snaps.len(),
-            snaps.join(", ")
-        ))
-    }
-}
-
-impl BtrfsToZfs {
-    /// The snapshots this job made (by its token), oldest first, and
-    /// whether the dataset itself goes too (this job created it and no
-    /// other snapshot remains in it).
-    fn created(&self) -> Result<(Vec<String>, bool)> {
-        let ds = &self.params.target;
-        let state = dataset::state(ds)?;
-        if !state.exists {
-            return Ok((Vec::new(), false));
-        }
-        let full: Vec<String> = state
-            .snapshots
-            .iter()
-            .map(|s| format!("{ds}@{s}"))
-            .collect();
-        let marks = zfs::property_of_each(&full, dataset::JOB).map_err(dataset::bad)?;
-        let mine: Vec<String> = state
-            .snapshots
-            .iter()
-            .filter(|s| marks.get(&format!("{ds}@{s}")) == Some(&self.params.token))
-            .cloned()
-            .collect();
-        let whole = state.created_by.as_deref() == Some(self.params.token.as_str())
-            && mine.len() == state.snapshots.len();
-        Ok((mine, whole))
+        Ok(format!("{}; the source was not touched", done.join("; ")))
     }
 }
 
 /// Now, UTC, to the second (`2026-12-02 12:05:09 UTC`).
-fn now_utc() -> String {
+pub(crate) fn now_utc() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

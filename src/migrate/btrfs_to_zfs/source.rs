@@ -65,36 +65,51 @@ pub fn looks_like_snapshot(name: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The snapshots of `repo`: its directories not starting with `.`, in
-/// natural order. A name ZFS cannot take is refused with the rule it breaks.
-pub fn snapshots(repo: &Path) -> Result<Vec<Snapshot>> {
-    let entries = std::fs::read_dir(repo).map_err(|e| {
+/// The directories of `dir` not starting with `.` (symlinks not
+/// followed), as (name, path) in natural order; `what` names them in
+/// messages (`snapshot`), `check` refuses a name ZFS cannot take.
+pub fn named_dirs(
+    dir: &Path,
+    what: &str,
+    check: fn(&str) -> std::result::Result<(), String>,
+) -> Result<Vec<(String, PathBuf)>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
         Error::bad(format!(
-            "source {} cannot be read ({e}); give the directory holding the repository's snapshots",
-            names::display(repo)
+            "source {} cannot be read ({e}); check the path",
+            names::display(dir)
         ))
     })?;
     let mut out = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io("cannot read", repo, &e))?;
+        let entry = entry.map_err(|e| Error::io("cannot read", dir, &e))?;
         let path = entry.path();
         if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
             continue;
         }
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             return Err(Error::bad(format!(
-                "snapshot {} has a name that is not UTF-8; ZFS cannot take it",
+                "{what} {} has a name that is not UTF-8; ZFS cannot take it",
                 names::display(&path)
             )));
         };
         if name.starts_with('.') {
             continue;
         }
-        zfs::check_snapshot(&name)
-            .map_err(|why| Error::bad(format!("source {}: {why}", names::display(repo))))?;
-        out.push(Snapshot { name, path });
+        check(&name)
+            .map_err(|why| Error::bad(format!("{what} {}: {why}", names::display(&path))))?;
+        out.push((name, path));
     }
-    out.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    out.sort_by(|a, b| natural_cmp(&a.0, &b.0));
+    Ok(out)
+}
+
+/// The snapshots of `repo`: its directories not starting with `.`, in
+/// natural order. A name ZFS cannot take is refused with the rule it breaks.
+pub fn snapshots(repo: &Path) -> Result<Vec<Snapshot>> {
+    let out: Vec<Snapshot> = named_dirs(repo, "snapshot", zfs::check_snapshot)?
+        .into_iter()
+        .map(|(name, path)| Snapshot { name, path })
+        .collect();
     if out.is_empty() {
         return Err(Error::bad(format!(
             "source {} holds no snapshot directories (s1, s2, …)",
