@@ -22,8 +22,7 @@ use crate::verify::VerifyMode;
 /// Which checks of the live dataset a snapshot gets.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope {
-    /// Compare the dataset's current files with the snapshot (it was just
-    /// written, or it is the newest).
+    /// Compare the dataset's current files with the snapshot (the newest).
     pub live: bool,
     /// The newest snapshot of the plan: report the space figures.
     pub newest: bool,

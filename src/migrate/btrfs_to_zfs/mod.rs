@@ -87,9 +87,6 @@ pub struct BtrfsToZfs {
     order: OnceLock<Order>,
 }
 
-/// What `run_item` tells verification: whether it wrote the snapshot.
-struct Fresh(bool);
-
 /// Where `dataset` is mounted, as an item error if it is not.
 fn mountpoint(dataset: &str) -> Result<PathBuf, ItemError> {
     zfs::mountpoint(dataset)
@@ -433,10 +430,7 @@ impl Migration for BtrfsToZfs {
             .map(|s| format!("{ds}@{}", s.name));
         order.wait_turn(place.repo, place.index, previous.as_deref(), ctx)?;
         match write::snapshot(self, &place.planned.repo, place.snap, ctx) {
-            Ok((report, fresh)) => Ok(Written {
-                report,
-                memo: Some(Box::new(Fresh(fresh))),
-            }),
+            Ok(report) => Ok(Written { report, memo: None }),
             Err(e) => {
                 order.finished(place.repo, place.index, false);
                 Err(e)
@@ -448,16 +442,16 @@ impl Migration for BtrfsToZfs {
         &self,
         item: &Item,
         ctx: &ItemCtx,
-        memo: Option<&Memo>,
+        _memo: Option<&Memo>,
         report: &mut ItemReport,
     ) -> Result<(), ItemError> {
         let place = self.place(item)?;
-        let fresh = memo
-            .and_then(|m| m.downcast_ref::<Fresh>())
-            .is_some_and(|f| f.0);
+        // A snapshot just taken is the live state ZFS froze, under this
+        // job's lock: check 2 reads it; the live files are compared for
+        // the newest snapshot only, whatever wrote it.
         let last = place.planned.snapshots.last() == Some(place.snap);
         let scope = check::Scope {
-            live: fresh || last,
+            live: last,
             newest: last,
         };
         let result = check::snapshot(self, &place.planned.repo, place.snap, scope, ctx, report);

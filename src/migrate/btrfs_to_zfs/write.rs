@@ -10,19 +10,19 @@ use crate::migrate::tree_sync::nested;
 use crate::names;
 use crate::sys::zfs;
 
-/// Write `snap` of `repo`; `false` when its ZFS snapshot existed already
-/// (nothing written: a kill came between `zfs snapshot` and the journal).
+/// Write `snap` of `repo`. Nothing is written when its ZFS snapshot exists
+/// already (a kill came between `zfs snapshot` and the journal's record).
 pub fn snapshot(
     job: &BtrfsToZfs,
     repo: &Repo,
     snap: &Snapshot,
     ctx: &ItemCtx,
-) -> Result<(ItemReport, bool), ItemError> {
+) -> Result<ItemReport, ItemError> {
     let ds = &repo.dataset;
     let exists =
         zfs::exists(&format!("{ds}@{}", snap.name)).map_err(|e| ItemError(e.to_string()))?;
     if exists {
-        return Ok((ItemReport::default(), false));
+        return Ok(ItemReport::default());
     }
     let mount = super::mountpoint(ds)?;
     let skip = job.skip();
@@ -65,5 +65,5 @@ pub fn snapshot(
         warnings: tree.warnings,
         ..ItemReport::default()
     };
-    Ok((report, true))
+    Ok(report)
 }
