@@ -208,3 +208,47 @@ impl Order {
         self.changed.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Progress;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_snapshot_waits_for_the_one_before_and_stops_after_a_failure() {
+        let order = Arc::new(Order::new(1));
+        let (progress, cancel) = (Progress::default(), AtomicBool::new(false));
+        let ctx = ItemCtx {
+            progress: &progress,
+            cancel: &cancel,
+        };
+        assert_eq!(order.wait_turn(0, 0, None, &ctx), Ok(()));
+        let waiting = {
+            let order = order.clone();
+            std::thread::spawn(move || {
+                let (progress, cancel) = (Progress::default(), AtomicBool::new(false));
+                let ctx = ItemCtx {
+                    progress: &progress,
+                    cancel: &cancel,
+                };
+                let t = std::time::Instant::now();
+                let r = order.wait_turn(0, 1, Some("tank/r@s1"), &ctx);
+                (r, t.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        order.finished(0, 0, true);
+        let (r, waited) = waiting
+            .join()
+            .unwrap_or((Err(ItemError("panic".into())), Duration::ZERO));
+        assert_eq!(r, Ok(()));
+        assert!(
+            waited >= Duration::from_millis(250),
+            "it waited: {waited:?}"
+        );
+        order.finished(0, 1, false);
+        assert!(order.wait_turn(0, 2, Some("tank/r@s2"), &ctx).is_err());
+    }
+}
