@@ -62,17 +62,21 @@ pub fn snapshot(
             dataset::shown(ds, &snap.name)
         ))
     })?;
+    // Check 4 uses the hashes check 2 read from the snapshot, reading only
+    // what check 2 did not (a file that differed there).
+    let mut read = Default::default();
     match nested::compare(&snap.path, view.root(), &skip, p.verify, p.seed, ctx) {
         Ok(r) => {
             report.files = r.files;
             report.bytes = r.bytes;
             report.files_hashed += r.hashed;
+            read = r.target_hashes;
         }
         Err(e) => failed.push(format!("check 2 (snapshot content equals source): {e}")),
     }
     match metadata(job, snap, view.root()) {
         Ok((index, m)) => {
-            match hashes(&m, view.root(), &skip, p.verify, p.seed) {
+            match hashes(&m, view.root(), &skip, &read, p.verify, p.seed) {
                 Ok(n) => report.files_hashed += n,
                 Err(e) => failed.push(format!("check 4 (content hashes): {e}")),
             }
@@ -160,6 +164,7 @@ fn hashes(
     m: &manifest::Manifest,
     root: &std::path::Path,
     skip: &[&str],
+    read: &std::collections::HashMap<std::path::PathBuf, blake3::Hash>,
     verify: VerifyMode,
     seed: u64,
 ) -> Result<u64, String> {
@@ -175,8 +180,8 @@ fn hashes(
             b.finish()
         }
     };
-    let (diffs, hashed) =
-        manifest::differences(root, m, skip, |p| sample.contains(p)).map_err(|e| e.to_string())?;
+    let (diffs, hashed) = manifest::differences(root, m, skip, read, |p| sample.contains(p))
+        .map_err(|e| e.to_string())?;
     if diffs.is_empty() {
         Ok(hashed)
     } else {

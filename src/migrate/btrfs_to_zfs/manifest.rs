@@ -119,9 +119,12 @@ pub fn write<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
+    // Buffered: serde writes token by token, and every write is a request
+    // to a FUSE filesystem such as zfs-fuse.
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
     serde_json::to_writer(&mut f, value).map_err(std::io::Error::other)?;
     f.write_all(b"\n")?;
+    let f = f.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
 }
@@ -203,12 +206,14 @@ pub fn build(
 
 /// Every difference between the tree at `root` and `manifest`: entries
 /// missing or extra, another type, size or mode, and the content of each
-/// file `hash_it` picks (by relative path bytes). Paths are named. Also
-/// how many files were hashed.
+/// file `hash_it` picks (by relative path bytes) — from `known` (hashes
+/// already read from this same tree) or by reading it. Paths are named.
+/// Also how many files were read to be hashed.
 pub fn differences(
     root: &Path,
     manifest: &Manifest,
     skip: &[&str],
+    known: &HashMap<PathBuf, blake3::Hash>,
     hash_it: impl Fn(&[u8]) -> bool,
 ) -> std::io::Result<(Vec<String>, u64)> {
     let mut actual = Vec::new();
@@ -249,8 +254,13 @@ pub fn differences(
         if !hash_it(rel.as_os_str().as_bytes()) {
             continue;
         }
-        let h = hash_file(&root.join(&rel))?.0.to_hex().to_string();
-        hashed += 1;
+        let h = match known.get(&rel) {
+            Some(h) => h.to_hex().to_string(),
+            None => {
+                hashed += 1;
+                hash_file(&root.join(&rel))?.0.to_hex().to_string()
+            }
+        };
         if expected != h {
             diffs.push(format!(
                 "{}: content differs from the manifest (blake3 {} there, {} here)",

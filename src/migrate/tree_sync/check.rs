@@ -273,6 +273,11 @@ fn check_file(
         Ok((h, _)) => h,
         Err(e) => return diff.error(p.shown, format!("reading target: {e}")),
     };
+    if let Some(kept) = &ts.target_hashes {
+        if let Ok(mut kept) = kept.lock() {
+            kept.insert(p.rel.to_path_buf(), target_hash);
+        }
+    }
     let source_hash = match copied {
         Some((_, h)) => *h,
         None => match hash_file(&p.src) {

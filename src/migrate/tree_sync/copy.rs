@@ -48,7 +48,7 @@ pub(super) fn decide(st: &Stat, dst: &Path) -> Action {
             _ => Action::MkDir,
         },
         Kind::File => match current {
-            Some(d) if d.kind == Kind::File && d.same_content_stamp(st) => Action::UpToDate,
+            Some(d) if d.kind == Kind::File && d.is_copy_of(st) => Action::UpToDate,
             _ => Action::Write,
         },
         Kind::Symlink | Kind::Fifo | Kind::CharDev | Kind::BlockDev => match current {
@@ -454,7 +454,7 @@ fn copy_file(
             LinkClaim::LinkTo(first) => return link_to(ts, &first, dst, rel),
             LinkClaim::Mine => {
                 let g = ClaimGuard::new(&ts.links, key);
-                if lstat(dst).is_ok_and(|d| d.kind == Kind::File && d.same_content_stamp(&pre)) {
+                if lstat(dst).is_ok_and(|d| d.kind == Kind::File && d.is_copy_of(&pre)) {
                     ctx.progress.add(1, pre.size);
                     fix_metadata(src, dst, &pre, rel, report)?;
                     g.done(rel);

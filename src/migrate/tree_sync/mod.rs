@@ -67,6 +67,9 @@ pub struct TreeSync {
     /// Names at the tree's root that are neither copied, deleted nor
     /// compared (another kind's metadata, see [`nested`]).
     skip_root: Vec<OsString>,
+    /// When set, verification keeps the BLAKE3 of each target file it
+    /// read, by relative path ([`nested::compare`] hands them on).
+    target_hashes: Option<Mutex<HashMap<PathBuf, blake3::Hash>>>,
 }
 
 impl TreeSync {
@@ -82,6 +85,7 @@ impl TreeSync {
             planned_dirs: OnceLock::new(),
             verified_links: Mutex::new(HashMap::new()),
             skip_root: Vec::new(),
+            target_hashes: None,
         }
     }
 
@@ -222,7 +226,7 @@ impl TreeSync {
                     return;
                 }
                 let current = meta::lstat(&target.join(rel))
-                    .is_ok_and(|d| d.kind == meta::Kind::File && d.same_content_stamp(st));
+                    .is_ok_and(|d| d.kind == meta::Kind::File && d.is_copy_of(st));
                 if current {
                     links.seed((st.dev, st.ino), rel);
                 }

@@ -3,8 +3,10 @@
 //! directory items, run one directory after another, with names at the
 //! tree's root left alone (the other kind's metadata).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::{TreeSync, TreeSyncParams};
 use crate::job::event::ItemReport;
@@ -31,6 +33,8 @@ pub struct TreeReport {
     pub hashed: u64,
     /// Warnings, each naming its path.
     pub warnings: Vec<String>,
+    /// [`compare`]: the BLAKE3 of each target file it read, by relative path.
+    pub target_hashes: HashMap<PathBuf, blake3::Hash>,
 }
 
 impl TreeReport {
@@ -84,11 +88,16 @@ pub fn compare(
     seed: u64,
     ctx: &ItemCtx,
 ) -> Result<TreeReport, ItemError> {
-    let ts = job(source, target, verify, seed, skip);
-    each_dir(&ts, ctx, |item| {
+    let mut ts = job(source, target, verify, seed, skip);
+    ts.target_hashes = Some(Mutex::new(HashMap::new()));
+    let mut out = each_dir(&ts, ctx, |item| {
         let mut report = ItemReport::default();
         super::check::check_dir(&ts, item, ctx, None, &mut report).map(|_| report)
-    })
+    })?;
+    if let Some(kept) = ts.target_hashes.take() {
+        out.target_hashes = kept.into_inner().unwrap_or_default();
+    }
+    Ok(out)
 }
 
 /// Plan `ts` and run `one` on each directory in order, summing reports
