@@ -211,10 +211,42 @@ fn five_snapshots_limit_then_continue_verify_catches_a_change_and_rollback() {
     assert_eq!(index["snapshots"][3]["metadata"]["HEAD"], "ref: 4\n");
     assert!(mnt.join(".cutover/manifests/s3.json").is_file());
 
-    // All four checks pass on every snapshot.
+    // All four checks pass on every snapshot; the clones they read through
+    // (zfs-fuse has no .zfs/snapshot) are gone; the figures come as rows.
     let check = job(state, "verify", KIND, repo, Path::new(&ds), &[]);
     assert_eq!(check.status.code(), Some(0), "{}", show(&check));
     assert_eq!(verified(&check), ["s1", "s2", "s3", "s4", "s5"]);
+    let datasets = pool.zfs(["list", "-H", "-o", "name", "-r", pool.name()]);
+    assert!(!datasets.contains("cutover-check"), "{datasets}");
+    let rows = events(&check);
+    let snap_rows = rows.iter().filter(|e| e["event"] == "snapshot").count();
+    assert_eq!(snap_rows, 5, "{}", show(&check));
+    let space = rows
+        .iter()
+        .find(|e| e["event"] == "space")
+        .expect("space row");
+    assert!(space["logical"].as_u64() > Some(0), "{space}");
+    assert!(space["used"].as_u64() > Some(0), "{space}");
+
+    // The BTRFS mount itself is offered as its repositories: the directory
+    // of read-only snapshots (the writable `live` subvolume is not one).
+    let mount = s.fs.mountpoint();
+    let kind = cutover::kinds::detect(mount).expect("detected");
+    assert_eq!(kind.name(), KIND);
+    let offered = kind.sources("vol", mount, pool.mountpoint());
+    let names: Vec<&str> = offered.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["vol/repo"]);
+    assert_eq!(offered[0].source, repo);
+    assert_eq!(offered[0].params["dataset"], ds);
+
+    // The console's details: snapshots migrated, the dialect, the space.
+    let shown = format!("{:?}", offered[0].details);
+    assert_eq!(offered[0].count, "5 snapshots");
+    assert_eq!(offered[0].problem, None);
+    assert!(shown.contains("5 of 5 · 0 pending"), "{shown}");
+    assert!(shown.contains("BTRFS read-only snapshots"), "{shown}");
+    assert!(shown.contains("zfs-fuse"), "{shown}");
+    assert!(shown.contains("with its snapshots"), "{shown}");
 
     // A byte changed in the dataset afterwards is a difference, named.
     let mut bytes = std::fs::read(mnt.join("moved.txt")).expect("read");

@@ -137,7 +137,9 @@ impl Kind for BtrfsToZfsKind {
     /// directory stays a tree.
     fn detect(&self, path: &Path) -> Detected {
         if path.is_dir()
-            && (super::source::is_repository(path) || super::repo::holds_repositories(path))
+            && (super::source::is_repository(path)
+                || super::repo::holds_repositories(path)
+                || !super::source::repositories_on_btrfs(path).is_empty())
         {
             Detected::Yes
         } else {
@@ -146,22 +148,30 @@ impl Kind for BtrfsToZfsKind {
     }
 
     /// One source per repository (`NAME/REPO`, grouped, going to
-    /// `TARGET/REPO`) for a directory of repositories.
+    /// `TARGET/REPO`) for a directory of repositories or a BTRFS mount
+    /// holding read-only snapshots.
     fn sources(&self, name: &str, path: &Path, target: &Path) -> Vec<Source> {
-        if !super::repo::holds_repositories(path) {
+        let repos: Vec<PathBuf> = if super::repo::holds_repositories(path) {
+            super::repo::list(path, "", true)
+                .map(|r| r.into_iter().map(|r| r.source).collect())
+                .unwrap_or_default()
+        } else if super::source::is_repository(path) {
+            Vec::new()
+        } else {
+            super::source::repositories_on_btrfs(path)
+        };
+        if repos.is_empty() {
             return vec![super::discover::describe(name, path, target)];
         }
-        let Ok(repos) = super::repo::list(path, "", true) else {
-            return vec![super::discover::describe(name, path, target)];
-        };
         repos
             .iter()
-            .map(|r| {
-                let mut s = super::discover::describe(
-                    &format!("{name}/{}", r.name),
-                    &r.source,
-                    &target.join(&r.name),
-                );
+            .map(|dir| {
+                let repo = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut s =
+                    super::discover::describe(&format!("{name}/{repo}"), dir, &target.join(&repo));
                 s.group = Some(path.display().to_string());
                 s
             })
@@ -204,6 +214,14 @@ impl Kind for BtrfsToZfsKind {
                     .parent()
                     .map(Path::to_path_buf)
                     .unwrap_or_default();
+                if picked
+                    .iter()
+                    .any(|s| s.source.parent() != Some(parent.as_path()))
+                {
+                    return Err(Error::bad(
+                        "repositories run together only when they are in one directory; pick them one directory at a time",
+                    ));
+                }
                 let ds = dataset_of(first)?;
                 let target = super::dataset::parent(&ds).unwrap_or(&ds).to_string();
                 let names = picked

@@ -142,6 +142,30 @@ pub fn is_repository(repo: &Path) -> bool {
             || dirs.iter().all(|(_, p)| btrfs::is_readonly(p)))
 }
 
+/// The repositories on the BTRFS mounted at `mount` (the filesystem's top
+/// level): the directories holding its read-only snapshots (`btrfs
+/// subvolume list`, which needs root), each a repository by
+/// [`is_repository`], in natural order. Empty when `mount` is not such a
+/// mount or nothing qualifies.
+pub fn repositories_on_btrfs(mount: &Path) -> Vec<PathBuf> {
+    if !btrfs::is_subvolume(mount) {
+        return Vec::new();
+    }
+    let Ok(subvolumes) = btrfs::subvolumes(mount) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = subvolumes
+        .iter()
+        .filter(|s| s.readonly)
+        .filter_map(|s| mount.join(&s.path).parent().map(Path::to_path_buf))
+        .filter(|d| d.starts_with(mount) && d != mount)
+        .collect();
+    dirs.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
+    dirs.dedup();
+    dirs.retain(|d| is_repository(d));
+    dirs
+}
+
 /// The text of a snapshot's metadata files (`HEAD`, files under `.snap/`),
 /// by relative path; files over 64 KiB or not UTF-8 are noted by size.
 pub fn metadata_of(snapshot: &Path, meta_names: &[String]) -> BTreeMap<String, String> {
