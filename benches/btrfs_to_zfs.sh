@@ -26,7 +26,12 @@ bin=$PWD/target/release/cutover
 pool=cutover_bench_$$
 daemon=""
 cleanup() {
-  zpool destroy -f "$pool" 2>/dev/null || true
+  # zfs-fuse says "pool is busy" for a moment after files were closed.
+  for _ in $(seq 40); do
+    zpool list "$pool" >/dev/null 2>&1 || break
+    zpool destroy -f "$pool" 2>/dev/null && break
+    sleep 0.3
+  done
   if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
   umount "$dir/btrfs" 2>/dev/null || true
 }

@@ -25,6 +25,7 @@ pub mod out;
 pub mod report;
 pub mod runbook;
 pub mod state_dir;
+pub mod sys;
 
 pub mod target;
 pub mod ui;

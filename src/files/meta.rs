@@ -92,6 +92,15 @@ impl Stat {
     pub fn same_content_stamp(&self, other: &Stat) -> bool {
         self.size == other.size && self.mtime == other.mtime && self.mtime_nsec == other.mtime_nsec
     }
+
+    /// Whether this target file is a current copy of `source` by the quick
+    /// check: same size and mtime, where a target that keeps whole seconds
+    /// only (zfs-fuse: nanoseconds read back as 0) matches on the seconds.
+    pub fn is_copy_of(&self, source: &Stat) -> bool {
+        self.size == source.size
+            && self.mtime == source.mtime
+            && (self.mtime_nsec == source.mtime_nsec || self.mtime_nsec == 0)
+    }
 }
 
 /// lstat a path.

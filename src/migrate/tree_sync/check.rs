@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use super::copy::{rel_bytes, warned_refused, CopyMemo};
 use super::meta::{self, lstat, Kind, Stat};
-use super::walk::read_sorted;
 use super::TreeSync;
 use crate::files::xattr;
 use crate::job::event::ItemReport;
@@ -29,7 +28,7 @@ pub fn check_dir(
     let (src_dir, dst_dir, rel) = ts.dirs_of(item)?;
     let sample = ts.sample();
     let mut diff = DiffReport::default();
-    let src_entries = match read_sorted(&src_dir) {
+    let src_entries = match ts.entries(&src_dir, &rel) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound && memo.is_some() => {
             // Vanished during a bulk copy; the final sync settles it.
@@ -42,7 +41,7 @@ pub fn check_dir(
             )))
         }
     };
-    let dst_entries = match read_sorted(&dst_dir) {
+    let dst_entries = match ts.entries(&dst_dir, &rel) {
         Ok(e) => e,
         Err(e) => {
             return Err(ItemError(format!(
@@ -274,6 +273,11 @@ fn check_file(
         Ok((h, _)) => h,
         Err(e) => return diff.error(p.shown, format!("reading target: {e}")),
     };
+    if let Some(kept) = &ts.target_hashes {
+        if let Ok(mut kept) = kept.lock() {
+            kept.insert(p.rel.to_path_buf(), target_hash);
+        }
+    }
     let source_hash = match copied {
         Some((_, h)) => *h,
         None => match hash_file(&p.src) {

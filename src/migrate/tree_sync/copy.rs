@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use super::links::{ClaimGuard, LinkClaim};
 use super::meta::{self, lstat, Kind, Stat};
 use super::place;
-use super::walk::read_sorted;
 use super::TreeSync;
 use crate::files::{sparse, xattr};
 use crate::job::event::ItemReport;
@@ -49,7 +48,7 @@ pub(super) fn decide(st: &Stat, dst: &Path) -> Action {
             _ => Action::MkDir,
         },
         Kind::File => match current {
-            Some(d) if d.kind == Kind::File && d.same_content_stamp(st) => Action::UpToDate,
+            Some(d) if d.kind == Kind::File && d.is_copy_of(st) => Action::UpToDate,
             _ => Action::Write,
         },
         Kind::Symlink | Kind::Fifo | Kind::CharDev | Kind::BlockDev => match current {
@@ -64,20 +63,20 @@ pub(super) fn decide(st: &Stat, dst: &Path) -> Action {
 
 /// Dry run: the steps copying this item would take.
 pub fn describe(ts: &TreeSync, item: &Item) -> Vec<String> {
-    let Ok((src_dir, dst_dir, _)) = ts.dirs_of(item) else {
+    let Ok((src_dir, dst_dir, rel)) = ts.dirs_of(item) else {
         return vec![format!("item {} is not a path", item.key)];
     };
     let mut steps = Vec::new();
     if lstat(&dst_dir).is_err() {
         steps.push(format!("mkdir {}", names::display(&dst_dir)));
     }
-    let entries = match read_sorted(&src_dir) {
+    let entries = match ts.entries(&src_dir, &rel) {
         Ok(e) => e,
         Err(e) => return vec![format!("! cannot read {}: {e}", names::display(&src_dir))],
     };
     let keep: HashSet<&OsString> = entries.iter().map(|(n, _)| n).collect();
     if ts.params.final_sync {
-        if let Ok(existing) = read_sorted(&dst_dir) {
+        if let Ok(existing) = ts.entries(&dst_dir, &rel) {
             for (name, _) in existing.iter().filter(|(n, _)| !keep.contains(n)) {
                 steps.push(format!("delete {}", names::display(&dst_dir.join(name))));
             }
@@ -148,7 +147,7 @@ pub fn copy_dir(
             )))
         }
     };
-    let entries = read_sorted(&src_dir).map_err(|e| {
+    let entries = ts.entries(&src_dir, &rel).map_err(|e| {
         ItemError(format!(
             "cannot read source directory {}: {e}",
             names::display(&src_dir)
@@ -164,7 +163,11 @@ pub fn copy_dir(
     let mut errors = DiffReport::default();
     sweep_tmp_names(&dst_dir, &memo.listed);
     if ts.params.final_sync {
-        prune(ts, &dst_dir, &memo.listed, &mut report, &mut errors, &rel);
+        let mut keep = memo.listed.clone();
+        if rel.as_os_str().is_empty() {
+            keep.extend(ts.skip_root.iter().cloned());
+        }
+        prune(ts, &dst_dir, &keep, &mut report, &mut errors, &rel);
     }
     for (name, st) in &entries {
         if ctx.cancelled() {
@@ -451,7 +454,7 @@ fn copy_file(
             LinkClaim::LinkTo(first) => return link_to(ts, &first, dst, rel),
             LinkClaim::Mine => {
                 let g = ClaimGuard::new(&ts.links, key);
-                if lstat(dst).is_ok_and(|d| d.kind == Kind::File && d.same_content_stamp(&pre)) {
+                if lstat(dst).is_ok_and(|d| d.kind == Kind::File && d.is_copy_of(&pre)) {
                     ctx.progress.add(1, pre.size);
                     fix_metadata(src, dst, &pre, rel, report)?;
                     g.done(rel);

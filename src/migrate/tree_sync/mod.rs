@@ -9,11 +9,13 @@ pub mod kind;
 mod links;
 /// File metadata (shared: [`crate::files::meta`]).
 pub use crate::files::meta;
+pub mod nested;
 mod place;
 mod preview;
-mod walk;
+pub mod walk;
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -63,6 +65,12 @@ pub struct TreeSync {
     sync: crate::target::SyncGroup,
     /// Source (dev, ino) → target (dev, ino), to check links during verification.
     verified_links: Mutex<HashMap<(u64, u64), (u64, u64)>>,
+    /// Names at the tree's root that are neither copied, deleted nor
+    /// compared (another kind's metadata, see [`nested`]).
+    skip_root: Vec<OsString>,
+    /// When set, verification keeps the BLAKE3 of each target file it
+    /// read, by relative path ([`nested::compare`] hands them on).
+    target_hashes: Option<Mutex<HashMap<PathBuf, blake3::Hash>>>,
 }
 
 impl TreeSync {
@@ -77,6 +85,8 @@ impl TreeSync {
             links: links::LinkTable::default(),
             planned_dirs: OnceLock::new(),
             verified_links: Mutex::new(HashMap::new()),
+            skip_root: Vec::new(),
+            target_hashes: None,
         }
     }
 
@@ -110,6 +120,16 @@ impl TreeSync {
 
     fn sample(&self) -> Sample {
         self.sample.get().copied().unwrap_or_else(Sample::all)
+    }
+
+    /// Entries of `dir` (the tree's `rel`), sorted, without the root's
+    /// skipped names.
+    fn entries(&self, dir: &Path, rel: &Path) -> std::io::Result<Vec<(OsString, meta::Stat)>> {
+        let mut entries = walk::read_sorted(dir)?;
+        if rel.as_os_str().is_empty() && !self.skip_root.is_empty() {
+            entries.retain(|(name, _)| !self.skip_root.contains(name));
+        }
+        Ok(entries)
     }
 
     fn dirs_of(&self, item: &Item) -> Result<(PathBuf, PathBuf, PathBuf), ItemError> {
@@ -200,16 +220,18 @@ impl TreeSync {
         let seed_links = self.resuming || self.params.final_sync;
         let target = &self.params.target;
         let links = &self.links;
-        let (plan, sample) = walk::plan_tree(&self.params.source, builder.as_mut(), |rel, st| {
-            if !seed_links || st.nlink < 2 {
-                return;
-            }
-            let current = meta::lstat(&target.join(rel))
-                .is_ok_and(|d| d.kind == meta::Kind::File && d.same_content_stamp(st));
-            if current {
-                links.seed((st.dev, st.ino), rel);
-            }
-        });
+        let skip = &self.skip_root;
+        let (plan, sample) =
+            walk::plan_tree(&self.params.source, skip, builder.as_mut(), |rel, st| {
+                if !seed_links || st.nlink < 2 {
+                    return;
+                }
+                let current = meta::lstat(&target.join(rel))
+                    .is_ok_and(|d| d.kind == meta::Kind::File && d.is_copy_of(st));
+                if current {
+                    links.seed((st.dev, st.ino), rel);
+                }
+            });
         let _ = self
             .planned_dirs
             .set(plan.items.iter().map(|i| i.key.clone()).collect());

@@ -48,9 +48,11 @@ pub fn read_sorted(dir: &Path) -> io::Result<Vec<(OsString, Stat)>> {
 }
 
 /// Walk `root` and build the plan; `sample` chooses files to hash
-/// (`None`: every file); `on_file` sees every regular file (relative path, stat).
+/// (`None`: every file); `on_file` sees every regular file (relative path,
+/// stat). Entries of the root named in `skip_root` are left out.
 pub fn plan_tree(
     root: &Path,
+    skip_root: &[OsString],
     sample: Option<&mut SampleBuilder>,
     mut on_file: impl FnMut(&Path, &Stat),
 ) -> (Plan, Sample) {
@@ -65,7 +67,10 @@ pub fn plan_tree(
         };
         // An unreadable directory still becomes an item: copying it fails
         // with the reason, and the other items go on.
-        if let Ok(entries) = read_sorted(&root.join(&rel)) {
+        if let Ok(mut entries) = read_sorted(&root.join(&rel)) {
+            if rel.as_os_str().is_empty() {
+                entries.retain(|(name, _)| !skip_root.contains(name));
+            }
             let mut subdirs = Vec::new();
             for (name, st) in entries {
                 let child = rel.join(&name);

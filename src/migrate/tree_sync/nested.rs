@@ -1,0 +1,147 @@
+//! A whole tree synced or compared within one item of another kind (a
+//! snapshot of btrfs-to-zfs): the same copier and checker as tree-sync's
+//! directory items, run one directory after another, with names at the
+//! tree's root left alone (the other kind's metadata).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::{TreeSync, TreeSyncParams};
+use crate::job::event::ItemReport;
+use crate::job::{Item, ItemCtx, ItemError};
+use crate::verify::VerifyMode;
+
+/// How many directories' errors an error message names.
+const ERRORS_SHOWN: usize = 5;
+
+/// What syncing or comparing a whole tree did, summed over its directories.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TreeReport {
+    /// Entries of the source (files, links, special files).
+    pub files: u64,
+    /// Bytes of the source's files.
+    pub bytes: u64,
+    /// Entries written.
+    pub written: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Entries deleted from the target.
+    pub deleted: u64,
+    /// Files whose content was hashed on both sides.
+    pub hashed: u64,
+    /// Warnings, each naming its path.
+    pub warnings: Vec<String>,
+    /// [`compare`]: the BLAKE3 of each target file it read, by relative path.
+    pub target_hashes: HashMap<PathBuf, blake3::Hash>,
+}
+
+impl TreeReport {
+    fn add(&mut self, r: &ItemReport) {
+        self.written += r.files_transferred;
+        self.bytes_written += r.bytes_transferred;
+        self.deleted += r.files_deleted;
+        self.hashed += r.files_hashed;
+        self.warnings.extend(r.warnings.iter().cloned());
+    }
+}
+
+fn job(source: &Path, target: &Path, verify: VerifyMode, seed: u64, skip: &[&str]) -> TreeSync {
+    let mut ts = TreeSync::new(TreeSyncParams {
+        source: source.to_path_buf(),
+        target: target.to_path_buf(),
+        final_sync: true,
+        verify,
+        seed,
+        force: true,
+    });
+    ts.resuming = true;
+    ts.skip_root = skip.iter().map(OsString::from).collect();
+    ts
+}
+
+/// Make `target` equal to `source` (a final sync: deletions, hard links,
+/// symlinks, modes, owners, xattrs), leaving the root's `skip` names alone.
+pub fn sync(
+    source: &Path,
+    target: &Path,
+    skip: &[&str],
+    ctx: &ItemCtx,
+) -> Result<TreeReport, ItemError> {
+    let ts = job(source, target, VerifyMode::Full, 0, skip);
+    each_dir(&ts, ctx, |item| {
+        super::copy::copy_dir(&ts, item, ctx)
+            .map(|(report, _)| report)
+            .map_err(|e| ItemError(format!("{}: {e}", item.key)))
+    })
+}
+
+/// Compare `target` with `source` as tree-sync verifies (every entry's
+/// type, mode, owner, attributes, links; content by BLAKE3 for every file
+/// or a seeded sample), leaving the root's `skip` names out on both sides.
+pub fn compare(
+    source: &Path,
+    target: &Path,
+    skip: &[&str],
+    verify: VerifyMode,
+    seed: u64,
+    ctx: &ItemCtx,
+) -> Result<TreeReport, ItemError> {
+    let mut ts = job(source, target, verify, seed, skip);
+    ts.target_hashes = Some(Mutex::new(HashMap::new()));
+    let mut out = each_dir(&ts, ctx, |item| {
+        let mut report = ItemReport::default();
+        super::check::check_dir(&ts, item, ctx, None, &mut report).map(|_| report)
+    })?;
+    if let Some(kept) = ts.target_hashes.take() {
+        out.target_hashes = kept.into_inner().unwrap_or_default();
+    }
+    Ok(out)
+}
+
+/// Plan `ts` and run `one` on each directory in order, summing reports
+/// and gathering every directory's error.
+fn each_dir(
+    ts: &TreeSync,
+    ctx: &ItemCtx,
+    mut one: impl FnMut(&Item) -> Result<ItemReport, ItemError>,
+) -> Result<TreeReport, ItemError> {
+    let plan = ts.walk();
+    let mut out = TreeReport {
+        files: plan.files_total,
+        bytes: plan.bytes_total,
+        ..TreeReport::default()
+    };
+    let mut errors = Vec::new();
+    for item in &plan.items {
+        if ctx.cancelled() {
+            return Err(ItemError("cancelled".into()));
+        }
+        match one(item) {
+            Ok(report) => out.add(&report),
+            Err(e) => errors.push(e.0),
+        }
+    }
+    joined(errors).map(|_| out)
+}
+
+/// One error for all directories that failed, the first few in full.
+fn joined(errors: Vec<String>) -> Result<(), ItemError> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let mut msg = errors
+        .iter()
+        .take(ERRORS_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if errors.len() > ERRORS_SHOWN {
+        msg.push_str(&format!(
+            "; and {} more directories",
+            errors.len() - ERRORS_SHOWN
+        ));
+    }
+    Err(ItemError(msg))
+}

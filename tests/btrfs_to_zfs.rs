@@ -1,0 +1,432 @@
+//! btrfs-to-zfs on real systems: a loop-mounted BTRFS whose subvolume has
+//! five read-only snapshots with evolving content, migrated into a
+//! file-backed zfs-fuse pool; `--limit`, continuing, the four checks, a byte
+//! changed in the dataset caught by `verify`, rollback, and resume after
+//! SIGKILL. Without root, btrfs-progs or zfs-fuse these print `skipped:`
+//! (and fail under `CUTOVER_REQUIRE_REAL_FS=1`).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+mod support;
+
+use support::cli::{cutover, events, job, show, summary, write, Running};
+use support::skip::all;
+use support::{require, BtrfsFs, ZfsPool};
+
+const KIND: &str = "btrfs-to-zfs";
+
+/// Real BTRFS and zfs-fuse, or skip.
+fn real_systems(what: &str) -> bool {
+    require(
+        what,
+        all([BtrfsFs::prerequisites(), ZfsPool::prerequisites()]),
+    )
+}
+
+/// Append to a file.
+fn append(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    f.write_all(bytes).expect("append");
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A subvolume `live` changed five times, snapshotted read-only after each
+/// change as `repo/s1`…`repo/s5`: adds, edits, deletes, renames,
+/// permission changes, a hard link, a symlink; `HEAD` and `.snap/push.log`
+/// are the snapshots' own metadata. `bulk` more files of that many KiB are
+/// added to each snapshot. Returns the repository directory.
+fn evolving_repo(fs: &BtrfsFs, bulk: (usize, usize)) -> PathBuf {
+    let live = fs.create_subvolume("live");
+    std::fs::create_dir(fs.path("repo")).expect("mkdir repo");
+    let filler = |n: usize| {
+        for i in 0..bulk.0 {
+            let data = vec![(i % 251) as u8 ^ n as u8; bulk.1 * 1024];
+            write(&live.join(format!("bulk{n}/f{i}")), &data);
+        }
+    };
+    let steps: [&dyn Fn(); 5] = [
+        &|| {
+            write(&live.join("a.txt"), b"first\n");
+            write(&live.join("dir/b.txt"), b"bee\n");
+            write(&live.join("dir/c.bin"), &vec![7u8; 16 * 1024]);
+            write(&live.join("HEAD"), b"ref: 1\n");
+            write(&live.join(".snap/push.log"), b"push 1\n");
+        },
+        &|| {
+            append(&live.join("a.txt"), b"second\n");
+            write(&live.join("dir/new.txt"), b"new\n");
+            std::fs::hard_link(live.join("dir/b.txt"), live.join("hl.txt")).expect("link");
+            std::os::unix::fs::symlink("a.txt", live.join("link")).expect("symlink");
+            append(&live.join(".snap/push.log"), b"push 2\n");
+        },
+        &|| {
+            std::fs::remove_file(live.join("dir/c.bin")).expect("rm");
+            std::fs::rename(live.join("dir/new.txt"), live.join("moved.txt")).expect("mv");
+            chmod(&live.join("a.txt"), 0o600);
+        },
+        &|| {
+            write(&live.join("sub/deep/file"), b"deep\n");
+            chmod(&live.join("sub"), 0o700);
+            write(&live.join("HEAD"), b"ref: 4\n");
+        },
+        &|| {
+            // Through the hard link: both names change.
+            append(&live.join("hl.txt"), b"more bee\n");
+            std::fs::remove_file(live.join("link")).expect("rm link");
+            std::os::unix::fs::symlink("moved.txt", live.join("link")).expect("symlink");
+            append(&live.join(".snap/push.log"), b"push 5\n");
+        },
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        step();
+        filler(i + 1);
+        fs.snapshot_readonly("live", format!("repo/s{}", i + 1));
+    }
+    fs.path("repo")
+}
+
+fn run(state: &Path, repo: &Path, dataset: &str, extra: &[&str]) -> std::process::Output {
+    job(state, "run", KIND, repo, Path::new(dataset), extra)
+}
+
+fn zfs_snapshots(pool: &ZfsPool, dataset: &str) -> Vec<String> {
+    pool.zfs([
+        "list", "-H", "-t", "snapshot", "-o", "name", "-d", "1", dataset,
+    ])
+    .lines()
+    .filter_map(|l| l.split_once('@').map(|(_, s)| s.to_string()))
+    .collect()
+}
+
+fn verified(out: &std::process::Output) -> Vec<String> {
+    events(out)
+        .iter()
+        .filter(|e| e["event"] == "item_verified")
+        .filter_map(|e| e["item"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A BTRFS with an evolving repository, a zfs-fuse pool, a state
+/// directory, and the dataset name to migrate into.
+struct Setup {
+    pool: ZfsPool,
+    repo: PathBuf,
+    state: PathBuf,
+    ds: String,
+    fs: BtrfsFs,
+    _tmp: tempfile::TempDir,
+}
+
+impl Setup {
+    /// A BTRFS of `fs_mb` MiB, a pool of `pool_mb`; `bulk` as for
+    /// [`evolving_repo`]. `None` (skipped, saying why) without real systems.
+    fn new(what: &str, fs_mb: u64, pool_mb: u64, bulk: (usize, usize)) -> Option<Setup> {
+        if !real_systems(what) {
+            return None;
+        }
+        let fs = BtrfsFs::new(fs_mb);
+        let pool = ZfsPool::new(pool_mb);
+        let repo = evolving_repo(&fs, bulk);
+        let tmp = tempfile::tempdir().expect("tempdir");
+        Some(Setup {
+            state: tmp.path().join("state"),
+            ds: pool.dataset("repo"),
+            pool,
+            repo,
+            fs,
+            _tmp: tmp,
+        })
+    }
+}
+
+/// The command exited 1 with one failed item, `item`, whose result says `what`.
+fn only_failure(out: &std::process::Output, item: &str, what: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", show(out));
+    let failed: Vec<Value> = events(out)
+        .into_iter()
+        .filter(|e| e["event"] == "item_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", show(out));
+    assert_eq!(failed[0]["item"], item);
+    assert!(
+        failed[0].to_string().contains(what),
+        "{what}: {}",
+        failed[0]
+    );
+}
+
+#[test]
+fn five_snapshots_limit_then_continue_verify_catches_a_change_and_rollback() {
+    let Some(s) = Setup::new("btrfs-to-zfs migration", 256, 256, (3, 4)) else {
+        return;
+    };
+    let (pool, repo, state, ds) = (&s.pool, s.repo.as_path(), s.state.as_path(), s.ds.as_str());
+
+    let first = run(state, repo, ds, &["--limit", "2"]);
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    assert_eq!(verified(&first), ["s1", "s2"], "{}", show(&first));
+    assert_eq!(zfs_snapshots(pool, ds), ["s1", "s2"]);
+
+    let second = run(state, repo, ds, &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", show(&second));
+    assert_eq!(summary(&second)["items_verified"], 5, "{}", show(&second));
+    assert_eq!(zfs_snapshots(pool, ds), ["s1", "s2", "s3", "s4", "s5"]);
+
+    // The live dataset is s5: links, modes, metadata kept out of the content.
+    let mnt = pool.path("repo");
+    let (hl, b) = (
+        std::fs::metadata(mnt.join("hl.txt")).expect("hl"),
+        std::fs::metadata(mnt.join("dir/b.txt")).expect("b"),
+    );
+    assert_eq!(hl.ino(), b.ino(), "hard link kept");
+    assert_eq!(
+        std::fs::read_link(mnt.join("link")).expect("link"),
+        Path::new("moved.txt")
+    );
+    assert_eq!(
+        std::fs::metadata(mnt.join("a.txt")).expect("a").mode() & 0o777,
+        0o600
+    );
+    assert!(!mnt.join("dir/c.bin").exists() && !mnt.join("HEAD").exists());
+    assert!(!mnt.join(".snap").exists());
+    let index = std::fs::read_to_string(mnt.join(".cutover/index.json")).expect("index");
+    let index: Value = serde_json::from_str(&index).expect("index parses");
+    assert_eq!(index["snapshots"].as_array().map(Vec::len), Some(5));
+    assert_eq!(
+        index["snapshots"][4]["metadata"][".snap/push.log"],
+        "push 1\npush 2\npush 5\n"
+    );
+    assert_eq!(index["snapshots"][3]["metadata"]["HEAD"], "ref: 4\n");
+    assert!(mnt.join(".cutover/manifests/s3.json").is_file());
+
+    // All four checks pass on every snapshot; the clones they read through
+    // (zfs-fuse has no .zfs/snapshot) are gone; the figures come as rows.
+    let check = job(state, "verify", KIND, repo, Path::new(&ds), &[]);
+    assert_eq!(check.status.code(), Some(0), "{}", show(&check));
+    assert_eq!(verified(&check), ["s1", "s2", "s3", "s4", "s5"]);
+    let datasets = pool.zfs(["list", "-H", "-o", "name", "-r", pool.name()]);
+    assert!(!datasets.contains("cutover-check"), "{datasets}");
+    let rows = events(&check);
+    let snap_rows = rows.iter().filter(|e| e["event"] == "snapshot").count();
+    assert_eq!(snap_rows, 5, "{}", show(&check));
+    let space = rows
+        .iter()
+        .find(|e| e["event"] == "space")
+        .expect("space row");
+    assert!(space["logical"].as_u64() > Some(0), "{space}");
+    assert!(space["used"].as_u64() > Some(0), "{space}");
+
+    // The BTRFS mount itself is offered as its repositories: the directory
+    // of read-only snapshots (the writable `live` subvolume is not one).
+    let mount = s.fs.mountpoint();
+    let kind = cutover::kinds::detect(mount).expect("detected");
+    assert_eq!(kind.name(), KIND);
+    let offered = kind.sources("vol", mount, pool.mountpoint());
+    let names: Vec<&str> = offered.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["vol/repo"]);
+    assert_eq!(offered[0].source, repo);
+    assert_eq!(offered[0].params["dataset"], ds);
+
+    // The console's details: snapshots migrated, the dialect, the space.
+    let shown = format!("{:?}", offered[0].details);
+    assert_eq!(offered[0].count, "5 snapshots");
+    assert_eq!(offered[0].problem, None);
+    assert!(shown.contains("5 of 5 · 0 pending"), "{shown}");
+    assert!(shown.contains("BTRFS read-only snapshots"), "{shown}");
+    assert!(shown.contains("zfs-fuse"), "{shown}");
+    assert!(shown.contains("with its snapshots"), "{shown}");
+
+    // A byte changed in the dataset afterwards is a difference, named.
+    let mut bytes = std::fs::read(mnt.join("moved.txt")).expect("read");
+    bytes[0] ^= 1;
+    std::fs::write(mnt.join("moved.txt"), &bytes).expect("write");
+    let caught = job(state, "verify", KIND, repo, Path::new(&ds), &[]);
+    only_failure(&caught, "s5", "moved.txt");
+
+    // Rollback of the second job takes s3..s5 only; of the first, the dataset.
+    let rb = cutover(state, &["rollback", "2", "--confirm"]);
+    assert_eq!(rb.status.code(), Some(0), "{}", show(&rb));
+    assert_eq!(zfs_snapshots(pool, ds), ["s1", "s2"]);
+    let rb = cutover(state, &["rollback", "1", "--confirm"]);
+    assert_eq!(rb.status.code(), Some(0), "{}", show(&rb));
+    assert!(pool
+        .zfs(["list", "-H", "-o", "name", "-r", pool.name()])
+        .lines()
+        .all(|l| l != ds));
+}
+
+#[test]
+fn sigkill_mid_snapshot_then_resume_redoes_it_once() {
+    let Some(s) = Setup::new("btrfs-to-zfs resume after SIGKILL", 512, 512, (150, 32)) else {
+        return;
+    };
+    let (pool, repo, state, ds) = (&s.pool, s.repo.as_path(), s.state.as_path(), s.ds.as_str());
+
+    let mut child = Running::start(
+        state,
+        &[
+            "run".as_ref(),
+            KIND.as_ref(),
+            "--source".as_ref(),
+            repo.as_os_str(),
+            "--target".as_ref(),
+            ds.as_ref(),
+            "--json".as_ref(),
+        ] as &[&std::ffi::OsStr],
+    );
+    child.read_until(|e| e["event"] == "item_verified");
+    child.kill();
+
+    let listed = cutover(state, &["jobs", "--json"]);
+    let text = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(text.contains("interrupted"), "{text}");
+    let before = zfs_snapshots(pool, ds);
+    assert!(before.len() < 5, "killed before the end: {before:?}");
+
+    let resumed = cutover(state, &["resume", "--json", "1"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", show(&resumed));
+    assert_eq!(zfs_snapshots(pool, ds), ["s1", "s2", "s3", "s4", "s5"]);
+    let check = job(state, "verify", KIND, repo, Path::new(&ds), &[]);
+    assert_eq!(check.status.code(), Some(0), "{}", show(&check));
+}
+
+#[test]
+fn a_full_pool_fails_the_snapshot_clearly_and_keeps_the_earlier_ones() {
+    let Some(s) = Setup::new("btrfs-to-zfs on a full pool", 384, 64, (0, 0)) else {
+        return;
+    };
+    // s6: more than the 64 MiB pool holds.
+    let live = s.fs.path("live");
+    for i in 0..3u8 {
+        write(&live.join(format!("big{i}")), &vec![i + 1; 32 << 20]);
+    }
+    s.fs.snapshot_readonly("live", "repo/s6");
+    let out = run(&s.state, &s.repo, &s.ds, &[]);
+    only_failure(&out, "s6", "No space left on device");
+    assert_eq!(
+        zfs_snapshots(&s.pool, &s.ds),
+        ["s1", "s2", "s3", "s4", "s5"],
+        "earlier snapshots intact"
+    );
+}
+
+#[test]
+fn a_directory_of_repositories_is_one_job_each_repository_in_order() {
+    if !require(
+        "btrfs-to-zfs with several repositories",
+        ZfsPool::prerequisites(),
+    ) {
+        return;
+    }
+    let pool = ZfsPool::new(256);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repos = tmp.path().join("repos");
+    // Plain directories of snapshot copies, two repositories of three each.
+    for repo in ["web", "db"] {
+        for (i, snap) in ["s1", "s2", "s10"].iter().enumerate() {
+            let dir = repos.join(repo).join(snap);
+            for f in 0..=i {
+                write(&dir.join(format!("f{f}")), format!("{repo} {f}").as_bytes());
+            }
+        }
+    }
+    let parent = pool.create_dataset("repos");
+    let state = tmp.path().join("state");
+    let out = run(&state, &repos, &parent, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let done = verified(&out);
+    assert_eq!(done.len(), 6, "{}", show(&out));
+    for repo in ["web", "db"] {
+        let mine: Vec<&String> = done.iter().filter(|k| k.starts_with(repo)).collect();
+        assert_eq!(
+            mine,
+            [
+                &format!("{repo}/s1"),
+                &format!("{repo}/s2"),
+                &format!("{repo}/s10")
+            ],
+            "each repository in order"
+        );
+        let ds = format!("{parent}/{repo}");
+        assert_eq!(zfs_snapshots(&pool, &ds), ["s1", "s2", "s10"]);
+    }
+    let check = job(&state, "verify", KIND, &repos, Path::new(&parent), &[]);
+    assert_eq!(check.status.code(), Some(0), "{}", show(&check));
+    let rb = cutover(&state, &["rollback", "1", "--confirm"]);
+    assert_eq!(rb.status.code(), Some(0), "{}", show(&rb));
+    let left = pool.zfs(["list", "-H", "-o", "name", "-r", parent.as_str()]);
+    assert_eq!(
+        left.trim(),
+        parent,
+        "only the parent, which the job did not create"
+    );
+}
+
+#[test]
+fn a_snapshot_name_zfs_cannot_take_is_refused_with_the_rule() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    write(&repo.join("s1/a"), b"a");
+    write(&repo.join("s$2/a"), b"a");
+    let out = run(&tmp.path().join("state"), &repo, "tank/repo", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("contains '$'"), "{err}");
+
+    std::fs::remove_dir_all(repo.join("s$2")).expect("rm");
+    let out = run(&tmp.path().join("state"), &repo, "tank/a;b", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("contains ';'"));
+}
+
+#[test]
+fn sources_add_offers_a_directory_of_snapshots_as_btrfs_to_zfs_and_a_tree_as_a_tree() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    for s in ["s1", "s2", "s10"] {
+        write(&repo.join(s).join("f"), s.as_bytes());
+    }
+    let tree = tmp.path().join("tree");
+    write(&tree.join("s1/f"), b"x");
+    write(&tree.join("notes.txt"), b"x");
+    let state = tmp.path().join("state");
+    let out = cutover(
+        &state,
+        &[
+            "sources".as_ref(),
+            "add".as_ref(),
+            repo.as_os_str(),
+            "--target".as_ref(),
+            "/tank/repo".as_ref(),
+        ] as &[&std::ffi::OsStr],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(btrfs-to-zfs)"));
+    let out = cutover(
+        &state,
+        &[
+            "sources".as_ref(),
+            "add".as_ref(),
+            tree.as_os_str(),
+            "--target".as_ref(),
+            "/tmp/elsewhere".as_ref(),
+        ] as &[&std::ffi::OsStr],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(tree-sync)"),
+        "{}",
+        show(&out)
+    );
+}
