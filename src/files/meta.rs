@@ -88,18 +88,20 @@ impl Stat {
         }
     }
 
-    /// Whether content and mtime look unchanged (rsync's quick check).
+    /// Whether content and mtime look unchanged (rsync's quick check, to the
+    /// nanosecond).
     pub fn same_content_stamp(&self, other: &Stat) -> bool {
         self.size == other.size && self.mtime == other.mtime && self.mtime_nsec == other.mtime_nsec
     }
 
     /// Whether this target file is a current copy of `source` by the quick
-    /// check: same size and mtime, where a target that keeps whole seconds
-    /// only (zfs-fuse: nanoseconds read back as 0) matches on the seconds.
+    /// check: same size and the same mtime to the nanosecond. A target that
+    /// keeps whole seconds only (zfs-fuse reads nanoseconds back as 0) never
+    /// matches a source with nanoseconds, so such files are copied again:
+    /// matching on the seconds alone skipped a file rewritten within the
+    /// same second at the same size (its verification then failed).
     pub fn is_copy_of(&self, source: &Stat) -> bool {
-        self.size == source.size
-            && self.mtime == source.mtime
-            && (self.mtime_nsec == source.mtime_nsec || self.mtime_nsec == 0)
+        self.same_content_stamp(source)
     }
 }
 
