@@ -474,3 +474,52 @@ fn the_shipped_runbook_migrates_and_validates_a_repository() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(zfs_snapshots(&pool, &dataset), ["s1", "s2", "s3"]);
 }
+
+#[test]
+fn an_unchanged_file_is_not_copied_again_unless_the_dataset_copy_was_touched() {
+    if !require("btrfs-to-zfs quick check", ZfsPool::prerequisites()) {
+        return;
+    }
+    let pool = ZfsPool::new(128);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("app");
+    write(&repo.join("s1/same.txt"), b"one");
+    write(&repo.join("s1/kept.txt"), b"kept");
+    for f in ["same.txt", "kept.txt"] {
+        let p = repo.join("s1").join(f);
+        let ok = std::process::Command::new("touch")
+            .args(["-d", "2020-01-01 00:00:00.123456789"])
+            .arg(&p)
+            .status()
+            .expect("touch");
+        assert!(ok.success());
+    }
+    // s2: the same files, stat and all (as a BTRFS snapshot keeps them).
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(repo.join("s1"))
+        .arg(repo.join("s2"))
+        .status()
+        .expect("cp");
+    assert!(ok.success());
+    let parent = pool.create_dataset("repos");
+    let dataset = format!("{parent}/app");
+    let state = tmp.path().join("state");
+    let out = run(&state, &repo, &dataset, &["--limit", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // Someone rewrites a file of the dataset (same size): s2 must not keep it.
+    let mount = pool.zfs(["get", "-H", "-o", "value", "mountpoint", dataset.as_str()]);
+    let live = Path::new(mount.trim()).join("same.txt");
+    std::fs::write(&live, b"ONE").expect("write");
+    let out = run(&state, &repo, &dataset, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(std::fs::read(&live).expect("read"), b"one");
+    // The untouched file was not written again for s2; the touched one was.
+    let rows = String::from_utf8_lossy(&out.stdout);
+    let s2: serde_json::Value = rows
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "snapshot" && v["snapshot"] == "s2")
+        .expect("the s2 row");
+    assert_eq!(s2["changed"], 1, "{s2}");
+}

@@ -26,7 +26,6 @@ pub fn snapshot(
     }
     let mount = super::mountpoint(ds)?;
     let skip = job.skip();
-    let tree = nested::sync(&snap.path, &mount, &skip, ctx)?;
     let index_path = manifest::index_path(&mount);
     let previous = manifest::read::<manifest::Index>(&index_path)
         .ok()
@@ -34,6 +33,13 @@ pub fn snapshot(
             let before = idx.snapshots.iter().rev().find(|e| e.name != snap.name)?;
             manifest::read(&manifest::manifest_path(&mount, &before.name)).ok()
         });
+    let tree = nested::sync(
+        &snap.path,
+        &mount,
+        &skip,
+        known_from(previous.as_ref()),
+        ctx,
+    )?;
     let written = manifest::build(&snap.path, &snap.name, &skip, previous.as_ref())
         .map_err(|e| ItemError(format!("manifest of {}: {e}", names::display(&snap.path))))?;
     let io = |what: &str, e: std::io::Error| ItemError(format!("{what}: {e}"));
@@ -66,4 +72,22 @@ pub fn snapshot(
         ..ItemReport::default()
     };
     Ok(report)
+}
+
+/// What the dataset holds already: a file whose size, mode and mtime (to
+/// the nanosecond, as the source had it) equal its entry in the manifest of
+/// the snapshot the dataset holds is unchanged since then; zfs-fuse keeps
+/// whole seconds only, so the target's own stat cannot say it.
+fn known_from(previous: Option<&manifest::Manifest>) -> Option<crate::migrate::tree_sync::Known> {
+    let entries: std::collections::HashMap<String, (u64, u32, i64, i64)> = previous?
+        .entries
+        .iter()
+        .filter(|e| e.kind == "file")
+        .map(|e| (e.path.clone(), (e.size, e.mode, e.mtime, e.mtime_ns)))
+        .collect();
+    Some(std::sync::Arc::new(move |rel, st| {
+        use std::os::unix::ffi::OsStrExt;
+        let key = names::encode(rel.as_os_str().as_bytes());
+        entries.get(&key) == Some(&(st.size, st.mode, st.mtime, st.mtime_nsec))
+    }))
 }

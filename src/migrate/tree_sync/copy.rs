@@ -61,6 +61,19 @@ pub(super) fn decide(st: &Stat, dst: &Path) -> Action {
     }
 }
 
+/// Whether the caller knows the target file at `rel` is current: the source
+/// is unchanged since it was copied ([`super::Known`]) and the target still
+/// looks as written (a file of that size with the source's mtime seconds).
+fn known_current(ts: &TreeSync, rel: &Path, st: &Stat, dst: &Path) -> bool {
+    let Some(known) = &ts.known else {
+        return false;
+    };
+    st.kind == Kind::File
+        && known(rel, st)
+        && lstat(dst)
+            .is_ok_and(|d| d.kind == Kind::File && d.size == st.size && d.mtime == st.mtime)
+}
+
 /// Dry run: the steps copying this item would take.
 pub fn describe(ts: &TreeSync, item: &Item) -> Vec<String> {
     let Ok((src_dir, dst_dir, rel)) = ts.dirs_of(item) else {
@@ -180,6 +193,8 @@ pub fn copy_dir(
         // name added later links to the copy an earlier name already has.
         let action = if st.kind == Kind::File && st.nlink > 1 {
             Action::Write
+        } else if known_current(ts, &relp, st, &d) {
+            Action::UpToDate
         } else {
             decide(st, &d)
         };
@@ -454,7 +469,9 @@ fn copy_file(
             LinkClaim::LinkTo(first) => return link_to(ts, &first, dst, rel),
             LinkClaim::Mine => {
                 let g = ClaimGuard::new(&ts.links, key);
-                if lstat(dst).is_ok_and(|d| d.kind == Kind::File && d.is_copy_of(&pre)) {
+                let current = known_current(ts, rel, &pre, dst)
+                    || lstat(dst).is_ok_and(|d| d.kind == Kind::File && d.is_copy_of(&pre));
+                if current {
                     ctx.progress.add(1, pre.size);
                     fix_metadata(src, dst, &pre, rel, report)?;
                     g.done(rel);

@@ -49,6 +49,12 @@ pub struct TreeSyncParams {
     pub force: bool,
 }
 
+/// Whether the target's file at a relative path already holds the source
+/// file with this stat: a caller's knowledge finer than the quick check
+/// (btrfs-to-zfs: the previous snapshot's manifest keeps the source's mtime
+/// to the nanosecond, where zfs-fuse keeps whole seconds).
+pub type Known = std::sync::Arc<dyn Fn(&Path, &meta::Stat) -> bool + Send + Sync>;
+
 /// A tree-sync job.
 pub struct TreeSync {
     params: TreeSyncParams,
@@ -68,6 +74,9 @@ pub struct TreeSync {
     /// Names at the tree's root that are neither copied, deleted nor
     /// compared (another kind's metadata, see [`nested`]).
     skip_root: Vec<OsString>,
+    /// What a caller knows to be current in the target already (btrfs-to-zfs:
+    /// a file unchanged since the snapshot the dataset holds), see [`Known`].
+    known: Option<Known>,
     /// When set, verification keeps the BLAKE3 of each target file it
     /// read, by relative path ([`nested::compare`] hands them on).
     target_hashes: Option<Mutex<HashMap<PathBuf, blake3::Hash>>>,
@@ -86,6 +95,7 @@ impl TreeSync {
             planned_dirs: OnceLock::new(),
             verified_links: Mutex::new(HashMap::new()),
             skip_root: Vec::new(),
+            known: None,
             target_hashes: None,
         }
     }

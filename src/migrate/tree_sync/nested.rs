@@ -67,9 +67,11 @@ pub fn sync(
     source: &Path,
     target: &Path,
     skip: &[&str],
+    known: Option<super::Known>,
     ctx: &ItemCtx,
 ) -> Result<TreeReport, ItemError> {
-    let ts = job(source, target, VerifyMode::Full, 0, skip);
+    let mut ts = job(source, target, VerifyMode::Full, 0, skip);
+    ts.known = known;
     each_dir(&ts, ctx, |item| {
         super::copy::copy_dir(&ts, item, ctx)
             .map(|(report, _)| report)
