@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file::{Action, Phase, Step};
-use super::state::{self, LogEntry, StepRecord, StepState};
+use super::state::{self, StepState};
 use crate::error::{Error, Result};
-use crate::journal::{now_unix, Journal};
+use crate::journal::Journal;
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,21 +64,7 @@ fn said_yes<'y>(yes: &'y [String], id: &str) -> Option<Option<&'y str>> {
 }
 
 impl Runner<'_> {
-    fn record(&self, phase: &str, step: &Step, rec: StepRecord, event: &str) -> Result<()> {
-        let entry = LogEntry {
-            at: rec.at.unwrap_or_else(now_unix),
-            by: self.operator.clone(),
-            phase: phase.to_string(),
-            id: step.id.clone(),
-            event: event.to_string(),
-            note: rec.note.clone(),
-            job: rec.job,
-        };
-        self.store.record(&self.key, &step.id, &rec, &entry)
-    }
-
-    /// Record `step`'s new `state` (the audit event: its word, `started`
-    /// for running).
+    /// Record `step`'s new `state` with its audit entry.
     fn set(
         &self,
         phase: &str,
@@ -87,21 +73,8 @@ impl Runner<'_> {
         note: Option<String>,
         job: Option<u64>,
     ) -> Result<()> {
-        let event = match state {
-            StepState::Running => "started",
-            other => other.word(),
-        };
-        self.record(phase, step, self.rec(state, note, job), event)
-    }
-
-    fn rec(&self, state: StepState, note: Option<String>, job: Option<u64>) -> StepRecord {
-        StepRecord {
-            state,
-            by: Some(self.operator.clone()),
-            at: Some(now_unix()),
-            note,
-            job,
-        }
+        self.store
+            .set_step(&self.key, &self.operator, phase, &step.id, state, note, job)
     }
 
     /// Run `steps` (each with its phase name) in order, from the first not done.

@@ -153,6 +153,43 @@ impl Store {
     ) -> Result<()> {
         self.with(|j| j.record_runbook_step(key, step, record, entry))
     }
+
+    /// Record that `operator` moved step `id` (of `phase`) to `state`, with
+    /// its audit entry (the state's word; `started` for running): the one
+    /// way both the headless runner and the console record a step.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_step(
+        &self,
+        key: &str,
+        operator: &str,
+        phase: &str,
+        id: &str,
+        state: StepState,
+        note: Option<String>,
+        job: Option<u64>,
+    ) -> Result<()> {
+        let at = crate::journal::now_unix();
+        let record = StepRecord {
+            state,
+            by: Some(operator.to_string()),
+            at: Some(at),
+            note: note.clone(),
+            job,
+        };
+        let entry = LogEntry {
+            at,
+            by: operator.to_string(),
+            phase: phase.to_string(),
+            id: id.to_string(),
+            event: match state {
+                StepState::Running => "started".to_string(),
+                other => other.word().to_string(),
+            },
+            note,
+            job,
+        };
+        self.record(key, id, &record, &entry)
+    }
 }
 
 /// Every step's record, by id: from the journal, or — while another

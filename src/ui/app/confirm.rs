@@ -28,6 +28,44 @@ pub(super) fn change_line(c: &Change) -> String {
     line
 }
 
+/// Every change `preview` would make, one line each, or `nothing` when it
+/// would change nothing.
+pub(super) fn change_lines(preview: &Preview, nothing: &str) -> Vec<String> {
+    let lines: Vec<String> = preview
+        .changes
+        .iter()
+        .filter(|c| c.count > 0)
+        .map(change_line)
+        .collect();
+    if lines.is_empty() {
+        vec![nothing.to_string()]
+    } else {
+        lines
+    }
+}
+
+/// The second question of a step its kind objects to: go on only once the
+/// operator has typed `name` out.
+pub(super) fn type_the_name(
+    question: String,
+    note: &str,
+    name: String,
+    yes: String,
+    then: Then,
+) -> Dialog {
+    Dialog::Confirm(Box::new(Confirm {
+        title: "Type the name".into(),
+        question,
+        changes: Vec::new(),
+        note: note.into(),
+        typed: Some(name),
+        input: String::new(),
+        yes,
+        no: "change nothing".into(),
+        then,
+    }))
+}
+
 /// The target a run writes, as the operator knows it (the first source's).
 fn target_of(state: &State, sources: &[usize]) -> String {
     sources
@@ -73,15 +111,7 @@ pub(super) fn on_previewed(
         }
     };
     let target = target_of(state, &sources);
-    let mut changes: Vec<String> = preview
-        .changes
-        .iter()
-        .filter(|c| c.count > 0)
-        .map(change_line)
-        .collect();
-    if changes.is_empty() {
-        changes.push("nothing to change: the target is up to date".into());
-    }
+    let changes = change_lines(&preview, "nothing to change: the target is up to date");
     let note = match &preview.objection {
         Some(why) => why.clone(),
         None if preview.destroys() > 0 => {
@@ -132,21 +162,16 @@ pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
             // The kind objects: a second question, answered by typing.
             let target = target_of(state, &run.sources);
             let name = name_to_type(&target);
-            state.dialog = Some(Dialog::Confirm(Box::new(Confirm {
-                title: "Type the name".into(),
-                question: format!(
+            state.dialog = Some(type_the_name(
+                format!(
                     "No bulk copy journalled here wrote {target}. Type {name} and press enter to {} anyway.",
                     run.mode.label()
                 ),
-                changes: Vec::new(),
-                note: "Files in the target that the source does not have will be deleted."
-                    .into(),
-                typed: Some(name),
-                input: String::new(),
-                yes: format!("{} anyway", run.mode.label()),
-                no: "change nothing".into(),
-                then: Then::StartForced,
-            })));
+                "Files in the target that the source does not have will be deleted.",
+                name,
+                format!("{} anyway", run.mode.label()),
+                Then::StartForced,
+            ));
             return Vec::new();
         }
         Then::StartQueued { objection: false } => false,

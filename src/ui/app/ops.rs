@@ -11,7 +11,7 @@ use crate::job::Preview;
 use crate::ui::model::Pane;
 use crate::verify::VerifyMode;
 
-use super::confirm::{capitalised, change_line};
+use super::confirm::{capitalised, change_lines, type_the_name};
 use super::details::ask_details;
 use super::{Command, Confirm, Dialog, Op, State, Then};
 
@@ -158,15 +158,7 @@ pub(super) fn on_asked(
         }
     };
     state.status = None;
-    let mut changes: Vec<String> = preview
-        .changes
-        .iter()
-        .filter(|c| c.count > 0)
-        .map(change_line)
-        .collect();
-    if changes.is_empty() {
-        changes.push("nothing to remove".into());
-    }
+    let changes = change_lines(&preview, "nothing to remove");
     let name = preview
         .name
         .clone()
@@ -201,20 +193,16 @@ pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
             name,
         } => {
             let what = op_name(state, &op);
-            state.dialog = Some(Dialog::Confirm(Box::new(Confirm {
-                title: "Type the name".into(),
-                question: format!(
+            state.dialog = Some(type_the_name(
+                format!(
                     "{} cannot be undone. Type {name} and press enter.",
                     capitalised(&what)
                 ),
-                changes: Vec::new(),
-                note: "esc changes nothing.".into(),
-                typed: Some(name),
-                input: String::new(),
-                yes: what,
-                no: "change nothing".into(),
-                then: Then::OpForced(op),
-            })));
+                "esc changes nothing.",
+                name,
+                what,
+                Then::OpForced(op),
+            ));
             Vec::new()
         }
         Then::Op { op, .. } | Then::OpForced(op) => {

@@ -367,25 +367,5 @@ fn record_step(
     note: Option<String>,
     job: Option<u64>,
 ) -> crate::error::Result<()> {
-    let at = crate::journal::now_unix();
-    let rec = crate::runbook::state::StepRecord {
-        state,
-        by: Some(loaded.operator.clone()),
-        at: Some(at),
-        note: note.clone(),
-        job,
-    };
-    let entry = crate::runbook::state::LogEntry {
-        at,
-        by: loaded.operator.clone(),
-        phase: phase.to_string(),
-        id: id.to_string(),
-        event: match state {
-            crate::runbook::state::StepState::Running => "started".to_string(),
-            other => other.word().to_string(),
-        },
-        note,
-        job,
-    };
-    store.record(&loaded.key, id, &rec, &entry)
+    store.set_step(&loaded.key, &loaded.operator, phase, id, state, note, job)
 }
