@@ -23,8 +23,10 @@ pub const UNITS: Units = Units {
 /// The arguments of `cutover run|verify tree-sync`.
 #[derive(Debug, Args, Clone)]
 pub struct TreeSyncArgs {
+    /// The live tree to copy (never modified).
     #[arg(long, value_name = "SRC")]
     pub source: PathBuf,
+    /// Where the copy goes: a new directory, or the one an earlier bulk copy of SRC wrote.
     #[arg(long, value_name = "DST")]
     pub target: PathBuf,
     /// Final delta sync: copy only what changed and delete what the source no longer has.
