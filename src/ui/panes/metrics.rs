@@ -25,13 +25,15 @@ fn phase_spans(m: &JobMetrics, state: &State) -> Vec<Span<'static>> {
     let elapsed = m.elapsed(state.now);
     match m.phase {
         Phase::Done => {
-            let style = match m.outcome() {
-                crate::ui::model::Outcome::Verified => theme::ok(),
-                crate::ui::model::Outcome::Cancelled => theme::warn(),
-                _ => theme::bad(),
+            let (word, style) = match m.outcome() {
+                crate::ui::model::Outcome::Verified => ("done", theme::ok()),
+                crate::ui::model::Outcome::Cancelled => ("done", theme::warn()),
+                // It could not start, or ended abnormally: not "done".
+                crate::ui::model::Outcome::Error => ("stopped by an error", theme::bad()),
+                _ => ("done", theme::bad()),
             };
             vec![
-                Span::styled("done", style),
+                Span::styled(word, style),
                 Span::styled(format!(" in {}", fmt::clock(elapsed)), theme::dim()),
             ]
         }
@@ -348,6 +350,23 @@ mod tests {
     fn metrics_finished() {
         let state = finished(Instant::now());
         insta::assert_snapshot!(screen(56, 11, |f, a| render(f, a, &state)));
+    }
+
+    #[test]
+    fn a_job_that_could_not_start_is_not_called_done() {
+        let t0 = Instant::now();
+        let mut state = fresh(t0);
+        update(&mut state, Msg::ch(' '));
+        update(&mut state, Msg::key(crossterm::event::KeyCode::Enter));
+        update(
+            &mut state,
+            Msg::JobStartFailed {
+                error: "target's parent /mnt/new cannot be used".into(),
+            },
+        );
+        let text = screen(56, 11, |f, a| render(f, a, &state));
+        assert!(text.contains("stopped by an error"), "{text}");
+        assert!(!text.contains("done in"), "{text}");
     }
 
     #[test]
