@@ -415,6 +415,10 @@ fn sigkill_then_resume_discards_temporaries_and_counts_once() {
     let out = e.cutover(&["resume", "--json", &job["job"].to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(!e.cas.join("objects/de/.tmp.deadbeef.1.0").exists());
+    // The job's counts are those of the whole job, not of the resumed part.
+    let job = e.first_job();
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["items_verified"], job["items_total"], "{job}");
     let st = e.status();
     assert_eq!(st["completed"], 150);
     assert_eq!(

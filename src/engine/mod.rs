@@ -140,7 +140,8 @@ pub async fn start(
                 .filter(|(_, s)| *s == ItemState::Verified)
                 .map(|(k, _)| k)
                 .collect();
-            journal.set_job_status(id, JobStatus::Running, items_total)?;
+            let total = items_total + verified_outside(&plan, &done);
+            journal.set_job_status(id, JobStatus::Running, total)?;
             (id, done)
         }
         (None, true) => (
@@ -251,19 +252,24 @@ impl JobRunner {
             bytes: plan.bytes_total,
             ..Summary::default()
         };
+        // Items this job verified that the kind's plan no longer lists (a
+        // store-to-cas package its store recorded as completed) still count:
+        // the job's totals stay those of the whole job.
+        let outside = verified_outside(&plan, done);
+        summary.items_total += outside;
         let (todo, skipped): (Vec<Item>, Vec<Item>) =
             plan.items.into_iter().partition(|i| !done.contains(&i.key));
         for item in &skipped {
             progress.add(item.files, item.bytes);
         }
-        summary.items_verified = skipped.len() as u64;
+        summary.items_verified = skipped.len() as u64 + outside;
         let _ = self
             .tx
             .send(Event::JobStarted {
                 job: self.job,
                 kind,
                 items_total: summary.items_total,
-                items_skipped: skipped.len() as u64,
+                items_skipped: skipped.len() as u64 + outside,
                 files_total: plan.files_total,
                 bytes_total: plan.bytes_total,
                 verify: self.migration.verify_label(),
@@ -556,6 +562,18 @@ fn spawn_progress_ticker(
             });
         }
     })
+}
+
+/// How many of the items a resumed job already verified its plan does not
+/// list (the kind found them done on its own, e.g. completed in its store).
+fn verified_outside(plan: &Plan, done: &HashSet<String>) -> u64 {
+    if done.is_empty() {
+        return 0;
+    }
+    let planned: HashSet<&str> = plan.items.iter().map(|i| i.key.as_str()).collect();
+    done.iter()
+        .filter(|k| !planned.contains(k.as_str()))
+        .count() as u64
 }
 
 #[cfg(test)]

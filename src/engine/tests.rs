@@ -13,6 +13,8 @@ use crate::job::{Memo, Written};
 struct Scripted {
     items: usize,
     fail: Mutex<HashSet<String>>,
+    /// Items the plan leaves out: done by the kind's own records.
+    omit: Mutex<HashSet<String>>,
     ran: Mutex<Vec<String>>,
     delay: Duration,
     running_now: AtomicUsize,
@@ -28,6 +30,7 @@ impl Scripted {
         Scripted {
             items,
             fail: Mutex::new(HashSet::new()),
+            omit: Mutex::new(HashSet::new()),
             ran: Mutex::new(Vec::new()),
             delay: Duration::ZERO,
             running_now: AtomicUsize::new(0),
@@ -57,6 +60,7 @@ impl Migration for Scripted {
         Ok(())
     }
     fn plan(&self) -> Result<Plan> {
+        let omit = self.omit.lock().expect("lock").clone();
         Ok(Plan {
             items: (0..self.items)
                 .map(|i| Item {
@@ -64,6 +68,7 @@ impl Migration for Scripted {
                     files: 1,
                     bytes: 10,
                 })
+                .filter(|i| !omit.contains(&i.key))
                 .collect(),
             files_total: self.items as u64,
             bytes_total: 10 * self.items as u64,
@@ -181,6 +186,42 @@ async fn failed_items_are_redone_on_resume_and_verified_ones_skipped() {
     let info = journal.job(job).expect("read").expect("job");
     assert_eq!(info.status, JobStatus::Completed);
     assert_eq!((info.items_verified, info.items_failed), (10, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_counts_verified_items_its_plan_no_longer_lists() {
+    let (_dir, journal) = journal();
+    let m = Arc::new(Scripted::new(10));
+    m.fail.lock().expect("lock").insert("item-00003".into());
+    let handle = start(journal.clone(), m.clone(), opts(3), None)
+        .await
+        .expect("start");
+    let job = handle.job;
+    let _ = drain(handle).await;
+
+    // The kind now finds two verified items done on its own and leaves
+    // them out of its plan (as store-to-cas does with completed packages).
+    m.fail.lock().expect("lock").clear();
+    m.omit
+        .lock()
+        .expect("lock")
+        .extend(["item-00000".to_string(), "item-00001".to_string()]);
+    let handle = start(journal.clone(), m.clone(), opts(3), Some(job))
+        .await
+        .expect("resume");
+    let (events, summary) = drain(handle).await;
+    assert_eq!((summary.items_verified, summary.items_total), (10, 10));
+    assert!(matches!(
+        events[0],
+        Event::JobStarted {
+            items_total: 10,
+            items_skipped: 9,
+            ..
+        }
+    ));
+    let info = journal.job(job).expect("read").expect("job");
+    assert_eq!(info.status, JobStatus::Completed);
+    assert_eq!((info.items_verified, info.items_total), (10, 10));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
