@@ -149,9 +149,10 @@ fn opts(parallel: usize) -> RunOptions {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_items_are_redone_on_resume_and_verified_ones_skipped() {
-    let (_dir, journal) = journal();
+/// A journalled run of ten items of which `item-00003` fails.
+async fn ten_items_one_failing(
+    journal: &Arc<Journal>,
+) -> (Arc<Scripted>, JobId, Vec<Event>, Summary) {
     let m = Arc::new(Scripted::new(10));
     m.fail.lock().expect("lock").insert("item-00003".into());
     let handle = start(journal.clone(), m.clone(), opts(3), None)
@@ -159,6 +160,13 @@ async fn failed_items_are_redone_on_resume_and_verified_ones_skipped() {
         .expect("start");
     let job = handle.job;
     let (events, summary) = drain(handle).await;
+    (m, job, events, summary)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_items_are_redone_on_resume_and_verified_ones_skipped() {
+    let (_dir, journal) = journal();
+    let (m, job, events, summary) = ten_items_one_failing(&journal).await;
     assert_eq!(summary.items_failed, 1);
     assert_eq!(summary.items_verified, 9);
     assert!(events.iter().any(|e| matches!(e,
@@ -191,13 +199,7 @@ async fn failed_items_are_redone_on_resume_and_verified_ones_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_counts_verified_items_its_plan_no_longer_lists() {
     let (_dir, journal) = journal();
-    let m = Arc::new(Scripted::new(10));
-    m.fail.lock().expect("lock").insert("item-00003".into());
-    let handle = start(journal.clone(), m.clone(), opts(3), None)
-        .await
-        .expect("start");
-    let job = handle.job;
-    let _ = drain(handle).await;
+    let (m, job, _, _) = ten_items_one_failing(&journal).await;
 
     // The kind now finds two verified items done on its own and leaves
     // them out of its plan (as store-to-cas does with completed packages).
