@@ -85,21 +85,35 @@ impl<'a> NodeRunner<'a> {
         }
     }
 
-    /// Run `argv` on the node; an SSH failure is an error naming the node.
-    pub fn run(&self, argv: &[String]) -> Result<Ran, String> {
+    /// The node this runner runs on.
+    pub fn node(&self) -> &Node {
+        self.node
+    }
+
+    /// `argv` on the node as an unstarted expression, for streams (`zfs
+    /// send` into a pipe, `zfs receive` from one): local, or `ssh` through
+    /// the node's shared connection. The caller sets stdin/stdout and reads
+    /// the exit code; an ssh exit of 255 is the connection's failure
+    /// ([`ssh_failure`]).
+    pub fn expression(&self, argv: &[String]) -> Result<duct::Expression, String> {
         let Some((program, args)) = argv.split_first() else {
             return Err("nothing to run".into());
         };
-        let expr = match &self.node.ssh {
-            None => duct::cmd(program, args),
+        match &self.node.ssh {
+            None => Ok(duct::cmd(program, args)),
             Some(ssh) => {
-                if let Err(e) = crate::state_dir::create(&self.control) {
-                    return Err(format!("node {}: {e}", self.node.name));
-                }
-                duct::cmd("ssh", ssh_args(ssh, &self.control, argv))
+                crate::state_dir::create(&self.control)
+                    .map_err(|e| format!("node {}: {e}", self.node.name))?;
+                Ok(duct::cmd("ssh", ssh_args(ssh, &self.control, argv)))
             }
-        };
-        let out = expr
+        }
+    }
+
+    /// Run `argv` on the node; an SSH failure is an error naming the node.
+    pub fn run(&self, argv: &[String]) -> Result<Ran, String> {
+        let program = argv.first().map(String::as_str).unwrap_or_default();
+        let out = self
+            .expression(argv)?
             .stdout_capture()
             .stderr_capture()
             .stdin_null()
