@@ -121,6 +121,12 @@ pub trait Kind: Send + Sync + 'static {
     fn verifies(&self) -> bool {
         true
     }
+    /// For a kind that does not verify through `cutover verify`: the
+    /// command that checks its targets instead, said when an operator
+    /// tries `cutover verify NAME`. Default: none (clap's own error).
+    fn verified_by(&self) -> Option<&'static str> {
+        None
+    }
     /// Add the kind's own arguments (source, target, options) to `cmd`;
     /// the common ones ([`CommonArgs`]) are added by the command line.
     fn args(&self, cmd: clap::Command) -> clap::Command;
