@@ -1,0 +1,215 @@
+//! The commands an item runs on its node, each an argument list through the
+//! node's runner (local or SSH): move aside, create the dataset, copy back
+//! with rsync, flush, remove the verified aside copy, put everything back;
+//! and the processes that hold files open under a directory.
+
+use super::place::{Place, CREATED};
+use crate::nodes::runner::NodeRunner;
+use crate::nodes::zfs::NodeZfs;
+
+/// The rsync options of the copy back: archive, hard links, ACLs,
+/// extended attributes, sparse files, numeric owners.
+pub const RSYNC: [&str; 2] = ["-aHAXS", "--numeric-ids"];
+
+fn words(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Run `argv` on the node; a non-zero exit is an error naming the node,
+/// the command and its stderr.
+pub fn run_ok(runner: &NodeRunner, argv: &[String]) -> Result<String, String> {
+    let ran = runner.run(argv)?;
+    if ran.code == 0 {
+        return Ok(ran.stdout);
+    }
+    let line: Vec<String> = argv
+        .iter()
+        .map(|w| crate::nodes::runner::quote(w))
+        .collect();
+    Err(format!(
+        "node {}: `{}` failed (exit {}): {}",
+        runner.node().name,
+        line.join(" "),
+        ran.code,
+        last_lines(&ran.stderr)
+    ))
+}
+
+/// The last few lines of a command's complaint, on one line.
+fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.trim().lines().collect();
+    let from = lines.len().saturating_sub(3);
+    lines[from..].join(" | ")
+}
+
+/// Whether `program` runs on the node (`--version` exits 0).
+pub fn has(runner: &NodeRunner, program: &str) -> Result<bool, String> {
+    Ok(runner.run(&words(&[program, "--version"]))?.code == 0)
+}
+
+/// Move the service's directory aside (a rename on one filesystem).
+pub fn aside(runner: &NodeRunner, place: &Place) -> Result<(), String> {
+    run_ok(runner, &words(&["mv", "-T", &place.dir, &place.aside])).map(|_| ())
+}
+
+/// Create the dataset marked as this job's, mounted at the directory
+/// (`mountpoint` set only when it would not inherit that place), and check
+/// it is mounted there.
+pub fn create(
+    runner: &NodeRunner,
+    place: &Place,
+    token: &str,
+    explicit_mountpoint: bool,
+) -> Result<(), String> {
+    let zfs = NodeZfs::new(runner);
+    // A mountpoint directory left by an earlier attempt (empty) is removed
+    // so the dataset mounts on a fresh one.
+    let _ = runner.run(&words(&["rmdir", &place.dir]));
+    let mut props = vec![(CREATED, token)];
+    if explicit_mountpoint {
+        props.push(("mountpoint", place.dir.as_str()));
+    }
+    zfs.create(&place.dataset, &props)?;
+    if zfs.property(&place.dataset, "mounted")?.as_deref() != Some("yes") {
+        run_ok(runner, &words(&["zfs", "mount", &place.dataset]))?;
+    }
+    Ok(())
+}
+
+/// Copy the aside directory back into the mounted dataset.
+pub fn copy(runner: &NodeRunner, place: &Place) -> Result<(), String> {
+    let mut argv = vec!["rsync".to_string()];
+    argv.extend(RSYNC.iter().map(|s| s.to_string()));
+    argv.push(format!("{}/", place.aside));
+    argv.push(format!("{}/", place.dir));
+    run_ok(runner, &argv).map(|_| ())
+}
+
+/// Flush the dataset's filesystem (`sync -f DIR`: syncfs), then everything
+/// (`sync`): zfs-fuse has no `zpool sync`.
+pub fn flush(runner: &NodeRunner, dir: &str) -> Result<(), String> {
+    run_ok(runner, &words(&["sync", "-f", dir]))?;
+    run_ok(runner, &words(&["sync"])).map(|_| ())
+}
+
+/// Remove the verified aside copy: renamed first (so a crash mid-removal
+/// is never mistaken for an unverified copy), then removed, then flushed.
+pub fn remove_aside(runner: &NodeRunner, place: &Place, appdata: &str) -> Result<(), String> {
+    if runner.run(&words(&["test", "-e", &place.aside]))?.code == 0 {
+        run_ok(runner, &words(&["mv", "-T", &place.aside, &place.removing]))?;
+    }
+    run_ok(
+        runner,
+        &words(&["rm", "-rf", "--one-file-system", "--", &place.removing]),
+    )?;
+    run_ok(runner, &words(&["sync", "-f", appdata])).map(|_| ())
+}
+
+/// Destroy this job's dataset (only one whose `cutover:created` is `token`).
+pub fn destroy_ours(runner: &NodeRunner, place: &Place, token: &str) -> Result<bool, String> {
+    let zfs = NodeZfs::new(runner);
+    if !zfs.exists(&place.dataset)? {
+        return Ok(false);
+    }
+    let created = zfs.property(&place.dataset, CREATED)?;
+    if created.as_deref() != Some(token) {
+        return Err(format!(
+            "dataset {} was not made by this job ({CREATED} is {}); it is left alone",
+            place.dataset,
+            created.as_deref().unwrap_or("unset")
+        ));
+    }
+    zfs.destroy(&place.dataset, false)?;
+    Ok(true)
+}
+
+/// Put the service back as it was: this job's dataset destroyed, the aside
+/// directory moved back to its name. What was done, in words.
+pub fn restore(runner: &NodeRunner, place: &Place, token: &str) -> Result<String, String> {
+    let destroyed = destroy_ours(runner, place, token)?;
+    if runner.run(&words(&["test", "-e", &place.aside]))?.code != 0 {
+        return Err(format!(
+            "{} is not there to move back (dataset {} {})",
+            place.aside,
+            place.dataset,
+            if destroyed { "destroyed" } else { "absent" }
+        ));
+    }
+    // The mountpoint directory zfs leaves behind, when empty.
+    let _ = runner.run(&words(&["rmdir", &place.dir]));
+    run_ok(runner, &words(&["mv", "-T", &place.aside, &place.dir]))?;
+    Ok(format!(
+        "{}{} moved back to {}",
+        if destroyed {
+            format!("dataset {} destroyed, ", place.dataset)
+        } else {
+            String::new()
+        },
+        place.aside,
+        place.dir
+    ))
+}
+
+/// A process holding something open under a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Its pid.
+    pub pid: u32,
+    /// Its command name.
+    pub comm: String,
+}
+
+/// The processes with a file (or their working directory) under any of
+/// `dirs` on the node, read from `/proc/*/fd` and `/proc/*/cwd`.
+pub fn holders(runner: &NodeRunner, dirs: &[&str]) -> Result<Vec<Holder>, String> {
+    // Directories are positional arguments; `case` matches them literally.
+    let script = r#"for p in /proc/[0-9]*; do
+pid=${p#/proc/}
+[ "$pid" = "$$" ] && continue
+for f in "$p"/cwd "$p"/fd/*; do
+l=$(readlink "$f" 2>/dev/null) || continue
+hit=
+for d in "$@"; do case "$l" in "$d"|"$d"/*) hit=1;; esac; done
+if [ -n "$hit" ]; then echo "$pid $(cat "$p"/comm 2>/dev/null)"; break; fi
+done
+done"#;
+    let mut argv = words(&["sh", "-c", script, "sh"]);
+    argv.extend(dirs.iter().map(|d| d.to_string()));
+    let ran = runner.run(&argv)?;
+    Ok(parse_holders(&ran.stdout))
+}
+
+/// `PID COMM` lines.
+pub fn parse_holders(text: &str) -> Vec<Holder> {
+    text.lines()
+        .filter_map(|l| {
+            let (pid, comm) = l.trim().split_once(' ').unwrap_or((l.trim(), ""));
+            Some(Holder {
+                pid: pid.parse().ok()?,
+                comm: comm.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `pid 123 (sleep), pid 456 (nginx)`.
+pub fn show_holders(holders: &[Holder]) -> String {
+    holders
+        .iter()
+        .map(|h| format!("pid {} ({})", h.pid, h.comm))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_are_read_and_shown() {
+        let h = parse_holders("12 sleep\n345 my prog\nnoise\n");
+        assert_eq!(h.len(), 2);
+        assert_eq!(show_holders(&h), "pid 12 (sleep), pid 345 (my prog)");
+        assert_eq!(last_lines("a\nb\nc\nd\n"), "b | c | d");
+    }
+}
