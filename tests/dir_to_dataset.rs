@@ -1,0 +1,413 @@
+//! dir-to-dataset on real zfs-fuse pools, on the local node and on a node
+//! reached over a throwaway sshd: a service directory with nested
+//! directories, a hard link, a symlink, owners, modes, an xattr and hostile
+//! file names becomes a dataset at the same path, checked afterwards
+//! independently of cutover (diff, rsync itemize, stat, getfattr, zfs
+//! list); a copy that fails puts everything back; a service already a
+//! dataset is a no-op; open files are refused with the pid; names ZFS
+//! or shells would trip on are refused with the rule.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use support::cli::{events, show, summary, Sandbox};
+use support::{require, run, tool_cmd, try_run, Sshd, ZfsPool};
+
+const KIND: &str = "dir-to-dataset";
+
+/// A pool with a parent dataset `appdata` whose mountpoint is the nodes'
+/// appdata, and a nodes file with `local` (and `beta` over SSH, if given).
+struct Setup {
+    pool: ZfsPool,
+    sb: Sandbox,
+    parent: String,
+    appdata: PathBuf,
+    nodes: PathBuf,
+}
+
+impl Setup {
+    fn new(what: &str, pool_mb: u64, sshd: Option<&Sshd>) -> Option<Setup> {
+        let prereq = [
+            ZfsPool::prerequisites(),
+            support::skip::tools(&["rsync", "diff", "setfattr", "getfattr"]),
+        ];
+        if !require(what, support::skip::all(prereq)) {
+            return None;
+        }
+        let pool = ZfsPool::new(pool_mb);
+        let parent = pool.create_dataset("appdata");
+        let appdata = pool.path("appdata");
+        let sb = Sandbox::new();
+        let nodes = sb.root.join("nodes.toml");
+        let mut text = format!(
+            "[[node]]\nname = \"local\"\nappdata = \"{}\"\ndataset = \"{parent}\"\n\n",
+            appdata.display()
+        );
+        if let Some(sshd) = sshd {
+            text.push_str(&format!(
+                "[[node]]\nname = \"beta\"\nssh = \"{}\"\nport = {}\nidentity = \"{}\"\noptions = [\"IdentitiesOnly=yes\", \"StrictHostKeyChecking=no\", \"UserKnownHostsFile=/dev/null\", \"LogLevel=ERROR\"]\nappdata = \"{}\"\ndataset = \"{parent}\"\n",
+                sshd.user_host(),
+                sshd.port(),
+                sshd.key_path().display(),
+                appdata.display()
+            ));
+        }
+        std::fs::write(&nodes, text).unwrap();
+        Some(Setup {
+            pool,
+            sb,
+            parent,
+            appdata,
+            nodes,
+        })
+    }
+
+    /// `cutover --nodes FILE ARGS…`.
+    fn cutover(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--nodes", self.nodes.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.sb.cutover(&all)
+    }
+
+    /// `cutover run dir-to-dataset --node NODE --service S… --json EXTRA…`.
+    fn run(&self, node: &str, services: &[&str], extra: &[&str]) -> Output {
+        let mut args = vec!["run", KIND, "--node", node, "--json"];
+        for s in services {
+            args.extend(["--service", s]);
+        }
+        args.extend_from_slice(extra);
+        self.cutover(&args)
+    }
+
+    /// Whether `dataset` exists.
+    fn exists(&self, dataset: &str) -> bool {
+        try_run(tool_cmd("zfs", ["list", "-H", "-o", "name", dataset])).is_ok()
+    }
+
+    /// Names in appdata that are cutover's own (aside copies).
+    fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(&self.appdata)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".cutover-"))
+            .collect()
+    }
+}
+
+/// A service directory holding what a copy must keep; whether the xattr
+/// could be set (zfs-fuse may refuse user attributes).
+fn fill(dir: &Path, big: usize) -> bool {
+    std::fs::create_dir_all(dir.join("conf/nested/deep")).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("conf/app.yml"), "listen: 8080\n").unwrap();
+    std::fs::write(dir.join("conf/nested/deep/key"), "secret\n").unwrap();
+    let bytes: Vec<u8> = (0..big as u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    std::fs::write(dir.join("data/blob.bin"), &bytes).unwrap();
+    std::fs::hard_link(dir.join("data/blob.bin"), dir.join("data/blob.hardlink")).unwrap();
+    std::os::unix::fs::symlink("../conf/app.yml", dir.join("data/app.link")).unwrap();
+    std::os::unix::fs::symlink("/nowhere/at/all", dir.join("dangling")).unwrap();
+    std::fs::write(dir.join("a b $(touch pwned) 'q'.txt"), "hostile\n").unwrap();
+    std::fs::write(dir.join("conf/owned"), "by 1234\n").unwrap();
+    std::os::unix::fs::chown(dir.join("conf/owned"), Some(1234), Some(5678)).unwrap();
+    std::os::unix::fs::lchown(dir.join("data/app.link"), Some(1234), Some(5678)).unwrap();
+    std::fs::set_permissions(
+        dir.join("conf/nested/deep/key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::set_permissions(dir.join("data"), std::fs::Permissions::from_mode(0o1770)).unwrap();
+    std::os::unix::fs::chown(dir.join("data"), Some(1234), Some(5678)).unwrap();
+    let xattr = try_run(
+        tool_cmd("setfattr", ["-n", "user.color", "-v", "blue"]).arg(dir.join("conf/app.yml")),
+    );
+    if let Err(e) = &xattr {
+        support::say(&format!(
+            "note: dir-to-dataset test: no xattr on this filesystem ({e}); that part is not checked"
+        ));
+    }
+    xattr.is_ok()
+}
+
+/// A copy of `dir` made before the run, beside the sandbox (not on the pool).
+fn reference(dir: &Path, to: &Path) {
+    run(tool_cmd("cp", ["-a"]).arg(dir).arg(to));
+}
+
+/// `dir` equals `reference`, checked without cutover: contents and links
+/// (`diff -r --no-dereference`), then owners, modes, times, hard links and
+/// xattrs (`rsync --dry-run --itemize-changes` lists nothing), then a few
+/// by hand.
+fn same_tree(reference: &Path, dir: &Path, xattr: bool) {
+    run(tool_cmd("diff", ["-r", "--no-dereference"])
+        .arg(reference)
+        .arg(dir));
+    let itemized = run(tool_cmd(
+        "rsync",
+        [
+            "-aHAXc",
+            "--numeric-ids",
+            "--dry-run",
+            "--itemize-changes",
+            "--modify-window=1",
+        ],
+    )
+    .arg(format!("{}/", reference.display()))
+    .arg(format!("{}/", dir.display())));
+    assert_eq!(itemized.trim(), "", "rsync sees differences");
+    let owned = std::fs::metadata(dir.join("conf/owned")).unwrap();
+    assert_eq!((owned.uid(), owned.gid()), (1234, 5678));
+    let data = std::fs::metadata(dir.join("data")).unwrap();
+    assert_eq!(data.mode() & 0o7777, 0o1770);
+    let (a, b) = (
+        std::fs::metadata(dir.join("data/blob.bin")).unwrap(),
+        std::fs::metadata(dir.join("data/blob.hardlink")).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino(), "hard link kept");
+    assert_eq!(
+        std::fs::read_link(dir.join("data/app.link")).unwrap(),
+        Path::new("../conf/app.yml")
+    );
+    if xattr {
+        let got = run(tool_cmd("getfattr", ["--only-values", "-n", "user.color"])
+            .arg(dir.join("conf/app.yml")));
+        assert_eq!(got, "blue");
+    }
+}
+
+/// The service rows of a run, by service: its action.
+fn actions(out: &Output) -> Vec<(String, String)> {
+    events(out)
+        .into_iter()
+        .filter(|e| e["event"] == "service")
+        .map(|e| {
+            (
+                e["service"].as_str().unwrap_or_default().to_string(),
+                e["action"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `dataset` is mounted at `dir`.
+fn mounted_at(dataset: &str, dir: &Path) {
+    let line = run(tool_cmd(
+        "zfs",
+        ["list", "-H", "-o", "name,mountpoint,mounted", dataset],
+    ));
+    assert_eq!(
+        line.trim(),
+        format!("{dataset}\t{}\tyes", dir.display()),
+        "{line}"
+    );
+}
+
+fn converts_a_service_on(node: &str, s: &Setup) {
+    let web = s.appdata.join("web");
+    let xattr = fill(&web, 300_000);
+    let before = s.sb.root.join("web.before");
+    reference(&web, &before);
+    // Already a dataset: a no-op item, exit 0.
+    let db = s.pool.create_dataset("appdata/db");
+    std::fs::write(s.appdata.join("db/db.sqlite"), "rows").unwrap();
+
+    let dry = s.run(node, &["web", "db"], &["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", show(&dry));
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(text.contains("rsync -aHAXS --numeric-ids"), "{text}");
+    assert!(text.contains("already is dataset"), "{text}");
+    assert!(!s.exists(&format!("{}/web", s.parent)), "dry run wrote");
+    assert!(s.leftovers().is_empty());
+
+    let out = s.run(node, &["web", "db"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(summary(&out)["items_verified"], 2, "{}", show(&out));
+    assert_eq!(
+        actions(&out),
+        [
+            ("web".to_string(), "converted".to_string()),
+            ("db".to_string(), "already a dataset".to_string())
+        ],
+        "{}",
+        show(&out)
+    );
+    mounted_at(&format!("{}/web", s.parent), &web);
+    mounted_at(&db, &s.appdata.join("db"));
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    same_tree(&before, &web, xattr);
+    assert!(!Path::new("pwned").exists() && !s.appdata.join("pwned").exists());
+
+    // Run again: both are datasets now.
+    let again = s.run(node, &["web"], &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", show(&again));
+    assert_eq!(actions(&again)[0].1, "already a dataset");
+
+    // Rollback of a finished job: nothing to undo, says so.
+    let job = summary(&out)["job"].to_string();
+    let rb = s.cutover(&["rollback", &job, "--confirm"]);
+    assert_eq!(rb.status.code(), Some(0), "{}", show(&rb));
+    assert!(
+        String::from_utf8_lossy(&rb.stdout).contains("web: nothing to undo"),
+        "{}",
+        show(&rb)
+    );
+    mounted_at(&format!("{}/web", s.parent), &web);
+}
+
+#[test]
+fn a_local_service_becomes_a_dataset_keeping_every_byte_and_attribute() {
+    let Some(s) = Setup::new("dir-to-dataset on the local node", 256, None) else {
+        return;
+    };
+    converts_a_service_on("local", &s);
+}
+
+#[test]
+fn a_service_on_a_node_over_ssh_becomes_a_dataset() {
+    if !require("dir-to-dataset over SSH", Sshd::prerequisites()) {
+        return;
+    }
+    let sshd = Sshd::start();
+    let Some(s) = Setup::new("dir-to-dataset over SSH", 256, Some(&sshd)) else {
+        return;
+    };
+    converts_a_service_on("beta", &s);
+}
+
+#[test]
+fn a_copy_that_fails_destroys_the_dataset_and_puts_the_directory_back() {
+    let Some(s) = Setup::new("dir-to-dataset failing copy", 256, None) else {
+        return;
+    };
+    let web = s.appdata.join("web");
+    fill(&web, 6_000_000);
+    let before = s.sb.root.join("web.before");
+    reference(&web, &before);
+    // The parent's quota leaves room for the original, not for a copy
+    // (`used` follows writes a moment later on zfs-fuse).
+    let used = || -> u64 {
+        run(tool_cmd(
+            "zfs",
+            ["get", "-H", "-p", "-o", "value", "used", &s.parent],
+        ))
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    run(tool_cmd("sync", [] as [&str; 0]));
+    assert!(support::wait_until(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(200),
+        || used() >= 6_000_000
+    ));
+    s.pool.zfs([
+        "set",
+        &format!("quota={}", used() + 2 * 1024 * 1024),
+        &s.parent,
+    ]);
+    let out = s.run("local", &["web"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let failed: Vec<Value> = events(&out)
+        .into_iter()
+        .filter(|e| e["event"] == "item_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", show(&out));
+    let reason = failed[0]["reason"].as_str().unwrap();
+    support::say(&format!("failure reported: {reason}"));
+    assert!(
+        reason.contains("rsync") && reason.contains("put back") && reason.contains("nothing lost"),
+        "{reason}"
+    );
+    assert!(!s.exists(&format!("{}/web", s.parent)), "{reason}");
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    s.pool.zfs(["set", "quota=none", &s.parent]);
+    same_tree(&before, &web, false);
+}
+
+#[test]
+fn open_files_are_refused_with_the_pid_and_hostile_names_with_the_rule() {
+    let Some(s) = Setup::new("dir-to-dataset refusals", 128, None) else {
+        return;
+    };
+    let web = s.appdata.join("web");
+    fill(&web, 1000);
+    let mut holder = std::process::Command::new("tail")
+        .arg("-f")
+        .arg(web.join("conf/app.yml"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = s.run("local", &["web"], &[]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(
+        matches!(out.status.code(), Some(1) | Some(2)),
+        "{}",
+        show(&out)
+    );
+    let all = show(&out);
+    assert!(all.contains(&format!("pid {}", holder.id())), "{all}");
+    assert!(all.contains("--force"), "{all}");
+    assert!(!s.exists(&format!("{}/web", s.parent)));
+    assert!(web.join("conf/app.yml").exists() && s.leftovers().is_empty());
+
+    for (name, rule) in [
+        ("a b", "space"),
+        ("x'y", "ZFS names allow only"),
+        ("$(id)", "ZFS names allow only"),
+        ("../web", "directly under"),
+    ] {
+        let out = s.run("local", &[name], &[]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(rule), "{name}: {err}");
+    }
+    // Missing directory; a dataset of that name mounted elsewhere.
+    let out = s.run("local", &["nothere"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    std::fs::create_dir_all(s.appdata.join("api")).unwrap();
+    let elsewhere = s.sb.root.join("api-elsewhere");
+    s.pool.zfs([
+        "create",
+        "-o",
+        &format!("mountpoint={}", elsewhere.display()),
+        &format!("{}/api", s.parent),
+    ]);
+    let out = s.run("local", &["api"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}/api", s.parent)) && err.contains("exists already"),
+        "{err}"
+    );
+    // A node without appdata.
+    let bare = s.sb.root.join("bare.toml");
+    std::fs::write(
+        &bare,
+        "[[node]]\nname = \"gamma\"\nssh = \"root@127.0.0.1\"\n",
+    )
+    .unwrap();
+    let out = s.sb.cutover(&[
+        "--nodes",
+        bare.to_str().unwrap(),
+        "run",
+        KIND,
+        "--node",
+        "gamma",
+        "--service",
+        "web",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("node gamma: no `appdata`"), "{err}");
+}
