@@ -170,3 +170,114 @@ expect_output = "$(id>"
         "no command ran from a name"
     );
 }
+
+/// A tree with what a service directory holds: nested directories, a hard
+/// link, a symlink, modes, an owner, hostile names.
+fn service_tree(root: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(root.join("conf/deep")).unwrap();
+    std::fs::write(root.join("conf/app.ini"), "port = 80\n").unwrap();
+    std::fs::write(root.join("conf/deep/$(touch pwned) 'q'\nx"), "data").unwrap();
+    std::fs::hard_link(root.join("conf/app.ini"), root.join("linked.ini")).unwrap();
+    std::os::unix::fs::symlink("conf/app.ini", root.join("current")).unwrap();
+    std::fs::set_permissions(root.join("conf"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::chown(root.join("conf/app.ini"), Some(1234), Some(5678)).ok();
+}
+
+/// `nodes::tree::compare` finds every kind of difference between two trees,
+/// on this machine and across SSH, and finds none between a tree and its
+/// `cp -a` copy.
+#[test]
+fn trees_on_two_nodes_compare_by_metadata_content_and_links() {
+    use cutover::nodes::file::{Node, Ssh};
+    use cutover::nodes::runner::NodeRunner;
+    use cutover::nodes::tree::compare;
+    use cutover::verify::VerifyMode;
+    if !require("trees_on_two_nodes", Sshd::prerequisites()) {
+        return;
+    }
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let (a, b) = (sb.root.join("a"), sb.root.join("b"));
+    service_tree(&a);
+    let cp = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&a)
+        .arg(&b)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let local = Node {
+        name: "local".into(),
+        ssh: None,
+        appdata: None,
+        dataset: None,
+    };
+    let remote = Node {
+        name: "beta".into(),
+        ssh: Some(Ssh {
+            destination: sshd.user_host(),
+            port: Some(sshd.port()),
+            identity: Some(sshd.key_path().to_path_buf()),
+            options: TRUSTING.iter().map(|o| o.to_string()).collect(),
+        }),
+        appdata: None,
+        dataset: None,
+    };
+    let state = sb.root.join("state");
+    let (l, r) = (
+        NodeRunner::new(&local, &state),
+        NodeRunner::new(&remote, &state),
+    );
+    for (name, runner) in [("local", &l), ("ssh", &r)] {
+        let same = compare((&l, &a), (runner, &b), &VerifyMode::Full, 1).unwrap();
+        assert!(same.equal(), "{name}: {}", same.summary());
+        assert_eq!(same.hashed, 3, "{name}: every file hashed");
+        assert!(same.entries >= 7, "{name}: {same:?}");
+    }
+    // Same size and time, other bytes: only the content hash tells.
+    let f = b.join("conf/deep/$(touch pwned) 'q'\nx");
+    let t = std::fs::metadata(&f).unwrap().modified().unwrap();
+    std::fs::write(&f, "DATA").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+    std::fs::remove_file(b.join("linked.ini")).unwrap();
+    std::fs::copy(b.join("conf/app.ini"), b.join("linked.ini")).unwrap();
+    std::fs::write(b.join("extra"), "x").unwrap();
+    std::fs::remove_file(b.join("current")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", b.join("current")).unwrap();
+    let xattr = std::process::Command::new("setfattr")
+        .args(["-n", "user.color", "-v", "blue"])
+        .arg(a.join("conf"))
+        .status()
+        .is_ok_and(|s| s.success());
+    let diff = compare((&l, &a), (&r, &b), &VerifyMode::Full, 1).unwrap();
+    let text = diff.summary();
+    if xattr {
+        assert!(
+            text.contains("* conf extended attribute user.color"),
+            "{text}"
+        );
+    } else {
+        support::say("note: extended attributes not tested: setfattr failed here");
+    }
+    for want in [
+        "content",
+        "- extra only in target",
+        "* current symlink target",
+        "hard link not preserved",
+    ] {
+        assert!(text.contains(want), "{want} not in: {text}");
+    }
+    // A sample of one file hashes one file on each side.
+    let sampled = compare((&l, &a), (&r, &b), &VerifyMode::Sample(1), 7).unwrap();
+    assert_eq!(sampled.hashed, 1, "{sampled:?}");
+    assert!(!sb.root.join("pwned").exists() && !std::path::Path::new("pwned").exists());
+    // A root that is not there is one error naming the node.
+    let err = compare((&l, &a), (&r, &sb.root.join("nope")), &VerifyMode::Full, 1).unwrap_err();
+    assert!(err.starts_with("node beta:"), "{err}");
+}

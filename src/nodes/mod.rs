@@ -8,6 +8,7 @@ pub mod file;
 pub mod probe;
 pub mod runner;
 pub mod services;
+pub mod tree;
 pub mod zfs;
 
 use std::path::{Path, PathBuf};
