@@ -14,7 +14,6 @@
 pub mod kind;
 pub mod place;
 pub mod steps;
-mod tree_stub;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -25,11 +24,11 @@ use crate::error::{Error, Result};
 use crate::job::event::{ItemReport, Row};
 use crate::job::{Change, Item, ItemCtx, ItemError, Memo, Migration, Plan, Preview, Written};
 use crate::nodes::runner::NodeRunner;
+use crate::nodes::tree;
 use crate::nodes::zfs::NodeZfs;
 use crate::nodes::Node;
 use crate::verify::VerifyMode;
 use place::{Entry, Next, Place};
-use tree_stub as tree;
 
 /// Kind name on the command line.
 pub const KIND: &str = "dir-to-dataset";
@@ -321,20 +320,19 @@ impl DirToDataset {
         report.files = c.entries;
         report.bytes = c.bytes;
         report.files_hashed = c.hashed;
-        if c.total_differences == 0 {
+        report.warnings.extend(
+            c.notes
+                .iter()
+                .map(|n| format!("service {}: not compared: {n}", place.name)),
+        );
+        if c.equal() {
             return Ok(());
         }
         Err(format!(
-            "{} differences between {} and dataset {}: {}{}",
-            c.total_differences,
+            "{} (aside copy) and dataset {} differ: {}",
             place.aside,
             place.dataset,
-            c.differences.join("; "),
-            if c.total_differences > c.differences.len() as u64 {
-                "; …"
-            } else {
-                ""
-            }
+            c.summary()
         ))
     }
 
