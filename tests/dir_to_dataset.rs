@@ -411,3 +411,100 @@ fn open_files_are_refused_with_the_pid_and_hostile_names_with_the_rule() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("node gamma: no `appdata`"), "{err}");
 }
+
+/// Every descendant of `pid` (children first found, then theirs), from /proc.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parent_of = |p: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        // `pid (comm) state ppid …`: comm may hold spaces, so after the last ')'.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let all: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(all.iter().filter(|&&c| parent_of(c) == Some(p)));
+        i += 1;
+    }
+    out.remove(0);
+    out
+}
+
+#[test]
+fn sigkill_mid_copy_then_resume_converts_the_service_whole() {
+    let Some(s) = Setup::new("dir-to-dataset resume after SIGKILL", 512, None) else {
+        return;
+    };
+    let web = s.appdata.join("web");
+    fill(&web, 1000);
+    for d in 0..40 {
+        for f in 0..100 {
+            support::cli::write(
+                &web.join(format!("many/{d}/{f}.txt")),
+                format!("{d} {f}\n").repeat(50).as_bytes(),
+            );
+        }
+    }
+    let before = s.sb.root.join("web.before");
+    reference(&web, &before);
+    let ds = format!("{}/web", s.parent);
+    let nodes = s.nodes.to_str().unwrap();
+    let mut child = support::cli::Running::start(
+        &s.sb.state,
+        &[
+            "--nodes",
+            nodes,
+            "run",
+            KIND,
+            "--node",
+            "local",
+            "--service",
+            "web",
+            "--json",
+        ],
+    );
+    child.read_until(|e| e["event"] == "item_started");
+    // Mid-copy: the dataset exists and holds part of the files.
+    let copying = support::wait_until(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_millis(20),
+        || s.exists(&ds) && web.join("many").exists(),
+    );
+    assert!(copying, "the copy did not start");
+    // Everything dies at once, as in a power cut: cutover and its rsync.
+    let pid = child.id();
+    let kids = descendants(pid);
+    // SAFETY: kill has no memory-safety preconditions; these are our
+    // child and its descendants, not yet reaped.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    for k in &kids {
+        unsafe { libc::kill(*k as i32, libc::SIGKILL) };
+    }
+    child.kill();
+    assert!(
+        s.leftovers().iter().any(|n| n.contains("cutover-aside")),
+        "killed before the aside copy was removed: {:?}",
+        s.leftovers()
+    );
+    let resumed = s.cutover(&["resume", "--json", "1"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", show(&resumed));
+    assert_eq!(
+        actions(&resumed),
+        [("web".to_string(), "converted".to_string())],
+        "{}",
+        show(&resumed)
+    );
+    mounted_at(&ds, &web);
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    same_tree(&before, &web, false);
+}
