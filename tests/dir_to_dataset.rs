@@ -245,6 +245,27 @@ fn converts_a_service_on(node: &str, s: &Setup) {
     same_tree(&before, &web, xattr);
     assert!(!Path::new("pwned").exists() && !s.appdata.join("pwned").exists());
 
+    // `cutover verify`: both are datasets.
+    let check = s.cutover(&[
+        "verify",
+        KIND,
+        "--node",
+        node,
+        "--service",
+        "web",
+        "--service",
+        "db",
+        "--json",
+    ]);
+    assert_eq!(check.status.code(), Some(0), "{}", show(&check));
+    assert_eq!(
+        actions(&check)
+            .iter()
+            .map(|a| a.1.as_str())
+            .collect::<Vec<_>>(),
+        ["is a dataset", "is a dataset"]
+    );
+
     // Run again: both are datasets now.
     let again = s.run(node, &["web"], &[]);
     assert_eq!(again.status.code(), Some(0), "{}", show(&again));
@@ -347,18 +368,32 @@ fn open_files_are_refused_with_the_pid_and_hostile_names_with_the_rule() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let out = s.run("local", &["web"], &[]);
-    let _ = holder.kill();
-    let _ = holder.wait();
     assert!(
         matches!(out.status.code(), Some(1) | Some(2)),
         "{}",
         show(&out)
     );
     let all = show(&out);
-    assert!(all.contains(&format!("pid {}", holder.id())), "{all}");
+    assert!(
+        all.contains(&format!("pid {} (tail)", holder.id())),
+        "{all}"
+    );
     assert!(all.contains("--force"), "{all}");
     assert!(!s.exists(&format!("{}/web", s.parent)));
     assert!(web.join("conf/app.yml").exists() && s.leftovers().is_empty());
+    // The dry run names it too; --force converts anyway, with a warning.
+    let dry = s.run("local", &["web"], &["--dry-run"]);
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(text.contains(&format!("pid {}", holder.id())), "{text}");
+    let forced = s.run("local", &["web"], &["--force"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(forced.status.code(), Some(0), "{}", show(&forced));
+    let warned = events(&forced).into_iter().any(|e| {
+        e["event"] == "warning" && e.to_string().contains(&format!("pid {}", holder.id()))
+    });
+    assert!(warned, "{}", show(&forced));
+    mounted_at(&format!("{}/web", s.parent), &web);
 
     for (name, rule) in [
         ("a b", "space"),
