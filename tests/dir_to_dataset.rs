@@ -475,11 +475,9 @@ fn descendants(pid: u32) -> Vec<u32> {
     out
 }
 
-#[test]
-fn sigkill_mid_copy_then_resume_converts_the_service_whole() {
-    let Some(s) = Setup::new("dir-to-dataset resume after SIGKILL", 512, None) else {
-        return;
-    };
+/// A job on `web` (thousands of small files) killed mid-copy with its rsync,
+/// as in a power cut; the reference copy made before.
+fn killed_mid_copy(s: &Setup) -> PathBuf {
     let web = s.appdata.join("web");
     fill(&web, 1000);
     for d in 0..40 {
@@ -516,13 +514,13 @@ fn sigkill_mid_copy_then_resume_converts_the_service_whole() {
         || s.exists(&ds) && web.join("many").exists(),
     );
     assert!(copying, "the copy did not start");
-    // Everything dies at once, as in a power cut: cutover and its rsync.
     let pid = child.id();
     let kids = descendants(pid);
     // SAFETY: kill has no memory-safety preconditions; these are our
     // child and its descendants, not yet reaped.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     for k in &kids {
+        // SAFETY: as above.
         unsafe { libc::kill(*k as i32, libc::SIGKILL) };
     }
     child.kill();
@@ -531,6 +529,15 @@ fn sigkill_mid_copy_then_resume_converts_the_service_whole() {
         "killed before the aside copy was removed: {:?}",
         s.leftovers()
     );
+    before
+}
+
+#[test]
+fn sigkill_mid_copy_then_resume_converts_the_service_whole() {
+    let Some(s) = Setup::new("dir-to-dataset resume after SIGKILL", 512, None) else {
+        return;
+    };
+    let before = killed_mid_copy(&s);
     let resumed = s.cutover(&["resume", "--json", "1"]);
     assert_eq!(resumed.status.code(), Some(0), "{}", show(&resumed));
     assert_eq!(
@@ -539,9 +546,28 @@ fn sigkill_mid_copy_then_resume_converts_the_service_whole() {
         "{}",
         show(&resumed)
     );
-    mounted_at(&ds, &web);
+    let web = s.appdata.join("web");
+    mounted_at(&format!("{}/web", s.parent), &web);
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
     same_tree(&before, &web, false);
+}
+
+#[test]
+fn sigkill_mid_copy_then_rollback_destroys_the_dataset_and_moves_the_directory_back() {
+    let Some(s) = Setup::new("dir-to-dataset rollback after SIGKILL", 512, None) else {
+        return;
+    };
+    let before = killed_mid_copy(&s);
+    let rb = s.cutover(&["rollback", "1", "--confirm"]);
+    assert_eq!(rb.status.code(), Some(0), "{}", show(&rb));
+    let text = String::from_utf8_lossy(&rb.stdout);
+    assert!(
+        text.contains("destroyed") && text.contains("moved back"),
+        "{text}"
+    );
+    assert!(!s.exists(&format!("{}/web", s.parent)));
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    same_tree(&before, &s.appdata.join("web"), false);
 }
 
 #[test]
