@@ -44,7 +44,12 @@ fn last_lines(text: &str) -> String {
 
 /// Whether `program` runs on the node (`--version` exits 0).
 pub fn has(runner: &NodeRunner, program: &str) -> Result<bool, String> {
-    Ok(runner.run(&words(&[program, "--version"]))?.code == 0)
+    match runner.run(&words(&[program, "--version"])) {
+        Ok(ran) => Ok(ran.code == 0),
+        // Locally, a program that cannot be started is not installed.
+        Err(_) if runner.node().ssh.is_none() => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Move the service's directory aside (a rename on one filesystem).
@@ -160,23 +165,57 @@ pub struct Holder {
 }
 
 /// The processes with a file (or their working directory) under any of
-/// `dirs` on the node, read from `/proc/*/fd` and `/proc/*/cwd`.
+/// `dirs` on the node: `find` over `/proc/*/fd` and `/proc/*/cwd` with
+/// `-lname` patterns of the directories as given and canonical, then each
+/// holder's command name.
 pub fn holders(runner: &NodeRunner, dirs: &[&str]) -> Result<Vec<Holder>, String> {
-    // Directories are positional arguments; `case` matches them literally.
-    let script = r#"for p in /proc/[0-9]*; do
-pid=${p#/proc/}
-[ "$pid" = "$$" ] && continue
-for f in "$p"/cwd "$p"/fd/*; do
-l=$(readlink "$f" 2>/dev/null) || continue
-hit=
-for d in "$@"; do case "$l" in "$d"|"$d"/*) hit=1;; esac; done
-if [ -n "$hit" ]; then echo "$pid $(cat "$p"/comm 2>/dev/null)"; break; fi
-done
-done"#;
-    let mut argv = words(&["sh", "-c", script, "sh"]);
+    let mut argv = words(&["readlink", "-m", "--"]);
     argv.extend(dirs.iter().map(|d| d.to_string()));
-    let ran = runner.run(&argv)?;
-    Ok(parse_holders(&ran.stdout))
+    let canonical = run_ok(runner, &argv)?;
+    let mut all: Vec<String> = dirs.iter().map(|d| d.to_string()).collect();
+    for c in canonical.lines() {
+        if !all.iter().any(|d| d == c) {
+            all.push(c.to_string());
+        }
+    }
+    // The patterns are positional arguments of a fixed script.
+    let script = r#"find /proc/[0-9]*/fd /proc/[0-9]*/cwd -maxdepth 1 -type l \( "$@" \) -print 2>/dev/null
+exit 0"#;
+    let mut argv = words(&["sh", "-c", script, "sh"]);
+    for (i, d) in all.iter().enumerate() {
+        if i > 0 {
+            argv.push("-o".into());
+        }
+        let pattern = glob_escape(d.trim_end_matches('/'));
+        argv.extend(["-lname".into(), pattern.clone(), "-o".into()]);
+        argv.extend(["-lname".into(), format!("{pattern}/*")]);
+    }
+    let found = runner.run(&argv)?.stdout;
+    let mut pids: Vec<u32> = found
+        .lines()
+        .filter_map(|l| l.strip_prefix("/proc/")?.split('/').next()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    if pids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names = r#"for p; do printf '%s %s\n' "$p" "$(cat /proc/"$p"/comm 2>/dev/null)"; done"#;
+    let mut argv = words(&["sh", "-c", names, "sh"]);
+    argv.extend(pids.iter().map(u32::to_string));
+    Ok(parse_holders(&runner.run(&argv)?.stdout))
+}
+
+/// `text` as a `find -lname` pattern matching itself only.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '*' | '?' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `PID COMM` lines.
@@ -211,5 +250,6 @@ mod tests {
         assert_eq!(h.len(), 2);
         assert_eq!(show_holders(&h), "pid 12 (sleep), pid 345 (my prog)");
         assert_eq!(last_lines("a\nb\nc\nd\n"), "b | c | d");
+        assert_eq!(glob_escape("/srv/a[1]*?\\b"), "/srv/a\\[1\\]\\*\\?\\\\b");
     }
 }
