@@ -267,6 +267,16 @@ fn converts_a_service_on(node: &str, s: &Setup) {
     );
 
     // Run again: both are datasets now.
+    let plain = s.cutover(&["run", KIND, "--node", node, "--service", "web"]);
+    let text = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        text.contains(&format!(
+            "  web: already a dataset ({}/web at {})",
+            s.parent,
+            web.display()
+        )),
+        "{text}"
+    );
     let again = s.run(node, &["web"], &[]);
     assert_eq!(again.status.code(), Some(0), "{}", show(&again));
     assert_eq!(actions(&again)[0].1, "already a dataset");

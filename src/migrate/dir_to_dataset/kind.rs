@@ -4,6 +4,7 @@ use clap::{ArgMatches, Args};
 
 use super::{DirToDataset, Params, KIND};
 use crate::error::{Error, Result};
+use crate::job::event::Row;
 use crate::job::kind::{typed, Built, CommonArgs};
 use crate::job::{Kind, Migration, RunDefaults, Units};
 use crate::verify::VerifyMode;
@@ -102,7 +103,47 @@ impl Kind for DirToDatasetKind {
         })
     }
 
+    /// `  web: converted into tank/appdata/web at /srv/appdata/web (12 files, 46 KiB, every file hashed)`.
+    fn row_lines(&self, rows: &[Row], _header: bool) -> Vec<String> {
+        rows.iter().map(row_line).collect()
+    }
+
     fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
         Ok(Box::new(DirToDataset::from_params(params)?))
+    }
+}
+
+/// One service's result, on one line.
+fn row_line(row: &Row) -> String {
+    let text = |k: &str| row.fields.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let number = |k: &str| row.fields.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    let (service, action) = (text("service"), text("action"));
+    let place = format!("{} at {}", text("dataset"), text("dir"));
+    if action == "converted" {
+        format!(
+            "  {service}: converted into {place} ({} files, {}, every file hashed; aside copy removed)",
+            crate::fmt::count(number("entries")),
+            crate::fmt::bytes(number("bytes"))
+        )
+    } else {
+        format!("  {service}: {action} ({place})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_row_reads_as_one_line() {
+        let row = Row::of(
+            "service",
+            &serde_json::json!({"service": "web", "action": "converted", "dataset": "tank/a/web",
+                "dir": "/srv/a/web", "entries": 12, "bytes": 2048}),
+        );
+        assert_eq!(
+            row_line(&row),
+            "  web: converted into tank/a/web at /srv/a/web (12 files, 2 KiB, every file hashed; aside copy removed)"
+        );
     }
 }
