@@ -435,6 +435,18 @@ fn open_files_are_refused_with_the_pid_and_hostile_names_with_the_rule() {
         err.contains(&format!("{}/api", s.parent)) && err.contains("exists already"),
         "{err}"
     );
+    // A plain directory holding a mounted dataset.
+    std::fs::create_dir_all(s.appdata.join("outer")).unwrap();
+    s.pool.zfs([
+        "create",
+        "-o",
+        &format!("mountpoint={}", s.appdata.join("outer/inner").display()),
+        &s.pool.dataset("inner"),
+    ]);
+    let out = s.run("local", &["outer"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds a mounted filesystem"), "{err}");
     // A node without appdata.
     let bare = s.sb.root.join("bare.toml");
     std::fs::write(

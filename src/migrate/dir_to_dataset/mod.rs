@@ -376,7 +376,11 @@ impl DirToDataset {
             return Ok(format!("{name}: {done}"));
         }
         Ok(match next {
-            Next::Done | Next::FinishRemoval => format!(
+            Next::FinishRemoval => format!(
+                "{name}: nothing to undo: converted and verified (dataset {} holds the files); its aside copy {} was being removed: resume the job to finish",
+                place.dataset, place.removing
+            ),
+            Next::Done => format!(
                 "{name}: nothing to undo: converted and verified, the aside copy removed; dataset {} holds the files",
                 place.dataset
             ),

@@ -108,6 +108,8 @@ pub struct State {
     pub dataset: Option<Dataset>,
     /// Another dataset mounted on the directory (`name`).
     pub other_at_dir: Option<String>,
+    /// Filesystems mounted inside the directory (or the aside copy).
+    pub mounts_inside: Vec<String>,
 }
 
 /// What an item does next.
@@ -177,6 +179,12 @@ pub fn next(place: &Place, state: &State, token: &str, node: &str) -> Next {
             place.removing, place.removing
         ));
     }
+    if aside && !state.mounts_inside.is_empty() {
+        return Next::Refuse(format!(
+            "{} on node {node} holds a mounted filesystem ({}); unmount it before resuming",
+            place.aside, state.mounts_inside[0]
+        ));
+    }
     if aside {
         return match state.dir {
             Entry::Absent | Entry::Empty => Next::Create,
@@ -188,6 +196,11 @@ pub fn next(place: &Place, state: &State, token: &str, node: &str) -> Next {
     }
     if let Some(other) = &state.other_at_dir {
         return Next::AlreadyDataset(other.clone());
+    }
+    if let Some(first) = state.mounts_inside.first() {
+        return Next::Refuse(format!(
+            "{dir} on node {node} holds a mounted filesystem ({first}); moving it aside would carry that mount along: unmount it, or convert it on its own"
+        ));
     }
     match state.dir {
         Entry::Full | Entry::Empty => Next::Start,
@@ -261,13 +274,60 @@ done"#;
         .iter()
         .find(|(n, m)| *n != place.dataset && same(m, &place.dir))
         .map(|(n, _)| n.clone());
+    // A plain directory (or its aside copy) must not carry a mount along.
+    let mounts_inside = if dataset.is_some() {
+        Vec::new()
+    } else {
+        let mounts = runner.run(&["cat".to_string(), "/proc/self/mounts".to_string()])?;
+        mounted_under(&mounts.stdout, &[&place.dir, &place.aside])
+    };
     Ok(State {
         dir,
         aside,
         removing,
         dataset,
         other_at_dir,
+        mounts_inside,
     })
+}
+
+/// Mount points in `/proc/self/mounts` text strictly inside any of `dirs`.
+pub fn mounted_under(mounts: &str, dirs: &[&str]) -> Vec<String> {
+    mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .map(unescape)
+        .filter(|m| {
+            dirs.iter()
+                .any(|d| m.starts_with(&format!("{}/", d.trim_end_matches('/'))))
+        })
+        .collect()
+}
+
+/// `/proc/self/mounts` writes space, tab, newline and backslash as `\ooo`.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push(
+                    d.iter()
+                        .fold(0u8, |v, c| v.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -285,6 +345,7 @@ mod tests {
             removing,
             dataset: ds,
             other_at_dir: None,
+            mounts_inside: Vec::new(),
         }
     }
 
@@ -364,6 +425,14 @@ mod tests {
         let mut s = state(Full, Absent, Absent, None);
         s.other_at_dir = Some("pool2/web".into());
         assert_eq!(n(s), Next::AlreadyDataset("pool2/web".into()));
+        let mut s = state(Full, Absent, Absent, None);
+        s.mounts_inside = vec!["/srv/appdata/web/db".into()];
+        assert!(matches!(n(s), Next::Refuse(w) if w.contains("/srv/appdata/web/db")));
+        let mounts = "tank/a /srv/appdata zfs rw 0 0\ntank/b /srv/appdata/web\\040x/db zfs rw 0 0\ntank/c /srv/appdata/web zfs rw 0 0\n";
+        assert_eq!(
+            mounted_under(mounts, &["/srv/appdata/web x", "/srv/appdata/web"]),
+            ["/srv/appdata/web x/db"]
+        );
     }
 
     #[test]
