@@ -668,3 +668,48 @@ fn beside_the_pool_a_service_converts_and_one_whose_xattrs_the_dataset_refuses_i
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_writer_during_the_copy_is_caught_by_verification_and_the_service_put_back() {
+    let Some(s) = Setup::new("dir-to-dataset with a live writer", 256, None) else {
+        return;
+    };
+    let web = s.appdata.join("web");
+    fill(&web, 2_000_000);
+    let log = web.join("conf/live.log");
+    std::fs::write(&log, "start\n").unwrap();
+    // Appends through a descriptor it keeps: it follows the file aside and back.
+    let mut writer = std::process::Command::new("sh")
+        .args([
+            "-c",
+            r#"exec 3>>"$1"; i=0; while :; do i=$((i+1)); echo "line $i" >&3; sleep 0.005; done"#,
+            "sh",
+        ])
+        .arg(&log)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = s.run("local", &["web"], &["--force"]);
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let failed: Vec<Value> = events(&out)
+        .into_iter()
+        .filter(|e| e["event"] == "item_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", show(&out));
+    let reason = failed[0]["reason"].as_str().unwrap();
+    support::say(&format!("failure reported: {reason}"));
+    assert!(
+        reason.contains("conf/live.log") && reason.contains("put back"),
+        "{reason}"
+    );
+    assert!(!s.exists(&format!("{}/web", s.parent)));
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("start\nline 1\n") && text.lines().count() > 10);
+    assert_eq!(
+        std::fs::read(web.join("data/blob.bin")).unwrap().len(),
+        2_000_000
+    );
+}
