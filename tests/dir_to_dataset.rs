@@ -241,6 +241,13 @@ fn converts_a_service_on(node: &str, s: &Setup) {
     );
     mounted_at(&format!("{}/web", s.parent), &web);
     mounted_at(&db, &s.appdata.join("db"));
+    let snaps = run(tool_cmd(
+        "zfs",
+        [
+            "list", "-H", "-t", "snapshot", "-o", "name", "-r", &s.parent,
+        ],
+    ));
+    assert_eq!(snaps.trim(), "", "the flush snapshot is gone");
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
     same_tree(&before, &web, xattr);
     assert!(!Path::new("pwned").exists() && !s.appdata.join("pwned").exists());

@@ -271,7 +271,7 @@ impl DirToDataset {
             }
             steps::create(runner, place, token, explicit)?;
             steps::copy(runner, place)?;
-            steps::flush(runner, &place.dir)
+            steps::flush(runner, place, token)
         };
         attempt().map_err(|e| self.put_back(runner, place, e))
     }
@@ -471,7 +471,12 @@ impl Migration for DirToDataset {
                 p.aside,
                 p.dir
             ));
-            out.push(format!("sync -f {}; sync", p.dir));
+            out.push(format!(
+                "sync -f {}; sync; zfs snapshot {}@{} and destroy it (waits for the data to reach the disks)",
+                p.dir,
+                p.dataset,
+                steps::flush_snapshot(&self.params.token)
+            ));
             out.push(format!(
                 "compare {} with {} (every file hashed); on any difference or failure: zfs destroy {}, mv -T {} {}",
                 p.aside, p.dir, p.dataset, p.aside, p.dir

@@ -90,11 +90,27 @@ pub fn copy(runner: &NodeRunner, place: &Place) -> Result<(), String> {
     run_ok(runner, &argv).map(|_| ())
 }
 
-/// Flush the dataset's filesystem (`sync -f DIR`: syncfs), then everything
-/// (`sync`): zfs-fuse has no `zpool sync`.
-pub fn flush(runner: &NodeRunner, dir: &str) -> Result<(), String> {
-    run_ok(runner, &words(&["sync", "-f", dir]))?;
-    run_ok(runner, &words(&["sync"])).map(|_| ())
+/// The snapshot [`flush`] takes and destroys at once.
+pub fn flush_snapshot(token: &str) -> String {
+    format!("cutover-flush-{token}")
+}
+
+/// Make the copy durable: `sync -f DIR` and `sync` push the kernel's dirty
+/// pages to the filesystem (on zfs-fuse, to its daemon); a snapshot, taken
+/// and destroyed at once, then waits for the transaction group holding
+/// every earlier write to reach the disks (ZFS takes snapshots in syncing
+/// context) — zfs-fuse has no `zpool sync`.
+pub fn flush(runner: &NodeRunner, place: &Place, token: &str) -> Result<(), String> {
+    run_ok(runner, &words(&["sync", "-f", &place.dir]))?;
+    run_ok(runner, &words(&["sync"]))?;
+    let zfs = NodeZfs::new(runner);
+    let snap = flush_snapshot(token);
+    let full = format!("{}@{snap}", place.dataset);
+    if zfs.exists(&full)? {
+        zfs.destroy(&full, false)?;
+    }
+    zfs.snapshot(&place.dataset, &snap, &[])?;
+    zfs.destroy(&full, false)
 }
 
 /// Remove the verified aside copy: renamed first (so a crash mid-removal
@@ -123,6 +139,11 @@ pub fn destroy_ours(runner: &NodeRunner, place: &Place, token: &str) -> Result<b
             place.dataset,
             created.as_deref().unwrap_or("unset")
         ));
+    }
+    // A flush snapshot a kill left behind would keep the dataset.
+    let flushed = format!("{}@{}", place.dataset, flush_snapshot(token));
+    if zfs.exists(&flushed)? {
+        zfs.destroy(&flushed, false)?;
     }
     zfs.destroy(&place.dataset, false)?;
     Ok(true)
