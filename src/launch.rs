@@ -113,7 +113,7 @@ pub fn sources_for(state: &Path, args: &ConsoleArgs) -> crate::error::Result<Sou
         // Names unique among these sources, as the inventory makes them.
         let name = taken.free_name(&source);
         let target = match (args.target.get(i), &target_root) {
-            (Some(t), _) => Some(absolute(t)),
+            (Some(t), _) => Some(kind.target_of(t)),
             (None, Some(root)) => Some(root.join(&name)),
             (None, None) => None,
         };

@@ -141,6 +141,12 @@ pub trait Kind: Send + Sync + 'static {
         let _ = (name, path, target);
         Vec::new()
     }
+    /// How a target given on the command line or in the console is kept.
+    /// Default: a path, made absolute (so journalled jobs resume from any
+    /// directory); a kind whose targets are names (a ZFS dataset) keeps them.
+    fn target_of(&self, given: &std::path::Path) -> std::path::PathBuf {
+        std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf())
+    }
     /// The runs the console offers on the kind's sources; the first is what
     /// `enter` starts.
     fn modes(&self) -> &'static [RunMode] {

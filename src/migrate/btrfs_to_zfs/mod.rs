@@ -8,6 +8,7 @@
 //! (`repo::Order`).
 
 mod check;
+pub mod console;
 pub mod dataset;
 pub mod discover;
 pub mod figures;
@@ -241,7 +242,7 @@ impl BtrfsToZfs {
         if state.exists && !replacing {
             dataset::continues(&state.snapshots, &names).map_err(|why| {
                 Error::bad(format!(
-                    "dataset {ds} does not continue the source: {why}; give --recreate to destroy and rebuild it (only a dataset cutover created)"
+                    "dataset {ds} does not continue the source: {why}; give --recreate (in the console: s, R) to destroy and rebuild it (only a dataset cutover created)"
                 ))
             })?;
         }
