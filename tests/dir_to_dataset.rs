@@ -426,7 +426,8 @@ fn open_files_are_refused_with_the_pid_and_hostile_names_with_the_rule() {
     // Missing directory; a dataset of that name mounted elsewhere.
     let out = s.run("local", &["nothere"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not exist"), "{err}");
     std::fs::create_dir_all(s.appdata.join("api")).unwrap();
     let elsewhere = s.sb.root.join("api-elsewhere");
     s.pool.zfs([

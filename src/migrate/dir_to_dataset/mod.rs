@@ -11,11 +11,13 @@
 //! one. `place.rs` decides an item's next step from what the node holds,
 //! so a killed job resumes from any point.
 
+mod check;
+mod describe;
 pub mod kind;
 pub mod place;
 pub mod steps;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +26,6 @@ use crate::error::{Error, Result};
 use crate::job::event::{ItemReport, Row};
 use crate::job::{Change, Item, ItemCtx, ItemError, Memo, Migration, Plan, Preview, Written};
 use crate::nodes::runner::NodeRunner;
-use crate::nodes::tree;
 use crate::nodes::zfs::NodeZfs;
 use crate::nodes::Node;
 use crate::verify::VerifyMode;
@@ -304,68 +305,6 @@ impl DirToDataset {
         ));
     }
 
-    /// Compare the aside copy with the dataset, every file hashed.
-    fn compare(
-        &self,
-        runner: &NodeRunner,
-        place: &Place,
-        report: &mut ItemReport,
-    ) -> Result<(), String> {
-        let c = tree::compare(
-            (runner, Path::new(&place.aside)),
-            (runner, Path::new(&place.dir)),
-            &self.params.verify,
-            self.params.seed,
-        )?;
-        report.files = c.entries;
-        report.bytes = c.bytes;
-        report.files_hashed = c.hashed;
-        report.warnings.extend(
-            c.notes
-                .iter()
-                .map(|n| format!("service {}: not compared: {n}", place.name)),
-        );
-        if c.equal() {
-            return Ok(());
-        }
-        Err(format!(
-            "{} (aside copy) and dataset {} differ: {}",
-            place.aside,
-            place.dataset,
-            c.summary()
-        ))
-    }
-
-    /// `cutover verify`: a service is a dataset, or its aside copy equals it.
-    fn verify_only_item(
-        &self,
-        runner: &NodeRunner,
-        place: &Place,
-        report: &mut ItemReport,
-    ) -> Result<(), ItemError> {
-        let (state, next) = self.next(runner, place).map_err(ItemError)?;
-        if state.aside != Entry::Absent && state.dataset.is_some() {
-            self.compare(runner, place, report).map_err(ItemError)?;
-            self.row(report, place, &place.dataset, "copy equals aside copy");
-            return Ok(());
-        }
-        match next {
-            Next::AlreadyDataset(ds) => {
-                self.row(report, place, &ds, "is a dataset");
-                Ok(())
-            }
-            Next::Done | Next::FinishRemoval => {
-                self.row(report, place, &place.dataset, "is a dataset");
-                Ok(())
-            }
-            Next::Refuse(why) => Err(ItemError(why)),
-            _ => Err(ItemError(format!(
-                "service {}: {} is not a dataset yet",
-                place.name, place.dir
-            ))),
-        }
-    }
-
     /// Undo one service; what was done, in words.
     fn rollback_one(&self, runner: &NodeRunner, place: &Place) -> Result<String> {
         let name = &place.name;
@@ -445,88 +384,7 @@ impl Migration for DirToDataset {
     }
 
     fn describe_item(&self, item: &Item) -> Vec<String> {
-        let runner = self.runner();
-        let place = self.place(&item.key);
-        let next = match self.next(&runner, &place) {
-            Ok((_, next)) => next,
-            Err(e) => return vec![format!("cannot look at the service: {e}")],
-        };
-        let p = &place;
-        let mut out = Vec::new();
-        let copy_steps = |out: &mut Vec<String>| {
-            let mp = if self.explicit_mountpoint.get().copied().unwrap_or(true) {
-                format!(" -o mountpoint={}", p.dir)
-            } else {
-                String::new()
-            };
-            out.push(format!(
-                "zfs create -o {}={}{mp} {}",
-                place::CREATED,
-                self.params.token,
-                p.dataset
-            ));
-            out.push(format!(
-                "rsync {} {}/ {}/",
-                steps::RSYNC.join(" "),
-                p.aside,
-                p.dir
-            ));
-            out.push(format!(
-                "sync -f {}; sync; zfs snapshot {}@{} and destroy it (waits for the data to reach the disks)",
-                p.dir,
-                p.dataset,
-                steps::flush_snapshot(&self.params.token)
-            ));
-            out.push(format!(
-                "compare {} with {} (every file hashed); on any difference or failure: zfs destroy {}, mv -T {} {}",
-                p.aside, p.dir, p.dataset, p.aside, p.dir
-            ));
-            out.push(format!(
-                "mv -T {} {}; rm -rf {}",
-                p.aside, p.removing, p.removing
-            ));
-        };
-        if matches!(next, Next::Start | Next::Create | Next::Redo) {
-            match self.busy(&runner, p) {
-                Ok(h) if !h.is_empty() => out.push(format!(
-                    "open files under {}: {}; {}",
-                    p.dir,
-                    steps::show_holders(&h),
-                    if self.params.force {
-                        "--force: converted anyway"
-                    } else {
-                        "refused unless --force"
-                    }
-                )),
-                Ok(_) => out.push(format!("no process holds files open under {}", p.dir)),
-                Err(e) => out.push(format!("cannot list open files: {e}")),
-            }
-        }
-        match next {
-            Next::AlreadyDataset(ds) => out.push(format!(
-                "{} already is dataset {ds}'s mountpoint: nothing to do",
-                p.dir
-            )),
-            Next::Done => out.push(format!(
-                "converted by this job already (dataset {}): nothing to do",
-                p.dataset
-            )),
-            Next::FinishRemoval => out.push(format!("rm -rf {} (verified earlier)", p.removing)),
-            Next::Start => {
-                out.push(format!("mv -T {} {}", p.dir, p.aside));
-                copy_steps(&mut out);
-            }
-            Next::Create => copy_steps(&mut out),
-            Next::Redo => {
-                out.push(format!(
-                    "zfs destroy {} (made by this job, copy unverified)",
-                    p.dataset
-                ));
-                copy_steps(&mut out);
-            }
-            Next::Refuse(why) => out.push(format!("refused: {why}")),
-        }
-        out
+        self.describe(item)
     }
 
     fn run_item(&self, item: &Item, ctx: &ItemCtx) -> Result<Written, ItemError> {
