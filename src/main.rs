@@ -7,7 +7,6 @@ use cutover::cli::{Cli, Command};
 fn main() {
     let cli = Cli::parse();
     cutover::nodes::set_flag(cli.nodes.clone());
-    cutover::nodes::set_state_flag(cli.state_dir.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

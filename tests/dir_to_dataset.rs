@@ -428,6 +428,13 @@ fn open_files_are_refused_with_the_pid_and_hostile_names_with_the_rule() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does not exist"), "{err}");
+    // Without --nodes: nodes.toml in the state directory given with --state-dir.
+    std::fs::create_dir_all(&s.sb.state).unwrap();
+    std::fs::copy(&s.nodes, s.sb.state.join("nodes.toml")).unwrap();
+    let out =
+        s.sb.cutover(&["run", KIND, "--node", "local", "--service", "nothere"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothere does not exist"), "{err}");
     std::fs::create_dir_all(s.appdata.join("api")).unwrap();
     let elsewhere = s.sb.root.join("api-elsewhere");
     s.pool.zfs([

@@ -17,25 +17,11 @@ use std::sync::OnceLock;
 pub use file::{Node, LOCAL};
 
 static NODES_FLAG: OnceLock<Option<PathBuf>> = OnceLock::new();
-static STATE_FLAG: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// Remember the global `--nodes FILE` for this process (set once, by the
 /// command line).
 pub fn set_flag(flag: Option<PathBuf>) {
     let _ = NODES_FLAG.set(flag);
-}
-
-/// Remember the global `--state-dir` for this process (set once, by the
-/// command line), for kinds whose jobs reach nodes ([`state_dir`]).
-pub fn set_state_flag(flag: Option<PathBuf>) {
-    let _ = STATE_FLAG.set(flag);
-}
-
-/// The state directory of this process: `--state-dir`, else as
-/// [`crate::state_dir::resolve`] finds it (a kind's job loads the nodes
-/// and keeps its SSH connections there).
-pub fn state_dir() -> crate::error::Result<PathBuf> {
-    crate::state_dir::resolve(STATE_FLAG.get().cloned().flatten())
 }
 
 /// The nodes of this process: `--nodes FILE`, else `nodes.toml` in `state_dir`.

@@ -1,5 +1,7 @@
 //! dir-to-dataset as the command line and the front ends see it.
 
+use std::path::PathBuf;
+
 use clap::{ArgMatches, Args};
 
 use super::{DirToDataset, Params, KIND};
@@ -63,8 +65,11 @@ impl Kind for DirToDatasetKind {
 
     fn build(&self, args: &ArgMatches, common: &CommonArgs, verify_only: bool) -> Result<Built> {
         let a: DirToDatasetArgs = typed(args)?;
-        let state_dir = crate::nodes::state_dir()?;
-        let nodes = crate::nodes::load(&state_dir)?;
+        // The global flags, as clap hands them to every subcommand.
+        let global = |id: &str| args.try_get_one::<PathBuf>(id).ok().flatten().cloned();
+        let state_dir = crate::state_dir::resolve(global("state_dir"))?;
+        let nodes_file = global("nodes_file");
+        let nodes = super::load_nodes(nodes_file.as_deref(), &state_dir)?;
         let node = crate::nodes::file::find(&nodes, &a.node)?.clone();
         let missing = |key: &str| {
             Error::bad(format!(
@@ -94,6 +99,8 @@ impl Kind for DirToDatasetKind {
             token: super::new_token(),
             appdata,
             dataset,
+            state_dir: state_dir.clone(),
+            nodes_file,
         };
         let job = DirToDataset::new(params, node, state_dir, verify_only);
         job.check()?;

@@ -17,7 +17,7 @@ pub mod kind;
 pub mod place;
 pub mod steps;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,12 @@ pub struct Params {
     pub appdata: String,
     /// The node's parent dataset when the job was made.
     pub dataset: String,
+    /// The state directory the job was made in (its nodes inventory, its
+    /// SSH connections).
+    pub state_dir: PathBuf,
+    /// The nodes file given with `--nodes`, if one was.
+    #[serde(default)]
+    pub nodes_file: Option<PathBuf>,
 }
 
 /// A fresh token for a new job: unique per process and moment.
@@ -89,6 +95,15 @@ pub struct DirToDataset {
     explicit_mountpoint: OnceLock<bool>,
 }
 
+/// The nodes: from `file` (the journalled `--nodes`), else as this
+/// process finds them (its `--nodes`, else `nodes.toml` in `state_dir`).
+pub fn load_nodes(file: Option<&Path>, state_dir: &Path) -> Result<Vec<Node>> {
+    match file {
+        Some(f) => crate::nodes::file::load(Some(f), state_dir),
+        None => crate::nodes::load(state_dir),
+    }
+}
+
 /// An operator-facing error from a node's command.
 fn bad(e: String) -> Error {
     Error::bad(e)
@@ -112,12 +127,13 @@ impl DirToDataset {
     }
 
     /// Rebuild from journalled parameters (`resume`, `rollback`): the node
-    /// from today's inventory, its appdata and dataset as journalled.
+    /// from today's inventory (the nodes file the job was made with, if
+    /// one was given), its appdata and dataset as journalled.
     pub fn from_params(value: &serde_json::Value) -> Result<Self> {
         let params: Params = crate::job::journalled_params(KIND, value)?;
-        let state_dir = crate::nodes::state_dir()?;
-        let nodes = crate::nodes::load(&state_dir)?;
+        let nodes = load_nodes(params.nodes_file.as_deref(), &params.state_dir)?;
         let node = crate::nodes::file::find(&nodes, &params.node)?.clone();
+        let state_dir = params.state_dir.clone();
         Ok(DirToDataset::new(params, node, state_dir, false))
     }
 
