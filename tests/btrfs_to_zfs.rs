@@ -624,3 +624,58 @@ fn the_console_recreates_a_dataset_only_after_its_name_is_typed() {
     tmux.keys(&["q"]);
     let _ = tmux.cmd(&["kill-session", "-t", "theirs"]);
 }
+
+/// `cutover demo` offers its repository of snapshots when ZFS runs here:
+/// the repository migrates into the demo's own pool, all verified, and the
+/// pool is gone when the demo quits.
+#[test]
+fn the_demo_migrates_its_repository_into_its_own_pool() {
+    if !require(
+        "the demo's repository",
+        all([ZfsPool::prerequisites(), support::skip::tools(&["tmux"])]),
+    ) || !support::tmux::tmux_installed()
+    {
+        return;
+    }
+    // Holding a pool keeps the fixtures' daemon running for the demo.
+    let _pool = ZfsPool::new(64);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tmux = support::tmux::Tmux::new(tmp.path().join("demo.sock"), "demo");
+    let launch = format!(
+        "{} demo --dir {}",
+        support::cli::bin(),
+        tmp.path().join("sandbox").display()
+    );
+    tmux.start(130, 40, &launch);
+    wait_for(&tmux, "6 snapshots");
+    let pid_pool = |tmux: &support::tmux::Tmux| {
+        let screen = tmux.screen();
+        screen
+            .split_whitespace()
+            .find(|w| w.starts_with("cutover-demo-"))
+            .map(|w| w.split('/').next().unwrap_or(w).to_string())
+    };
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", "repository"]);
+    tmux.keys(&["Enter", "Space", "Enter"]);
+    wait_for(&tmux, "all verified (6 items)");
+    let pool = pid_pool(&tmux).expect("the demo's pool on the screen");
+    let listed = std::process::Command::new("zpool")
+        .args(["list", "-H", "-o", "name"])
+        .output()
+        .expect("zpool");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&pool));
+    tmux.keys(&["q"]);
+    let gone = support::wait_until(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(200),
+        || {
+            std::process::Command::new("zpool")
+                .args(["list", "-H", "-o", "name"])
+                .output()
+                .is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).contains(&pool))
+        },
+    );
+    assert!(gone, "the demo's pool {pool} is destroyed when it quits");
+    let _ = tmux.cmd(&["kill-session", "-t", "demo"]);
+}

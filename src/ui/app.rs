@@ -1025,10 +1025,15 @@ fn clamp_selection_cursor(state: &mut State) {
 
 fn select(state: &mut State) {
     let idx = match state.focus {
-        Pane::Sources => Some(state.cursor.sources),
+        // Only a source the filter shows can be picked.
+        Pane::Sources => Some(state.cursor.sources).filter(|i| state.shown_sources().contains(i)),
         Pane::Selection => state.selected().get(state.cursor.selection).copied(),
         _ => None,
     };
+    if state.focus == Pane::Sources && idx.is_none() {
+        state.status = Some("no source is shown: esc clears the filter".into());
+        return;
+    }
     let Some(src) = idx.and_then(|i| state.sources.get_mut(i)) else {
         state.status = Some("space selects in the Sources pane (tab to it)".into());
         return;

@@ -74,6 +74,9 @@ pub struct ConsoleConfig {
     /// Called once when the operator starts a final sync: the cutover window
     /// opens (the demo's writer stops writing).
     pub window_opens: Option<WindowOpens>,
+    /// Lines for the log as the console opens (the demo: what it could
+    /// not set up, and what that needs).
+    pub notes: Vec<String>,
 }
 
 /// What happens when the cutover window opens.
@@ -210,6 +213,9 @@ impl Runner {
         if self.cfg.runbook.is_some() {
             self.interrupt_running_steps();
             self.send_checklist();
+        }
+        for note in &self.cfg.notes {
+            tracing::warn!("{note}");
         }
         if self.cfg.discover_later {
             state.status = Some(super::app::COUNTING.into());
