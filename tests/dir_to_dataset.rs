@@ -728,3 +728,38 @@ fn a_writer_during_the_copy_is_caught_by_verification_and_the_service_put_back()
         2_000_000
     );
 }
+
+#[test]
+fn killed_while_removing_the_verified_aside_copy_then_resume_finishes_the_removal() {
+    let Some(s) = Setup::new("dir-to-dataset resume mid-removal", 512, None) else {
+        return;
+    };
+    let before = killed_mid_copy(&s);
+    // Bring the node to where a kill during the removal leaves it: the
+    // copy complete and verified, the aside copy renamed and half removed.
+    let web = s.appdata.join("web");
+    let aside = s
+        .leftovers()
+        .into_iter()
+        .find(|n| n.contains("cutover-aside-"))
+        .unwrap();
+    let removing = s
+        .appdata
+        .join(aside.replace("cutover-aside-", "cutover-removing-"));
+    run(tool_cmd("rsync", ["-aHAXS", "--numeric-ids", "--delete"])
+        .arg(format!("{}/", s.appdata.join(&aside).display()))
+        .arg(format!("{}/", web.display())));
+    std::fs::rename(s.appdata.join(&aside), &removing).unwrap();
+    std::fs::remove_dir_all(removing.join("many")).unwrap();
+    let resumed = s.cutover(&["resume", "--json", "1"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", show(&resumed));
+    assert_eq!(
+        actions(&resumed),
+        [("web".to_string(), "converted".to_string())],
+        "{}",
+        show(&resumed)
+    );
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    mounted_at(&format!("{}/web", s.parent), &web);
+    same_tree(&before, &web, false);
+}
