@@ -66,7 +66,11 @@ impl Kind for DirToDatasetKind {
     fn build(&self, args: &ArgMatches, common: &CommonArgs, verify_only: bool) -> Result<Built> {
         let a: DirToDatasetArgs = typed(args)?;
         // The global flags, as clap hands them to every subcommand.
-        let global = |id: &str| args.try_get_one::<PathBuf>(id).ok().flatten().cloned();
+        // Absolute, so a resume from another directory finds them.
+        let global = |id: &str| {
+            let given = args.try_get_one::<PathBuf>(id).ok().flatten()?;
+            Some(std::path::absolute(given).unwrap_or_else(|_| given.clone()))
+        };
         let state_dir = crate::state_dir::resolve(global("state_dir"))?;
         let nodes_file = global("nodes_file");
         let nodes = super::load_nodes(nodes_file.as_deref(), &state_dir)?;
