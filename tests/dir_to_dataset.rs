@@ -583,6 +583,11 @@ fn sigkill_mid_copy_then_resume_converts_the_service_whole() {
         "{}",
         show(&resumed)
     );
+    // rsync's progress reached the job's counters while it copied.
+    let streamed = events(&resumed).iter().any(|e| {
+        e["event"] == "progress" && e["files_done"] == 0 && e["bytes_done"].as_u64() > Some(0)
+    });
+    assert!(streamed, "{}", show(&resumed));
     let web = s.appdata.join("web");
     mounted_at(&format!("{}/web", s.parent), &web);
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());

@@ -235,17 +235,21 @@ impl DirToDataset {
         })
     }
 
-    /// Entries and bytes under `path` on the node (`du`), 0 when unknown.
+    /// Entries and bytes of content under `path` on the node (`du`), 0
+    /// when unknown.
     fn count(&self, runner: &NodeRunner, path: &str) -> (u64, u64) {
-        let du = |flag: &str| {
+        let du = |flags: &[&str]| {
+            let mut argv: Vec<String> = ["du", "-s"].iter().map(|s| s.to_string()).collect();
+            argv.extend(flags.iter().map(|s| s.to_string()));
+            argv.push(path.to_string());
             runner
-                .run(&["du".into(), "-s".into(), flag.into(), path.to_string()])
+                .run(&argv)
                 .ok()
                 .filter(|r| r.code == 0)
                 .and_then(|r| crate::nodes::services::du_number(&r.stdout))
                 .unwrap_or(0)
         };
-        (du("--inodes"), du("-B1"))
+        (du(&["--inodes"]), du(&["--apparent-size", "-B1"]))
     }
 
     /// The processes holding files under the places of a service that exist.
@@ -278,19 +282,31 @@ impl DirToDataset {
         Ok(())
     }
 
-    /// Create, copy back and flush; on failure, put the service back.
-    fn write(&self, runner: &NodeRunner, place: &Place, redo: bool) -> Result<(), ItemError> {
+    /// Create, copy back and flush; on failure, put the service back. The
+    /// bytes counted into the job's progress while copying.
+    fn write(
+        &self,
+        runner: &NodeRunner,
+        place: &Place,
+        redo: bool,
+        ctx: &ItemCtx,
+    ) -> Result<u64, ItemError> {
         let explicit = self.explicit_mountpoint.get().copied().unwrap_or(true);
         let token = &self.params.token;
-        let attempt = || -> Result<(), String> {
+        let mut shown = 0;
+        let mut attempt = || -> Result<(), String> {
             if redo {
                 steps::destroy_ours(runner, place, token)?;
             }
             steps::create(runner, place, token, explicit)?;
-            steps::copy(runner, place)?;
+            steps::copy(runner, place, |bytes| {
+                ctx.progress.add(0, bytes.saturating_sub(shown));
+                shown = shown.max(bytes);
+            })?;
             steps::flush(runner, place, token)
         };
-        attempt().map_err(|e| self.put_back(runner, place, e))
+        attempt().map_err(|e| self.put_back(runner, place, e))?;
+        Ok(shown)
     }
 
     /// The item's error after putting the service back as it was.
@@ -407,6 +423,7 @@ impl Migration for DirToDataset {
         let runner = self.runner();
         let place = self.place(&item.key);
         let (_, next) = self.next(&runner, &place).map_err(ItemError)?;
+        let mut shown = 0;
         let mut report = ItemReport {
             files: item.files,
             bytes: item.bytes,
@@ -418,11 +435,11 @@ impl Migration for DirToDataset {
             Next::Start => {
                 self.check_open(&runner, &place, &mut report)?;
                 steps::aside(&runner, &place).map_err(ItemError)?;
-                self.write(&runner, &place, false)?;
+                shown = self.write(&runner, &place, false, ctx)?;
             }
             Next::Create | Next::Redo => {
                 self.check_open(&runner, &place, &mut report)?;
-                self.write(&runner, &place, next == Next::Redo)?;
+                shown = self.write(&runner, &place, next == Next::Redo, ctx)?;
             }
         }
         if !matches!(
@@ -430,8 +447,9 @@ impl Migration for DirToDataset {
             Next::AlreadyDataset(_) | Next::Done | Next::FinishRemoval
         ) {
             report.files_transferred = item.files;
-            report.bytes_transferred = item.bytes;
-            ctx.progress.add(item.files, item.bytes);
+            report.bytes_transferred = item.bytes.max(shown);
+            ctx.progress
+                .add(item.files, item.bytes.saturating_sub(shown));
         }
         Ok(Written { report, memo: None })
     }

@@ -81,13 +81,74 @@ pub fn create(
     Ok(())
 }
 
-/// Copy the aside directory back into the mounted dataset.
-pub fn copy(runner: &NodeRunner, place: &Place) -> Result<(), String> {
+/// Copy the aside directory back into the mounted dataset; `progress` is
+/// told the bytes copied so far as rsync reports them (`--info=progress2`).
+pub fn copy(
+    runner: &NodeRunner,
+    place: &Place,
+    mut progress: impl FnMut(u64),
+) -> Result<(), String> {
+    use std::io::BufRead;
     let mut argv = vec!["rsync".to_string()];
     argv.extend(RSYNC.iter().map(|s| s.to_string()));
+    argv.extend([
+        "--info=progress2".to_string(),
+        "--no-inc-recursive".to_string(),
+    ]);
     argv.push(format!("{}/", place.aside));
     argv.push(format!("{}/", place.dir));
-    run_ok(runner, &argv).map(|_| ())
+    let node = &runner.node().name;
+    let reader = runner
+        .expression(&argv)?
+        .stdin_null()
+        .stderr_capture()
+        .unchecked()
+        .reader()
+        .map_err(|e| format!("node {node}: cannot start rsync: {e}"))?;
+    let mut lines = std::io::BufReader::new(&reader);
+    let mut chunk = Vec::new();
+    // progress2 rewrites one line with '\r'.
+    while lines
+        .read_until(b'\r', &mut chunk)
+        .map_err(|e| format!("node {node}: reading rsync's progress: {e}"))?
+        > 0
+    {
+        if let Some(bytes) = progress_bytes(&String::from_utf8_lossy(&chunk)) {
+            progress(bytes);
+        }
+        chunk.clear();
+    }
+    let out = reader
+        .try_wait()
+        .map_err(|e| format!("node {node}: rsync: {e}"))?
+        .ok_or_else(|| format!("node {node}: rsync did not end"))?;
+    let code = out.status.code().unwrap_or(-1);
+    if code == 0 {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let (255, Some(ssh)) = (code, &runner.node().ssh) {
+        return Err(crate::nodes::runner::ssh_failure(node, ssh, &stderr));
+    }
+    let line: Vec<String> = argv
+        .iter()
+        .map(|w| crate::nodes::runner::quote(w))
+        .collect();
+    Err(format!(
+        "node {node}: `{}` failed (exit {code}): {}",
+        line.join(" "),
+        last_lines(&stderr)
+    ))
+}
+
+/// The bytes copied so far in one `--info=progress2` line
+/// (`  1,234,567  12%  1.2MB/s  0:00:01 (xfr#3, to-chk=0/9)`).
+fn progress_bytes(line: &str) -> Option<u64> {
+    line.split_whitespace()
+        .next()?
+        .replace(',', "")
+        .parse()
+        .ok()
 }
 
 /// The snapshot [`flush`] takes and destroys at once.
@@ -271,6 +332,11 @@ mod tests {
         assert_eq!(h.len(), 2);
         assert_eq!(show_holders(&h), "pid 12 (sleep), pid 345 (my prog)");
         assert_eq!(last_lines("a\nb\nc\nd\n"), "b | c | d");
+        assert_eq!(
+            progress_bytes("\n     1,234,567  12%    1.18MB/s    0:00:01 (xfr#3, to-chk=0/9)"),
+            Some(1_234_567)
+        );
+        assert_eq!(progress_bytes("sending incremental file list"), None);
         assert_eq!(glob_escape("/srv/a[1]*?\\b"), "/srv/a\\[1\\]\\*\\?\\\\b");
     }
 }
