@@ -422,6 +422,9 @@ impl Migration for DirToDataset {
     fn run_item(&self, item: &Item, ctx: &ItemCtx) -> Result<Written, ItemError> {
         let runner = self.runner();
         let place = self.place(&item.key);
+        if ctx.cancelled() {
+            return Err(ItemError("cancelled before it started".into()));
+        }
         let (_, next) = self.next(&runner, &place).map_err(ItemError)?;
         let mut shown = 0;
         let mut report = ItemReport {
