@@ -768,3 +768,29 @@ fn killed_while_removing_the_verified_aside_copy_then_resume_finishes_the_remova
     mounted_at(&format!("{}/web", s.parent), &web);
     same_tree(&before, &web, false);
 }
+
+#[test]
+fn many_services_at_once_each_converted_and_equal_to_its_copy() {
+    let Some(s) = Setup::new("dir-to-dataset many services in parallel", 512, None) else {
+        return;
+    };
+    let names: Vec<String> = (0..8).map(|i| format!("svc-{i}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        let dir = s.appdata.join(n);
+        fill(&dir, 1000 * (i + 1));
+        for f in 0..50 {
+            support::cli::write(&dir.join(format!("f/{f}")), format!("{n} {f}").as_bytes());
+        }
+        reference(&dir, &s.sb.root.join(format!("{n}.before")));
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let out = s.run("local", &refs, &["--parallel", "4"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(summary(&out)["items_verified"], 8, "{}", show(&out));
+    for n in &names {
+        let dir = s.appdata.join(n);
+        mounted_at(&format!("{}/{n}", s.parent), &dir);
+        same_tree(&s.sb.root.join(format!("{n}.before")), &dir, false);
+    }
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+}
