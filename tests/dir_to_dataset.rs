@@ -361,7 +361,10 @@ fn a_copy_that_fails_destroys_the_dataset_and_puts_the_directory_back() {
     let reason = failed[0]["reason"].as_str().unwrap();
     support::say(&format!("failure reported: {reason}"));
     assert!(
-        reason.contains("rsync") && reason.contains("put back") && reason.contains("nothing lost"),
+        reason.contains("rsync")
+            && reason.contains("quota")
+            && reason.contains("put back")
+            && reason.contains("nothing lost"),
         "{reason}"
     );
     assert!(!s.exists(&format!("{}/web", s.parent)), "{reason}");

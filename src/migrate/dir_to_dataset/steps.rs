@@ -31,15 +31,27 @@ pub fn run_ok(runner: &NodeRunner, argv: &[String]) -> Result<String, String> {
         runner.node().name,
         line.join(" "),
         ran.code,
-        last_lines(&ran.stderr)
+        complaint(&ran.stderr)
     ))
 }
 
-/// The last few lines of a command's complaint, on one line.
-fn last_lines(text: &str) -> String {
-    let lines: Vec<&str> = text.trim().lines().collect();
-    let from = lines.len().saturating_sub(3);
-    lines[from..].join(" | ")
+/// A command's complaint on one line: its first lines (the cause, as
+/// rsync prints it first) and its last (how it ended).
+fn complaint(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.len() <= 4 {
+        return lines.join(" | ");
+    }
+    format!(
+        "{} | {} | … | {}",
+        lines[0],
+        lines[1],
+        lines[lines.len() - 1]
+    )
 }
 
 /// Whether `program` runs on the node (`--version` exits 0).
@@ -137,7 +149,7 @@ pub fn copy(
     Err(format!(
         "node {node}: `{}` failed (exit {code}): {}",
         line.join(" "),
-        last_lines(&stderr)
+        complaint(&stderr)
     ))
 }
 
@@ -331,7 +343,8 @@ mod tests {
         let h = parse_holders("12 sleep\n345 my prog\nnoise\n");
         assert_eq!(h.len(), 2);
         assert_eq!(show_holders(&h), "pid 12 (sleep), pid 345 (my prog)");
-        assert_eq!(last_lines("a\nb\nc\nd\n"), "b | c | d");
+        assert_eq!(complaint("a\n\nb\nc\nd\n"), "a | b | c | d");
+        assert_eq!(complaint("a\nb\nc\nd\ne\n"), "a | b | … | e");
         assert_eq!(
             progress_bytes("\n     1,234,567  12%    1.18MB/s    0:00:01 (xfr#3, to-chk=0/9)"),
             Some(1_234_567)
