@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::place::{Entry, Next, Place};
+use super::place::{Next, Place};
 use super::DirToDataset;
 use crate::job::event::ItemReport;
 use crate::job::ItemError;
@@ -43,19 +43,15 @@ impl DirToDataset {
         ))
     }
 
-    /// `cutover verify`: a service is a dataset, or its aside copy equals it.
+    /// `cutover verify`: each service is a dataset mounted at its path (the
+    /// aside copy a conversion compares with is gone once it verified).
     pub(super) fn verify_only_item(
         &self,
         runner: &NodeRunner,
         place: &Place,
         report: &mut ItemReport,
     ) -> Result<(), ItemError> {
-        let (state, next) = self.next(runner, place).map_err(ItemError)?;
-        if state.aside != Entry::Absent && state.dataset.is_some() {
-            self.compare(runner, place, report).map_err(ItemError)?;
-            self.row(report, place, &place.dataset, "copy equals aside copy");
-            return Ok(());
-        }
+        let (_, next) = self.next(runner, place).map_err(ItemError)?;
         match next {
             Next::AlreadyDataset(ds) => {
                 self.row(report, place, &ds, "is a dataset");
