@@ -217,6 +217,11 @@ impl Runner {
         for note in &self.cfg.notes {
             tracing::warn!("{note}");
         }
+        if crate::nodes::inventory_present(&self.cfg.state_dir) {
+            state.nodes = Some(Vec::new());
+            state.nodes_probing = true;
+            self.exec(Command::ProbeNodes);
+        }
         if self.cfg.discover_later {
             state.status = Some(super::app::COUNTING.into());
             self.discover();
@@ -381,6 +386,29 @@ impl Runner {
                 tracing::warn!("runbook: rolling back phase {phase}");
                 self.rolling_back = Some(phase);
                 self.send_checklist();
+            }
+            Command::ProbeNodes => {
+                let state_dir = self.cfg.state_dir.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let probed =
+                        tokio::task::spawn_blocking(move || match crate::nodes::load(&state_dir) {
+                            Ok(nodes) => crate::nodes::probe::probe_all(&nodes, &state_dir),
+                            Err(e) => {
+                                tracing::error!("{e}");
+                                Vec::new()
+                            }
+                        })
+                        .await
+                        .unwrap_or_default();
+                    for p in probed.iter().filter(|p| !p.reachable) {
+                        match &p.why {
+                            Some(why) => tracing::warn!("{why}"),
+                            None => tracing::warn!("node {} does not answer", p.name),
+                        }
+                    }
+                    let _ = tx.send(Msg::Nodes(probed)).await;
+                });
             }
             Command::OpenReport { job } => {
                 let journal = self.cfg.journal.clone();

@@ -86,6 +86,9 @@ pub struct BtrfsToZfs {
     resuming: bool,
     planned: OnceLock<Vec<Planned>>,
     order: OnceLock<Order>,
+    /// Per dataset: the last snapshot verified whole in this process, with
+    /// the stat of each file read back (see `check::Verified`).
+    verified: std::sync::Mutex<std::collections::HashMap<String, check::Verified>>,
 }
 
 /// Where `dataset` is mounted, as an item error if it is not.
@@ -112,6 +115,7 @@ impl BtrfsToZfs {
             resuming: false,
             planned: OnceLock::new(),
             order: OnceLock::new(),
+            verified: Default::default(),
         }
     }
 
