@@ -5,3 +5,4 @@ pub mod btrfs_to_zfs;
 pub mod redb_to_sqlite;
 pub mod store_to_cas;
 pub mod tree_sync;
+pub mod zfs_transfer;

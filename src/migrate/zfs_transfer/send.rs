@@ -1,0 +1,220 @@
+//! One service by ZFS: snapshot the source (once per job), send what the
+//! target lacks — from a resume token, incrementally from the newest common
+//! snapshot, or in full — through cutover into `zfs receive -u`, mark a
+//! dataset cutover created, mount it at the target's `APPDATA/S`, sync.
+//! A failed receive leaves no half dataset: with resume tokens on both
+//! sides the partial state stays for `cutover resume`; otherwise a dataset
+//! the failed receive created is destroyed.
+
+use serde::Serialize;
+
+use super::pump::pump;
+use super::route::{send_argv, Planned, Route};
+use super::{ZfsTransfer, CREATED, JOB};
+use crate::job::event::{ItemReport, Row};
+use crate::job::{ItemCtx, ItemError};
+use crate::nodes::zfs::{newest_common, NodeZfs};
+
+/// The figures of one service's transfer (`{"event":"transfer",…}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransferRow {
+    /// The service.
+    pub service: String,
+    /// `zfs full`, `zfs incremental`, `zfs resumed`, `zfs none` (already there), `rsync`.
+    pub method: String,
+    /// The snapshot sent (zfs).
+    pub snapshot: Option<String>,
+    /// The incremental's base snapshot.
+    pub base: Option<String>,
+    /// Bytes that crossed the wire.
+    pub bytes_sent: u64,
+    /// Whether the stream was compressed (`zfs send -c`).
+    pub compressed: bool,
+    /// The rate limit at the end, bytes per second (0: none).
+    pub bwlimit: u64,
+    /// Seconds the stream took.
+    pub seconds: f64,
+}
+
+fn err(e: String) -> ItemError {
+    ItemError(e)
+}
+
+/// Send one service; its report so far.
+pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, ItemError> {
+    let Route::Zfs { src, dst, mount } = &p.route else {
+        return Err(ItemError("not a ZFS route".into()));
+    };
+    let snap = &job.params.snapshot;
+    let token = &job.params.token;
+    let rf = job.run_from();
+    let rt = job.run_to();
+    let (zf, zt) = (NodeZfs::new(&rf), NodeZfs::new(&rt));
+    let at = format!("{src}@{snap}");
+    if !zf.exists(&at).map_err(err)? {
+        zf.snapshot(src, snap, &[(JOB, token)]).map_err(err)?;
+    }
+    let a = zf.snapshots(src).map_err(err)?;
+    let ours = a
+        .iter()
+        .find(|s| &s.name == snap)
+        .ok_or_else(|| ItemError(format!("{at} vanished on node {}", job.from.name)))?
+        .guid;
+    let existed = zt.exists(dst).map_err(err)?;
+    let b = if existed {
+        zt.snapshots(dst).map_err(err)?
+    } else {
+        Vec::new()
+    };
+    let mut row = TransferRow {
+        service: p.service.clone(),
+        method: "zfs none".into(),
+        snapshot: Some(snap.clone()),
+        base: None,
+        bytes_sent: 0,
+        compressed: false,
+        bwlimit: job.limit.get(),
+        seconds: 0.0,
+    };
+    let mut report = ItemReport::default();
+    if !b.iter().any(|s| s.guid == ours) {
+        let resume_token = if existed && p.caps.resume {
+            zt.property(dst, "receive_resume_token")
+                .map_err(err)?
+                .filter(|t| !t.is_empty())
+        } else {
+            None
+        };
+        let mut base = newest_common(&a, &b).map(|s| s.name.clone());
+        let created_by = if existed {
+            zt.property(dst, CREATED).map_err(err)?
+        } else {
+            None
+        };
+        let mut fresh = !existed;
+        if existed && base.is_none() && resume_token.is_none() {
+            // Planning refused this unless --force-full on cutover's own.
+            if !job.params.force_full || created_by.is_none() {
+                return Err(ItemError(format!(
+                    "{dst} on node {} shares no snapshot with {src}; give --force-full to replace it (only a dataset cutover created)",
+                    job.to.name
+                )));
+            }
+            zt.destroy(dst, true).map_err(err)?;
+            fresh = true;
+        }
+        let send = match &resume_token {
+            Some(t) => vec!["zfs".into(), "send".into(), "-t".into(), t.clone()],
+            None => send_argv(src, snap, base.as_deref(), p.caps.compressed),
+        };
+        let mut recv = vec!["zfs".to_string(), "receive".to_string()];
+        if p.caps.resume {
+            recv.push("-s".into());
+        }
+        recv.push("-u".into());
+        // Rolled back to the base first (atime, a look around): only a
+        // dataset cutover created.
+        if base.is_some() && created_by.is_some() {
+            recv.push("-F".into());
+        }
+        recv.push(dst.clone());
+        row.method = match (&resume_token, &base) {
+            (Some(_), _) => "zfs resumed".into(),
+            (None, Some(_)) => "zfs incremental".into(),
+            (None, None) => "zfs full".into(),
+        };
+        row.compressed = p.caps.compressed && resume_token.is_none();
+        if resume_token.is_some() {
+            base = None;
+        }
+        row.base = base;
+        match pump((&rf, &send), (&rt, &recv), &job.limit, ctx) {
+            Ok(done) => {
+                row.bytes_sent = done.bytes;
+                row.seconds = done.elapsed.as_secs_f64();
+            }
+            Err(why) => {
+                let left = clean_up(&zt, dst, fresh, p.caps.resume);
+                return Err(ItemError(format!(
+                    "{src}@{snap} → node {}: {why}; {left}",
+                    job.to.name
+                )));
+            }
+        }
+        if fresh {
+            zt.set(dst, CREATED, token).map_err(err)?;
+        }
+    }
+    settle(job, &zt, dst, mount.as_deref())?;
+    row.bwlimit = job.limit.get();
+    report.bytes_transferred = row.bytes_sent;
+    report.bytes = zf
+        .numbers(&at, &["referenced"])
+        .ok()
+        .and_then(|n| n.get("referenced").copied())
+        .unwrap_or(0);
+    report.rows.push(Row::of("transfer", &row));
+    Ok(report)
+}
+
+/// After a failed stream: with resume tokens the partial state stays;
+/// otherwise a dataset the receive created (no snapshot in it) goes.
+fn clean_up(zt: &NodeZfs, dst: &str, fresh: bool, resumable: bool) -> String {
+    if resumable {
+        return "the partial receive is kept: `cutover resume JOB` continues it".into();
+    }
+    if !fresh {
+        return "the target keeps its earlier snapshots; `cutover resume JOB` sends again".into();
+    }
+    match zt.exists(dst) {
+        Ok(false) => "nothing was left on the target; `cutover resume JOB` sends again".into(),
+        Ok(true) => match zt.snapshots(dst) {
+            Ok(s) if s.is_empty() => match zt.destroy(dst, true) {
+                Ok(()) => {
+                    format!("the partial {dst} was destroyed; `cutover resume JOB` sends again")
+                }
+                Err(e) => format!("the partial {dst} could not be destroyed: {e}"),
+            },
+            _ => format!("{dst} has snapshots: kept"),
+        },
+        Err(e) => format!("cannot tell what was left on the target: {e}"),
+    }
+}
+
+/// Mount the received dataset where the target's services are, and make
+/// what was received durable.
+fn settle(
+    job: &ZfsTransfer,
+    zt: &NodeZfs,
+    dst: &str,
+    mount: Option<&std::path::Path>,
+) -> Result<(), ItemError> {
+    if let Some(m) = mount {
+        let want = m.display().to_string();
+        if zt.property(dst, "mountpoint").map_err(err)?.as_deref() != Some(want.as_str()) {
+            zt.set(dst, "mountpoint", &want).map_err(err)?;
+        }
+    }
+    if zt.property(dst, "mounted").map_err(err)?.as_deref() != Some("yes") {
+        let ran = job
+            .run_to()
+            .run(&["zfs".into(), "mount".into(), dst.into()])
+            .map_err(err)?;
+        if ran.code != 0 && !ran.stderr.contains("already mounted") {
+            return Err(ItemError(format!(
+                "node {}: zfs mount {dst} failed: {}",
+                job.to.name,
+                ran.stderr.trim()
+            )));
+        }
+    }
+    let ran = job.run_to().run(&["sync".into()]).map_err(err)?;
+    if ran.code != 0 {
+        return Err(ItemError(format!(
+            "node {}: sync failed: {}",
+            job.to.name,
+            ran.stderr.trim()
+        )));
+    }
+    Ok(())
+}
