@@ -200,8 +200,8 @@ impl ZfsTransfer {
         }
         let rf = self.run_from();
         let rt = self.run_to();
-        let a = NodeZfs::new(&rf).snapshots(src).map_err(ItemError)?;
-        let b = NodeZfs::new(&rt).snapshots(dst).map_err(ItemError)?;
+        let a = route::snapshots(&rf, src).map_err(ItemError)?;
+        let b = route::snapshots(&rt, dst).map_err(ItemError)?;
         crate::nodes::zfs::newest_common(&a, &b)
             .map(|s| s.name.clone())
             .ok_or_else(|| {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::{ZfsTransfer, CREATED, JOB};
 use crate::error::{Error, Result};
 use crate::nodes::runner::NodeRunner;
-use crate::nodes::zfs::{newest_common, NodeZfs};
+use crate::nodes::zfs::{newest_common, NodeZfs, SnapGuid};
 use crate::nodes::Node;
 
 /// What one side's `zfs send` can do, read from its usage text.
@@ -20,13 +20,15 @@ pub struct Caps {
     pub compressed: bool,
     /// `zfs send -nP` (size estimate).
     pub estimate: bool,
+    /// `zfs receive -u` (not mounted; zfs-fuse lacks it).
+    pub unmounted: bool,
 }
 
-/// The single-letter flags in `zfs send`'s usage (`[-DLPbcehnpsvw]`).
-fn send_flags(usage: &str) -> String {
+/// The single-letter flags in the usage of `zfs VERB` (`[-DLPbcehnpsvw]`).
+fn flags(usage: &str, verb: &str) -> String {
     usage
         .lines()
-        .filter(|l| l.contains("send"))
+        .filter(|l| l.trim_start().starts_with(verb))
         .filter_map(|l| {
             let at = l.find("[-")?;
             let rest = &l[at + 2..];
@@ -37,29 +39,79 @@ fn send_flags(usage: &str) -> String {
         .collect()
 }
 
-/// What `zfs send`'s usage text (printed when run without arguments) says it can do.
-pub fn caps_of(stdout: &str, stderr: &str) -> Caps {
-    let text = format!("{stdout}\n{stderr}");
-    let flags = send_flags(&text);
+/// What the usage texts of `zfs send` and `zfs receive` (printed when run
+/// without arguments) say they can do.
+pub fn caps_of(send: &str, receive: &str) -> Caps {
+    let sf = flags(send, "send");
+    let rf = flags(receive, "receive");
     Caps {
-        resume: crate::sys::zfs::send_has_resume(stdout, stderr),
-        compressed: flags.contains('c'),
-        estimate: flags.contains('n') && flags.contains('P'),
+        resume: crate::sys::zfs::send_has_resume(send, "") && rf.contains('s'),
+        compressed: sf.contains('c'),
+        estimate: sf.contains('n') && sf.contains('P'),
+        unmounted: rf.contains('u'),
     }
 }
 
-/// Probe one node's `zfs send`.
+/// Probe one node's `zfs send` and `zfs receive`.
 pub fn probe(runner: &NodeRunner) -> Result<Caps> {
-    let ran = runner
-        .run(&["zfs".to_string(), "send".to_string()])
-        .map_err(Error::bad)?;
-    if ran.code == 127 {
-        return Err(Error::bad(format!(
-            "node {}: zfs is not installed",
-            runner.node().name
-        )));
+    let mut usage = Vec::new();
+    for verb in ["send", "receive"] {
+        let ran = runner
+            .run(&["zfs".to_string(), verb.to_string()])
+            .map_err(Error::bad)?;
+        if ran.code == 127 {
+            return Err(Error::bad(format!(
+                "node {}: zfs is not installed",
+                runner.node().name
+            )));
+        }
+        usage.push(format!("{}\n{}", ran.stdout, ran.stderr));
     }
-    Ok(caps_of(&ran.stdout, &ran.stderr))
+    Ok(caps_of(&usage[0], &usage[1]))
+}
+
+/// The snapshots of `dataset` itself, oldest first, with exact guids:
+/// `zfs list` orders them, `zfs get -Hp` gives the guids (zfs-fuse's `zfs
+/// list` prints them rounded, `9.17E`).
+pub fn snapshots(runner: &NodeRunner, dataset: &str) -> std::result::Result<Vec<SnapGuid>, String> {
+    let node = &runner.node().name;
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    let ran = runner.run(&words(&[
+        "zfs", "list", "-H", "-t", "snapshot", "-o", "name", "-s", "creation", "-d", "1", dataset,
+    ]))?;
+    if ran.code != 0 {
+        return Err(format!(
+            "node {node}: zfs list {dataset} failed: {}",
+            ran.stderr.trim()
+        ));
+    }
+    let prefix = format!("{dataset}@");
+    let names: Vec<String> = ran
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(str::to_string)
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut argv = words(&["zfs", "get", "-H", "-p", "-o", "name,value", "guid"]);
+    argv.extend(names.iter().cloned());
+    let got = runner.run(&argv)?;
+    if got.code != 0 {
+        return Err(format!(
+            "node {node}: zfs get guid of {dataset}'s snapshots failed: {}",
+            got.stderr.trim()
+        ));
+    }
+    let guids = crate::nodes::zfs::parse_snap_guids(dataset, &got.stdout);
+    Ok(names
+        .iter()
+        .filter_map(|n| {
+            let name = n.strip_prefix(&prefix)?;
+            guids.iter().find(|g| g.name == name).cloned()
+        })
+        .collect())
 }
 
 /// How a service travels.
@@ -202,6 +254,7 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
                 resume: a.resume && b.resume,
                 compressed: a.compressed && b.compressed,
                 estimate: a.estimate,
+                unmounted: b.unmounted,
             };
             let (zf, zt) = (NodeZfs::new(&rf), NodeZfs::new(&rt));
             if let Some(parent) = &job.to.dataset {
@@ -235,8 +288,9 @@ fn check_target(job: &ZfsTransfer, zf: &NodeZfs, zt: &NodeZfs, src: &str, dst: &
     if !zt.exists(dst).map_err(Error::bad)? {
         return Ok(());
     }
-    let a = zf.snapshots(src).map_err(Error::bad)?;
-    let b = zt.snapshots(dst).map_err(Error::bad)?;
+    let _ = zf;
+    let a = snapshots(&job.run_from(), src).map_err(Error::bad)?;
+    let b = snapshots(&job.run_to(), dst).map_err(Error::bad)?;
     if newest_common(&a, &b).is_some() {
         return Ok(());
     }
@@ -268,9 +322,10 @@ fn check_target(job: &ZfsTransfer, zf: &NodeZfs, zt: &NodeZfs, src: &str, dst: &
 /// The stream's size from `zfs send -nP`, when the snapshot exists already
 /// (a resume), else the live dataset's against the common snapshot.
 fn estimate(job: &ZfsTransfer, zf: &NodeZfs, zt: &NodeZfs, src: &str, dst: &str) -> Option<u64> {
-    let a = zf.snapshots(src).ok()?;
+    let _ = zf;
+    let a = snapshots(&job.run_from(), src).ok()?;
     let b = if zt.exists(dst).ok()? {
-        zt.snapshots(dst).ok()?
+        snapshots(&job.run_to(), dst).ok()?
     } else {
         Vec::new()
     };
@@ -299,20 +354,21 @@ pub fn describe(job: &ZfsTransfer, p: &Planned) -> Vec<String> {
             let snap = &job.params.snapshot;
             let rf = job.run_from();
             let rt = job.run_to();
-            let (zf, zt) = (NodeZfs::new(&rf), NodeZfs::new(&rt));
-            let a = zf.snapshots(src).unwrap_or_default();
+            let zt = NodeZfs::new(&rt);
+            let a = snapshots(&rf, src).unwrap_or_default();
             let b = if zt.exists(dst).unwrap_or(false) {
-                zt.snapshots(dst).unwrap_or_default()
+                snapshots(&rt, dst).unwrap_or_default()
             } else {
                 Vec::new()
             };
             let base = newest_common(&a, &b).map(|s| s.name.clone());
             let mut steps = vec![format!("node {f}: zfs snapshot -o {JOB}=… {src}@{snap}")];
             let send = send_argv(src, snap, base.as_deref(), p.caps.compressed).join(" ");
+            let u = if p.caps.unmounted { " -u" } else { "" };
             let recv = if base.is_some() {
-                "zfs receive -u -F"
+                format!("zfs receive{u} -F")
             } else {
-                "zfs receive -u"
+                format!("zfs receive{u}")
             };
             let limit = match job.limit.get() {
                 0 => "no limit".to_string(),
@@ -384,10 +440,15 @@ mod tests {
     #[test]
     fn send_usage_says_what_each_zfs_can_do() {
         let fuse = "usage:\n\tsend [-RDp] [-[iI] snapshot] <snapshot>\n";
-        assert_eq!(caps_of("", fuse), Caps::default());
+        let fuse_recv = "usage:\n\treceive [-vnF] <filesystem|volume|snapshot>\n\treceive [-vnF] -d <filesystem>\n";
+        assert_eq!(caps_of(fuse, fuse_recv), Caps::default());
+        let recv = "usage:\n\treceive [-FhMnsuv] [-o <property>=<value>] ... <filesystem|volume|snapshot>\n\treceive -A <filesystem|volume>\n";
         let openzfs = "usage:\n\tsend [-DLPbcehnpsVvw] [-i|-I snapshot]\n\t     [-R [-X dataset[,dataset]...]]     <snapshot>\n\tsend [-DnVvPLecw] [-i snapshot|bookmark] <filesystem|volume|snapshot>\n\tsend [-PnVv] -t <receive_resume_token>\n";
-        let c = caps_of("", openzfs);
-        assert!(c.resume && c.compressed && c.estimate, "{c:?}");
+        let c = caps_of(openzfs, recv);
+        assert!(
+            c.resume && c.compressed && c.estimate && c.unmounted,
+            "{c:?}"
+        );
         assert_eq!(
             parse_estimate("incremental\ta\tb\t1\nsize\t4242\n"),
             Some(4242)

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::pump::pump;
-use super::route::{send_argv, Planned, Route};
+use super::route::{send_argv, snapshots, Planned, Route};
 use super::{ZfsTransfer, CREATED, JOB};
 use crate::job::event::{ItemReport, Row};
 use crate::job::{ItemCtx, ItemError};
@@ -54,7 +54,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
     if !zf.exists(&at).map_err(err)? {
         zf.snapshot(src, snap, &[(JOB, token)]).map_err(err)?;
     }
-    let a = zf.snapshots(src).map_err(err)?;
+    let a = snapshots(&rf, src).map_err(err)?;
     let ours = a
         .iter()
         .find(|s| &s.name == snap)
@@ -62,7 +62,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         .guid;
     let existed = zt.exists(dst).map_err(err)?;
     let b = if existed {
-        zt.snapshots(dst).map_err(err)?
+        snapshots(&rt, dst).map_err(err)?
     } else {
         Vec::new()
     };
@@ -111,7 +111,9 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         if p.caps.resume {
             recv.push("-s".into());
         }
-        recv.push("-u".into());
+        if p.caps.unmounted {
+            recv.push("-u".into());
+        }
         // Rolled back to the base first (atime, a look around): only a
         // dataset cutover created.
         if base.is_some() && created_by.is_some() {
@@ -134,7 +136,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
                 row.seconds = done.elapsed.as_secs_f64();
             }
             Err(why) => {
-                let left = clean_up(&zt, dst, fresh, p.caps.resume);
+                let left = clean_up(&rt, dst, fresh, p.caps.resume);
                 return Err(ItemError(format!(
                     "{src}@{snap} → node {}: {why}; {left}",
                     job.to.name
@@ -159,7 +161,13 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
 
 /// After a failed stream: with resume tokens the partial state stays;
 /// otherwise a dataset the receive created (no snapshot in it) goes.
-fn clean_up(zt: &NodeZfs, dst: &str, fresh: bool, resumable: bool) -> String {
+fn clean_up(
+    rt: &crate::nodes::runner::NodeRunner,
+    dst: &str,
+    fresh: bool,
+    resumable: bool,
+) -> String {
+    let zt = NodeZfs::new(rt);
     if resumable {
         return "the partial receive is kept: `cutover resume JOB` continues it".into();
     }
@@ -168,7 +176,7 @@ fn clean_up(zt: &NodeZfs, dst: &str, fresh: bool, resumable: bool) -> String {
     }
     match zt.exists(dst) {
         Ok(false) => "nothing was left on the target; `cutover resume JOB` sends again".into(),
-        Ok(true) => match zt.snapshots(dst) {
+        Ok(true) => match snapshots(rt, dst) {
             Ok(s) if s.is_empty() => match zt.destroy(dst, true) {
                 Ok(()) => {
                     format!("the partial {dst} was destroyed; `cutover resume JOB` sends again")
