@@ -248,6 +248,11 @@ fn the_connection_cut_mid_send_leaves_no_half_dataset_and_resume_completes() {
     let (rest, status) = running.finish();
     assert_eq!(status.code(), Some(1), "{rest}");
     assert!(rest.contains("item_failed"), "{rest}");
+    support::say(&format!("cut mid-send: {rest}"));
+    assert!(
+        rest.contains("node beta") && rest.contains("cutover resume"),
+        "{rest}"
+    );
     let ds = w.dst.dataset("appdata/authelia");
     let list = w.dst.zfs(["list", "-H", "-r", "-o", "name", w.dst.name()]);
     assert!(!list.lines().any(|l| l == ds), "half dataset left: {list}");

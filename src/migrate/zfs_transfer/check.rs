@@ -15,6 +15,21 @@ use crate::nodes::runner::NodeRunner;
 use crate::nodes::tree::{compare, Compared};
 use crate::nodes::zfs::NodeZfs;
 
+/// The figures of one service's verification (`{"event":"check",…}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CheckRow {
+    /// The service.
+    pub service: String,
+    /// Entries compared.
+    pub entries: u64,
+    /// Files hashed on both sides.
+    pub hashed: u64,
+    /// Whether the two sides were equal.
+    pub equal: bool,
+    /// Seconds the verification took.
+    pub seconds: f64,
+}
+
 /// One clone at a time (zfs-fuse mounts them one by one).
 static CLONING: Mutex<()> = Mutex::new(());
 

@@ -114,6 +114,15 @@ impl Kind for ZfsTransferKind {
                 let f = |k: &str| r.fields.get(k).cloned().unwrap_or_default();
                 let n = |k: &str| f(k).as_u64().unwrap_or(0);
                 let s = |k: &str| f(k).as_str().map(str::to_string);
+                if r.name == "check" {
+                    return format!(
+                        "  {} checked: {} entries, {} hashed, {:.1}s",
+                        s("service").unwrap_or_default(),
+                        n("entries"),
+                        n("hashed"),
+                        f("seconds").as_f64().unwrap_or(0.0)
+                    );
+                }
                 let limit = match n("bwlimit") {
                     0 => "no limit".to_string(),
                     b => format!("limit {}/s", crate::fmt::bytes(b)),

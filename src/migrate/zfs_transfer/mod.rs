@@ -19,6 +19,7 @@ pub mod pump;
 pub mod route;
 pub mod rsync;
 pub mod send;
+pub mod state;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -281,13 +282,24 @@ impl Migration for ZfsTransfer {
     ) -> Result<(), ItemError> {
         let p = self.planned(item)?;
         let _ = ctx;
-        match &p.route {
-            Route::Zfs { src, dst, .. } => {
-                let snap = self.snapshot_to_check(src, dst)?;
-                check::zfs(self, p, &snap, report)
-            }
+        let started = std::time::Instant::now();
+        let result = match &p.route {
+            Route::Zfs { src, dst, .. } => self
+                .snapshot_to_check(src, dst)
+                .and_then(|snap| check::zfs(self, p, &snap, report)),
             Route::Rsync { .. } => check::rsync(self, p, report),
-        }
+        };
+        report.rows.push(crate::job::event::Row::of(
+            "check",
+            &check::CheckRow {
+                service: p.service.clone(),
+                entries: report.files,
+                hashed: report.files_hashed,
+                equal: result.is_ok(),
+                seconds: started.elapsed().as_secs_f64(),
+            },
+        ));
+        result
     }
 
     fn verify_label(&self) -> String {

@@ -86,9 +86,10 @@ fn failed(runner: &NodeRunner, what: &str, code: Option<i32>, stderr: &[u8]) -> 
     if let (Some(ssh), Some(255)) = (&node.ssh, code) {
         return ssh_failure(&node.name, ssh, &text);
     }
-    let how = match code {
-        Some(c) => format!("exit {c}"),
-        None => "killed".to_string(),
+    let how = match (code, &node.ssh) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(_)) => "ssh was killed: the connection was cut".to_string(),
+        (None, None) => "killed".to_string(),
     };
     let last = text.trim().lines().last().unwrap_or("").trim().to_string();
     let why = if last.is_empty() {

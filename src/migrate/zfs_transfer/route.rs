@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use super::state::{inspect, DsState};
 use super::{ZfsTransfer, CREATED, JOB};
 use crate::error::{Error, Result};
 use crate::nodes::runner::NodeRunner;
@@ -150,35 +151,6 @@ pub struct Planned {
     pub why_rsync: Option<String>,
 }
 
-/// The route of `service` between the job's nodes.
-fn route_of(job: &ZfsTransfer, service: &str) -> Result<(Route, Option<String>)> {
-    let (from, to) = (&job.from, &job.to);
-    if let (Some(fd), Some(td)) = (&from.dataset, &to.dataset) {
-        let src = format!("{fd}/{service}");
-        let rf = job.run_from();
-        if NodeZfs::new(&rf).exists(&src).map_err(Error::bad)? {
-            return Ok((
-                Route::Zfs {
-                    src,
-                    dst: format!("{td}/{service}"),
-                    mount: to.appdata.as_ref().map(|a| a.join(service)),
-                },
-                None,
-            ));
-        }
-        return rsync_route(
-            job,
-            service,
-            format!("{src} is not a dataset on node {}", from.name),
-        );
-    }
-    let why = match (&from.dataset, &to.dataset) {
-        (None, _) => format!("node {} has no dataset (no ZFS)", from.name),
-        _ => format!("node {} has no dataset (no ZFS)", to.name),
-    };
-    rsync_route(job, service, why)
-}
-
 fn appdata<'a>(node: &'a Node, service: &str, why: &str) -> Result<&'a PathBuf> {
     node.appdata.as_ref().ok_or_else(|| {
         Error::bad(format!(
@@ -226,55 +198,87 @@ pub fn send_argv(src: &str, snap: &str, base: Option<&str>, compressed: bool) ->
 
 /// Every service's route, checked: names ZFS takes, the source there, the
 /// target's parent there, and no target dataset that shares no snapshot
-/// with the source unless `--force-full` on one cutover created.
+/// with the source unless `--force-full` on one cutover created. One
+/// command per node reads all it needs.
 pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
     let rf = job.run_from();
     let rt = job.run_to();
-    let mut caps: Option<(Caps, Caps)> = None;
+    let services = &job.params.services;
+    let mut states: Option<(Vec<DsState>, Vec<DsState>)> = None;
+    let mut caps = Caps::default();
+    if let (Some(fd), Some(td)) = (&job.from.dataset, &job.to.dataset) {
+        let srcs: Vec<String> = services.iter().map(|s| format!("{fd}/{s}")).collect();
+        let mut dsts = vec![td.clone()];
+        dsts.extend(services.iter().map(|s| format!("{td}/{s}")));
+        let (a, sa) = inspect(&rf, true, &srcs).map_err(Error::bad)?;
+        let (b, mut sb) = inspect(&rt, true, &dsts).map_err(Error::bad)?;
+        if !sb.first().is_some_and(|p| p.exists) {
+            return Err(Error::bad(format!(
+                "node {}: dataset {td} (its dataset in nodes.toml) does not exist: create it or fix nodes.toml",
+                job.to.name
+            )));
+        }
+        sb.remove(0);
+        let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
+        caps = Caps {
+            resume: a.resume && b.resume,
+            compressed: a.compressed && b.compressed,
+            estimate: a.estimate,
+            unmounted: b.unmounted,
+        };
+        states = Some((sa, sb));
+    }
     let mut out = Vec::new();
-    for service in &job.params.services {
-        let (route, why_rsync) = route_of(job, service)?;
+    for (i, service) in services.iter().enumerate() {
+        let pair = states
+            .as_ref()
+            .and_then(|(a, b)| Some((a.get(i)?, b.get(i)?)));
+        let (route, why_rsync) = match pair {
+            Some((src, dst)) if src.exists => (
+                Route::Zfs {
+                    src: src.name.clone(),
+                    dst: dst.name.clone(),
+                    mount: job.to.appdata.as_ref().map(|a| a.join(service)),
+                },
+                None,
+            ),
+            Some((src, _)) => rsync_route(
+                job,
+                service,
+                format!("{} is not a dataset on node {}", src.name, job.from.name),
+            )?,
+            None => {
+                let node = if job.from.dataset.is_none() {
+                    &job.from
+                } else {
+                    &job.to
+                };
+                rsync_route(
+                    job,
+                    service,
+                    format!("node {} has no dataset (no ZFS)", node.name),
+                )?
+            }
+        };
         let mut p = Planned {
             service: service.clone(),
-            route: route.clone(),
+            route,
             caps: Caps::default(),
             estimate: None,
             why_rsync,
         };
-        if let Route::Zfs { src, dst, .. } = &route {
-            let (a, b) = match caps {
-                Some(c) => c,
-                None => {
-                    let c = (probe(&rf)?, probe(&rt)?);
-                    caps = Some(c);
-                    c
-                }
-            };
-            p.caps = Caps {
-                resume: a.resume && b.resume,
-                compressed: a.compressed && b.compressed,
-                estimate: a.estimate,
-                unmounted: b.unmounted,
-            };
-            let (zf, zt) = (NodeZfs::new(&rf), NodeZfs::new(&rt));
-            if let Some(parent) = &job.to.dataset {
-                if !zt.exists(parent).map_err(Error::bad)? {
-                    return Err(Error::bad(format!(
-                        "node {}: dataset {parent} (its dataset in nodes.toml) does not exist: create it or fix nodes.toml",
-                        job.to.name
-                    )));
-                }
-            }
+        if let (Route::Zfs { .. }, Some((src, dst))) = (&p.route, pair) {
+            p.caps = caps;
             if !job.verify_only {
-                check_target(job, &zf, &zt, src, dst)?;
-            } else if !zt.exists(dst).map_err(Error::bad)? {
+                check_target(job, src, dst)?;
+            } else if !dst.exists {
                 return Err(Error::bad(format!(
-                    "{dst} does not exist on node {}: nothing to verify",
-                    job.to.name
+                    "{} does not exist on node {}: nothing to verify",
+                    dst.name, job.to.name
                 )));
             }
-            if p.caps.estimate && !job.verify_only {
-                p.estimate = estimate(job, &zf, &zt, src, dst);
+            if caps.estimate && !job.verify_only {
+                p.estimate = estimate(job, src, dst);
             }
         }
         out.push(p);
@@ -284,35 +288,24 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
 
 /// A target dataset that shares no snapshot with the source is refused,
 /// unless `--force-full` and cutover created it.
-fn check_target(job: &ZfsTransfer, zf: &NodeZfs, zt: &NodeZfs, src: &str, dst: &str) -> Result<()> {
-    if !zt.exists(dst).map_err(Error::bad)? {
+fn check_target(job: &ZfsTransfer, src: &DsState, dst: &DsState) -> Result<()> {
+    if !dst.exists || newest_common(&src.snapshots, &dst.snapshots).is_some() {
         return Ok(());
     }
-    let _ = zf;
-    let a = snapshots(&job.run_from(), src).map_err(Error::bad)?;
-    let b = snapshots(&job.run_to(), dst).map_err(Error::bad)?;
-    if newest_common(&a, &b).is_some() {
+    // A partial receive (resume token) continues.
+    if dst.resume_token.is_some() {
         return Ok(());
     }
-    // A partial receive of this job (resume token) continues.
-    if zt
-        .property(dst, "receive_resume_token")
-        .ok()
-        .flatten()
-        .is_some()
-    {
-        return Ok(());
-    }
-    let ours = zt.property(dst, CREATED).map_err(Error::bad)?.is_some();
+    let (s, d) = (&src.name, &dst.name);
     if !job.params.force_full {
         return Err(Error::bad(format!(
-            "{dst} exists on node {} and shares no snapshot with {src}: an incremental cannot start; give --force-full to replace it (only a dataset cutover created)",
+            "{d} exists on node {} and shares no snapshot with {s}: an incremental cannot start; give --force-full to replace it (only a dataset cutover created)",
             job.to.name
         )));
     }
-    if !ours {
+    if dst.created.is_none() {
         return Err(Error::bad(format!(
-            "{dst} on node {} was not created by cutover (no {CREATED} property): refusing to destroy it, even with --force-full; move it aside or give another node",
+            "{d} on node {} was not created by cutover (no {CREATED} property): refusing to destroy it, even with --force-full; move it aside or give another node",
             job.to.name
         )));
     }
@@ -321,16 +314,11 @@ fn check_target(job: &ZfsTransfer, zf: &NodeZfs, zt: &NodeZfs, src: &str, dst: &
 
 /// The stream's size from `zfs send -nP`, when the snapshot exists already
 /// (a resume), else the live dataset's against the common snapshot.
-fn estimate(job: &ZfsTransfer, zf: &NodeZfs, zt: &NodeZfs, src: &str, dst: &str) -> Option<u64> {
-    let _ = zf;
-    let a = snapshots(&job.run_from(), src).ok()?;
-    let b = if zt.exists(dst).ok()? {
-        snapshots(&job.run_to(), dst).ok()?
-    } else {
-        Vec::new()
-    };
-    let base = newest_common(&a, &b).map(|s| s.name.clone());
+fn estimate(job: &ZfsTransfer, src: &DsState, dst: &DsState) -> Option<u64> {
+    let (a, b) = (&src.snapshots, &dst.snapshots);
+    let base = newest_common(a, b).map(|s| s.name.clone());
     let snap = &job.params.snapshot;
+    let src = &src.name;
     // Before the snapshot exists, the newest one stands for it (a lower bound).
     let at = if a.iter().any(|s| &s.name == snap) {
         snap.clone()

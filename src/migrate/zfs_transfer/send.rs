@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::pump::pump;
 use super::route::{send_argv, snapshots, Planned, Route};
-use super::{ZfsTransfer, CREATED, JOB};
+use super::state::{inspect, settle, DsState};
+use super::{ZfsTransfer, JOB};
 use crate::job::event::{ItemReport, Row};
 use crate::job::{ItemCtx, ItemError};
 use crate::nodes::zfs::{newest_common, NodeZfs};
@@ -51,21 +52,25 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
     let rt = job.run_to();
     let (zf, zt) = (NodeZfs::new(&rf), NodeZfs::new(&rt));
     let at = format!("{src}@{snap}");
-    if !zf.exists(&at).map_err(err)? {
+    let one = |r: &crate::nodes::runner::NodeRunner, ds: &str| -> Result<DsState, ItemError> {
+        let (_, mut v) = inspect(r, false, &[ds.to_string()]).map_err(err)?;
+        v.pop()
+            .ok_or_else(|| ItemError(format!("{ds}: nothing read")))
+    };
+    let mut source = one(&rf, src)?;
+    if !source.snapshots.iter().any(|s| &s.name == snap) {
         zf.snapshot(src, snap, &[(JOB, token)]).map_err(err)?;
+        source.snapshots = snapshots(&rf, src).map_err(err)?;
     }
-    let a = snapshots(&rf, src).map_err(err)?;
+    let a = source.snapshots;
     let ours = a
         .iter()
         .find(|s| &s.name == snap)
         .ok_or_else(|| ItemError(format!("{at} vanished on node {}", job.from.name)))?
         .guid;
-    let existed = zt.exists(dst).map_err(err)?;
-    let b = if existed {
-        snapshots(&rt, dst).map_err(err)?
-    } else {
-        Vec::new()
-    };
+    let target = one(&rt, dst)?;
+    let existed = target.exists;
+    let b = target.snapshots.clone();
     let mut row = TransferRow {
         service: p.service.clone(),
         method: "zfs none".into(),
@@ -77,20 +82,15 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         seconds: 0.0,
     };
     let mut report = ItemReport::default();
+    let mut mark: Option<&str> = None;
     if !b.iter().any(|s| s.guid == ours) {
-        let resume_token = if existed && p.caps.resume {
-            zt.property(dst, "receive_resume_token")
-                .map_err(err)?
-                .filter(|t| !t.is_empty())
+        let resume_token = if p.caps.resume {
+            target.resume_token.clone()
         } else {
             None
         };
         let mut base = newest_common(&a, &b).map(|s| s.name.clone());
-        let created_by = if existed {
-            zt.property(dst, CREATED).map_err(err)?
-        } else {
-            None
-        };
+        let created_by = target.created.clone();
         let mut fresh = !existed;
         if existed && base.is_none() && resume_token.is_none() {
             // Planning refused this unless --force-full on cutover's own.
@@ -137,17 +137,14 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
             }
             Err(why) => {
                 let left = clean_up(&rt, dst, fresh, p.caps.resume);
-                return Err(ItemError(format!(
-                    "{src}@{snap} → node {}: {why}; {left}",
-                    job.to.name
-                )));
+                return Err(ItemError(format!("{src}@{snap} → {dst}: {why}; {left}")));
             }
         }
         if fresh {
-            zt.set(dst, CREATED, token).map_err(err)?;
+            mark = Some(token.as_str());
         }
     }
-    settle(job, &zt, dst, mount.as_deref())?;
+    settle(&rt, dst, mark, mount.as_deref()).map_err(err)?;
     row.bwlimit = job.limit.get();
     report.bytes_transferred = row.bytes_sent;
     report.bytes = zf
@@ -187,42 +184,4 @@ fn clean_up(
         },
         Err(e) => format!("cannot tell what was left on the target: {e}"),
     }
-}
-
-/// Mount the received dataset where the target's services are, and make
-/// what was received durable.
-fn settle(
-    job: &ZfsTransfer,
-    zt: &NodeZfs,
-    dst: &str,
-    mount: Option<&std::path::Path>,
-) -> Result<(), ItemError> {
-    if let Some(m) = mount {
-        let want = m.display().to_string();
-        if zt.property(dst, "mountpoint").map_err(err)?.as_deref() != Some(want.as_str()) {
-            zt.set(dst, "mountpoint", &want).map_err(err)?;
-        }
-    }
-    if zt.property(dst, "mounted").map_err(err)?.as_deref() != Some("yes") {
-        let ran = job
-            .run_to()
-            .run(&["zfs".into(), "mount".into(), dst.into()])
-            .map_err(err)?;
-        if ran.code != 0 && !ran.stderr.contains("already mounted") {
-            return Err(ItemError(format!(
-                "node {}: zfs mount {dst} failed: {}",
-                job.to.name,
-                ran.stderr.trim()
-            )));
-        }
-    }
-    let ran = job.run_to().run(&["sync".into()]).map_err(err)?;
-    if ran.code != 0 {
-        return Err(ItemError(format!(
-            "node {}: sync failed: {}",
-            job.to.name,
-            ran.stderr.trim()
-        )));
-    }
-    Ok(())
 }
