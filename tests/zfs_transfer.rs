@@ -295,6 +295,7 @@ fn final_reports_a_change_made_on_the_source_after_its_snapshot() {
         .filter(|e| e["event"] == "item_failed")
         .collect();
     assert_eq!(failed.len(), 1, "{rest}");
+    support::say(&format!("final: {}", failed[0]));
     let reason = failed[0]["reason"].as_str().unwrap();
     assert!(
         reason.contains("changed")

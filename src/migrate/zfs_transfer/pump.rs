@@ -4,6 +4,7 @@
 //! chunk, so it can change while the stream runs.
 
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,6 +76,8 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
 pub struct Pumped {
     /// Bytes of the stream.
     pub bytes: u64,
+    /// Bytes the sender wrote after the receiver had taken a whole stream and ended.
+    pub trailing: u64,
     /// Time the stream took.
     pub elapsed: Duration,
 }
@@ -100,77 +103,134 @@ fn failed(runner: &NodeRunner, what: &str, code: Option<i32>, stderr: &[u8]) -> 
     format!("node {}: {what} failed: {why}", node.name)
 }
 
+/// A pipe's capacity raised to [`CHUNK`] (fewer wake-ups); a refusal
+/// (a lower system limit) keeps the default.
+fn widen(fd: &impl AsRawFd) {
+    // SAFETY: fcntl on a file descriptor we own; failure is harmless.
+    unsafe {
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int);
+    }
+}
+
+/// Move up to `len` bytes from pipe `from` to pipe `to` in the kernel
+/// (splice); `Ok(0)` at the end of the stream.
+fn splice(from: &impl AsRawFd, to: &impl AsRawFd, len: usize) -> std::io::Result<usize> {
+    // SAFETY: both descriptors are open pipes we own; null offsets are
+    // what splice takes for pipes.
+    let n = unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// One step of the stream: spliced, or (where splice is refused) read and
+/// written through `buf`.
+fn step(
+    from: &mut std::io::PipeReader,
+    to: &mut std::io::PipeWriter,
+    buf: &mut Vec<u8>,
+) -> Result<usize, String> {
+    if buf.is_empty() {
+        match splice(from, to, CHUNK) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => buf.resize(CHUNK, 0),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return step(from, to, buf),
+            Err(e) => return Err(format!("moving the stream: {e}")),
+        }
+    }
+    let n = loop {
+        match from.read(buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("reading the stream: {e}")),
+        }
+    };
+    to.write_all(&buf[..n])
+        .map_err(|e| format!("writing the stream: {e}"))?;
+    Ok(n)
+}
+
 /// Run `producer` on `from`, `consumer` on `to`, and pump the bytes from
-/// one to the other; progress is counted in `ctx` as bytes. Both sides
-/// are waited for; the first failure (or a cancellation) is the error.
+/// one to the other through two pipes cutover holds (spliced in the kernel,
+/// no copy through user space); progress is counted in `ctx` as bytes. Both
+/// sides are waited for; the first failure (or a cancellation) is the error.
 pub fn pump(
-    from: (&NodeRunner, &[String]),
-    to: (&NodeRunner, &[String]),
+    from: (&NodeRunner, &[String], &str),
+    to: (&NodeRunner, &[String], &str),
     limit: &RateLimit,
     ctx: &ItemCtx,
 ) -> Result<Pumped, String> {
     let started = Instant::now();
-    let (pipe_read, mut pipe_write) =
-        std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"))?;
-    let consumer = {
-        // The expression holds our copy of the pipe's read end: dropped
-        // after the start, so a dead consumer makes our writes fail.
-        let expr =
-            to.0.expression(to.1)?
-                .stdin_file(pipe_read)
-                .stdout_null()
-                .stderr_capture()
-                .unchecked();
-        expr.start().map_err(|e| {
-            format!(
-                "node {}: cannot start {}: {e}",
-                to.0.node().name,
-                to.1.join(" ")
-            )
-        })?
-    };
+    let pipe = || std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"));
+    let (in_read, mut in_write) = pipe()?;
+    let (mut out_read, out_write) = pipe()?;
+    widen(&in_write);
+    widen(&out_read);
+    // Each expression holds our copy of the child's end: dropped after the
+    // start, so a dead side ends the stream instead of blocking it.
+    let consumer =
+        to.0.expression(to.1)?
+            .stdin_file(in_read)
+            .stdout_null()
+            .stderr_capture()
+            .unchecked()
+            .start()
+            .map_err(|e| format!("node {}: cannot start {}: {e}", to.0.node().name, to.2))?;
     let producer = from
         .0
         .expression(from.1)?
+        .stdout_file(out_write)
         .stderr_capture()
         .stdin_null()
         .unchecked()
-        .reader();
-    let mut producer = match producer {
+        .start();
+    let producer = match producer {
         Ok(p) => p,
         Err(e) => {
             let _ = consumer.kill();
             return Err(format!(
                 "node {}: cannot start {}: {e}",
                 from.0.node().name,
-                from.1.join(" ")
+                from.2
             ));
         }
     };
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = Vec::new();
     let mut bytes = 0u64;
     // The limit is kept over a window that restarts when it changes.
     let (mut window_start, mut window_bytes, mut window_limit) =
         (Instant::now(), 0u64, limit.get());
     let mut broken: Option<String> = None;
+    let mut trailing = 0u64;
     loop {
         if ctx.cancelled() {
             broken = Some("cancelled by the operator".into());
             break;
         }
-        let n = match producer.read(&mut buf) {
+        let n = match step(&mut out_read, &mut in_write, &mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.contains("Broken pipe") && ended_well(&consumer) => {
+                // The receive took a whole stream and ended well: what the
+                // sender still writes is past the stream's end record.
+                trailing = drain(&mut out_read, &mut buf);
+                break;
+            }
             Err(e) => {
-                broken = Some(format!("reading the stream: {e}"));
+                broken = Some(e);
                 break;
             }
         };
-        if let Err(e) = pipe_write.write_all(&buf[..n]) {
-            broken = Some(format!("writing the stream: {e}"));
-            break;
-        }
         bytes += n as u64;
         ctx.progress.add(0, n as u64);
         let now_limit = limit.get();
@@ -186,38 +246,29 @@ pub fn pump(
             }
         }
     }
-    drop(pipe_write);
+    drop(in_write);
+    drop(out_read);
     if broken.is_some() {
         let _ = producer.kill();
     }
     let out_to = consumer.wait();
-    if broken.is_some() {
-        let _ = consumer.kill();
-    }
-    // The producer's status (its stderr was captured).
-    let mut status_from = None;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while status_from.is_none() && Instant::now() < deadline {
-        match producer.try_wait() {
-            Ok(Some(o)) => status_from = Some((o.status.code(), o.stderr.clone())),
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => break,
-        }
-    }
+    let out_from = producer.wait();
     let to_err = match out_to {
+        Ok(o) if o.status.success() && broken.is_some() => Some(format!(
+            "node {}: {} ended before the stream did: {}",
+            to.0.node().name,
+            to.2,
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
         Ok(o) if o.status.success() => None,
-        Ok(o) => Some(failed(to.0, &to.1.join(" "), o.status.code(), &o.stderr)),
+        Ok(o) => Some(failed(to.0, to.2, o.status.code(), &o.stderr)),
         Err(e) => Some(format!("node {}: {e}", to.0.node().name)),
     };
-    let from_err = match &status_from {
-        Some((Some(0), _)) => None,
-        Some((code, stderr)) => Some(failed(from.0, &from.1.join(" "), *code, stderr)),
-        None if broken.is_none() => None,
-        None => Some(format!(
-            "node {}: {} was stopped",
-            from.0.node().name,
-            from.1.join(" ")
-        )),
+    let from_err = match out_from {
+        Ok(o) if o.status.success() => None,
+        Ok(_) if broken.is_some() && to_err.is_some() => None,
+        Ok(o) => Some(failed(from.0, from.2, o.status.code(), &o.stderr)),
+        Err(e) => Some(format!("node {}: {e}", from.0.node().name)),
     };
     // The most telling first: a side's own complaint, then the pipe's.
     if let Some(why) = broken {
@@ -231,8 +282,31 @@ pub fn pump(
     }
     Ok(Pumped {
         bytes,
+        trailing,
         elapsed: started.elapsed(),
     })
+}
+
+/// Whether the consuming side has ended, successfully (waited briefly).
+fn ended_well(consumer: &duct::Handle) -> bool {
+    matches!(
+        consumer.wait_timeout(Duration::from_secs(5)),
+        Ok(Some(o)) if o.status.success()
+    )
+}
+
+/// Read the rest of a stream, counting it.
+fn drain(from: &mut std::io::PipeReader, buf: &mut Vec<u8>) -> u64 {
+    buf.resize(CHUNK, 0);
+    let mut n = 0u64;
+    loop {
+        match from.read(buf) {
+            Ok(0) => return n,
+            Ok(k) => n += k as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return n,
+        }
+    }
 }
 
 #[cfg(test)]

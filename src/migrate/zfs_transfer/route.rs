@@ -149,6 +149,10 @@ pub struct Planned {
     pub estimate: Option<u64>,
     /// Why it goes by rsync, when it does.
     pub why_rsync: Option<String>,
+    /// The source dataset as planning read it.
+    pub src_state: Option<DsState>,
+    /// The target dataset as planning read it.
+    pub dst_state: Option<DsState>,
 }
 
 fn appdata<'a>(node: &'a Node, service: &str, why: &str) -> Result<&'a PathBuf> {
@@ -210,8 +214,16 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
         let srcs: Vec<String> = services.iter().map(|s| format!("{fd}/{s}")).collect();
         let mut dsts = vec![td.clone()];
         dsts.extend(services.iter().map(|s| format!("{td}/{s}")));
-        let (a, sa) = inspect(&rf, true, &srcs).map_err(Error::bad)?;
-        let (b, mut sb) = inspect(&rt, true, &dsts).map_err(Error::bad)?;
+        // Both nodes at once: the SSH round trip is the longer.
+        let (left, right) = std::thread::scope(|scope| {
+            let left = scope.spawn(|| inspect(&rf, true, &srcs));
+            let right = inspect(&rt, true, &dsts);
+            (left.join(), right)
+        });
+        let (a, sa) = left
+            .map_err(|_| Error::bad("reading the source's datasets failed"))?
+            .map_err(Error::bad)?;
+        let (b, mut sb) = right.map_err(Error::bad)?;
         if !sb.first().is_some_and(|p| p.exists) {
             return Err(Error::bad(format!(
                 "node {}: dataset {td} (its dataset in nodes.toml) does not exist: create it or fix nodes.toml",
@@ -266,6 +278,8 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
             caps: Caps::default(),
             estimate: None,
             why_rsync,
+            src_state: None,
+            dst_state: None,
         };
         if let (Route::Zfs { .. }, Some((src, dst))) = (&p.route, pair) {
             p.caps = caps;
@@ -280,6 +294,8 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
             if caps.estimate && !job.verify_only {
                 p.estimate = estimate(job, src, dst);
             }
+            p.src_state = Some(src.clone());
+            p.dst_state = Some(dst.clone());
         }
         out.push(p);
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::pump::pump;
 use super::route::{send_argv, snapshots, Planned, Route};
-use super::state::{inspect, settle, DsState};
+use super::state::{inspect, receive_argv, settle, DsState};
 use super::{ZfsTransfer, JOB};
 use crate::job::event::{ItemReport, Row};
 use crate::job::{ItemCtx, ItemError};
@@ -57,7 +57,11 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         v.pop()
             .ok_or_else(|| ItemError(format!("{ds}: nothing read")))
     };
-    let mut source = one(&rf, src)?;
+    // What planning read, moments ago, in this process.
+    let mut source = match &p.src_state {
+        Some(s) => s.clone(),
+        None => one(&rf, src)?,
+    };
     if !source.snapshots.iter().any(|s| &s.name == snap) {
         zf.snapshot(src, snap, &[(JOB, token)]).map_err(err)?;
         source.snapshots = snapshots(&rf, src).map_err(err)?;
@@ -68,7 +72,10 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         .find(|s| &s.name == snap)
         .ok_or_else(|| ItemError(format!("{at} vanished on node {}", job.from.name)))?
         .guid;
-    let target = one(&rt, dst)?;
+    let target = match &p.dst_state {
+        Some(s) => s.clone(),
+        None => one(&rt, dst)?,
+    };
     let existed = target.exists;
     let b = target.snapshots.clone();
     let mut row = TransferRow {
@@ -82,7 +89,6 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         seconds: 0.0,
     };
     let mut report = ItemReport::default();
-    let mut mark: Option<&str> = None;
     if !b.iter().any(|s| s.guid == ours) {
         let resume_token = if p.caps.resume {
             target.resume_token.clone()
@@ -107,7 +113,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
             Some(t) => vec!["zfs".into(), "send".into(), "-t".into(), t.clone()],
             None => send_argv(src, snap, base.as_deref(), p.caps.compressed),
         };
-        let mut recv = vec!["zfs".to_string(), "receive".to_string()];
+        let mut recv = Vec::new();
         if p.caps.resume {
             recv.push("-s".into());
         }
@@ -119,7 +125,8 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         if base.is_some() && created_by.is_some() {
             recv.push("-F".into());
         }
-        recv.push(dst.clone());
+        let mark = fresh.then_some(token.as_str());
+        let recv = receive_argv(&recv, dst, mark, mount.as_deref());
         row.method = match (&resume_token, &base) {
             (Some(_), _) => "zfs resumed".into(),
             (None, Some(_)) => "zfs incremental".into(),
@@ -130,9 +137,22 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
             base = None;
         }
         row.base = base;
-        match pump((&rf, &send), (&rt, &recv), &job.limit, ctx) {
+        let sending = send.join(" ");
+        let receiving = format!("zfs receive {dst} (then mark, mount, sync)");
+        match pump(
+            (&rf, &send, &sending),
+            (&rt, &recv, &receiving),
+            &job.limit,
+            ctx,
+        ) {
             Ok(done) => {
                 row.bytes_sent = done.bytes;
+                if done.trailing > 0 {
+                    report.warnings.push(format!(
+                        "{src}@{snap}: the receive ended after the stream's end record; {} more bytes from zfs send were dropped",
+                        done.trailing
+                    ));
+                }
                 row.seconds = done.elapsed.as_secs_f64();
             }
             Err(why) => {
@@ -140,11 +160,9 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
                 return Err(ItemError(format!("{src}@{snap} → {dst}: {why}; {left}")));
             }
         }
-        if fresh {
-            mark = Some(token.as_str());
-        }
+    } else {
+        settle(&rt, dst, None, mount.as_deref()).map_err(err)?;
     }
-    settle(&rt, dst, mark, mount.as_deref()).map_err(err)?;
     row.bwlimit = job.limit.get();
     report.bytes_transferred = row.bytes_sent;
     report.bytes = zf

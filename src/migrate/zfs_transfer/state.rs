@@ -167,7 +167,8 @@ pub fn parse(text: &str, probe: bool) -> (Option<Caps>, Vec<DsState>) {
     (caps, out)
 }
 
-const SETTLE: &str = r#"ds=$1 token=$2 mount=$3
+/// Mark, mount, sync: `$ds`, `$token` (empty: no mark), `$mount` (empty: as inherited).
+const SETTLE: &str = r#"
 if [ -n "$token" ]; then zfs set "cutover:created=$token" "$ds" || exit 1; fi
 if [ -n "$mount" ] && [ "$(zfs get -H -o value mountpoint "$ds")" != "$mount" ]; then
   zfs set "mountpoint=$mount" "$ds" || exit 1
@@ -181,24 +182,51 @@ fi
 sync
 "#;
 
-/// After a receive, in one command on the target: mark a dataset cutover
-/// created (`token`), mount it at `mount`, and sync.
+fn settle_argv(
+    head: &str,
+    dataset: &str,
+    token: Option<&str>,
+    mount: Option<&std::path::Path>,
+) -> Vec<String> {
+    vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        format!("ds=$1 token=$2 mount=$3\nshift 3\n{head}{SETTLE}"),
+        "sh".to_string(),
+        dataset.to_string(),
+        token.unwrap_or("").to_string(),
+        mount.map(|m| m.display().to_string()).unwrap_or_default(),
+    ]
+}
+
+/// `zfs receive FLAGS… dataset` on the target, then (in the same command,
+/// one SSH round trip) mark a dataset cutover created (`token`), mount it
+/// at `mount` and sync.
+pub fn receive_argv(
+    flags: &[String],
+    dataset: &str,
+    token: Option<&str>,
+    mount: Option<&std::path::Path>,
+) -> Vec<String> {
+    let mut argv = settle_argv(
+        "zfs receive \"$@\" \"$ds\" || exit $?\n",
+        dataset,
+        token,
+        mount,
+    );
+    argv.extend(flags.iter().cloned());
+    argv
+}
+
+/// After a receive done earlier, in one command on the target: mark a
+/// dataset cutover created (`token`), mount it at `mount`, and sync.
 pub fn settle(
     runner: &NodeRunner,
     dataset: &str,
     token: Option<&str>,
     mount: Option<&std::path::Path>,
 ) -> Result<(), String> {
-    let argv = vec![
-        "sh".to_string(),
-        "-c".to_string(),
-        SETTLE.to_string(),
-        "sh".to_string(),
-        dataset.to_string(),
-        token.unwrap_or("").to_string(),
-        mount.map(|m| m.display().to_string()).unwrap_or_default(),
-    ];
-    let ran = runner.run(&argv)?;
+    let ran = runner.run(&settle_argv("", dataset, token, mount))?;
     if ran.code != 0 {
         return Err(format!(
             "node {}: marking, mounting and syncing {dataset} failed: {}",
