@@ -53,6 +53,10 @@ if ! zpool list >/dev/null 2>&1; then
   setsid zfs-fuse --no-daemon >/dev/null 2>&1 & daemon=$!
   for _ in $(seq 100); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done
 fi
+# Pools an earlier run of this script left (its daemon died under it).
+for p in $(zpool list -H -o name 2>/dev/null | grep '^cutover_bench_zt[sd]_' || true); do
+  [ -d "/proc/${p##*_}" ] || zpool destroy -f "$p" 2>/dev/null || true
+done
 img=$(( mb * 2 + 512 ))
 truncate -s "${img}M" "$dir/src.img" "$dir/dst.img"
 zpool create -m "$dir/src" "$src" "$dir/src.img"

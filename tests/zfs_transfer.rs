@@ -194,6 +194,41 @@ fn a_stack_goes_over_ssh_then_the_second_transfer_is_incremental_and_smaller() {
     );
     let got = std::fs::read_to_string(w.dst.path("appdata/authelia/config/settings.yml")).unwrap();
     assert!(got.contains("changed: yes"), "{got}");
+
+    // A dry run shows the incremental it would send, and writes nothing.
+    std::fs::write(w.src.path("appdata/authelia-redis/new.txt"), "x\n").unwrap();
+    let out = w.run(&STACK, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let steps: Vec<String> = events(&out)
+        .iter()
+        .filter(|e| e["event"] == "plan_step")
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(steps.iter().any(|s| s.contains("zfs send -i")), "{steps:?}");
+    assert!(!w.dst.path("appdata/authelia-redis/new.txt").exists());
+
+    // cutover verify checks the newest common snapshot, writing nothing.
+    let mut verify = w.args(&STACK, &[]);
+    verify[2] = "verify".into();
+    let out = w.sb.cutover(&verify);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(summary(&out)["items_verified"], 3, "{}", show(&out));
+    // A target that moved on (a snapshot of its own after a change) is
+    // refused before anything is sent, and keeps its data.
+    std::fs::write(w.dst.path("appdata/authelia/data.bin"), b"theirs").unwrap();
+    let snap = w.dst.dataset("appdata/authelia@theirs");
+    w.dst.zfs(["snapshot", snap.as_str()]);
+    let out = w.run(&["authelia"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has snapshots after") && err.contains("theirs"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(w.dst.path("appdata/authelia/data.bin")).unwrap(),
+        b"theirs"
+    );
 }
 
 /// The ssh processes cutover started whose command line holds `word`.

@@ -94,7 +94,21 @@ fn failed(runner: &NodeRunner, what: &str, code: Option<i32>, stderr: &[u8]) -> 
         (None, Some(_)) => "ssh was killed: the connection was cut".to_string(),
         (None, None) => "killed".to_string(),
     };
-    let last = text.trim().lines().last().unwrap_or("").trim().to_string();
+    // The whole complaint on one line (zfs wraps its messages).
+    let mut last: String = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if last.len() > 400 {
+        let cut = (0..=400)
+            .rev()
+            .find(|i| last.is_char_boundary(*i))
+            .unwrap_or(0);
+        last.truncate(cut);
+        last.push('…');
+    }
     let why = if last.is_empty() {
         how
     } else {

@@ -305,8 +305,28 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
 /// A target dataset that shares no snapshot with the source is refused,
 /// unless `--force-full` and cutover created it.
 fn check_target(job: &ZfsTransfer, src: &DsState, dst: &DsState) -> Result<()> {
-    if !dst.exists || newest_common(&src.snapshots, &dst.snapshots).is_some() {
+    if !dst.exists {
         return Ok(());
+    }
+    if let Some(common) = newest_common(&src.snapshots, &dst.snapshots) {
+        let after: Vec<&str> = dst
+            .snapshots
+            .iter()
+            .skip_while(|s| s.guid != common.guid)
+            .skip(1)
+            .map(|s| s.name.as_str())
+            .collect();
+        if after.is_empty() {
+            return Ok(());
+        }
+        return Err(Error::bad(format!(
+            "{} on node {} has snapshots after @{} (the newest it shares with {}): {}; the target moved on — an incremental would lose them: destroy them on the target if they are not needed, or give another node",
+            dst.name,
+            job.to.name,
+            common.name,
+            src.name,
+            after.join(", ")
+        )));
     }
     // A partial receive (resume token) continues.
     if dst.resume_token.is_some() {
