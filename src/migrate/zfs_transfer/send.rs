@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::pump::pump;
 use super::route::{send_argv, snapshots, Planned, Route};
 use super::state::{inspect, receive_argv, settle, DsState};
-use super::{ZfsTransfer, JOB};
+use super::ZfsTransfer;
 use crate::job::event::{ItemReport, Row};
 use crate::job::{ItemCtx, ItemError};
 use crate::nodes::zfs::{newest_common, NodeZfs};
@@ -50,7 +50,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
     let token = &job.params.token;
     let rf = job.run_from();
     let rt = job.run_to();
-    let (zf, zt) = (NodeZfs::new(&rf), NodeZfs::new(&rt));
+    let zt = NodeZfs::new(&rt);
     let at = format!("{src}@{snap}");
     let one = |r: &crate::nodes::runner::NodeRunner, ds: &str| -> Result<DsState, ItemError> {
         let (_, mut v) = inspect(r, false, &[ds.to_string()]).map_err(err)?;
@@ -63,9 +63,9 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         None => one(&rf, src)?,
     };
     if !source.snapshots.iter().any(|s| &s.name == snap) {
-        zf.snapshot(src, snap, &[(JOB, token)]).map_err(err)?;
-        source.snapshots = snapshots(&rf, src).map_err(err)?;
+        source = super::state::snapshot(&rf, src, snap, token).map_err(err)?;
     }
+    let referenced = source.referenced;
     let a = source.snapshots;
     let ours = a
         .iter()
@@ -165,11 +165,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
     }
     row.bwlimit = job.limit.get();
     report.bytes_transferred = row.bytes_sent;
-    report.bytes = zf
-        .numbers(&at, &["referenced"])
-        .ok()
-        .and_then(|n| n.get("referenced").copied())
-        .unwrap_or(0);
+    report.bytes = referenced;
     report.rows.push(Row::of("transfer", &row));
     Ok(report)
 }

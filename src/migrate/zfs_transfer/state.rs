@@ -26,6 +26,8 @@ pub struct DsState {
     pub mounted: bool,
     /// Its snapshots, oldest first.
     pub snapshots: Vec<SnapGuid>,
+    /// Bytes it references (`referenced`).
+    pub referenced: u64,
 }
 
 const INSPECT: &str = r#"if [ "$1" = probe ]; then
@@ -35,7 +37,7 @@ fi
 shift
 for ds in "$@"; do
   printf '@@ds\t%s\n' "$ds"
-  zfs get -H -p -o property,value mountpoint,mounted "$ds" 2>/dev/null || continue
+  zfs get -H -p -o property,value mountpoint,mounted,referenced "$ds" 2>/dev/null || continue
   zfs get -H -p -o property,value cutover:created "$ds" 2>/dev/null
   zfs get -H -p -o property,value receive_resume_token "$ds" 2>/dev/null
   printf '@@snaps\n'
@@ -45,19 +47,47 @@ for ds in "$@"; do
 done
 "#;
 
+/// `zfs snapshot -o cutover:job=TOKEN DATASET@SNAP`, then the dataset read
+/// back as [`inspect`] does: one command.
+pub fn snapshot(
+    runner: &NodeRunner,
+    dataset: &str,
+    snap: &str,
+    token: &str,
+) -> Result<DsState, String> {
+    let script = format!(
+        "tok=$1 at=$2\nshift 2\nzfs snapshot -o \"cutover:job=$tok\" \"$at\" || exit 1\n{INSPECT}"
+    );
+    let head = [token.to_string(), format!("{dataset}@{snap}")];
+    let (_, mut v) = run_inspect(runner, &script, &head, false, &[dataset.to_string()])?;
+    v.pop()
+        .ok_or_else(|| format!("node {}: {dataset}: nothing read", runner.node().name))
+}
+
 /// Read `datasets` on the runner's node (and, with `probe`, what its ZFS can do).
 pub fn inspect(
     runner: &NodeRunner,
     probe: bool,
     datasets: &[String],
 ) -> Result<(Option<Caps>, Vec<DsState>), String> {
+    run_inspect(runner, INSPECT, &[], probe, datasets)
+}
+
+fn run_inspect(
+    runner: &NodeRunner,
+    script: &str,
+    head: &[String],
+    probe: bool,
+    datasets: &[String],
+) -> Result<(Option<Caps>, Vec<DsState>), String> {
     let mut argv = vec![
         "sh".to_string(),
         "-c".to_string(),
-        INSPECT.to_string(),
+        script.to_string(),
         "sh".to_string(),
-        if probe { "probe" } else { "-" }.to_string(),
     ];
+    argv.extend(head.iter().cloned());
+    argv.push(if probe { "probe" } else { "-" }.to_string());
     argv.extend(datasets.iter().cloned());
     let ran = runner.run(&argv)?;
     if ran.stdout.contains("zfs: not found") || ran.stdout.contains("zfs: command not found") {
@@ -147,6 +177,7 @@ pub fn parse(text: &str, probe: bool) -> (Option<Caps>, Vec<DsState>) {
                         ds.mountpoint = value;
                     }
                     "mounted" => ds.mounted = v == "yes",
+                    "referenced" => ds.referenced = v.parse().unwrap_or(0),
                     "cutover:created" => ds.created = value,
                     "receive_resume_token" => ds.resume_token = value,
                     _ => {}
