@@ -140,6 +140,13 @@ impl<const VERIFY: bool> KindCall<VERIFY> {
     fn kinds() -> impl Iterator<Item = &'static dyn Kind> {
         kinds::all().into_iter().filter(|k| !VERIFY || k.verifies())
     }
+
+    /// `cutover verify`: kinds verified by a command of their own.
+    fn elsewhere() -> impl Iterator<Item = &'static dyn Kind> {
+        kinds::all()
+            .into_iter()
+            .filter(|k| VERIFY && !k.verifies() && k.verified_by().is_some())
+    }
 }
 
 impl<const VERIFY: bool> clap::FromArgMatches for KindCall<VERIFY> {
@@ -172,6 +179,18 @@ impl<const VERIFY: bool> clap::Subcommand for KindCall<VERIFY> {
             // After the arguments: a derived `Args` brings its own about.
             cmd = cmd.subcommand(sub.about(kind.about()).long_about(None));
         }
+        // `cutover verify KIND` of a kind verified by another command: a
+        // hidden entry taking any arguments, answered with that command.
+        for kind in Self::elsewhere() {
+            cmd = cmd.subcommand(
+                clap::Command::new(kind.name()).hide(true).arg(
+                    clap::Arg::new("any")
+                        .num_args(0..)
+                        .trailing_var_arg(true)
+                        .allow_hyphen_values(true),
+                ),
+            );
+        }
         cmd.subcommand_required(true)
     }
 
@@ -180,7 +199,9 @@ impl<const VERIFY: bool> clap::Subcommand for KindCall<VERIFY> {
     }
 
     fn has_subcommand(name: &str) -> bool {
-        Self::kinds().any(|k| k.name() == name)
+        Self::kinds()
+            .chain(Self::elsewhere())
+            .any(|k| k.name() == name)
     }
 }
 
@@ -259,6 +280,14 @@ pub fn build_job(
     verify_only: bool,
 ) -> Result<(Arc<dyn Migration>, RunOptions, bool)> {
     let kind = kinds::find(kind)?;
+    if verify_only && !kind.verifies() {
+        return Err(crate::error::Error::bad(format!(
+            "cutover verify {} is not a command: {}",
+            kind.name(),
+            kind.verified_by()
+                .unwrap_or("this kind is verified as it migrates")
+        )));
+    }
     let common: CommonArgs = crate::job::kind::typed(args)?;
     common.check()?;
     let built = kind.build(args, &common, verify_only)?;

@@ -34,6 +34,8 @@ pub struct Sandbox {
     pub cluster: PathBuf,
     /// Where the cluster's SQLite files go, mirroring the node folders.
     pub cluster_sqlite: PathBuf,
+    /// A repository of snapshots `s1`…`s6` (source of btrfs-to-zfs).
+    pub repository: PathBuf,
 }
 
 /// Build (or rebuild) the sandbox in `dir`. A non-empty directory that is
@@ -51,6 +53,7 @@ pub fn build(dir: &Path) -> Result<Sandbox> {
             )));
         }
         if non_empty {
+            crate::demo_repo::destroy_stale(dir);
             std::fs::remove_dir_all(dir)
                 .map_err(|e| Error::io("cannot clear old sandbox", dir, &e))?;
         }
@@ -70,6 +73,7 @@ pub fn build(dir: &Path) -> Result<Sandbox> {
         cas: dir.join("cas"),
         cluster: dir.join("cluster"),
         cluster_sqlite: dir.join("cluster-sqlite"),
+        repository: dir.join("repository"),
     };
     build_live_tree(&sandbox.live).map_err(io("cannot build the live tree in", &sandbox.live))?;
     build_package_store(&sandbox.package_store).map_err(io(
@@ -77,10 +81,13 @@ pub fn build(dir: &Path) -> Result<Sandbox> {
         &sandbox.package_store,
     ))?;
     crate::demo_redb::build(&sandbox.cluster)?;
+    crate::demo_repo::build(&sandbox.repository)
+        .map_err(io("cannot build the repository in", &sandbox.repository))?;
     Ok(sandbox)
 }
 
-fn content(seed: u64, len: usize) -> Vec<u8> {
+/// `len` bytes of seeded noise: sample file content.
+pub fn content(seed: u64, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 8);
     let mut x = seed;
     while out.len() < len {

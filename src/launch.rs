@@ -113,7 +113,7 @@ pub fn sources_for(state: &Path, args: &ConsoleArgs) -> crate::error::Result<Sou
         // Names unique among these sources, as the inventory makes them.
         let name = taken.free_name(&source);
         let target = match (args.target.get(i), &target_root) {
-            (Some(t), _) => Some(absolute(t)),
+            (Some(t), _) => Some(kind.target_of(t)),
             (None, Some(root)) => Some(root.join(&name)),
             (None, None) => None,
         };
@@ -170,6 +170,7 @@ pub async fn console(state: Option<PathBuf>, args: ConsoleArgs) -> i32 {
         runbook,
         discover_later: true,
         window_opens: None,
+        notes: Vec::new(),
     })
     .await
 }
@@ -212,8 +213,29 @@ pub async fn demo(state: Option<PathBuf>, dir: Option<PathBuf>) -> i32 {
             }
         }
     };
+    // The repository goes into a pool of its own, when this machine can.
+    let mut entries = demo_entries(&sandbox);
+    let mut notes = Vec::new();
+    let pool = match crate::demo_repo::pool(&sandbox.root) {
+        Ok(pool) => {
+            entries.push(Entry {
+                name: "repository".to_string(),
+                kind: "btrfs-to-zfs".to_string(),
+                source: absolute(&sandbox.repository),
+                target: Some(PathBuf::from(format!("{}/repository", pool.name))),
+            });
+            Some(pool)
+        }
+        Err(why) => {
+            notes.push(format!(
+                "demo: the repository of snapshots at {} is not offered: {why}",
+                crate::display_path(&sandbox.repository)
+            ));
+            None
+        }
+    };
     let own = Sources {
-        entries: demo_entries(&sandbox),
+        entries,
         persist: None,
         target_root: None,
     };
@@ -229,8 +251,10 @@ pub async fn demo(state: Option<PathBuf>, dir: Option<PathBuf>) -> i32 {
         runbook: None,
         discover_later: true,
         window_opens: Some(Arc::new(stop_writer.clone())),
+        notes,
     })
     .await;
     stop_writer();
+    drop(pool);
     code
 }

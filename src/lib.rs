@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod demo;
 pub mod demo_redb;
+pub mod demo_repo;
 pub mod discover;
 pub mod engine;
 pub mod error;

@@ -183,6 +183,14 @@ fn five_snapshots_limit_then_continue_verify_catches_a_change_and_rollback() {
     assert_eq!(second.status.code(), Some(0), "{}", show(&second));
     assert_eq!(summary(&second)["items_verified"], 5, "{}", show(&second));
     assert_eq!(zfs_snapshots(pool, ds), ["s1", "s2", "s3", "s4", "s5"]);
+    // After s3 (the first this run verified whole), files BTRFS kept
+    // unchanged and the dataset kept untouched are not read again.
+    let inherited: u64 = events(&second)
+        .iter()
+        .filter(|e| e["event"] == "item_verified")
+        .filter_map(|e| e["report"]["files_inherited"].as_u64())
+        .sum();
+    assert!(inherited > 0, "{}", show(&second));
 
     // The live dataset is s5: links, modes, metadata kept out of the content.
     let mnt = pool.path("repo");
@@ -485,7 +493,8 @@ fn an_unchanged_file_is_not_copied_again_unless_the_dataset_copy_was_touched() {
     let repo = tmp.path().join("app");
     write(&repo.join("s1/same.txt"), b"one");
     write(&repo.join("s1/kept.txt"), b"kept");
-    for f in ["same.txt", "kept.txt"] {
+    write(&repo.join("s1/twin.txt"), b"aaa");
+    for f in ["same.txt", "kept.txt", "twin.txt"] {
         let p = repo.join("s1").join(f);
         let ok = std::process::Command::new("touch")
             .args(["-d", "2020-01-01 00:00:00.123456789"])
@@ -502,6 +511,17 @@ fn an_unchanged_file_is_not_copied_again_unless_the_dataset_copy_was_touched() {
         .status()
         .expect("cp");
     assert!(ok.success());
+    // Another file of the same size and time (two writes in one clock
+    // tick): only its content, or its inode, can tell it apart.
+    let twin = repo.join("s2/twin.txt");
+    std::fs::write(&twin, b"bbb").expect("write");
+    let ok = std::process::Command::new("touch")
+        .arg("-r")
+        .arg(repo.join("s1/twin.txt"))
+        .arg(&twin)
+        .status()
+        .expect("touch");
+    assert!(ok.success());
     let parent = pool.create_dataset("repos");
     let dataset = format!("{parent}/app");
     let state = tmp.path().join("state");
@@ -514,6 +534,10 @@ fn an_unchanged_file_is_not_copied_again_unless_the_dataset_copy_was_touched() {
     let out = run(&state, &repo, &dataset, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(std::fs::read(&live).expect("read"), b"one");
+    assert_eq!(
+        std::fs::read(live.with_file_name("twin.txt")).expect("read"),
+        b"bbb"
+    );
     // The untouched file was not written again for s2; the touched one was.
     let rows = String::from_utf8_lossy(&out.stdout);
     let s2: serde_json::Value = rows
@@ -521,5 +545,145 @@ fn an_unchanged_file_is_not_copied_again_unless_the_dataset_copy_was_touched() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["event"] == "snapshot" && v["snapshot"] == "s2")
         .expect("the s2 row");
-    assert_eq!(s2["changed"], 1, "{s2}");
+    assert_eq!(s2["changed"], 2, "{s2}: the touched file and the twin");
+}
+
+/// The console on `repo` going to `dataset`, in a tmux session `name`.
+fn console_on(
+    tmp: &Path,
+    state: &Path,
+    repo: &Path,
+    dataset: &str,
+    name: &str,
+) -> support::tmux::Tmux {
+    let tmux = support::tmux::Tmux::new(tmp.join(format!("{name}.sock")), name);
+    let launch = format!(
+        "{} --state-dir {} --source {} --target {}",
+        support::cli::bin(),
+        state.display(),
+        repo.display(),
+        dataset
+    );
+    tmux.start(120, 36, &launch);
+    tmux
+}
+
+/// Wait up to 30 s for `text` on the screen.
+fn wait_for(tmux: &support::tmux::Tmux, text: &str) {
+    tmux.wait_for(text, std::time::Duration::from_secs(30), |t| {
+        t.screen().contains(text)
+    });
+}
+
+/// In the console, `R` on a repository whose dataset cutover made shows
+/// what goes, wants the dataset's name typed, destroys it, and a new
+/// migration rebuilds every snapshot; a dataset cutover did not make is
+/// refused.
+#[test]
+fn the_console_recreates_a_dataset_only_after_its_name_is_typed() {
+    if !require(
+        "btrfs-to-zfs recreate in the console",
+        all([ZfsPool::prerequisites(), support::skip::tools(&["tmux"])]),
+    ) || !support::tmux::tmux_installed()
+    {
+        return;
+    }
+    let pool = ZfsPool::new(128);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("app");
+    for s in ["s1", "s2"] {
+        write(&repo.join(s).join("f.txt"), s.as_bytes());
+    }
+    let parent = pool.create_dataset("repos");
+    let dataset = format!("{parent}/app");
+    let state = tmp.path().join("state");
+    let out = run(&state, &repo, &dataset, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let tmux = console_on(tmp.path(), &state, &repo, &dataset, "recreate");
+    wait_for(&tmux, "2 of 2 · 0 pending");
+    tmux.keys(&["s"]);
+    wait_for(&tmux, "Steps of");
+    tmux.keys(&["R"]);
+    wait_for(&tmux, "Recreate of");
+    let screen = tmux.screen();
+    assert!(screen.contains(&format!("{dataset}@s1")), "{screen}");
+    tmux.keys(&["y"]);
+    wait_for(&tmux, "Type the name");
+    tmux.keys(&["-l", &dataset]);
+    tmux.keys(&["Enter"]);
+    wait_for(&tmux, "destroyed");
+    assert!(!pool.zfs(["list", "-H", "-o", "name"]).contains(&dataset));
+    // enter: the migration rebuilds it, both snapshots.
+    tmux.keys(&["Space", "Enter"]);
+    wait_for(&tmux, "all verified (2 items)");
+    assert_eq!(zfs_snapshots(&pool, &dataset), ["s1", "s2"]);
+    tmux.keys(&["q"]);
+    let _ = tmux.cmd(&["kill-session", "-t", "recreate"]);
+
+    // A dataset cutover did not create: the step refuses, nothing goes.
+    let theirs = pool.create_dataset("theirs");
+    let tmux = console_on(tmp.path(), &state, &repo, &theirs, "theirs");
+    wait_for(&tmux, "2 snapshots");
+    tmux.keys(&["s"]);
+    wait_for(&tmux, "Steps of");
+    tmux.keys(&["R"]);
+    wait_for(&tmux, "not created by cutover");
+    assert!(pool.zfs(["list", "-H", "-o", "name"]).contains(&theirs));
+    tmux.keys(&["q"]);
+    let _ = tmux.cmd(&["kill-session", "-t", "theirs"]);
+}
+
+/// `cutover demo` offers its repository of snapshots when ZFS runs here:
+/// the repository migrates into the demo's own pool, all verified, and the
+/// pool is gone when the demo quits.
+#[test]
+fn the_demo_migrates_its_repository_into_its_own_pool() {
+    if !require(
+        "the demo's repository",
+        all([ZfsPool::prerequisites(), support::skip::tools(&["tmux"])]),
+    ) || !support::tmux::tmux_installed()
+    {
+        return;
+    }
+    // Holding a pool keeps the fixtures' daemon running for the demo.
+    let _pool = ZfsPool::new(64);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tmux = support::tmux::Tmux::new(tmp.path().join("demo.sock"), "demo");
+    let launch = format!(
+        "{} demo --dir {}",
+        support::cli::bin(),
+        tmp.path().join("sandbox").display()
+    );
+    tmux.start(130, 40, &launch);
+    wait_for(&tmux, "6 snapshots");
+    let pid_pool = |tmux: &support::tmux::Tmux| {
+        let screen = tmux.screen();
+        screen
+            .split_whitespace()
+            .find(|w| w.starts_with("cutover-demo-"))
+            .map(|w| w.split('/').next().unwrap_or(w).to_string())
+    };
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", "repository"]);
+    tmux.keys(&["Enter", "Space", "Enter"]);
+    wait_for(&tmux, "all verified (6 items)");
+    let pool = pid_pool(&tmux).expect("the demo's pool on the screen");
+    let listed = std::process::Command::new("zpool")
+        .args(["list", "-H", "-o", "name"])
+        .output()
+        .expect("zpool");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&pool));
+    tmux.keys(&["q"]);
+    let gone = support::wait_until(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(200),
+        || {
+            std::process::Command::new("zpool")
+                .args(["list", "-H", "-o", "name"])
+                .output()
+                .is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).contains(&pool))
+        },
+    );
+    assert!(gone, "the demo's pool {pool} is destroyed when it quits");
+    let _ = tmux.cmd(&["kill-session", "-t", "demo"]);
 }

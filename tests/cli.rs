@@ -93,6 +93,19 @@ fn bad_flags_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--parallel"));
     let out = bin().args(["run", "no-such-kind"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2 too");
+    // A kind checked by a command of its own says which.
+    let out = bin()
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .args(["verify", "store-to-cas", "--source", "/a", "--target", "/b"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cutover store status --target CAS --verify"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -65,6 +65,7 @@ impl Migration for Steps {
             files_total: 2 * items.len() as u64,
             bytes_total: 10 * items.len() as u64,
             items,
+            ..Plan::default()
         })
     }
     fn prepare(&self, _plan: &Plan) -> Result<()> {

@@ -281,3 +281,54 @@ fn trees_on_two_nodes_compare_by_metadata_content_and_links() {
     let err = compare((&l, &a), (&r, &sb.root.join("nope")), &VerifyMode::Full, 1).unwrap_err();
     assert!(err.starts_with("node beta:"), "{err}");
 }
+
+/// The console's Nodes pane: with an inventory, each node shows reachable
+/// or not and why; `tab` to it and the services of the node at the cursor
+/// show, a plain directory marked as such.
+#[test]
+fn the_console_shows_the_nodes_pane() {
+    if !require(
+        "the console's nodes pane",
+        support::skip::all([Sshd::prerequisites(), support::skip::tools(&["tmux"])]),
+    ) || !support::tmux::tmux_installed()
+    {
+        return;
+    }
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let appdata = sb.root.join("appdata");
+    for s in ["authelia", "authelia-mariadb"] {
+        std::fs::create_dir_all(appdata.join(s)).unwrap();
+    }
+    let mut text = node("beta", &sshd, sshd.port(), TRUSTING);
+    text.push_str(&format!("appdata = \"{}\"\n\n", appdata.display()));
+    text.push_str(&node("gamma", &sshd, closed_port(), TRUSTING));
+    let file = sb.root.join("nodes.toml");
+    std::fs::write(&file, text).unwrap();
+    let tmux = support::tmux::Tmux::new(sb.root.join("n.sock"), "nodes");
+    let launch = format!(
+        "{} --state-dir {} --nodes {}",
+        support::cli::bin(),
+        sb.state.display(),
+        file.display()
+    );
+    tmux.start(120, 40, &launch);
+    let wait =
+        |text: &str| tmux.wait_for(text, Duration::from_secs(30), |t| t.screen().contains(text));
+    wait("Nodes · 2 reachable of 3");
+    let screen = tmux.screen();
+    assert!(screen.contains("● beta"), "{screen}");
+    assert!(screen.contains("✗ gamma"), "{screen}");
+    assert!(screen.contains("nothing listens"), "{screen}");
+    tmux.keys(&["Tab"]);
+    wait("probe again");
+    tmux.keys(&["j"]);
+    wait("authelia-mariadb");
+    assert!(
+        tmux.screen().contains("plain directory"),
+        "{}",
+        tmux.screen()
+    );
+    tmux.keys(&["q"]);
+    let _ = tmux.cmd(&["kill-session", "-t", "nodes"]);
+}

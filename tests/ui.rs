@@ -1579,3 +1579,36 @@ fn a_verification_is_verified_again_not_resumed() {
         .unwrap()
         .contains("press v to verify again"));
 }
+
+/// A filter that hides the source under the cursor moves the cursor to the
+/// first source it shows, so space picks what the operator sees; with no
+/// source shown, space picks nothing.
+#[test]
+fn space_after_a_filter_picks_the_source_that_is_shown() {
+    let mut s = console(Instant::now());
+    s.focus = Pane::Sources;
+    assert_eq!(s.cursor.sources, 0);
+    update(&mut s, Msg::ch('/'));
+    for c in "queue".chars() {
+        update(&mut s, Msg::ch(c));
+    }
+    update(&mut s, Msg::key(KeyCode::Enter));
+    assert_eq!(s.cursor.sources, 1, "the cursor is on the one shown row");
+    update(&mut s, Msg::ch(' '));
+    assert!(s.sources[1].selected && !s.sources[0].selected);
+    update(&mut s, Msg::ch('/'));
+    for c in "zzz".chars() {
+        update(&mut s, Msg::ch(c));
+    }
+    update(&mut s, Msg::key(KeyCode::Enter));
+    update(&mut s, Msg::ch(' '));
+    assert!(
+        s.sources[1].selected && !s.sources[0].selected,
+        "nothing changed"
+    );
+    assert!(s
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .contains("esc clears the filter"));
+}

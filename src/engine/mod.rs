@@ -134,12 +134,18 @@ pub async fn start(
     let items_total = plan.items.len() as u64;
     let (job, done) = match (resume, journalled) {
         (Some(id), true) => {
-            let done: HashSet<String> = journal
-                .item_states(id)?
-                .into_iter()
-                .filter(|(_, s)| *s == ItemState::Verified)
-                .map(|(k, _)| k)
-                .collect();
+            let before: HashSet<&str> = plan.done_before.iter().map(String::as_str).collect();
+            let mut done = HashSet::new();
+            for (key, state) in journal.item_states(id)? {
+                if state == ItemState::Verified {
+                    done.insert(key);
+                } else if before.contains(key.as_str()) {
+                    // This job started it and the kind's own record says it
+                    // was finished and verified: the journal lost the line.
+                    journal.set_item(id, &key, &ItemState::Verified)?;
+                    done.insert(key);
+                }
+            }
             let total = items_total + verified_outside(&plan, &done);
             journal.set_job_status(id, JobStatus::Running, total)?;
             (id, done)

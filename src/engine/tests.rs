@@ -72,6 +72,7 @@ impl Migration for Scripted {
                 .collect(),
             files_total: self.items as u64,
             bytes_total: 10 * self.items as u64,
+            done_before: omit.into_iter().collect(),
         })
     }
     fn describe_item(&self, item: &Item) -> Vec<String> {
@@ -224,6 +225,43 @@ async fn a_resume_counts_verified_items_its_plan_no_longer_lists() {
     let info = journal.job(job).expect("read").expect("job");
     assert_eq!(info.status, JobStatus::Completed);
     assert_eq!((info.items_verified, info.items_total), (10, 10));
+}
+
+/// A kill can lose an item's verified record (the journal flushes in
+/// groups) after the kind recorded it done on its own: a resumed job whose
+/// plan says so counts it verified, as long as this job started it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_counts_an_item_the_kind_finished_but_the_journal_lost() {
+    let (_dir, journal) = journal();
+    let (m, job, _, _) = ten_items_one_failing(&journal).await;
+    // item-00003's verified record was lost: only its start survived.
+    journal
+        .set_item(job, "item-00003", &ItemState::Running)
+        .expect("set");
+    m.fail.lock().expect("lock").clear();
+    m.omit
+        .lock()
+        .expect("lock")
+        .insert("item-00003".to_string());
+    let handle = start(journal.clone(), m.clone(), opts(3), Some(job))
+        .await
+        .expect("resume");
+    let (_, summary) = drain(handle).await;
+    assert_eq!((summary.items_verified, summary.items_total), (10, 10));
+    let states = journal.item_states(job).expect("states");
+    assert!(states
+        .iter()
+        .any(|(k, s)| k == "item-00003" && *s == ItemState::Verified));
+    // A key this job never started is not claimed, whatever the kind says.
+    m.omit
+        .lock()
+        .expect("lock")
+        .insert("item-99999".to_string());
+    let handle = start(journal.clone(), m.clone(), opts(3), Some(job))
+        .await
+        .expect("resume again");
+    let (_, summary) = drain(handle).await;
+    assert_eq!(summary.items_total, 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

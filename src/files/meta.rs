@@ -64,6 +64,9 @@ pub struct Stat {
     pub size: u64,
     pub mtime: i64,
     pub mtime_nsec: i64,
+    /// Status change time: any write or metadata change moves it.
+    pub ctime: i64,
+    pub ctime_nsec: i64,
     pub dev: u64,
     pub ino: u64,
     pub nlink: u64,
@@ -81,6 +84,8 @@ impl Stat {
             size: md.len(),
             mtime: md.mtime(),
             mtime_nsec: md.mtime_nsec(),
+            ctime: md.ctime(),
+            ctime_nsec: md.ctime_nsec(),
             dev: md.dev(),
             ino: md.ino(),
             nlink: md.nlink(),
@@ -102,6 +107,16 @@ impl Stat {
     /// same second at the same size (its verification then failed).
     pub fn is_copy_of(&self, source: &Stat) -> bool {
         self.same_content_stamp(source)
+    }
+
+    /// Whether this is the same file, untouched, as `earlier` (a stat of it
+    /// taken before): same inode, size, mtime and ctime. A write moves the
+    /// ctime, and nothing short of the clock sets it back.
+    pub fn untouched_since(&self, earlier: &Stat) -> bool {
+        self.kind == Kind::File
+            && self.ino == earlier.ino
+            && self.same_content_stamp(earlier)
+            && (self.ctime, self.ctime_nsec) == (earlier.ctime, earlier.ctime_nsec)
     }
 }
 

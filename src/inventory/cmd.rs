@@ -103,7 +103,7 @@ fn add(
             .map(|e| e.name.clone())
             .unwrap_or_else(|| inv.free_name(&source));
         let dst = match (target, target_root) {
-            (Some(t), _) => Some(absolute(t)),
+            (Some(t), _) => Some(k.target_of(t)),
             (None, Some(root)) => Some(absolute(root).join(&name)),
             (None, None) => None,
         };

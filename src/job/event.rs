@@ -25,6 +25,11 @@ pub struct ItemReport {
     pub space_saved_bytes: u64,
     /// Files whose content was hashed on both sides during verification.
     pub files_hashed: u64,
+    /// Files whose content verification inherited instead of reading: the
+    /// same file, untouched since it was read back for an earlier snapshot
+    /// of the same dataset (btrfs-to-zfs).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub files_inherited: u64,
     /// Non-fatal notes: files that vanished or changed while being copied.
     pub warnings: Vec<String>,
     /// Wall time spent on the item (copy + verify), in seconds.
@@ -33,6 +38,10 @@ pub struct ItemReport {
     /// as their own NDJSON lines before the item's result, not inside it.
     #[serde(skip)]
     pub rows: Vec<Row>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One kind-specific result of an item, printed as one NDJSON line

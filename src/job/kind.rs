@@ -121,6 +121,12 @@ pub trait Kind: Send + Sync + 'static {
     fn verifies(&self) -> bool {
         true
     }
+    /// For a kind that does not verify through `cutover verify`: the
+    /// command that checks its targets instead, said when an operator
+    /// tries `cutover verify NAME`. Default: none (clap's own error).
+    fn verified_by(&self) -> Option<&'static str> {
+        None
+    }
     /// Add the kind's own arguments (source, target, options) to `cmd`;
     /// the common ones ([`CommonArgs`]) are added by the command line.
     fn args(&self, cmd: clap::Command) -> clap::Command;
@@ -140,6 +146,12 @@ pub trait Kind: Send + Sync + 'static {
     fn sources(&self, name: &str, path: &std::path::Path, target: &std::path::Path) -> Vec<Source> {
         let _ = (name, path, target);
         Vec::new()
+    }
+    /// How a target given on the command line or in the console is kept.
+    /// Default: a path, made absolute (so journalled jobs resume from any
+    /// directory); a kind whose targets are names (a ZFS dataset) keeps them.
+    fn target_of(&self, given: &std::path::Path) -> std::path::PathBuf {
+        std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf())
     }
     /// The runs the console offers on the kind's sources; the first is what
     /// `enter` starts.

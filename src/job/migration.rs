@@ -25,6 +25,13 @@ pub struct Plan {
     pub items: Vec<Item>,
     pub files_total: u64,
     pub bytes_total: u64,
+    /// Keys the kind knows were written, verified and flushed by an earlier
+    /// run, on its own durable record (store-to-cas: packages its store
+    /// recorded completed), and left out of `items`. A resumed job whose
+    /// journal lost an item's verified record to a kill (the journal
+    /// flushes in groups) but still has the item started counts it
+    /// verified.
+    pub done_before: Vec<String>,
 }
 
 /// Data a kind keeps between writing an item and verifying it (for example

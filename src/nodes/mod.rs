@@ -29,3 +29,10 @@ pub fn load(state_dir: &Path) -> crate::error::Result<Vec<Node>> {
     let flag = NODES_FLAG.get().cloned().flatten();
     file::load(flag.as_deref(), state_dir)
 }
+
+/// Whether this process has a nodes inventory of its own (`--nodes`, or
+/// `nodes.toml` in `state_dir`): the console shows its Nodes pane then.
+pub fn inventory_present(state_dir: &Path) -> bool {
+    let flag = NODES_FLAG.get().cloned().flatten();
+    file::path(flag.as_deref(), state_dir).exists()
+}

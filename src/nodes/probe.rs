@@ -29,10 +29,30 @@ pub struct Probed {
     pub free_bytes: Option<u64>,
     /// Whether `zfs` runs there.
     pub zfs: bool,
+    /// What its ZFS can do, in words (none without ZFS).
+    pub dialect: Option<String>,
     /// Its services: the directories under its appdata.
     pub services: Vec<Service>,
     /// Services that move together (grouped by shared prefix).
     pub stacks: Vec<Stack>,
+}
+
+impl Probed {
+    /// A node not (yet) reached: nothing known but its name and address.
+    pub fn unreached(name: &str, ssh: Option<String>, why: Option<String>) -> Probed {
+        Probed {
+            name: name.to_string(),
+            ssh,
+            reachable: false,
+            why,
+            hostname: None,
+            free_bytes: None,
+            zfs: false,
+            dialect: None,
+            services: Vec::new(),
+            stacks: Vec::new(),
+        }
+    }
 }
 
 fn words(args: &[&str]) -> Vec<String> {
@@ -42,17 +62,11 @@ fn words(args: &[&str]) -> Vec<String> {
 /// Probe one node.
 pub fn probe(node: &Node, state_dir: &Path) -> Probed {
     let runner = NodeRunner::new(node, state_dir);
-    let mut out = Probed {
-        name: node.name.clone(),
-        ssh: node.ssh.as_ref().map(|s| s.destination.clone()),
-        reachable: false,
-        why: None,
-        hostname: None,
-        free_bytes: None,
-        zfs: false,
-        services: Vec::new(),
-        stacks: Vec::new(),
-    };
+    let mut out = Probed::unreached(
+        &node.name,
+        node.ssh.as_ref().map(|s| s.destination.clone()),
+        None,
+    );
     match runner.run(&words(&["uname", "-n"])) {
         Ok(r) if r.code == 0 => {
             out.reachable = true;
@@ -73,6 +87,12 @@ pub fn probe(node: &Node, state_dir: &Path) -> Probed {
         .filter(|r| r.code == 0)
         .map(|r| r.stdout);
     out.zfs = datasets.is_some();
+    if out.zfs {
+        out.dialect = super::zfs::NodeZfs::new(&runner)
+            .dialect()
+            .ok()
+            .map(|d| d.describe());
+    }
     if let Some(appdata) = &node.appdata {
         let dir = appdata.display().to_string();
         match runner.run(&["df".into(), "-Pk".into(), dir.clone()]) {
@@ -115,8 +135,10 @@ pub fn probe(node: &Node, state_dir: &Path) -> Probed {
 }
 
 /// Probe every node at once (one thread each) and print them.
-pub fn list(nodes: &[Node], state_dir: &Path, json: bool) -> Result<i32> {
-    let probed: Vec<Probed> = std::thread::scope(|s| {
+/// Probe every node at once (one thread each; each node's commands share
+/// one connection), in the inventory's order.
+pub fn probe_all(nodes: &[Node], state_dir: &Path) -> Vec<Probed> {
+    std::thread::scope(|s| {
         let handles: Vec<_> = nodes
             .iter()
             .map(|n| s.spawn(move || probe(n, state_dir)))
@@ -125,20 +147,17 @@ pub fn list(nodes: &[Node], state_dir: &Path, json: bool) -> Result<i32> {
             .into_iter()
             .zip(nodes)
             .map(|(h, n)| {
-                h.join().unwrap_or_else(|_| Probed {
-                    name: n.name.clone(),
-                    ssh: None,
-                    reachable: false,
-                    why: Some("probing it failed".into()),
-                    hostname: None,
-                    free_bytes: None,
-                    zfs: false,
-                    services: Vec::new(),
-                    stacks: Vec::new(),
+                h.join().unwrap_or_else(|_| {
+                    Probed::unreached(&n.name, None, Some("probing it failed".into()))
                 })
             })
             .collect()
-    });
+    })
+}
+
+/// `cutover nodes`: probe every node at once and print them.
+pub fn list(nodes: &[Node], state_dir: &Path, json: bool) -> Result<i32> {
+    let probed = probe_all(nodes, state_dir);
     for p in &probed {
         if json {
             outln!("{}", serde_json::to_value(p).unwrap_or_default())?;
@@ -161,7 +180,9 @@ pub fn list(nodes: &[Node], state_dir: &Path, json: bool) -> Result<i32> {
                 .as_deref()
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default(),
-            if p.zfs { "yes" } else { "no" },
+            p.dialect
+                .as_deref()
+                .unwrap_or(if p.zfs { "yes" } else { "no" }),
             p.services.len(),
             p.why
                 .as_deref()

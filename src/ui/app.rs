@@ -116,6 +116,8 @@ pub enum Msg {
     VerifyLabel(String),
     /// The runbook's checklist, as the journal has it now.
     Checklist(crate::runbook::view::Checklist),
+    /// Every node of the inventory, probed.
+    Nodes(Vec<crate::nodes::probe::Probed>),
     /// A runbook step's job is about to start (the next `JobSpawned` is it).
     RunbookJobStarting {
         /// The step.
@@ -203,6 +205,9 @@ pub enum Command {
         /// The phase.
         phase: String,
     },
+    /// Probe every node of the inventory again (off the UI thread),
+    /// answered by [`Msg::Nodes`].
+    ProbeNodes,
     /// Read a job's report from the journal, answered by [`Msg::Report`].
     OpenReport {
         /// The job.
@@ -387,6 +392,8 @@ pub struct Cursors {
     pub selection: usize,
     /// Row in the jobs pane.
     pub jobs: usize,
+    /// Row in the nodes pane.
+    pub nodes: usize,
     /// Lines scrolled back from the end of the item stream (0: follow).
     pub items_back: usize,
 }
@@ -455,6 +462,11 @@ pub struct State {
     pub help_scroll: usize,
     /// The open runbook's checklist.
     pub checklist: Option<crate::runbook::view::Checklist>,
+    /// The inventory's nodes as last probed (`None`: no inventory, no
+    /// Nodes pane; empty: being probed).
+    pub nodes: Option<Vec<crate::nodes::probe::Probed>>,
+    /// Nodes are being probed now.
+    pub nodes_probing: bool,
     /// A job's report shown in Items instead of the live stream.
     pub report: Option<stream::ReportView>,
     /// Text the Items stream and the Sources and Jobs lists are filtered by.
@@ -508,6 +520,8 @@ impl State {
             help: false,
             help_scroll: 0,
             checklist: None,
+            nodes: None,
+            nodes_probing: false,
             report: None,
             filter: None,
             filter_input: None,
@@ -545,7 +559,11 @@ impl State {
 
     /// Whether `pane` is there to focus (the checklist only with a runbook).
     pub fn has_pane(&self, pane: Pane) -> bool {
-        pane != Pane::Checklist || self.checklist.is_some()
+        match pane {
+            Pane::Checklist => self.checklist.is_some(),
+            Pane::Nodes => self.nodes.is_some(),
+            _ => true,
+        }
     }
 
     /// The sources the filter lets through (all without one), as indices.
@@ -721,6 +739,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             state.batch_failed = 0;
             Vec::new()
         }
+        Msg::Nodes(probed) => {
+            state.cursor.nodes = state.cursor.nodes.min(probed.len().saturating_sub(1));
+            state.nodes = Some(probed);
+            state.nodes_probing = false;
+            Vec::new()
+        }
         Msg::Checklist(list) => {
             checklist::on_checklist(state, list);
             Vec::new()
@@ -889,6 +913,15 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         Action::PrevPane => state.focus = cycle(state, Pane::prev),
         Action::Run if state.focus == Pane::Jobs => return stream::open_report(state),
         Action::Run if state.focus == Pane::Checklist => return checklist::act(state),
+        Action::Run if state.focus == Pane::Nodes => {
+            if state.nodes_probing {
+                state.status = Some("the nodes are being probed".into());
+                return Vec::new();
+            }
+            state.nodes_probing = true;
+            state.status = Some("probing every node again".into());
+            return vec![Command::ProbeNodes];
+        }
         Action::Rollback if state.focus == Pane::Checklist => return checklist::rollback(state),
         Action::Run => return start_selection(state, None),
         Action::Filter => return stream::open_filter(state),
@@ -1003,6 +1036,10 @@ pub(super) fn move_cursor(state: &mut State, delta: isize) {
             let shown = state.shown_jobs();
             state.cursor.jobs = step_among(&shown, state.cursor.jobs, delta);
         }
+        Pane::Nodes => {
+            let n = state.nodes.as_ref().map_or(0, Vec::len);
+            state.cursor.nodes = step(state.cursor.nodes, delta, n);
+        }
         Pane::Items => {
             // Moving "down" goes towards the newest line; the bottom follows.
             let len = stream::shown_count(state);
@@ -1025,10 +1062,15 @@ fn clamp_selection_cursor(state: &mut State) {
 
 fn select(state: &mut State) {
     let idx = match state.focus {
-        Pane::Sources => Some(state.cursor.sources),
+        // Only a source the filter shows can be picked.
+        Pane::Sources => Some(state.cursor.sources).filter(|i| state.shown_sources().contains(i)),
         Pane::Selection => state.selected().get(state.cursor.selection).copied(),
         _ => None,
     };
+    if state.focus == Pane::Sources && idx.is_none() {
+        state.status = Some("no source is shown: esc clears the filter".into());
+        return;
+    }
     let Some(src) = idx.and_then(|i| state.sources.get_mut(i)) else {
         state.status = Some("space selects in the Sources pane (tab to it)".into());
         return;

@@ -30,6 +30,8 @@ const IN_FLIGHT_CAP: usize = 64;
 pub enum Pane {
     /// Discovered sources.
     Sources,
+    /// The nodes of the inventory (when there is one): reachable or not, ZFS, services.
+    Nodes,
     /// The runbook's checklist (when one is open).
     Checklist,
     /// The operator's selection and what has been done with it.
@@ -48,8 +50,9 @@ pub enum Pane {
 
 impl Pane {
     /// Every pane in `tab` order.
-    pub const ALL: [Pane; 8] = [
+    pub const ALL: [Pane; 9] = [
         Pane::Sources,
+        Pane::Nodes,
         Pane::Checklist,
         Pane::Selection,
         Pane::Jobs,
@@ -63,6 +66,7 @@ impl Pane {
     pub fn title(self) -> &'static str {
         match self {
             Pane::Sources => "Sources",
+            Pane::Nodes => "Nodes",
             Pane::Checklist => "Checklist",
             Pane::Selection => "Selection",
             Pane::Jobs => "Jobs",

@@ -74,6 +74,9 @@ pub struct ConsoleConfig {
     /// Called once when the operator starts a final sync: the cutover window
     /// opens (the demo's writer stops writing).
     pub window_opens: Option<WindowOpens>,
+    /// Lines for the log as the console opens (the demo: what it could
+    /// not set up, and what that needs).
+    pub notes: Vec<String>,
 }
 
 /// What happens when the cutover window opens.
@@ -210,6 +213,14 @@ impl Runner {
         if self.cfg.runbook.is_some() {
             self.interrupt_running_steps();
             self.send_checklist();
+        }
+        for note in &self.cfg.notes {
+            tracing::warn!("{note}");
+        }
+        if crate::nodes::inventory_present(&self.cfg.state_dir) {
+            state.nodes = Some(Vec::new());
+            state.nodes_probing = true;
+            self.exec(Command::ProbeNodes);
         }
         if self.cfg.discover_later {
             state.status = Some(super::app::COUNTING.into());
@@ -375,6 +386,29 @@ impl Runner {
                 tracing::warn!("runbook: rolling back phase {phase}");
                 self.rolling_back = Some(phase);
                 self.send_checklist();
+            }
+            Command::ProbeNodes => {
+                let state_dir = self.cfg.state_dir.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let probed =
+                        tokio::task::spawn_blocking(move || match crate::nodes::load(&state_dir) {
+                            Ok(nodes) => crate::nodes::probe::probe_all(&nodes, &state_dir),
+                            Err(e) => {
+                                tracing::error!("{e}");
+                                Vec::new()
+                            }
+                        })
+                        .await
+                        .unwrap_or_default();
+                    for p in probed.iter().filter(|p| !p.reachable) {
+                        match &p.why {
+                            Some(why) => tracing::warn!("{why}"),
+                            None => tracing::warn!("node {} does not answer", p.name),
+                        }
+                    }
+                    let _ = tx.send(Msg::Nodes(probed)).await;
+                });
             }
             Command::OpenReport { job } => {
                 let journal = self.cfg.journal.clone();

@@ -109,7 +109,10 @@ fn edit_inventory(inv: &mut Inventory, shown: &[Entry], edit: Edit) -> Result<St
     match edit {
         Edit::Add { path, kind, target } => {
             let path = crate::inventory::cmd::absolute(&path);
-            let target = target.map(|t| crate::inventory::cmd::absolute(&t));
+            let target = target.map(|t| match crate::kinds::find(&kind) {
+                Ok(k) => k.target_of(&t),
+                Err(_) => crate::inventory::cmd::absolute(&t),
+            });
             let (name, new) = inv.upsert(&kind, &path, target.as_deref());
             Ok(format!(
                 "{} {name} ({kind}): {}",

@@ -77,6 +77,11 @@ pub fn alert() -> Style {
     paint(Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD))
 }
 
+/// Text with no emphasis.
+pub fn plain() -> Style {
+    Style::default()
+}
+
 /// Secondary text (paths, hints, units).
 pub fn dim() -> Style {
     Style::new().add_modifier(Modifier::DIM)

@@ -14,8 +14,8 @@ use ratatui::Frame;
 use super::app::State;
 use super::model::Pane;
 use super::panes::{
-    checklist, confirm, details, help, items, jobs, logs, metrics, prompt, selection, sources,
-    status,
+    checklist, confirm, details, help, items, jobs, logs, metrics, nodes, prompt, selection,
+    sources, status,
 };
 
 /// Narrowest terminal that gets the all-panes layout.
@@ -36,6 +36,7 @@ pub fn compact(area: Rect) -> bool {
 pub fn render_pane(frame: &mut Frame, area: Rect, pane: Pane, state: &State) {
     match pane {
         Pane::Sources => sources::render(frame, area, state),
+        Pane::Nodes => nodes::render(frame, area, state),
         Pane::Checklist => checklist::render(frame, area, state),
         Pane::Selection => selection::render(frame, area, state),
         Pane::Jobs => jobs::render(frame, area, state),
@@ -108,6 +109,26 @@ pub fn place(state: &State, area: Rect) -> Placed {
         Pane::Checklist
     } else {
         Pane::Selection
+    };
+    // The nodes of an inventory under the sources: a line each, and the
+    // services of the one at the cursor while the pane has the focus.
+    let src = match &state.nodes {
+        Some(list) => {
+            let want = list.len().max(1) as u16 + 2;
+            let want = if state.focus == Pane::Nodes {
+                let services = list
+                    .get(state.cursor.nodes)
+                    .map_or(0, |p| p.services.len() + p.stacks.len());
+                (want + services as u16).min(src.height.saturating_sub(3).max(want))
+            } else {
+                want.min(7)
+            };
+            let [src, nodes] =
+                Layout::vertical([Constraint::Fill(1), Constraint::Length(want)]).areas(src);
+            placed.panes.push((Pane::Nodes, nodes));
+            src
+        }
+        None => src,
     };
     placed
         .panes

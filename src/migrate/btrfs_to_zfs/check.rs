@@ -19,6 +19,46 @@ use crate::sys::zfs;
 use crate::verify::sample::{Sample, SampleBuilder};
 use crate::verify::VerifyMode;
 
+/// A snapshot whose content was verified whole in this process, and the
+/// stat of each of its files as read back then: a file of a later snapshot
+/// (or of the live dataset) that is the same file, untouched since (same
+/// inode, size, mtime, ctime), and whose source is the same file unchanged
+/// too, holds the content read then — verification inherits it instead of
+/// reading both again. What was written since is read back as ever.
+#[derive(Debug, Clone, Default)]
+pub struct Verified {
+    /// The snapshot.
+    pub snapshot: String,
+    /// Its files' stats when they were read back, by relative path.
+    pub stats: std::collections::HashMap<std::path::PathBuf, crate::files::meta::Stat>,
+}
+
+/// What verification may inherit from `verified`, given the manifests in
+/// the dataset's metadata directory at `root`; none without a record.
+fn inherited_from(
+    verified: Option<Verified>,
+    root: &std::path::Path,
+) -> Option<crate::migrate::tree_sync::Inherited> {
+    let verified = verified?;
+    let m: manifest::Manifest =
+        manifest::read(&manifest::manifest_path(root, &verified.snapshot)).ok()?;
+    let entries: std::collections::HashMap<String, manifest::Entry> = m
+        .entries
+        .into_iter()
+        .filter(|e| e.kind == "file")
+        .map(|e| (e.path.clone(), e))
+        .collect();
+    Some(std::sync::Arc::new(move |rel, src, dst| {
+        use std::os::unix::ffi::OsStrExt;
+        let e = entries.get(&crate::names::encode(rel.as_os_str().as_bytes()))?;
+        let then = verified.stats.get(rel)?;
+        if !(e.same_file(src) && dst.untouched_since(then)) {
+            return None;
+        }
+        blake3::Hash::from_hex(e.blake3.as_deref()?).ok()
+    }))
+}
+
 /// Which checks of the live dataset a snapshot gets.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope {
@@ -50,12 +90,7 @@ pub fn snapshot(
     }
     let mount = super::mountpoint(ds)?;
     let mut failed = Vec::new();
-    if scope.live {
-        match nested::compare(&snap.path, &mount, &skip, p.verify, p.seed, ctx) {
-            Ok(r) => report.files_hashed += r.hashed,
-            Err(e) => failed.push(format!("check 1 (live dataset equals {}): {e}", snap.name)),
-        }
-    }
+    let earlier = job.verified.lock().ok().and_then(|v| v.get(ds).cloned());
     let view = dataset::View::open(ds, &snap.name, &mount).map_err(|e| {
         ItemError(format!(
             "cannot read {}: {e}",
@@ -65,14 +100,41 @@ pub fn snapshot(
     // Check 4 uses the hashes check 2 read from the snapshot, reading only
     // what check 2 did not (a file that differed there).
     let mut read = Default::default();
-    match nested::compare(&snap.path, view.root(), &skip, p.verify, p.seed, ctx) {
+    let inherit = inherited_from(earlier, view.root());
+    let mut now_verified = None;
+    match nested::compare(
+        &snap.path,
+        view.root(),
+        &skip,
+        p.verify,
+        p.seed,
+        inherit,
+        ctx,
+    ) {
         Ok(r) => {
             report.files = r.files;
             report.bytes = r.bytes;
             report.files_hashed += r.hashed;
+            report.files_inherited += r.inherited;
             read = r.target_hashes;
+            now_verified = Some(Verified {
+                snapshot: snap.name.clone(),
+                stats: r.verified_stats,
+            });
         }
         Err(e) => failed.push(format!("check 2 (snapshot content equals source): {e}")),
+    }
+    // Check 1 on the live dataset: what it still shares with the snapshot
+    // just read back is inherited.
+    if scope.live {
+        let inherit = inherited_from(now_verified.clone(), view.root());
+        match nested::compare(&snap.path, &mount, &skip, p.verify, p.seed, inherit, ctx) {
+            Ok(r) => {
+                report.files_hashed += r.hashed;
+                report.files_inherited += r.inherited;
+            }
+            Err(e) => failed.push(format!("check 1 (live dataset equals {}): {e}", snap.name)),
+        }
     }
     match metadata(job, snap, view.root()) {
         Ok((index, m)) => {
@@ -90,6 +152,12 @@ pub fn snapshot(
         Err(e) => failed.push(format!("check 3 (metadata): {e}")),
     }
     drop(view);
+    if let (true, Some(v), Ok(mut all)) = (failed.is_empty(), now_verified, job.verified.lock()) {
+        // Only under full verification is every file's content known.
+        if p.verify == VerifyMode::Full {
+            all.insert(ds.clone(), v);
+        }
+    }
     if failed.is_empty() {
         Ok(())
     } else {
@@ -191,5 +259,71 @@ fn hashes(
             msg.push_str(&format!(" and {more} more"));
         }
         Err(msg)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::files::meta::{Kind, Stat};
+    use std::path::Path;
+
+    fn stat(ino: u64, ctime: i64) -> Stat {
+        Stat {
+            kind: Kind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: 5,
+            mtime: 100,
+            mtime_nsec: 7,
+            ctime,
+            ctime_nsec: 0,
+            dev: 1,
+            ino,
+            nlink: 1,
+            rdev: 0,
+        }
+    }
+
+    /// A file's content is inherited only when its source is the same file
+    /// unchanged and its target the same file untouched since it was read.
+    #[test]
+    fn content_is_inherited_only_from_the_same_untouched_file() {
+        let root = tempfile::tempdir().unwrap();
+        let hash = blake3::hash(b"hello");
+        let entry = manifest::Entry {
+            path: "a.txt".into(),
+            kind: "file".into(),
+            size: 5,
+            mode: 0o644,
+            mtime: 100,
+            mtime_ns: 7,
+            blake3: Some(hash.to_hex().to_string()),
+            ino: Some(42),
+        };
+        let m = manifest::Manifest {
+            snapshot: "s1".into(),
+            entries: vec![entry],
+        };
+        manifest::write(&manifest::manifest_path(root.path(), "s1"), &m).unwrap();
+        let read_back = stat(9, 500);
+        let verified = Verified {
+            snapshot: "s1".into(),
+            stats: [(Path::new("a.txt").to_path_buf(), read_back)].into(),
+        };
+        let inherit = inherited_from(Some(verified), root.path()).expect("a record");
+        let rel = Path::new("a.txt");
+        assert_eq!(inherit(rel, &stat(42, 1), &read_back), Some(hash));
+        // Touched in the dataset since it was read back: its ctime moved.
+        assert_eq!(inherit(rel, &stat(42, 1), &stat(9, 501)), None);
+        // Another file in the source (same stat, another inode).
+        assert_eq!(inherit(rel, &stat(43, 1), &read_back), None);
+        // Another file in the target.
+        assert_eq!(inherit(rel, &stat(42, 1), &stat(10, 500)), None);
+        // A path never read back.
+        assert_eq!(inherit(Path::new("b.txt"), &stat(42, 1), &read_back), None);
+        assert!(inherited_from(None, root.path()).is_none());
     }
 }

@@ -36,6 +36,81 @@ pub fn dataset_of(target: &Path) -> Option<String> {
     })
 }
 
+/// A ZFS pool as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    /// Its name.
+    pub name: String,
+    /// Free space, as `zpool list` prints it (`1.2G`).
+    pub free: String,
+    /// `ONLINE`, `DEGRADED`…
+    pub health: String,
+}
+
+/// The pools `zpool list -H -o name,free,health` printed.
+pub fn parse_pools(text: &str) -> Vec<Pool> {
+    zfs::parse_rows(text)
+        .into_iter()
+        .filter_map(|r| {
+            Some(Pool {
+                name: r.first()?.clone(),
+                free: r.get(1)?.clone(),
+                health: r.get(2)?.clone(),
+            })
+        })
+        .collect()
+}
+
+/// What ZFS says about a repository's target, read once per discovery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The target dataset's state.
+    pub state: dataset::State,
+    /// Its `used` and `available` bytes, when it exists.
+    pub used: Option<u64>,
+    /// Free bytes where it would be created or is.
+    pub available: Option<u64>,
+    /// The dialect, in words.
+    pub dialect: String,
+    /// The pools of this machine.
+    pub pools: Vec<Pool>,
+}
+
+impl Facts {
+    /// Ask ZFS (read-only commands).
+    pub fn read(ds: &str) -> Facts {
+        let state = dataset::state(ds).unwrap_or_default();
+        let numbers = if state.exists {
+            zfs::numbers(ds, &["used", "available"]).ok()
+        } else {
+            None
+        };
+        let pools = crate::sys::cmd::run("zpool", &["list", "-H", "-o", "name,free,health"])
+            .map(|out| parse_pools(&out))
+            .unwrap_or_default();
+        Facts {
+            used: numbers.as_ref().and_then(|n| n.get("used").copied()),
+            available: numbers.as_ref().and_then(|n| n.get("available").copied()),
+            state,
+            dialect: zfs::Dialect::probe().describe(),
+            pools,
+        }
+    }
+}
+
+/// A repository's snapshots as the details count them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapFacts {
+    /// The snapshot's name.
+    pub name: String,
+    /// Whether it is a read-only BTRFS snapshot.
+    pub readonly: bool,
+    /// Bytes of its files.
+    pub bytes: u64,
+    /// Its files.
+    pub files: u64,
+}
+
 /// Describe the repository at `path` going to `target` for the console.
 pub fn describe(name: &str, path: &Path, target: &Path) -> Source {
     let ds = dataset_of(target).unwrap_or_else(|| target.display().to_string());
@@ -48,18 +123,32 @@ pub fn describe(name: &str, path: &Path, target: &Path) -> Source {
             return out;
         }
     };
-    let readonly = snaps.iter().filter(|s| btrfs::is_readonly(&s.path)).count();
-    let mut bytes = 0;
-    let mut files = 0;
-    for s in &snaps {
-        let c = crate::files::count::count(&s.path);
-        files += c.files;
-        bytes += c.bytes;
-    }
+    let snaps: Vec<SnapFacts> = snaps
+        .iter()
+        .map(|s| {
+            let c = crate::files::count::count(&s.path);
+            SnapFacts {
+                name: s.name.clone(),
+                readonly: btrfs::is_readonly(&s.path),
+                bytes: c.bytes,
+                files: c.files,
+            }
+        })
+        .collect();
+    fill(&mut out, &ds, &snaps, &Facts::read(&ds));
+    out
+}
+
+/// The counts and details of a repository `out` from what was read: no
+/// command runs here, so the panes' snapshots are the same on any machine.
+pub fn fill(out: &mut Source, ds: &str, snaps: &[SnapFacts], facts: &Facts) {
+    let bytes: u64 = snaps.iter().map(|s| s.bytes).sum();
+    let files: u64 = snaps.iter().map(|s| s.files).sum();
+    let readonly = snaps.iter().filter(|s| s.readonly).count();
     out.entries = files;
     out.bytes = bytes;
     out.count = format!("{} snapshots", fmt::count(snaps.len() as u64));
-    let state = dataset::state(&ds).unwrap_or_default();
+    let state = &facts.state;
     let done = snaps
         .iter()
         .take_while(|s| state.snapshots.contains(&s.name))
@@ -69,7 +158,7 @@ pub fn describe(name: &str, path: &Path, target: &Path) -> Source {
     } else {
         Health::Plain
     };
-    let mut repo = vec![
+    let repo = vec![
         Field::new(
             "snapshots",
             format!(
@@ -97,45 +186,65 @@ pub fn describe(name: &str, path: &Path, target: &Path) -> Source {
                 fmt::count(files)
             ),
         ),
+        Field::with(
+            "migrated",
+            format!("{done} of {} · {} pending", snaps.len(), snaps.len() - done),
+            health,
+        ),
     ];
-    repo.push(Field::with(
-        "migrated",
-        format!("{done} of {} · {} pending", snaps.len(), snaps.len() - done),
-        health,
-    ));
-    let mut target_fields = vec![Field::new("dataset", ds.clone())];
-    if state.exists {
-        if let Ok(n) = zfs::numbers(&ds, &["used", "referenced", "available"]) {
-            let used = n.get("used").copied().unwrap_or(0);
-            let logical: u64 = snaps
-                .iter()
-                .take(done)
-                .map(|s| crate::files::count::count(&s.path).bytes)
-                .sum();
-            target_fields.push(Field::new(
-                "used",
-                format!("{} with its snapshots", fmt::bytes(used)),
+    let mut target_fields = vec![Field::new("dataset", ds.to_string())];
+    if let (true, Some(used)) = (state.exists, facts.used) {
+        let logical: u64 = snaps.iter().take(done).map(|s| s.bytes).sum();
+        target_fields.push(Field::new(
+            "used",
+            format!("{} with its snapshots", fmt::bytes(used)),
+        ));
+        target_fields.push(Field::new(
+            "available",
+            fmt::bytes(facts.available.unwrap_or(0)),
+        ));
+        if logical > used {
+            target_fields.push(Field::with(
+                "saved",
+                format!(
+                    "{} by snapshot sharing ({} of snapshots migrated)",
+                    fmt::bytes(logical - used),
+                    fmt::bytes(logical)
+                ),
+                Health::Good,
             ));
-            target_fields.push(Field::new(
-                "available",
-                fmt::bytes(n.get("available").copied().unwrap_or(0)),
-            ));
-            if logical > used {
-                target_fields.push(Field::with(
-                    "saved",
-                    format!(
-                        "{} by snapshot sharing ({} of snapshots migrated)",
-                        fmt::bytes(logical - used),
-                        fmt::bytes(logical)
-                    ),
-                    Health::Good,
-                ));
-            }
         }
-    } else {
+    } else if !state.exists {
         target_fields.push(Field::new("state", "not created yet"));
     }
-    target_fields.push(Field::new("ZFS", zfs::Dialect::probe().describe()));
+    if state.exists && state.created_by.is_none() {
+        target_fields.push(Field::with(
+            "owner",
+            "not created by cutover: recreate (R) never destroys it",
+            Health::Warn,
+        ));
+    }
+    target_fields.push(Field::new("ZFS", facts.dialect.clone()));
+    let pools = if facts.pools.is_empty() {
+        Field::with("pools", "none found (is ZFS running?)", Health::Warn)
+    } else {
+        let pool_of = ds.split('/').next().unwrap_or(ds);
+        let listed: Vec<String> = facts
+            .pools
+            .iter()
+            .map(|p| {
+                let here = if p.name == pool_of { " ← target" } else { "" };
+                format!("{} {} free {}{here}", p.name, p.free, p.health)
+            })
+            .collect();
+        let health = if facts.pools.iter().any(|p| p.name == pool_of) {
+            Health::Plain
+        } else {
+            Health::Bad
+        };
+        Field::with("pools", listed.join(" · "), health)
+    };
+    target_fields.push(pools);
     out.details = Details {
         sections: vec![
             Section::new("repository", repo),
@@ -143,5 +252,23 @@ pub fn describe(name: &str, path: &Path, target: &Path) -> Source {
         ],
         tables: Vec::new(),
     };
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_are_read_from_zpool_list() {
+        let pools = parse_pools("tank\t1.21G\tONLINE\nbackup\t870M\tDEGRADED\n\n");
+        assert_eq!(pools.len(), 2);
+        assert_eq!(
+            pools[1],
+            Pool {
+                name: "backup".into(),
+                free: "870M".into(),
+                health: "DEGRADED".into()
+            }
+        );
+    }
 }

@@ -6,11 +6,11 @@ use clap::{ArgMatches, Args};
 
 use super::{BtrfsToZfs, Params, KIND};
 use crate::error::{Error, Result};
-use crate::job::console::{RunMode, Settings, Source};
+use crate::job::console::{RunMode, Settings, Source, Step};
 use crate::job::details::{Column, TableRow};
 use crate::job::event::Row;
 use crate::job::kind::{typed, Built, CommonArgs, Detected};
-use crate::job::{Kind, Migration, RunDefaults, Units};
+use crate::job::{Kind, Migration, Preview, RunDefaults, Units};
 use crate::verify::VerifyMode;
 
 /// Items are snapshots; they hold files.
@@ -176,6 +176,28 @@ impl Kind for BtrfsToZfsKind {
                 s
             })
             .collect()
+    }
+
+    fn steps(&self) -> &'static [Step] {
+        super::console::STEPS
+    }
+
+    fn step_preview(&self, source: &Source, step: char) -> Result<Option<Preview>> {
+        super::console::step_preview(source, step)
+    }
+
+    fn run_step(&self, source: &Source, step: char, state_dir: &Path) -> Result<String> {
+        super::console::run_step(source, step, state_dir)
+    }
+
+    /// A dataset name (`tank/repo`) stays a name; a path (the mountpoint
+    /// of the dataset or of its parent) is made absolute.
+    fn target_of(&self, given: &Path) -> PathBuf {
+        if given.is_absolute() || given.starts_with(".") {
+            std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf())
+        } else {
+            given.to_path_buf()
+        }
     }
 
     fn modes(&self) -> &'static [RunMode] {

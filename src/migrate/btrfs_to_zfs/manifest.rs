@@ -40,6 +40,30 @@ pub struct Entry {
     /// BLAKE3 of a file's content (hex); `None` for other types.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blake3: Option<String>,
+    /// The source file's inode number: a BTRFS snapshot keeps it for an
+    /// unchanged file, so equal stats of another inode prove nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ino: Option<u64>,
+}
+
+impl Entry {
+    /// Whether the source file with stat `st` is this entry's file, unchanged:
+    /// same inode, size, mode and mtime to the nanosecond. Two different
+    /// files written within one tick of the clock can share every other
+    /// field (a snapshot directory copied file by file), so without the
+    /// inode only the content can tell.
+    pub fn same_file(&self, st: &Stat) -> bool {
+        self.stat_matches(st) && self.ino == Some(st.ino)
+    }
+
+    /// Size, mode and mtime (to the nanosecond) equal; the inode may differ.
+    pub fn stat_matches(&self, st: &Stat) -> bool {
+        self.kind == "file"
+            && st.kind == Kind::File
+            && self.size == st.size
+            && self.mode == st.mode
+            && (self.mtime, self.mtime_ns) == (st.mtime, st.mtime_nsec)
+    }
 }
 
 /// One snapshot's manifest.
@@ -165,6 +189,7 @@ fn entry_of(rel: &Path, st: &Stat) -> Entry {
         mtime: st.mtime,
         mtime_ns: st.mtime_nsec,
         blake3: None,
+        ino: (st.kind == Kind::File).then_some(st.ino),
     }
 }
 
@@ -184,12 +209,7 @@ pub fn build(
     walk(root, skip, |rel, st| {
         let mut entry = entry_of(rel, st);
         if st.kind == Kind::File {
-            let reuse = known.get(entry.path.as_str()).filter(|e| {
-                e.kind == entry.kind
-                    && e.size == entry.size
-                    && e.mode == entry.mode
-                    && (e.mtime, e.mtime_ns) == (entry.mtime, entry.mtime_ns)
-            });
+            let reuse = known.get(entry.path.as_str()).filter(|e| e.same_file(st));
             entry.blake3 = match reuse.and_then(|e| e.blake3.clone()) {
                 Some(h) => Some(h),
                 None => Some(hash_file(&root.join(rel))?.0.to_hex().to_string()),

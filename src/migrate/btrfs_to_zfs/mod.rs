@@ -8,6 +8,7 @@
 //! (`repo::Order`).
 
 mod check;
+pub mod console;
 pub mod dataset;
 pub mod discover;
 pub mod figures;
@@ -85,6 +86,9 @@ pub struct BtrfsToZfs {
     resuming: bool,
     planned: OnceLock<Vec<Planned>>,
     order: OnceLock<Order>,
+    /// Per dataset: the last snapshot verified whole in this process, with
+    /// the stat of each file read back (see `check::Verified`).
+    verified: std::sync::Mutex<std::collections::HashMap<String, check::Verified>>,
 }
 
 /// Where `dataset` is mounted, as an item error if it is not.
@@ -111,6 +115,7 @@ impl BtrfsToZfs {
             resuming: false,
             planned: OnceLock::new(),
             order: OnceLock::new(),
+            verified: Default::default(),
         }
     }
 
@@ -241,7 +246,7 @@ impl BtrfsToZfs {
         if state.exists && !replacing {
             dataset::continues(&state.snapshots, &names).map_err(|why| {
                 Error::bad(format!(
-                    "dataset {ds} does not continue the source: {why}; give --recreate to destroy and rebuild it (only a dataset cutover created)"
+                    "dataset {ds} does not continue the source: {why}; give --recreate (in the console: s, R) to destroy and rebuild it (only a dataset cutover created)"
                 ))
             })?;
         }

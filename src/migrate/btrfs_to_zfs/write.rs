@@ -37,7 +37,7 @@ pub fn snapshot(
         &snap.path,
         &mount,
         &skip,
-        known_from(previous.as_ref()),
+        known_from(previous.as_ref(), &snap.path),
         ctx,
     )?;
     let written = manifest::build(&snap.path, &snap.name, &skip, previous.as_ref())
@@ -74,20 +74,36 @@ pub fn snapshot(
     Ok(report)
 }
 
-/// What the dataset holds already: a file whose size, mode and mtime (to
-/// the nanosecond, as the source had it) equal its entry in the manifest of
-/// the snapshot the dataset holds is unchanged since then; zfs-fuse keeps
-/// whole seconds only, so the target's own stat cannot say it.
-fn known_from(previous: Option<&manifest::Manifest>) -> Option<crate::migrate::tree_sync::Known> {
-    let entries: std::collections::HashMap<String, (u64, u32, i64, i64)> = previous?
+/// What the dataset holds already: a source file that is the previous
+/// snapshot's file unchanged (same inode, size, mode and mtime to the
+/// nanosecond: zfs-fuse keeps whole seconds only, so the target's own stat
+/// cannot say it). When only the inode differs (snapshots copied as plain
+/// directories) the source file is read and its BLAKE3 compared with the
+/// manifest's: two files written in one clock tick share every other field.
+fn known_from(
+    previous: Option<&manifest::Manifest>,
+    root: &std::path::Path,
+) -> Option<crate::migrate::tree_sync::Known> {
+    let entries: std::collections::HashMap<String, manifest::Entry> = previous?
         .entries
         .iter()
         .filter(|e| e.kind == "file")
-        .map(|e| (e.path.clone(), (e.size, e.mode, e.mtime, e.mtime_ns)))
+        .map(|e| (e.path.clone(), e.clone()))
         .collect();
+    let root = root.to_path_buf();
     Some(std::sync::Arc::new(move |rel, st| {
         use std::os::unix::ffi::OsStrExt;
         let key = names::encode(rel.as_os_str().as_bytes());
-        entries.get(&key) == Some(&(st.size, st.mode, st.mtime, st.mtime_nsec))
+        let Some(e) = entries.get(&key) else {
+            return false;
+        };
+        if e.same_file(st) {
+            return true;
+        }
+        e.stat_matches(st)
+            && e.blake3.as_deref().is_some_and(|h| {
+                crate::verify::hash::hash_file(&root.join(rel))
+                    .is_ok_and(|(got, _)| got.to_hex().as_str() == h)
+            })
     }))
 }

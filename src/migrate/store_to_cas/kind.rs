@@ -67,6 +67,10 @@ impl Kind for StoreToCasKind {
         false
     }
 
+    fn verified_by(&self) -> Option<&'static str> {
+        Some("a store is checked by `cutover store status --target CAS --verify` (every object re-hashed) and by `cutover store cutover --target CAS` before it is used")
+    }
+
     fn args(&self, cmd: clap::Command) -> clap::Command {
         StoreRunArgs::augment_args(cmd)
     }

@@ -324,7 +324,10 @@ impl Migration for StoreToCas {
         self.validate()?;
         let done = self.completed();
         let mut builder = self.params.verify.sampler(self.params.seed);
-        let mut plan = Plan::default();
+        let mut plan = Plan {
+            done_before: done.iter().cloned().collect(),
+            ..Plan::default()
+        };
         for name in self.packages()? {
             let key = names::encode(name.as_encoded_bytes());
             if done.contains(&key) {

@@ -269,6 +269,23 @@ fn check_file(
     if !hash_it {
         return;
     }
+    let keep_stat = || {
+        if let Some(stats) = &ts.verified_stats {
+            if let Ok(mut stats) = stats.lock() {
+                stats.insert(p.rel.to_path_buf(), *d);
+            }
+        }
+    };
+    if let Some(known) = ts.inherited.as_ref().and_then(|f| f(p.rel, s, d)) {
+        if let Some(kept) = &ts.target_hashes {
+            if let Ok(mut kept) = kept.lock() {
+                kept.insert(p.rel.to_path_buf(), known);
+            }
+        }
+        keep_stat();
+        report.files_inherited += 1;
+        return;
+    }
     let target_hash = match hash_file(&p.dst) {
         Ok((h, _)) => h,
         Err(e) => return diff.error(p.shown, format!("reading target: {e}")),
@@ -286,7 +303,9 @@ fn check_file(
         },
     };
     report.files_hashed += 1;
-    if source_hash != target_hash {
+    if source_hash == target_hash {
+        keep_stat();
+    } else {
         diff.differs(
             p.shown,
             format!(

@@ -55,6 +55,13 @@ pub struct TreeSyncParams {
 /// to the nanosecond, where zfs-fuse keeps whole seconds).
 pub type Known = std::sync::Arc<dyn Fn(&Path, &meta::Stat) -> bool + Send + Sync>;
 
+/// The content a target file is known to hold without reading it: the
+/// caller read the same file, untouched since, when verifying an earlier
+/// snapshot of the same dataset (btrfs-to-zfs). Given the relative path,
+/// the source's stat and the target's; `None`: read it.
+pub type Inherited =
+    std::sync::Arc<dyn Fn(&Path, &meta::Stat, &meta::Stat) -> Option<blake3::Hash> + Send + Sync>;
+
 /// A tree-sync job.
 pub struct TreeSync {
     params: TreeSyncParams,
@@ -80,6 +87,11 @@ pub struct TreeSync {
     /// When set, verification keeps the BLAKE3 of each target file it
     /// read, by relative path ([`nested::compare`] hands them on).
     target_hashes: Option<Mutex<HashMap<PathBuf, blake3::Hash>>>,
+    /// Target files whose content is known without reading ([`Inherited`]).
+    inherited: Option<Inherited>,
+    /// When set, verification keeps the stat of each target file whose
+    /// content it found equal (read or inherited), by relative path.
+    verified_stats: Option<Mutex<HashMap<PathBuf, meta::Stat>>>,
 }
 
 impl TreeSync {
@@ -97,6 +109,8 @@ impl TreeSync {
             skip_root: Vec::new(),
             known: None,
             target_hashes: None,
+            inherited: None,
+            verified_stats: None,
         }
     }
 

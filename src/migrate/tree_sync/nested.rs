@@ -35,6 +35,10 @@ pub struct TreeReport {
     pub warnings: Vec<String>,
     /// [`compare`]: the BLAKE3 of each target file it read, by relative path.
     pub target_hashes: HashMap<PathBuf, blake3::Hash>,
+    /// [`compare`]: files whose content was inherited, not read.
+    pub inherited: u64,
+    /// [`compare`]: the stat of each target file found equal, by relative path.
+    pub verified_stats: HashMap<PathBuf, crate::files::meta::Stat>,
 }
 
 impl TreeReport {
@@ -43,6 +47,7 @@ impl TreeReport {
         self.bytes_written += r.bytes_transferred;
         self.deleted += r.files_deleted;
         self.hashed += r.files_hashed;
+        self.inherited += r.files_inherited;
         self.warnings.extend(r.warnings.iter().cloned());
     }
 }
@@ -81,23 +86,30 @@ pub fn sync(
 
 /// Compare `target` with `source` as tree-sync verifies (every entry's
 /// type, mode, owner, attributes, links; content by BLAKE3 for every file
-/// or a seeded sample), leaving the root's `skip` names out on both sides.
+/// or a seeded sample, except what `inherited` knows), leaving the root's
+/// `skip` names out on both sides.
 pub fn compare(
     source: &Path,
     target: &Path,
     skip: &[&str],
     verify: VerifyMode,
     seed: u64,
+    inherited: Option<super::Inherited>,
     ctx: &ItemCtx,
 ) -> Result<TreeReport, ItemError> {
     let mut ts = job(source, target, verify, seed, skip);
     ts.target_hashes = Some(Mutex::new(HashMap::new()));
+    ts.verified_stats = Some(Mutex::new(HashMap::new()));
+    ts.inherited = inherited;
     let mut out = each_dir(&ts, ctx, |item| {
         let mut report = ItemReport::default();
         super::check::check_dir(&ts, item, ctx, None, &mut report).map(|_| report)
     })?;
     if let Some(kept) = ts.target_hashes.take() {
         out.target_hashes = kept.into_inner().unwrap_or_default();
+    }
+    if let Some(kept) = ts.verified_stats.take() {
+        out.verified_stats = kept.into_inner().unwrap_or_default();
     }
     Ok(out)
 }

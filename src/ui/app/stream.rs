@@ -119,8 +119,22 @@ pub(super) fn on_filter_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         }
         _ => return Vec::new(),
     }
-    // What is shown changed: start from the newest shown line.
+    // What is shown changed: start from the newest shown line, and keep the
+    // lists' cursors on rows that are shown (space must never pick a hidden
+    // source).
     state.cursor.items_back = 0;
+    let sources = state.shown_sources();
+    if !sources.contains(&state.cursor.sources) {
+        if let Some(&first) = sources.first() {
+            state.cursor.sources = first;
+        }
+    }
+    let jobs = state.shown_jobs();
+    if !jobs.contains(&state.cursor.jobs) {
+        if let Some(&first) = jobs.first() {
+            state.cursor.jobs = first;
+        }
+    }
     Vec::new()
 }
 

@@ -22,7 +22,13 @@ pub const LABEL: usize = 10;
 
 /// A line `label  value…` in the style of the details sections.
 pub fn labelled(label: &str, value: Vec<Span<'static>>) -> Line<'static> {
-    let mut spans = vec![Span::styled(format!("{label:<LABEL$}"), theme::label())];
+    labelled_in(LABEL, label, value)
+}
+
+/// [`labelled`] with labels `width` wide; a longer label keeps one space.
+fn labelled_in(width: usize, label: &str, value: Vec<Span<'static>>) -> Line<'static> {
+    let w = width.max(label.chars().count() + 1);
+    let mut spans = vec![Span::styled(format!("{label:<w$}"), theme::label())];
     spans.extend(value);
     Line::from(spans)
 }
@@ -71,12 +77,22 @@ fn summary(s: &SourceView, width: usize) -> Vec<Line<'static>> {
 fn described(d: &Details, width: usize) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     let titled = d.sections.len() > 1;
+    // One label column for all sections, as wide as the longest label.
+    let label_width = d
+        .sections
+        .iter()
+        .flat_map(|s| &s.fields)
+        .map(|f| f.label.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(LABEL);
     for section in &d.sections {
         if titled && !section.title.is_empty() {
             lines.push(Line::styled(section.title.clone(), theme::strong()));
         }
         for f in &section.fields {
-            lines.push(labelled(
+            lines.push(labelled_in(
+                label_width,
                 &f.label,
                 vec![Span::styled(f.value.clone(), health_style(f.health))],
             ));
@@ -155,7 +171,7 @@ mod tests {
     use crate::ui::app::{update, Msg};
     use crate::ui::model::Reading;
     use crate::ui::panes::testing::{
-        finished, fresh, multi, redb_done, screen, store_numbers, store_running,
+        finished, fresh, multi, redb_done, repositories, screen, store_numbers, store_running,
     };
 
     fn store_reading(n: crate::migrate::store_to_cas::phases::StoreStatus) -> Msg {
@@ -223,6 +239,17 @@ mod tests {
         );
         let failed = screen(60, 5, |f, a| render(f, a, &state));
         insta::assert_snapshot!(format!("{unread}\n{missing}\n{failed}"));
+    }
+
+    #[test]
+    fn repositories_on_btrfs_going_into_zfs_at_80x24_and_120x40() {
+        let mut state = repositories(Instant::now());
+        let app = screen(80, 24, |f, a| render(f, a, &state));
+        update(&mut state, Msg::ch('j'));
+        let docs = screen(120, 16, |f, a| render(f, a, &state));
+        assert!(app.contains("3 of 5"), "{app}");
+        assert!(docs.contains("not created yet"), "{docs}");
+        insta::assert_snapshot!(format!("{app}\n{docs}"));
     }
 
     #[test]

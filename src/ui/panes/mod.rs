@@ -11,6 +11,7 @@ pub mod items;
 pub mod jobs;
 pub mod logs;
 pub mod metrics;
+pub mod nodes;
 pub mod prompt;
 pub mod selection;
 pub mod sources;

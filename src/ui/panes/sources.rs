@@ -126,7 +126,7 @@ mod tests {
 
     use super::*;
     use crate::ui::app::{update, Msg};
-    use crate::ui::panes::testing::{fresh, screen};
+    use crate::ui::panes::testing::{fresh, repositories, screen};
 
     #[test]
     fn sources_fresh() {
@@ -145,6 +145,13 @@ mod tests {
             Some("scratch cannot be used: target exists and is not empty")
         );
         insta::assert_snapshot!(screen(42, 9, |f, a| render(f, a, &state)));
+    }
+
+    #[test]
+    fn sources_repositories_of_a_btrfs_mount() {
+        let mut state = repositories(Instant::now());
+        update(&mut state, Msg::ch(' '));
+        insta::assert_snapshot!(screen(60, 7, |f, a| render(f, a, &state)));
     }
 
     #[test]

@@ -31,6 +31,13 @@ fn hints(state: &State) -> &'static [(Action, &'static str)] {
             (Action::Help, "help"),
             (Action::Quit, "quit"),
         ],
+        Pane::Nodes => &[
+            (Action::Down, "node"),
+            (Action::Run, "probe again"),
+            (Action::NextPane, "pane"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ],
         Pane::Checklist => &[
             (Action::Run, "run / confirm step"),
             (Action::Rollback, "roll back phase"),

@@ -111,7 +111,8 @@ fn line(columns: &[Column], widths: &[usize], cells: &[String], style: Style) ->
 }
 
 /// The lines of `table` in `width` columns, its rows grouped under a dim
-/// line per group when `groups` name more than one (a job's items).
+/// line per group when `groups` name more than one (a job's items), except
+/// a group of one row whose first cell is the group's name.
 pub fn lines(table: &Table, groups: &[&str], width: usize) -> Vec<Line<'static>> {
     let rows: Vec<&TableRow> = table.rows.iter().collect();
     let mut out = Vec::new();
@@ -129,7 +130,12 @@ pub fn lines(table: &Table, groups: &[&str], width: usize) -> Vec<Line<'static>>
     let mut group = None;
     for (i, r) in rows.iter().enumerate() {
         let g = groups.get(i).copied();
-        if g != group && groups.iter().any(|x| Some(*x) != groups.first().copied()) {
+        // A group of one row that names itself (a snapshot) needs no heading.
+        let names_itself = g.is_some_and(|name| {
+            r.cells.first().map(String::as_str) == Some(name) && groups.get(i + 1).copied() != g
+        });
+        if g != group && !names_itself && groups.iter().any(|x| Some(*x) != groups.first().copied())
+        {
             if let Some(name) = g {
                 out.push(Line::styled(format!(" {name}"), theme::dim()));
             }

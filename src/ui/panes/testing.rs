@@ -523,3 +523,81 @@ pub fn finished(t0: Instant) -> State {
     );
     s
 }
+
+/// Two repositories of a BTRFS mount going into ZFS: `app` (BTRFS
+/// read-only snapshots, 3 of 5 migrated into a dataset cutover created)
+/// and `docs` (directories of snapshot copies, its dataset not created).
+pub fn repositories(t0: Instant) -> State {
+    use crate::migrate::btrfs_to_zfs::dataset::State as DsState;
+    use crate::migrate::btrfs_to_zfs::discover::{fill, Facts, Pool, SnapFacts};
+    let snaps = |n: usize, readonly: bool| -> Vec<SnapFacts> {
+        (1..=n)
+            .map(|i| SnapFacts {
+                name: format!("s{i}"),
+                readonly,
+                bytes: 40 << 20,
+                files: 5_000,
+            })
+            .collect()
+    };
+    let pools = vec![
+        Pool {
+            name: "tank".into(),
+            free: "1.21G".into(),
+            health: "ONLINE".into(),
+        },
+        Pool {
+            name: "backup".into(),
+            free: "870M".into(),
+            health: "DEGRADED".into(),
+        },
+    ];
+    let repo = |name: &str, ds: &str, snaps: &[SnapFacts], facts: &Facts| {
+        let mut s = Source::new(
+            "btrfs-to-zfs",
+            &format!("/mnt/btrfs/{name}"),
+            format!("/mnt/btrfs/{name}").into(),
+            ds.into(),
+        );
+        s.group = Some("/mnt/btrfs".into());
+        s.params = serde_json::json!({ "dataset": ds });
+        fill(&mut s, ds, snaps, facts);
+        view(&s)
+    };
+    let app = repo(
+        "app",
+        "tank/repos/app",
+        &snaps(5, true),
+        &Facts {
+            state: DsState {
+                exists: true,
+                snapshots: vec!["s1".into(), "s2".into(), "s3".into()],
+                created_by: Some("5f1c0a9e2b7d4c11".into()),
+                mountpoint: Some("/tank/repos/app".into()),
+            },
+            used: Some(52 << 20),
+            available: Some(1_300 << 20),
+            dialect: "zfs-fuse (no zfs list -p, no resume tokens)".into(),
+            pools: pools.clone(),
+        },
+    );
+    let docs = repo(
+        "docs",
+        "tank/repos/docs",
+        &snaps(2, false),
+        &Facts {
+            dialect: "OpenZFS (zfs list -p, resume tokens)".into(),
+            pools,
+            ..Facts::default()
+        },
+    );
+    State::new(
+        StateConfig {
+            title: "btrfs-01".into(),
+            sources: vec![app, docs],
+            verify: "full".into(),
+            parallel: 2,
+        },
+        t0,
+    )
+}
