@@ -109,6 +109,23 @@ impl<'a> NodeRunner<'a> {
         }
     }
 
+    /// The remote shell for tools that run ssh themselves (rsync's `-e`):
+    /// `ssh` with the node's options and its shared connection, each word
+    /// quoted alone; `None` for a local node.
+    pub fn rsh(&self) -> Result<Option<String>, String> {
+        let Some(ssh) = &self.node.ssh else {
+            return Ok(None);
+        };
+        crate::state_dir::create(&self.control)
+            .map_err(|e| format!("node {}: {e}", self.node.name))?;
+        let mut words = ssh_args(ssh, &self.control, &[]);
+        // Without the destination and the (empty) remote command.
+        words.truncate(words.len().saturating_sub(2));
+        let mut line = vec!["ssh".to_string()];
+        line.extend(words.iter().map(|w| quote(w)));
+        Ok(Some(line.join(" ")))
+    }
+
     /// Run `argv` on the node; an SSH failure is an error naming the node.
     pub fn run(&self, argv: &[String]) -> Result<Ran, String> {
         let program = argv.first().map(String::as_str).unwrap_or_default();
