@@ -478,3 +478,68 @@ fn bad_names_unknown_nodes_ssh_failures_and_foreign_targets_are_refused_with_the
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("node beta: nothing listens"), "{err}");
 }
+
+/// The shipped service-stack runbook on real nodes: the stack's plain
+/// directory becomes a dataset on its node, the stack goes to `beta` over
+/// SSH, the window's final transfer follows, and every file arrives.
+#[test]
+fn the_shipped_service_stack_runbook_moves_a_stack_with_a_plain_service() {
+    if !require("the service-stack runbook", prereqs()) {
+        return;
+    }
+    let w = World::new(&["authelia", "authelia-redis"], 1);
+    let plain = w.src.path("appdata").join("authelia-mariadb");
+    std::fs::create_dir_all(plain.join("db")).unwrap();
+    std::fs::write(plain.join("db/ibdata1"), noise(9, 200_000)).unwrap();
+    let book = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/runbooks/service-stack.toml"
+    );
+    let nodes = w.nodes.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--nodes",
+            nodes,
+            "runbook",
+            "run",
+            book,
+            "--var",
+            "from=local",
+            "--var",
+            "to=beta",
+        ];
+        args.extend_from_slice(extra);
+        w.sb.cutover(&args)
+    };
+    // It stops at the window's typed confirmation.
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("stop-stack"),
+        "{}",
+        show(&out)
+    );
+    let listed = w.src.zfs(["list", "-H", "-o", "name"]);
+    assert!(
+        listed.contains(&w.src.dataset("appdata/authelia-mariadb")),
+        "the plain service became a dataset: {listed}"
+    );
+    let out = run(&[
+        "--yes",
+        "stop-stack=STOPPED",
+        "--yes",
+        "start-on-target",
+        "--yes",
+        "watch",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    for s in STACK {
+        let diff = std::process::Command::new("diff")
+            .args(["-r", "--no-dereference"])
+            .arg(w.src.path("appdata").join(s))
+            .arg(w.dst.path("appdata").join(s))
+            .output()
+            .unwrap();
+        assert!(diff.status.success(), "{s}: {}", show(&diff));
+    }
+}

@@ -71,48 +71,9 @@ pub fn probe(runner: &NodeRunner) -> Result<Caps> {
     Ok(caps_of(&usage[0], &usage[1]))
 }
 
-/// The snapshots of `dataset` itself, oldest first, with exact guids:
-/// `zfs list` orders them, `zfs get -Hp` gives the guids (zfs-fuse's `zfs
-/// list` prints them rounded, `9.17E`).
+/// The snapshots of `dataset` itself, oldest first, with exact guids.
 pub fn snapshots(runner: &NodeRunner, dataset: &str) -> std::result::Result<Vec<SnapGuid>, String> {
-    let node = &runner.node().name;
-    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<String>>();
-    let ran = runner.run(&words(&[
-        "zfs", "list", "-H", "-t", "snapshot", "-o", "name", "-s", "creation", "-d", "1", dataset,
-    ]))?;
-    if ran.code != 0 {
-        return Err(format!(
-            "node {node}: zfs list {dataset} failed: {}",
-            ran.stderr.trim()
-        ));
-    }
-    let prefix = format!("{dataset}@");
-    let names: Vec<String> = ran
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with(&prefix))
-        .map(str::to_string)
-        .collect();
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut argv = words(&["zfs", "get", "-H", "-p", "-o", "name,value", "guid"]);
-    argv.extend(names.iter().cloned());
-    let got = runner.run(&argv)?;
-    if got.code != 0 {
-        return Err(format!(
-            "node {node}: zfs get guid of {dataset}'s snapshots failed: {}",
-            got.stderr.trim()
-        ));
-    }
-    let guids = crate::nodes::zfs::parse_snap_guids(dataset, &got.stdout);
-    Ok(names
-        .iter()
-        .filter_map(|n| {
-            let name = n.strip_prefix(&prefix)?;
-            guids.iter().find(|g| g.name == name).cloned()
-        })
-        .collect())
+    NodeZfs::new(runner).snapshots(dataset)
 }
 
 /// How a service travels.
