@@ -14,13 +14,7 @@ use serde_json::Value;
 use support::cli::{events, show, summary, Running, Sandbox};
 use support::{require, Sshd, ZfsPool};
 
-const TRUSTING: &[&str] = &[
-    "IdentitiesOnly=yes",
-    "StrictHostKeyChecking=no",
-    "UserKnownHostsFile=/dev/null",
-    "GlobalKnownHostsFile=/dev/null",
-    "LogLevel=ERROR",
-];
+use support::sshd::TRUSTING;
 
 const STACK: [&str; 3] = ["authelia", "authelia-mariadb", "authelia-redis"];
 
