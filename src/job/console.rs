@@ -3,9 +3,11 @@
 //! sources themselves ([`Source`]), built by the kind's own discovery and
 //! handed back to it to build jobs. The console matches on none of it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::details::Details;
+use crate::nodes::probe::Probed;
+use crate::nodes::Node;
 use crate::verify::VerifyMode;
 
 /// What a job started from the console does.
@@ -90,6 +92,17 @@ pub struct Source {
     /// Whether the kind reads fresh details ([`super::Kind::read_details`]),
     /// e.g. a store's numbers while it migrates.
     pub live: bool,
+    /// The node it is on, for a node's service ([`super::Kind::node_sources`]);
+    /// none for a source found at a path.
+    pub node: Option<String>,
+    /// It goes to a node the operator picks (`t` in the console, then
+    /// [`super::Kind::pick_node`]).
+    pub picks_node: bool,
+    /// The node picked for it, if one was.
+    pub to_node: Option<String>,
+    /// Selected sources of its group always run as one job (a stack's
+    /// services), whatever the console's rolling/together switch says.
+    pub joint: bool,
 }
 
 impl Source {
@@ -108,7 +121,37 @@ impl Source {
             params: serde_json::Value::Null,
             details: Details::default(),
             live: false,
+            node: None,
+            picks_node: false,
+            to_node: None,
+            joint: false,
         }
+    }
+}
+
+/// The nodes inventory as the console last probed it, handed to
+/// [`super::Kind::node_sources`] and [`super::Kind::pick_node`].
+#[derive(Debug, Clone, Copy)]
+pub struct NodesSeen<'a> {
+    /// The nodes of the inventory, in its order.
+    pub nodes: &'a [Node],
+    /// What probing each found (same order; a node not probed is absent).
+    pub probed: &'a [Probed],
+    /// The state directory (SSH sockets, `nodes.toml`).
+    pub state_dir: &'a Path,
+    /// The nodes file given with `--nodes`, if one was.
+    pub nodes_file: Option<&'a Path>,
+}
+
+impl NodesSeen<'_> {
+    /// The inventory's node of this name.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// What probing found on the node of this name.
+    pub fn probed(&self, name: &str) -> Option<&Probed> {
+        self.probed.iter().find(|p| p.name == name)
     }
 }
 

@@ -24,6 +24,11 @@ pub fn set_flag(flag: Option<PathBuf>) {
     let _ = NODES_FLAG.set(flag);
 }
 
+/// The nodes file given with `--nodes` in this process, if one was.
+pub fn flag() -> Option<PathBuf> {
+    NODES_FLAG.get().cloned().flatten()
+}
+
 /// The nodes of this process: `--nodes FILE`, else `nodes.toml` in `state_dir`.
 pub fn load(state_dir: &Path) -> crate::error::Result<Vec<Node>> {
     let flag = NODES_FLAG.get().cloned().flatten();

@@ -57,6 +57,10 @@ pub enum Action {
     MoreParallel,
     /// One item fewer at once for the jobs to come.
     LessParallel,
+    /// Halve the running job's rate limit (a transfer's bandwidth).
+    LowerRate,
+    /// Double the running job's rate limit.
+    RaiseRate,
     /// Show the focused pane over the whole body, or go back.
     Zoom,
     /// Show or hide the help overlay.

@@ -220,6 +220,11 @@ pub const KEYMAP: &[Binding] = &[
         description: "items at once: one more / one less",
     },
     Binding {
+        keys: &[Key::ch('['), Key::ch(']')],
+        action: Action::LowerRate,
+        description: "rate limit of the running transfer: half / double (Metrics shows it)",
+    },
+    Binding {
         keys: &[Key::ch('y'), Key::ch('n')],
         action: Action::Yes,
         description: "answer yes / no; n: Items next failure, elsewhere add a source",
@@ -243,6 +248,7 @@ pub fn action_for(ev: &KeyEvent) -> Option<Action> {
                     (Action::NextPane, 1) => Action::PrevPane,
                     (Action::Yes, 1) => Action::No,
                     (Action::MoreParallel, 1) => Action::LessParallel,
+                    (Action::LowerRate, 1) => Action::RaiseRate,
                     (action, _) => action,
                 });
             }
@@ -296,6 +302,8 @@ mod tests {
             action_for(&key(KeyCode::Char('-'))),
             Some(Action::LessParallel)
         );
+        assert_eq!(action_for(&key(KeyCode::Char('['))), Some(Action::LowerRate));
+        assert_eq!(action_for(&key(KeyCode::Char(']'))), Some(Action::RaiseRate));
         assert_eq!(action_for(&key(KeyCode::Char('w'))), None);
     }
 
