@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::details::Details;
+use super::details::{Details, Field, Section};
 use crate::nodes::probe::Probed;
+use crate::nodes::services::Service;
 use crate::nodes::Node;
 use crate::verify::VerifyMode;
 
@@ -126,6 +127,66 @@ impl Source {
             to_node: None,
             joint: false,
         }
+    }
+}
+
+impl Source {
+    /// A node's service as a source of `kind`: named `NODE/S`, coming from
+    /// `NODE:APPDATA/S`, grouped by node and stack (`NODE/STACK`: a
+    /// stack's services may run as one job), with its size and files and
+    /// details (node, path, dataset or plain directory, stack). Its target
+    /// is the kind's to set.
+    pub fn of_service(
+        kind: &'static str,
+        node: &Node,
+        probed: &Probed,
+        service: &Service,
+    ) -> Source {
+        let appdata = node
+            .appdata
+            .as_deref()
+            .map(crate::names::display)
+            .unwrap_or_default();
+        let dir = format!("{}/{}", appdata.trim_end_matches('/'), service.name);
+        let stack = probed
+            .stacks
+            .iter()
+            .find(|s| s.services.contains(&service.name))
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| service.name.clone());
+        let mut s = Source::new(
+            kind,
+            &format!("{}/{}", node.name, service.name),
+            PathBuf::from(format!("{}:{dir}", node.name)),
+            PathBuf::new(),
+        );
+        s.entries = service.files.unwrap_or(0);
+        s.bytes = service.bytes.unwrap_or(0);
+        s.count = match service.files {
+            Some(n) => format!("{} files", crate::fmt::count(n)),
+            None => "files unknown".to_string(),
+        };
+        s.group = Some(format!("{}/{stack}", node.name));
+        s.node = Some(node.name.clone());
+        s.details = Details {
+            sections: vec![Section::new(
+                "service",
+                vec![
+                    Field::new("node", node.name.clone()),
+                    Field::new("path", dir),
+                    Field::new(
+                        "is",
+                        match &service.dataset {
+                            Some(ds) => format!("dataset {ds}"),
+                            None => "a plain directory".to_string(),
+                        },
+                    ),
+                    Field::new("stack", stack),
+                ],
+            )],
+            tables: Vec::new(),
+        };
+        s
     }
 }
 

@@ -182,7 +182,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[Key::ch('t')],
         action: Action::SetTarget,
-        description: "set the target of the source under the cursor",
+        description: "target of the source under the cursor; a service: its node",
     },
     Binding {
         keys: &[Key::ch('d')],
@@ -222,7 +222,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[Key::ch('['), Key::ch(']')],
         action: Action::LowerRate,
-        description: "rate limit of the running transfer: half / double (Metrics shows it)",
+        description: "rate limit of the running transfer: half / double",
     },
     Binding {
         keys: &[Key::ch('y'), Key::ch('n')],
@@ -302,8 +302,14 @@ mod tests {
             action_for(&key(KeyCode::Char('-'))),
             Some(Action::LessParallel)
         );
-        assert_eq!(action_for(&key(KeyCode::Char('['))), Some(Action::LowerRate));
-        assert_eq!(action_for(&key(KeyCode::Char(']'))), Some(Action::RaiseRate));
+        assert_eq!(
+            action_for(&key(KeyCode::Char('['))),
+            Some(Action::LowerRate)
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char(']'))),
+            Some(Action::RaiseRate)
+        );
         assert_eq!(action_for(&key(KeyCode::Char('w'))), None);
     }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use crate::discover::Source;
 use crate::engine::RunOptions;
-use crate::job::event::Row;
 use crate::job::console::NodesSeen;
+use crate::job::event::Row;
 use crate::job::kind::{Built, Kind};
 use crate::job::Migration;
 use crate::journal::JobInfo;

@@ -166,8 +166,9 @@ fn pick_node(state: &mut State, picked: Vec<usize>, text: String) -> Vec<Command
         ))
     } else if !on_it.is_empty() {
         Some(format!(
-            "{} is on node {text} already: pick another node",
-            on_it.join(", ")
+            "{} {} on node {text} already: pick another node",
+            on_it.join(", "),
+            if on_it.len() == 1 { "is" } else { "are" }
         ))
     } else {
         None

@@ -257,14 +257,12 @@ pub(super) fn parallel(state: &mut State, delta: isize) -> Vec<Command> {
 /// `[` / `]`: halve or double the running job's live rate limit.
 pub(super) fn rate_limit(state: &mut State, raise: bool) -> Vec<Command> {
     let Some(m) = state.job.as_mut().filter(|m| m.active()) else {
-        state.status = Some("no job is running: [ and ] change a running transfer's rate limit".into());
+        state.status =
+            Some("no job is running: [ and ] change a running transfer's rate limit".into());
         return Vec::new();
     };
     let Some(now) = m.rate_limit else {
-        state.status = Some(format!(
-            "{} has no rate limit to change",
-            m.title()
-        ));
+        state.status = Some(format!("{} has no rate limit to change", m.title()));
         return Vec::new();
     };
     let next = crate::ui::model::next_rate_limit(now, raise);

@@ -38,10 +38,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 .collect();
             (
                 "Pick the target node",
-                format!(
-                    "Node {} goes to:",
-                    crate::ui::kinds::joined_names(&names)
-                ),
+                format!("Move {} to node:", crate::ui::kinds::joined_names(&names)),
             )
         }
     };
