@@ -447,6 +447,18 @@ fn the_console_picks_a_node_for_a_stack_then_runs_it_as_one_job() {
     update(&mut s, Msg::Sources { sources, note });
     assert_eq!(s.selected(), vec![0, 1]);
     insta::assert_snapshot!("stack_picked", screen(&s, 120, 44));
+    // The Nodes pane shows where each service of the node goes.
+    while s.focus != cutover::ui::model::Pane::Nodes {
+        update(&mut s, Msg::key(KeyCode::Tab));
+    }
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(90, 9)).unwrap();
+    terminal
+        .draw(|f| cutover::ui::panes::nodes::render(f, f.area(), &s))
+        .unwrap();
+    insta::assert_snapshot!("nodes_pane_picked", terminal.backend().to_string());
+    while s.focus != cutover::ui::model::Pane::Sources {
+        update(&mut s, Msg::key(KeyCode::Tab));
+    }
 
     // enter: the stack's services go as one job (the kind's group, joint).
     let cmds = update(&mut s, Msg::key(KeyCode::Enter));
