@@ -504,3 +504,48 @@ fn the_console_picks_a_node_for_a_stack_then_runs_it_as_one_job() {
     limit.store(100 << 20, Ordering::Relaxed);
     assert_eq!(limit.load(Ordering::Relaxed), 100 << 20);
 }
+
+fn dispatch(state: &Path, args: &[&str]) -> Result<i32> {
+    use clap::Parser;
+    let mut argv = vec!["cutover", "--state-dir", state.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    let cli = cutover::cli::Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"));
+    let command = cli.command.expect("a command");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(cutover::cli::dispatch(Some(state.to_path_buf()), command))
+}
+
+#[test]
+fn sources_add_takes_a_nodes_file_node_by_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let file = dir.path().join("cluster.toml");
+    std::fs::write(
+        &file,
+        "[[node]]\nname = \"alpha\"\nappdata = \"/srv/alpha/appdata\"\ndataset = \"alpha/appdata\"\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    assert_eq!(dispatch(&state, &["sources", "add", f]).unwrap(), 0);
+    let inventory = std::fs::read_to_string(state.join("nodes.toml")).unwrap();
+    assert!(inventory.contains("name = \"alpha\""), "{inventory}");
+    assert!(cutover::nodes::inventory_present(&state));
+    // Again: nothing changes. A node of the same name with other settings is refused.
+    assert_eq!(dispatch(&state, &["sources", "add", f]).unwrap(), 0);
+    std::fs::write(
+        &file,
+        "[[node]]\nname = \"alpha\"\nappdata = \"/elsewhere\"\n",
+    )
+    .unwrap();
+    let err = dispatch(&state, &["sources", "add", f])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("other settings"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(state.join("nodes.toml")).unwrap(),
+        inventory
+    );
+    // Nodes files are no path sources: the sources list stays empty.
+    let inv = cutover::inventory::Inventory::load(&state).unwrap();
+    assert!(inv.sources.is_empty());
+}
