@@ -291,10 +291,7 @@ impl Runner {
                 }
                 Some((own, found, note)) = self.found_rx.recv() => {
                     self.cfg.own = own;
-                    // The nodes' sources stay after the paths' ones.
-                    let nodes = self.cfg.sources.split_off(self.cfg.sources.len() - self.node_count);
-                    self.cfg.sources = found;
-                    self.cfg.sources.extend(nodes);
+                    with_paths(&mut self.cfg.sources, self.node_count, found);
                     let sources = self.cfg.sources.iter().map(kinds::view).collect();
                     Some(Msg::Sources { sources, note })
                 }
@@ -565,10 +562,7 @@ impl Runner {
             nodes_file: nodes_file.as_deref(),
         };
         let fresh = kinds::node_sources(&seen, &self.picks);
-        let keep = self.cfg.sources.len() - self.node_count;
-        self.cfg.sources.truncate(keep);
-        self.node_count = fresh.len();
-        self.cfg.sources.extend(fresh);
+        self.node_count = with_nodes(&mut self.cfg.sources, self.node_count, fresh);
         let sources = self.cfg.sources.iter().map(kinds::view).collect();
         self.send(Msg::Sources { sources, note });
     }
@@ -688,6 +682,23 @@ impl Runner {
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, futures::future::join_all(pending)).await;
         }
     }
+}
+
+/// The sources found at the paths in place of the old ones; the last
+/// `nodes` of `sources` (the kinds' sources among the nodes) stay after them.
+fn with_paths(sources: &mut Vec<Source>, nodes: usize, found: Vec<Source>) {
+    let kept = sources.split_off(sources.len().saturating_sub(nodes));
+    *sources = found;
+    sources.extend(kept);
+}
+
+/// The kinds' sources among the nodes, `fresh`, in place of the last
+/// `nodes` of `sources`; how many there are now.
+fn with_nodes(sources: &mut Vec<Source>, nodes: usize, fresh: Vec<Source>) -> usize {
+    sources.truncate(sources.len().saturating_sub(nodes));
+    let count = fresh.len();
+    sources.extend(fresh);
+    count
 }
 
 /// A job's report as lines of the item stream (blocking): its header, every
@@ -925,6 +936,29 @@ impl Signals {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_sources_stay_after_the_paths_whatever_changes_first() {
+        let src = |name: &str| Source::new("k", name, name.into(), "t".into());
+        let names = |v: &[Source]| v.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let mut all = vec![src("photos")];
+        let n = with_nodes(&mut all, 0, vec![src("alpha/web"), src("alpha/db")]);
+        assert_eq!(names(&all), ["photos", "alpha/web", "alpha/db"]);
+        // An edit finds the paths again: the nodes' sources stay.
+        with_paths(&mut all, n, vec![src("photos"), src("music")]);
+        assert_eq!(names(&all), ["photos", "music", "alpha/web", "alpha/db"]);
+        // A new probe replaces only the nodes' sources.
+        let n = with_nodes(&mut all, n, vec![src("beta/web")]);
+        assert_eq!(
+            (names(&all), n),
+            (
+                vec!["photos".to_string(), "music".into(), "beta/web".into()],
+                1
+            )
+        );
+        with_paths(&mut all, n, Vec::new());
+        assert_eq!(names(&all), ["beta/web"]);
+    }
 
     #[test]
     fn verify_labels() {
