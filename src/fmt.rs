@@ -25,6 +25,20 @@ pub fn items(n: u64) -> String {
     }
 }
 
+/// `n` of a unit given in the plural: `1 file`, `2 files`, `1 entry`,
+/// `3 entries`.
+pub fn counted(n: u64, plural: &str) -> String {
+    if n != 1 {
+        return format!("{n} {plural}");
+    }
+    let one = if let Some(stem) = plural.strip_suffix("ies") {
+        format!("{stem}y")
+    } else {
+        plural.strip_suffix('s').unwrap_or(plural).to_string()
+    };
+    format!("1 {one}")
+}
+
 /// Bytes in binary units with one decimal: `1.5 GiB`, `0 B`.
 pub fn bytes(n: u64) -> String {
     humansize::format_size(n, humansize::BINARY.decimal_places(1))
@@ -175,6 +189,15 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn counted_units_agree_with_their_number() {
+        assert_eq!(counted(1, "files"), "1 file");
+        assert_eq!(counted(2, "files"), "2 files");
+        assert_eq!(counted(1, "entries"), "1 entry");
+        assert_eq!(counted(0, "entries"), "0 entries");
+        assert_eq!(counted(1, "warnings"), "1 warning");
+    }
 
     #[test]
     fn formats() {

@@ -149,18 +149,18 @@ fn summary_text(s: &Summary, units: &crate::job::Units) -> String {
         "all items verified".to_string()
     };
     format!(
-        "summary: job {} {}: {}/{} items verified, {} failed; {} {unit}, {}; {} {written} transferred ({}), {} deleted; {} warnings; space saved {}; {:.1}s — {verdict}",
+        "summary: job {} {}: {}/{} items verified, {} failed; {}, {}; {} transferred ({}), {} deleted; {}; space saved {}; {:.1}s — {verdict}",
         s.job,
         s.kind,
         s.items_verified,
         s.items_total,
         s.items_failed,
-        s.files,
+        crate::fmt::counted(s.files, unit),
         format_size(s.bytes, BINARY),
-        s.files_transferred,
+        crate::fmt::counted(s.files_transferred, written),
         format_size(s.bytes_transferred, BINARY),
         s.files_deleted,
-        s.warnings,
+        crate::fmt::counted(s.warnings, "warnings"),
         format_size(s.space_saved_bytes, BINARY),
         s.elapsed_s
     )
