@@ -34,6 +34,12 @@ pub fn sources(seen: &NodesSeen) -> Vec<Source> {
             let mut s = Source::of_service(KIND, node, p, service);
             s.target = PathBuf::from(format!("{}:{parent}/{}", node.name, service.name));
             s.to_node = Some(node.name.clone());
+            if let Some(section) = s.details.sections.first_mut() {
+                section.fields.push(crate::job::details::Field::new(
+                    "becomes",
+                    format!("dataset {parent}/{}", service.name),
+                ));
+            }
             s.joint = true;
             s.params = serde_json::json!({
                 "node": node.name,
