@@ -6,15 +6,18 @@ use std::sync::RwLock;
 
 use crate::error::{Error, Result};
 use crate::job::Kind;
-use crate::migrate::{btrfs_to_zfs, dir_to_dataset, redb_to_sqlite, store_to_cas, tree_sync};
+use crate::migrate::{
+    btrfs_to_zfs, dir_to_dataset, redb_to_sqlite, store_to_cas, tree_sync, zfs_transfer,
+};
 
 /// The kinds this cutover is built with.
-static BUILTIN: [&dyn Kind; 5] = [
+static BUILTIN: [&dyn Kind; 6] = [
     &tree_sync::kind::TreeSyncKind,
     &store_to_cas::kind::StoreToCasKind,
     &redb_to_sqlite::kind::RedbToSqliteKind,
     &btrfs_to_zfs::kind::BtrfsToZfsKind,
     &dir_to_dataset::kind::DirToDatasetKind,
+    &zfs_transfer::kind::ZfsTransferKind,
 ];
 
 /// Kinds added at run time (a test's own kind, a plugin); after the built-in ones.

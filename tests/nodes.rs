@@ -25,13 +25,7 @@ fn node(name: &str, sshd: &Sshd, port: u16, options: &[&str]) -> String {
     )
 }
 
-const TRUSTING: &[&str] = &[
-    "IdentitiesOnly=yes",
-    "StrictHostKeyChecking=no",
-    "UserKnownHostsFile=/dev/null",
-    "GlobalKnownHostsFile=/dev/null",
-    "LogLevel=ERROR",
-];
+use support::sshd::TRUSTING;
 
 fn json_lines(out: &std::process::Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
@@ -40,11 +34,7 @@ fn json_lines(out: &std::process::Output) -> Vec<Value> {
         .collect()
 }
 
-/// A port nothing listens on (bound, then closed).
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+use support::sshd::closed_port;
 
 #[test]
 fn nodes_are_probed_at_once_and_an_unreachable_one_says_why() {

@@ -6,3 +6,4 @@ pub mod dir_to_dataset;
 pub mod redb_to_sqlite;
 pub mod store_to_cas;
 pub mod tree_sync;
+pub mod zfs_transfer;

@@ -24,7 +24,7 @@ pub fn set_flag(flag: Option<PathBuf>) {
     let _ = NODES_FLAG.set(flag);
 }
 
-/// The nodes file given with `--nodes` in this process, if one was.
+/// The `--nodes FILE` this process was given, if any.
 pub fn flag() -> Option<PathBuf> {
     NODES_FLAG.get().cloned().flatten()
 }

@@ -31,17 +31,32 @@ pub fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// Where the shared connections' sockets live: the state directory's `ssh/`,
-/// or a short directory under /tmp when that path is too long for a socket.
-fn control_dir(state_dir: &Path) -> PathBuf {
-    let dir = state_dir.join("ssh");
+/// Where a node's shared connection's socket lives: the state directory's
+/// `ssh/NODE/`, or a short directory under /tmp when that path is too long
+/// for a socket. One directory per node: two nodes reached through the same
+/// `user@host:port` (aliases of one machine) still get a connection each.
+fn control_dir(state_dir: &Path, node: &str) -> PathBuf {
+    let plain = !node.is_empty()
+        && node.len() <= 24
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && !node.starts_with('.');
+    let leaf = if plain {
+        node.to_string()
+    } else {
+        blake3::hash(node.as_bytes()).to_hex()[..16].to_string()
+    };
+    let dir = state_dir.join("ssh").join(&leaf);
     // A socket path is limited (~104 bytes); %C adds 40 characters.
     if dir.as_os_str().len() + 42 < 100 {
         return dir;
     }
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
-    std::env::temp_dir().join(format!("cutover-ssh-{uid}"))
+    std::env::temp_dir()
+        .join(format!("cutover-ssh-{uid}"))
+        .join(leaf)
 }
 
 /// The ssh client's arguments for `ssh` and the remote command `argv`.
@@ -81,7 +96,7 @@ impl<'a> NodeRunner<'a> {
     pub fn new(node: &'a Node, state_dir: &Path) -> Self {
         NodeRunner {
             node,
-            control: control_dir(state_dir),
+            control: control_dir(state_dir, &node.name),
         }
     }
 
@@ -107,6 +122,23 @@ impl<'a> NodeRunner<'a> {
                 Ok(duct::cmd("ssh", ssh_args(ssh, &self.control, argv)))
             }
         }
+    }
+
+    /// The remote shell for tools that run ssh themselves (rsync's `-e`):
+    /// `ssh` with the node's options and its shared connection, each word
+    /// quoted alone; `None` for a local node.
+    pub fn rsh(&self) -> Result<Option<String>, String> {
+        let Some(ssh) = &self.node.ssh else {
+            return Ok(None);
+        };
+        crate::state_dir::create(&self.control)
+            .map_err(|e| format!("node {}: {e}", self.node.name))?;
+        let mut words = ssh_args(ssh, &self.control, &[]);
+        // Without the destination and the (empty) remote command.
+        words.truncate(words.len().saturating_sub(2));
+        let mut line = vec!["ssh".to_string()];
+        line.extend(words.iter().map(|w| quote(w)));
+        Ok(Some(line.join(" ")))
     }
 
     /// Run `argv` on the node; an SSH failure is an error naming the node.

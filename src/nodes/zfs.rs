@@ -132,22 +132,32 @@ impl<'a> NodeZfs<'a> {
             .collect())
     }
 
-    /// The snapshots of `dataset` itself, oldest first, with their guids.
+    /// The snapshots of `dataset` itself, oldest first, with exact guids:
+    /// `zfs list` orders them, `zfs get -Hp` gives the guids (zfs-fuse's
+    /// `zfs list -o guid` prints them rounded, `9.17E`).
     pub fn snapshots(&self, dataset: &str) -> Result<Vec<SnapGuid>, String> {
         let out = self.zfs_ok(&argv(&[
-            "list",
-            "-H",
-            "-t",
-            "snapshot",
-            "-o",
-            "name,guid",
-            "-s",
-            "creation",
-            "-d",
-            "1",
-            dataset,
+            "list", "-H", "-t", "snapshot", "-o", "name", "-s", "creation", "-d", "1", dataset,
         ]))?;
-        Ok(parse_snap_guids(dataset, &out))
+        let prefix = format!("{dataset}@");
+        let names: Vec<String> = out
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(str::to_string)
+            .collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = argv(&["get", "-H", "-p", "-o", "name,value", "guid"]);
+        args.extend(names.iter().cloned());
+        let guids = parse_snap_guids(dataset, &self.zfs_ok(&args)?);
+        Ok(names
+            .iter()
+            .filter_map(|n| {
+                let name = n.strip_prefix(&prefix)?;
+                guids.iter().find(|g| g.name == name).cloned()
+            })
+            .collect())
     }
 
     /// `zfs create -o k=v… dataset`.

@@ -238,13 +238,29 @@ fn newest_job(state_dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// A runbook step's cutover command line as this process would run it:
+/// with this process's `--state-dir` and `--nodes` before the step's own
+/// arguments (a step may still give its own, which win).
+pub fn step_argv(state_dir: &Path, args: &[String]) -> Vec<String> {
+    let mut argv = vec![
+        "cutover".to_string(),
+        "--state-dir".to_string(),
+        state_dir.display().to_string(),
+    ];
+    if let Some(nodes) = crate::nodes::flag() {
+        argv.extend(["--nodes".to_string(), nodes.display().to_string()]);
+    }
+    argv.extend(args.iter().cloned());
+    argv
+}
+
 /// Run a cutover command line in this process; it passes only when its job
 /// ended with every item verified (exit 0).
 async fn cutover(
     state_dir: &Path,
     args: &[String],
 ) -> Result<(std::result::Result<String, String>, Option<u64>)> {
-    let argv = std::iter::once("cutover".to_string()).chain(args.iter().cloned());
+    let argv = step_argv(state_dir, args);
     let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(argv).map_err(|e| {
         Error::bad(format!(
             "cutover step: {}",

@@ -325,3 +325,20 @@ fn write_config(
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+/// SSH options of a test node: the throwaway key only, no host key check
+/// (the host key is new every run), quiet. An operator's choice in
+/// nodes.toml — cutover never adds them itself.
+pub const TRUSTING: &[&str] = &[
+    "IdentitiesOnly=yes",
+    "StrictHostKeyChecking=no",
+    "UserKnownHostsFile=/dev/null",
+    "GlobalKnownHostsFile=/dev/null",
+    "LogLevel=ERROR",
+];
+
+/// A port nothing listens on (bound, then closed).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    l.local_addr().expect("its address").port()
+}

@@ -213,7 +213,7 @@ impl Runner {
         step: &crate::runbook::file::Step,
         args: &[String],
     ) {
-        let argv = std::iter::once("cutover".to_string()).chain(args.iter().cloned());
+        let argv = crate::runbook::run::step_argv(&self.cfg.state_dir, args);
         let parsed = <crate::cli::Cli as clap::Parser>::try_parse_from(argv)
             .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())
             .and_then(|cli| match cli.command {
@@ -283,11 +283,11 @@ impl Runner {
     ) {
         let store = self.runbook_store();
         let (loaded, phase, id) = (loaded.clone(), phase.to_string(), step.id.clone());
-        let mut argv: Vec<String> = vec![
-            "--state-dir".into(),
-            self.cfg.state_dir.display().to_string(),
-        ];
-        argv.extend(args.iter().cloned());
+        // The program's own name is not an argument of the child.
+        let argv: Vec<String> = crate::runbook::run::step_argv(&self.cfg.state_dir, args)
+            .into_iter()
+            .skip(1)
+            .collect();
         let tx = self.tx.clone();
         let rolling_back = self.rolling_back.clone();
         use crate::runbook::state::StepState;

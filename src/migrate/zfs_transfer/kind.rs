@@ -1,0 +1,146 @@
+//! zfs-transfer as the command line and the front ends see it.
+
+use std::path::PathBuf;
+
+use clap::{ArgMatches, Args};
+
+use super::{pump, Params, ZfsTransfer, KIND};
+use crate::error::{Error, Result};
+use crate::job::event::Row;
+use crate::job::kind::{typed, Built, CommonArgs};
+use crate::job::{Kind, Migration, RunDefaults, Units};
+use crate::verify::VerifyMode;
+
+/// Items are services; a stream is counted in bytes.
+pub const UNITS: Units = Units {
+    item: "service",
+    entries: "entries",
+    written: "streams",
+};
+
+/// The arguments of `cutover run|verify zfs-transfer`.
+#[derive(Debug, Args, Clone)]
+pub struct ZfsTransferArgs {
+    /// The node the services leave (a name in nodes.toml; `local` is this machine).
+    #[arg(long, value_name = "NODE")]
+    pub from: String,
+    /// The node they go to.
+    #[arg(long, value_name = "NODE")]
+    pub to: String,
+    /// A service (its dataset DATASET/S, its directory APPDATA/S); repeat for a stack.
+    #[arg(long = "service", value_name = "S", required = true)]
+    pub services: Vec<String>,
+    /// The last increment, services stopped: also check that the source did not change after its snapshot.
+    #[arg(long = "final")]
+    pub final_pass: bool,
+    /// Bandwidth limit, e.g. 50M (K, M, G; a bare number is KiB/s as rsync's).
+    #[arg(long, value_name = "RATE")]
+    pub bwlimit: Option<String>,
+    /// Replace a target dataset cutover created that shares no snapshot with the source.
+    #[arg(long)]
+    pub force_full: bool,
+}
+
+/// The zfs-transfer kind.
+pub struct ZfsTransferKind;
+
+impl Kind for ZfsTransferKind {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn about(&self) -> &'static str {
+        "A stack's services from one node to another: ZFS send/receive over SSH (incremental from the newest common snapshot), rsync where a node has no ZFS"
+    }
+
+    fn units(&self) -> Units {
+        UNITS
+    }
+
+    /// One service at a time: the link is the limit.
+    fn run_defaults(&self) -> RunDefaults {
+        RunDefaults {
+            parallel: Some(1),
+            batch: None,
+        }
+    }
+
+    fn args(&self, cmd: clap::Command) -> clap::Command {
+        ZfsTransferArgs::augment_args(cmd)
+    }
+
+    fn build(&self, args: &ArgMatches, common: &CommonArgs, verify_only: bool) -> Result<Built> {
+        let a: ZfsTransferArgs = typed(args)?;
+        let global = |id: &str| args.try_get_one::<PathBuf>(id).ok().flatten().cloned();
+        let state_dir = crate::state_dir::resolve(global("state_dir"))?;
+        let bwlimit = match &a.bwlimit {
+            Some(r) => pump::parse_rate(r).map_err(Error::bad)?,
+            None => 0,
+        };
+        let params = Params {
+            from: a.from,
+            to: a.to,
+            services: a.services,
+            final_pass: a.final_pass && !verify_only,
+            verify: common.verify_or("full").parse::<VerifyMode>()?,
+            seed: common.seed(),
+            snapshot: super::snapshot_name(),
+            token: super::new_token(),
+            bwlimit,
+            force_full: a.force_full && !verify_only,
+            state_dir,
+            nodes_file: global("nodes_file"),
+        };
+        let job = ZfsTransfer::new(params, verify_only)?;
+        job.check()?;
+        Ok(Built {
+            migration: Box::new(job),
+            defaults: self.run_defaults(),
+        })
+    }
+
+    fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
+        Ok(Box::new(ZfsTransfer::from_params(params)?))
+    }
+
+    fn job_phase(&self, params: &serde_json::Value) -> Option<&'static str> {
+        (params.get("final").and_then(|v| v.as_bool()) == Some(true)).then_some("final")
+    }
+
+    /// One line per service: how it went and what crossed the wire.
+    fn row_lines(&self, rows: &[Row], _header: bool) -> Vec<String> {
+        rows.iter()
+            .map(|r| {
+                let f = |k: &str| r.fields.get(k).cloned().unwrap_or_default();
+                let n = |k: &str| f(k).as_u64().unwrap_or(0);
+                let s = |k: &str| f(k).as_str().map(str::to_string);
+                if r.name == "check" {
+                    return format!(
+                        "  {} checked: {} entries, {} hashed, {:.1}s",
+                        s("service").unwrap_or_default(),
+                        n("entries"),
+                        n("hashed"),
+                        f("seconds").as_f64().unwrap_or(0.0)
+                    );
+                }
+                let limit = match n("bwlimit") {
+                    0 => "no limit".to_string(),
+                    b => format!("limit {}/s", crate::fmt::bytes(b)),
+                };
+                let base = s("base").map(|b| format!(" from @{b}")).unwrap_or_default();
+                format!(
+                    "  {} {}{base}: {} sent in {:.1}s ({limit}{})",
+                    s("service").unwrap_or_default(),
+                    s("method").unwrap_or_default(),
+                    crate::fmt::bytes(n("bytes_sent")),
+                    f("seconds").as_f64().unwrap_or(0.0),
+                    if f("compressed").as_bool() == Some(true) {
+                        ", compressed"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect()
+    }
+}

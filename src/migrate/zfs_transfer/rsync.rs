@@ -1,0 +1,136 @@
+//! One service by rsync (a node without ZFS, or a service that is a plain
+//! directory): rsync runs on the local node, the other node is reached
+//! through its SSH settings and shared connection (`-e`), names are passed
+//! with `--protect-args` (never through the remote shell). `--bwlimit` is
+//! given to rsync at the start: a change while it runs applies from the
+//! next service on (only the ZFS stream follows it at once).
+
+use super::route::{Planned, Route};
+use super::send::TransferRow;
+use super::ZfsTransfer;
+use crate::job::event::{ItemReport, Row};
+use crate::job::{ItemCtx, ItemError};
+use crate::nodes::runner::NodeRunner;
+
+/// `PATH/` on a local node, `user@host:PATH/` on an SSH node.
+fn spec(runner: &NodeRunner, path: &std::path::Path) -> String {
+    let p = format!("{}/", path.display().to_string().trim_end_matches('/'));
+    match &runner.node().ssh {
+        Some(ssh) => format!("{}:{p}", ssh.destination),
+        None => p,
+    }
+}
+
+/// "Total bytes sent: 1,234" and "Total bytes received: 56" of `--stats`, summed.
+pub fn wire_bytes(stats: &str) -> u64 {
+    stats
+        .lines()
+        .filter_map(|l| {
+            let rest = l
+                .strip_prefix("Total bytes sent:")
+                .or_else(|| l.strip_prefix("Total bytes received:"))?;
+            rest.trim().replace(',', "").parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// The rsync command line for one service.
+pub fn argv(
+    job: &ZfsTransfer,
+    from: &NodeRunner,
+    to: &NodeRunner,
+    p: &Planned,
+) -> Result<Vec<String>, String> {
+    let Route::Rsync { src, dst } = &p.route else {
+        return Err("not an rsync route".into());
+    };
+    let mut argv: Vec<String> = [
+        "rsync",
+        "-aHAX",
+        "--numeric-ids",
+        "--delete",
+        "--protect-args",
+        "--stats",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let limit = job.limit.get();
+    if limit > 0 {
+        argv.push(format!("--bwlimit={}", (limit / 1024).max(1)));
+    }
+    if let Some(rsh) = from.rsh()?.or(to.rsh()?) {
+        argv.push("-e".into());
+        argv.push(rsh);
+    }
+    argv.push(spec(from, src));
+    argv.push(spec(to, dst));
+    Ok(argv)
+}
+
+/// Copy one service with rsync; its report so far.
+pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, ItemError> {
+    let rf = job.run_from();
+    let rt = job.run_to();
+    let argv = argv(job, &rf, &rt, p).map_err(ItemError)?;
+    let local = crate::nodes::Node {
+        name: crate::nodes::LOCAL.into(),
+        ssh: None,
+        appdata: None,
+        dataset: None,
+    };
+    let here = NodeRunner::new(&local, &job.params.state_dir);
+    let started = std::time::Instant::now();
+    let ran = here.run(&argv).map_err(ItemError)?;
+    if ran.code != 0 {
+        let last = ran
+            .stderr
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        return Err(ItemError(format!(
+            "service {}: rsync from node {} to node {} failed (exit {}): {last}",
+            p.service, job.from.name, job.to.name, ran.code
+        )));
+    }
+    let bytes = wire_bytes(&ran.stdout);
+    ctx.progress.add(0, bytes);
+    let sync = rt.run(&["sync".into()]).map_err(ItemError)?;
+    if sync.code != 0 {
+        return Err(ItemError(format!(
+            "node {}: sync failed: {}",
+            job.to.name,
+            sync.stderr.trim()
+        )));
+    }
+    let row = TransferRow {
+        service: p.service.clone(),
+        method: "rsync".into(),
+        snapshot: None,
+        base: None,
+        bytes_sent: bytes,
+        compressed: false,
+        bwlimit: job.limit.get(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok(ItemReport {
+        bytes_transferred: bytes,
+        rows: vec![Row::of("transfer", &row)],
+        ..ItemReport::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_bytes_are_read_from_the_stats() {
+        let stats = "Number of files: 3\nTotal bytes sent: 1,234,567\nTotal bytes received: 89\n";
+        assert_eq!(wire_bytes(stats), 1_234_656);
+        assert_eq!(wire_bytes(""), 0);
+    }
+}
