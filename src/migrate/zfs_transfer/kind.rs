@@ -103,6 +103,48 @@ impl Kind for ZfsTransferKind {
         Ok(Box::new(ZfsTransfer::from_params(params)?))
     }
 
+    fn modes(&self) -> &'static [crate::job::console::RunMode] {
+        super::console::MODES
+    }
+
+    /// A transfer shows what it sends and destroys first.
+    fn asks_first(&self, mode: crate::job::console::RunMode) -> bool {
+        mode != crate::job::console::RunMode::Verify
+    }
+
+    fn node_sources(
+        &self,
+        seen: &crate::job::console::NodesSeen,
+    ) -> Vec<crate::job::console::Source> {
+        super::console::sources(seen)
+    }
+
+    fn pick_node(
+        &self,
+        source: &crate::job::console::Source,
+        to: &str,
+        seen: &crate::job::console::NodesSeen,
+    ) -> Result<crate::job::console::Source> {
+        super::console::pick(source, to, seen)
+    }
+
+    fn console_job(
+        &self,
+        picked: &[&crate::job::console::Source],
+        mode: crate::job::console::RunMode,
+        set: &crate::job::console::Settings,
+    ) -> Result<Built> {
+        super::console::job(picked, mode, set, self.run_defaults())
+    }
+
+    fn job_sources(
+        &self,
+        params: &serde_json::Value,
+        all: &[crate::job::console::Source],
+    ) -> Vec<usize> {
+        super::console::job_sources(params, all)
+    }
+
     fn job_phase(&self, params: &serde_json::Value) -> Option<&'static str> {
         (params.get("final").and_then(|v| v.as_bool()) == Some(true)).then_some("final")
     }
