@@ -461,7 +461,10 @@ impl Runner {
             Command::SetRateLimit(bytes) => {
                 if let Some(rate) = &self.rate {
                     rate.store(bytes, Ordering::Relaxed);
-                    tracing::info!("rate limit now {}", super::model::rate_limit_label(bytes));
+                    match bytes {
+                        0 => tracing::info!("no rate limit from now on"),
+                        b => tracing::info!("rate limit now {}/s", crate::fmt::bytes(b)),
+                    }
                 }
             }
             Command::OpenReport { job } => {
