@@ -215,6 +215,9 @@ fn the_console_moves_a_stack_to_the_node_picked() {
     wait("all verified", 120);
     let done = tmux.screen();
     assert!(done.contains("bulk copy: all verified"), "{done}");
+    // Each item names both nodes, how it went and the limit it ran under.
+    assert!(done.contains("local → beta · zfs full"), "{done}");
+    assert!(done.contains("(limit 12.5 MiB/s)"), "{done}");
     for s in ["authelia", "authelia-redis"] {
         let a = src.path("appdata").join(s).join("data.bin");
         let b = dst.path("appdata").join(s).join("data.bin");

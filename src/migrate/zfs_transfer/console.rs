@@ -331,4 +331,25 @@ mod tests {
         // A journalled job maps back to the services it moved.
         assert_eq!(job_sources(&params, &all), vec![0, 1]);
     }
+
+    #[test]
+    fn an_item_line_names_both_nodes_and_the_limit() {
+        use crate::job::Kind;
+        let report = crate::job::ItemReport {
+            files: 12,
+            files_hashed: 12,
+            elapsed_s: 3.25,
+            rows: vec![crate::job::event::Row::of(
+                "transfer",
+                &serde_json::json!({"service": "web", "from": "local", "to": "beta",
+                    "method": "zfs incremental", "base": "cutover-1", "bytes_sent": 3 << 20,
+                    "bwlimit": 50 << 20, "compressed": false, "seconds": 1.0}),
+            )],
+            ..Default::default()
+        };
+        assert_eq!(
+            super::super::kind::ZfsTransferKind.item_detail(&report, false),
+            "local → beta · zfs incremental from @cutover-1 · 3 MiB sent (limit 50 MiB/s) · 12 entries checked, 12 hashed · 3.2s"
+        );
+    }
 }
