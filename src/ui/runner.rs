@@ -189,6 +189,8 @@ struct Runner {
     picks: kinds::NodePicks,
     /// The running job's live rate limit, if its kind has one.
     rate: Option<Arc<AtomicU64>>,
+    /// The paths' sources are still being counted (the console opened first).
+    counting: bool,
 }
 
 impl Runner {
@@ -204,6 +206,7 @@ impl Runner {
             node_count: 0,
             picks: kinds::NodePicks::new(),
             rate: None,
+            counting: false,
             cfg,
             tx,
             rx,
@@ -246,6 +249,7 @@ impl Runner {
             self.exec(Command::ProbeNodes);
         }
         if self.cfg.discover_later {
+            self.counting = true;
             state.status = Some(super::app::COUNTING.into());
             self.discover();
         }
@@ -291,6 +295,7 @@ impl Runner {
                 }
                 Some((own, found, note)) = self.found_rx.recv() => {
                     self.cfg.own = own;
+                    self.counting = false;
                     with_paths(&mut self.cfg.sources, self.node_count, found);
                     let sources = self.cfg.sources.iter().map(kinds::view).collect();
                     Some(Msg::Sources { sources, note })
@@ -567,6 +572,12 @@ impl Runner {
         let fresh = kinds::node_sources(&seen, &self.picks);
         self.node_count = with_nodes(&mut self.cfg.sources, self.node_count, fresh);
         let sources = self.cfg.sources.iter().map(kinds::view).collect();
+        // Nodes probed before the paths are counted: the footer still says so.
+        let note = if note.is_empty() && self.counting {
+            super::app::COUNTING.to_string()
+        } else {
+            note
+        };
         self.send(Msg::Sources { sources, note });
     }
 

@@ -103,6 +103,13 @@ pub fn set_target(state: &mut State) {
             state.prompt = Some(Prompt::new(PromptFor::TargetNode(picked), current));
             return;
         }
+        if let Some(node) = state.sources[i].node.clone() {
+            state.status = Some(format!(
+                "{} stays on node {node}: its kind sets where it goes (Details shows it)",
+                state.sources[i].name
+            ));
+            return;
+        }
         let current = state.sources[i].target.clone();
         state.prompt = Some(Prompt::new(PromptFor::SetTarget(i), current));
     }
@@ -436,6 +443,43 @@ mod tests {
         assert_eq!(
             update(&mut s, Msg::ch('y')),
             vec![Command::ForgetSource { source: 0, name }]
+        );
+    }
+
+    #[test]
+    fn a_node_service_takes_a_node_not_a_path_and_is_not_forgotten() {
+        let mut s = testing::fresh(Instant::now());
+        s.sources[0].node = Some("alpha".into());
+        update(&mut s, Msg::ch('t'));
+        assert!(s.prompt.is_none());
+        assert!(s
+            .status
+            .as_deref()
+            .unwrap_or("")
+            .contains("stays on node alpha"));
+        update(&mut s, Msg::ch('d'));
+        assert!(s.dialog.is_none());
+        assert!(s
+            .status
+            .as_deref()
+            .unwrap_or("")
+            .contains("nodes inventory"));
+        // One that goes to a node: t asks for it, among the inventory's.
+        s.sources[0].picks_node = true;
+        s.nodes = Some(Vec::new());
+        update(&mut s, Msg::ch('t'));
+        assert_eq!(
+            s.prompt.as_ref().map(|p| p.purpose.clone()),
+            Some(PromptFor::TargetNode(vec![0]))
+        );
+        typed(&mut s, "beta");
+        assert!(update(&mut s, Msg::key(KeyCode::Enter)).is_empty());
+        let why = s.prompt.as_ref().and_then(|p| p.probe.clone());
+        assert_eq!(
+            why,
+            Some(Err(
+                "no nodes are known yet: wait for the probe (Nodes pane)".into()
+            ))
         );
     }
 
