@@ -403,6 +403,16 @@ fn the_console_picks_a_node_for_a_stack_then_runs_it_as_one_job() {
         .unwrap_or("")
         .contains("nodes inventory"));
 
+    // w: the whole stack at the cursor (again: none of it).
+    update(&mut s, Msg::ch('w'));
+    assert_eq!(s.selected(), vec![0, 1]);
+    assert_eq!(
+        s.status.as_deref(),
+        Some("selected all 2 sources of alpha/authelia")
+    );
+    update(&mut s, Msg::ch('w'));
+    assert!(s.selected().is_empty());
+
     // Pick the stack (two services), then its node.
     update(&mut s, Msg::ch(' '));
     update(&mut s, Msg::ch('j'));

@@ -20,6 +20,9 @@ pub enum Action {
     Select,
     /// Select every usable source (or unselect all when all are selected).
     SelectAll,
+    /// Select every usable source of the group at the cursor (a stack's
+    /// services, a cluster's nodes), or unselect them when all are.
+    SelectGroup,
     /// Focus the next pane.
     NextPane,
     /// Focus the previous pane.

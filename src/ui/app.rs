@@ -931,6 +931,7 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
             }
             clamp_selection_cursor(state);
         }
+        Action::SelectGroup => ops::select_group(state),
         Action::NextPane => state.focus = cycle(state, Pane::next),
         Action::PrevPane => state.focus = cycle(state, Pane::prev),
         Action::Run if state.focus == Pane::Jobs => return stream::open_report(state),
@@ -1087,7 +1088,7 @@ pub(super) fn move_cursor(state: &mut State, delta: isize) {
     }
 }
 
-fn clamp_selection_cursor(state: &mut State) {
+pub(super) fn clamp_selection_cursor(state: &mut State) {
     let n = state.selected().len();
     state.cursor.selection = state.cursor.selection.min(n.saturating_sub(1));
 }

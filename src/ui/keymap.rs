@@ -130,6 +130,11 @@ pub const KEYMAP: &[Binding] = &[
         description: "select every usable source (again: none)",
     },
     Binding {
+        keys: &[Key::ch('w')],
+        action: Action::SelectGroup,
+        description: "select the whole group at the cursor: a stack, a cluster",
+    },
+    Binding {
         keys: &[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab)],
         action: Action::NextPane,
         description: "next / previous pane",
@@ -310,7 +315,11 @@ mod tests {
             action_for(&key(KeyCode::Char(']'))),
             Some(Action::RaiseRate)
         );
-        assert_eq!(action_for(&key(KeyCode::Char('w'))), None);
+        assert_eq!(
+            action_for(&key(KeyCode::Char('w'))),
+            Some(Action::SelectGroup)
+        );
+        assert_eq!(action_for(&key(KeyCode::Char('W'))), None);
     }
 
     #[test]

@@ -26,11 +26,12 @@ fn hints(state: &State) -> &'static [(Action, &'static str)] {
     match state.focus {
         Pane::Sources if node_source => &[
             (Action::Select, "select"),
+            (Action::SelectGroup, "stack"),
             (Action::SetTarget, "target node"),
             (Action::Run, "run"),
             (Action::FinalSync, "final"),
             (Action::Verify, "verify"),
-            (Action::Together, "rolling/together"),
+            (Action::Filter, "filter"),
             (Action::NextPane, "pane"),
             (Action::Help, "help"),
             (Action::Quit, "quit"),
