@@ -555,6 +555,8 @@ fn sources_add_takes_a_nodes_file_node_by_node() {
         std::fs::read_to_string(state.join("nodes.toml")).unwrap(),
         inventory
     );
+    // `cutover sources` says where the nodes' services are.
+    assert_eq!(dispatch(&state, &["sources"]).unwrap(), 0);
     // Nodes files are no path sources: the sources list stays empty.
     let inv = cutover::inventory::Inventory::load(&state).unwrap();
     assert!(inv.sources.is_empty());

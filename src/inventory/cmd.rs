@@ -203,7 +203,8 @@ pub fn json_of(entry: &super::Entry, s: &Source) -> serde_json::Value {
 
 fn list(state: &Path, json: bool) -> Result<i32> {
     let inv = Inventory::load(state)?;
-    if inv.sources.is_empty() && !json {
+    let nodes = crate::nodes::inventory_present(state);
+    if inv.sources.is_empty() && !json && !nodes {
         crate::outln!(
             "no sources yet; add one with `cutover sources add PATH --target DIR` (state directory {})",
             names::display(state)
@@ -230,6 +231,16 @@ fn list(state: &Path, json: bool) -> Result<i32> {
                 humansize::format_size(s.bytes, humansize::BINARY),
             )?;
         }
+    }
+    if nodes && !json {
+        // Their services are sources too, once probed (over SSH): say where.
+        let names: Vec<String> = crate::nodes::load(state)
+            .map(|n| n.into_iter().map(|n| n.name).collect())
+            .unwrap_or_default();
+        crate::outln!(
+            "services of the nodes {}: `cutover nodes` probes them; the console offers them as sources",
+            names.join(", ")
+        )?;
     }
     Ok(0)
 }
