@@ -498,6 +498,9 @@ fn the_console_picks_a_node_for_a_stack_then_runs_it_as_one_job() {
     );
     let limited = screen(&s, 120, 44);
     assert!(limited.contains("limit 50 MiB/s"), "{limited}");
+    // At 80x24 the one line of metrics says it too.
+    let compact = screen(&s, 80, 24);
+    assert!(compact.contains("limit 50 MiB/s"), "{compact}");
     assert_eq!(
         update(&mut s, Msg::ch(']')),
         vec![Command::SetRateLimit(100 << 20)]

@@ -311,6 +311,12 @@ pub fn render_strip(frame: &mut Frame, area: Rect, state: &State) {
                     fmt::percent(m.bytes_done, m.bytes_total),
                     m.eta(state.now)
                 )));
+                if let Some(limit) = m.rate_limit {
+                    spans.push(Span::styled(
+                        format!(" · {}", crate::ui::model::rate_limit_label(limit)),
+                        theme::strong(),
+                    ));
+                }
             } else {
                 spans.push(Span::raw(format!(
                     " · {} files written",
