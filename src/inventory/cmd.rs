@@ -14,9 +14,11 @@ use crate::names;
 #[derive(Debug, Subcommand)]
 pub enum SourcesAction {
     /// Remember sources (their kind is detected unless --kind says it); a
-    /// path already remembered gets the new kind and target.
+    /// path already remembered gets the new kind and target. A nodes file
+    /// (`[[node]]` tables) adds its nodes to the nodes inventory: their
+    /// services are sources in the console.
     Add {
-        /// Directories or redb files.
+        /// Directories, redb files, or nodes files.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
         /// Where the (single) source goes.
@@ -84,16 +86,29 @@ fn add(
             "--target names one source's target; with several paths use --target-root DIR",
         ));
     }
+    let (node_files, paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        paths.iter().partition(|p| is_nodes_file(p));
+    if !node_files.is_empty() && (target.is_some() || target_root.is_some() || kind.is_some()) {
+        return Err(Error::bad(
+            "a nodes file takes no --target, --target-root or --kind: add it alone",
+        ));
+    }
     let mut inv = Inventory::load(state)?;
     // Check every path before remembering any.
     let mut planned = Vec::new();
-    for path in paths {
+    for path in &paths {
         let source = absolute(path);
         let k = match kind {
             Some(name) => crate::kinds::find(name)?,
             None => crate::kinds::detect(&source)?,
         };
         planned.push((source, k));
+    }
+    for file in node_files {
+        add_nodes(state, file)?;
+    }
+    if paths.is_empty() {
+        return Ok(0);
     }
     for (source, k) in planned {
         let name = inv
@@ -123,6 +138,50 @@ fn add(
     Ok(0)
 }
 
+/// Whether `path` is a nodes file: a file with a `[[node]]` table.
+fn is_nodes_file(path: &Path) -> bool {
+    path.is_file()
+        && std::fs::read_to_string(path).is_ok_and(|t| t.lines().any(|l| l.trim() == "[[node]]"))
+}
+
+/// Add the nodes of `file` to the nodes inventory (`--nodes FILE`, else
+/// `nodes.toml` in the state directory), node by node: one it has already
+/// with other settings is refused.
+fn add_nodes(state: &Path, file: &Path) -> Result<()> {
+    let given = names::display(file);
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io("cannot read", file, &e))?;
+    let inventory = crate::nodes::file::path(crate::nodes::flag().as_deref(), state);
+    let shown = names::display(&inventory);
+    let old = match std::fs::read_to_string(&inventory) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("cannot read", &inventory, &e)),
+    };
+    let merged = crate::nodes::file::merge(old.as_deref(), &shown, &text, &given)?;
+    if !merged.added.is_empty() {
+        crate::state_dir::create(state)?;
+        let tmp = inventory.with_file_name(".nodes.cutover-tmp");
+        crate::state_dir::write_private(&tmp, merged.text.as_bytes(), true)
+            .and_then(|_| std::fs::rename(&tmp, &inventory))
+            .map_err(|e| Error::io("cannot write", &inventory, &e))?;
+    }
+    let same = if merged.same.is_empty() {
+        String::new()
+    } else {
+        format!(" (there already: {})", merged.same.join(", "))
+    };
+    crate::outln!(
+        "nodes {}: added {} to {shown}{same}; `cutover nodes` probes them, and the console offers their services",
+        given,
+        if merged.added.is_empty() {
+            "none".to_string()
+        } else {
+            merged.added.join(", ")
+        }
+    )?;
+    Ok(())
+}
+
 /// Where a source goes, if its entry has a target.
 fn target_of(entry: &super::Entry, s: &Source) -> Option<String> {
     entry.target.as_ref().map(|_| names::display(&s.target))
@@ -144,7 +203,8 @@ pub fn json_of(entry: &super::Entry, s: &Source) -> serde_json::Value {
 
 fn list(state: &Path, json: bool) -> Result<i32> {
     let inv = Inventory::load(state)?;
-    if inv.sources.is_empty() && !json {
+    let nodes = crate::nodes::inventory_present(state);
+    if inv.sources.is_empty() && !json && !nodes {
         crate::outln!(
             "no sources yet; add one with `cutover sources add PATH --target DIR` (state directory {})",
             names::display(state)
@@ -171,6 +231,16 @@ fn list(state: &Path, json: bool) -> Result<i32> {
                 humansize::format_size(s.bytes, humansize::BINARY),
             )?;
         }
+    }
+    if nodes && !json {
+        // Their services are sources too, once probed (over SSH): say where.
+        let names: Vec<String> = crate::nodes::load(state)
+            .map(|n| n.into_iter().map(|n| n.name).collect())
+            .unwrap_or_default();
+        crate::outln!(
+            "services of the nodes {}: `cutover nodes` probes them; the console offers them as sources",
+            names.join(", ")
+        )?;
     }
     Ok(0)
 }

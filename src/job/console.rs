@@ -3,9 +3,12 @@
 //! sources themselves ([`Source`]), built by the kind's own discovery and
 //! handed back to it to build jobs. The console matches on none of it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::details::Details;
+use super::details::{Details, Field, Section};
+use crate::nodes::probe::Probed;
+use crate::nodes::services::Service;
+use crate::nodes::Node;
 use crate::verify::VerifyMode;
 
 /// What a job started from the console does.
@@ -90,6 +93,17 @@ pub struct Source {
     /// Whether the kind reads fresh details ([`super::Kind::read_details`]),
     /// e.g. a store's numbers while it migrates.
     pub live: bool,
+    /// The node it is on, for a node's service ([`super::Kind::node_sources`]);
+    /// none for a source found at a path.
+    pub node: Option<String>,
+    /// It goes to a node the operator picks (`t` in the console, then
+    /// [`super::Kind::pick_node`]).
+    pub picks_node: bool,
+    /// The node picked for it, if one was.
+    pub to_node: Option<String>,
+    /// Selected sources of its group always run as one job (a stack's
+    /// services), whatever the console's rolling/together switch says.
+    pub joint: bool,
 }
 
 impl Source {
@@ -108,7 +122,97 @@ impl Source {
             params: serde_json::Value::Null,
             details: Details::default(),
             live: false,
+            node: None,
+            picks_node: false,
+            to_node: None,
+            joint: false,
         }
+    }
+}
+
+impl Source {
+    /// A node's service as a source of `kind`: named `NODE/S`, coming from
+    /// `NODE:APPDATA/S`, grouped by node and stack (`NODE/STACK`: a
+    /// stack's services may run as one job), with its size and files and
+    /// details (node, path, dataset or plain directory, stack). Its target
+    /// is the kind's to set.
+    pub fn of_service(
+        kind: &'static str,
+        node: &Node,
+        probed: &Probed,
+        service: &Service,
+    ) -> Source {
+        let appdata = node
+            .appdata
+            .as_deref()
+            .map(crate::names::display)
+            .unwrap_or_default();
+        let dir = format!("{}/{}", appdata.trim_end_matches('/'), service.name);
+        let stack = probed
+            .stacks
+            .iter()
+            .find(|s| s.services.contains(&service.name))
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| service.name.clone());
+        let mut s = Source::new(
+            kind,
+            &format!("{}/{}", node.name, service.name),
+            PathBuf::from(format!("{}:{dir}", node.name)),
+            PathBuf::new(),
+        );
+        s.entries = service.files.unwrap_or(0);
+        s.bytes = service.bytes.unwrap_or(0);
+        s.count = match service.files {
+            Some(n) => format!("{} files", crate::fmt::count(n)),
+            None => "files unknown".to_string(),
+        };
+        s.group = Some(format!("{}/{stack}", node.name));
+        s.node = Some(node.name.clone());
+        s.details = Details {
+            sections: vec![Section::new(
+                "service",
+                vec![
+                    Field::new("node", node.name.clone()),
+                    Field::new("path", dir),
+                    Field::new(
+                        "is",
+                        match &service.dataset {
+                            Some(ds) => format!("dataset {ds}"),
+                            None => "a plain directory".to_string(),
+                        },
+                    ),
+                    Field::new("stack", stack),
+                ],
+            )],
+            tables: Vec::new(),
+        };
+        s
+    }
+}
+
+/// The nodes inventory as the console last probed it, handed to
+/// [`super::Kind::node_sources`] and [`super::Kind::pick_node`].
+#[derive(Debug, Clone, Copy)]
+pub struct NodesSeen<'a> {
+    /// The nodes of the inventory, in its order.
+    pub nodes: &'a [Node],
+    /// What probing each found (same order; a node not probed is absent).
+    pub probed: &'a [Probed],
+    /// The state directory (SSH sockets, `nodes.toml`).
+    pub state_dir: &'a Path,
+    /// The nodes file given with `--nodes`, if one was.
+    pub nodes_file: Option<&'a Path>,
+}
+
+impl NodesSeen<'_> {
+    /// The inventory's node of this name.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// What probing found on the node of this name.
+    pub fn probed(&self, name: &str) -> Option<&Probed> {
+        self.probed.iter().find(|p| p.name == name)
     }
 }
 

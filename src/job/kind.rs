@@ -7,7 +7,7 @@
 
 use clap::{ArgMatches, Args};
 
-use super::console::{RunMode, Settings, Source, Step};
+use super::console::{NodesSeen, RunMode, Settings, Source, Step};
 use super::details::{Column, Details, TableRow};
 use super::event::Row;
 use super::Migration;
@@ -146,6 +146,25 @@ pub trait Kind: Send + Sync + 'static {
     fn sources(&self, name: &str, path: &std::path::Path, target: &std::path::Path) -> Vec<Source> {
         let _ = (name, path, target);
         Vec::new()
+    }
+    /// The console's sources among the nodes of the inventory, built from
+    /// what probing found (no I/O: the console calls it after each probe).
+    /// Default: none (the kind's sources are paths).
+    fn node_sources(&self, seen: &NodesSeen) -> Vec<Source> {
+        let _ = seen;
+        Vec::new()
+    }
+    /// `source` (one of [`Kind::node_sources`], marked `picks_node`) going
+    /// to node `to` instead: its target and parameters for
+    /// [`Kind::console_job`]. Refused with why (the node it is on, a node
+    /// without the kind's needs). Default: the kind's sources pick no node.
+    fn pick_node(&self, source: &Source, to: &str, seen: &NodesSeen) -> Result<Source> {
+        let _ = seen;
+        Err(Error::bad(format!(
+            "{} goes to no other node: {} sources take no target node ({to})",
+            source.name,
+            self.name()
+        )))
     }
     /// How a target given on the command line or in the console is kept.
     /// Default: a path, made absolute (so journalled jobs resume from any

@@ -164,6 +164,12 @@ pub trait Migration: Send + Sync {
     fn rollback_preview(&self) -> Result<Preview> {
         Ok(Preview::default())
     }
+    /// The job's live rate limit in bytes per second (0: none), which the
+    /// console raises and lowers while the job runs; its items read it as
+    /// they go. Default: the job has none.
+    fn rate_limit(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        None
+    }
 }
 
 /// A job the journal holds, as [`Migration::guard`] sees it.

@@ -157,6 +157,86 @@ pub fn load(flag: Option<&Path>, state_dir: &Path) -> Result<Vec<Node>> {
     }
 }
 
+/// The `[[node]]` tables of `text`, each with its own text (comments
+/// before the first table are left out), parsed one by one.
+fn blocks(file: &str, text: &str) -> Result<Vec<(Node, String)>> {
+    let mut starts: Vec<usize> = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim() == "[[node]]" {
+            starts.push(at);
+        }
+        at += line.len();
+    }
+    let mut out = Vec::new();
+    for (i, &from) in starts.iter().enumerate() {
+        let to = starts.get(i + 1).copied().unwrap_or(text.len());
+        let block = &text[from..to];
+        let parsed = parse(file, block)?;
+        // A block holds one node: `local` replaces the first, others follow it.
+        let node = parsed
+            .get(1)
+            .or_else(|| parsed.first())
+            .cloned()
+            .ok_or_else(|| Error::bad(format!("{file}: a [[node]] without a node")))?;
+        out.push((node, block.to_string()));
+    }
+    Ok(out)
+}
+
+/// What adding a nodes file to the inventory did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    /// The inventory's new text.
+    pub text: String,
+    /// Nodes added.
+    pub added: Vec<String>,
+    /// Nodes it had already, the same.
+    pub same: Vec<String>,
+}
+
+/// The nodes of `new` (read from `file`) added to the inventory's text
+/// `old` (none: no inventory yet), each `[[node]]` with its own text; a
+/// node the inventory has with other settings is refused (never replaced).
+pub fn merge(old: Option<&str>, inventory: &str, new: &str, file: &str) -> Result<Merged> {
+    parse(file, new)?;
+    let theirs = blocks(file, new)?;
+    if theirs.is_empty() {
+        return Err(Error::bad(format!(
+            "{file} holds no [[node]]: a nodes file has one [[node]] table per node (see `cutover nodes`)"
+        )));
+    }
+    let old_text = old.unwrap_or_default();
+    parse(inventory, old_text)?;
+    let ours = blocks(inventory, old_text)?;
+    let mut text = old_text.to_string();
+    let (mut added, mut same) = (Vec::new(), Vec::new());
+    for (node, block) in theirs {
+        match ours.iter().find(|(n, _)| n.name == node.name) {
+            Some((n, _)) if *n == node => same.push(node.name),
+            Some(_) => {
+                return Err(Error::bad(format!(
+                    "node '{}' of {file} is in {inventory} with other settings: edit {inventory} (cutover never replaces a node)",
+                    node.name
+                )))
+            }
+            None => {
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                if !text.is_empty() && !text.ends_with("\n\n") {
+                    text.push('\n');
+                }
+                text.push_str(block.trim_end());
+                text.push('\n');
+                added.push(node.name);
+            }
+        }
+    }
+    parse(inventory, &text)?;
+    Ok(Merged { text, added, same })
+}
+
 /// The node called `name`.
 pub fn find<'a>(nodes: &'a [Node], name: &str) -> Result<&'a Node> {
     nodes.iter().find(|n| n.name == name).ok_or_else(|| {
@@ -175,6 +255,41 @@ pub fn find<'a>(nodes: &'a [Node], name: &str) -> Result<&'a Node> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nodes_file_is_merged_node_by_node_and_never_replaces_one() {
+        let first = "# mine\n[[node]]\nname = \"alpha\"\nappdata = \"/srv/a\"\n";
+        let m = merge(None, "nodes.toml", first, "new.toml").unwrap();
+        assert_eq!(
+            (m.added.clone(), m.text.as_str()),
+            (
+                vec!["alpha".to_string()],
+                "[[node]]\nname = \"alpha\"\nappdata = \"/srv/a\"\n"
+            )
+        );
+        let more = format!("{first}\n[[node]]\nname = \"beta\" # over ssh\nssh = \"root@b\"\n");
+        let m2 = merge(Some(&m.text), "nodes.toml", &more, "more.toml").unwrap();
+        assert_eq!(
+            (m2.added.clone(), m2.same.clone()),
+            (vec!["beta".to_string()], vec!["alpha".to_string()])
+        );
+        assert!(
+            m2.text.contains("name = \"beta\" # over ssh"),
+            "{}",
+            m2.text
+        );
+        assert_eq!(parse("x", &m2.text).unwrap().len(), 3);
+        let other = "[[node]]\nname = \"alpha\"\nappdata = \"/elsewhere\"\n";
+        let err = merge(Some(&m2.text), "nodes.toml", other, "o.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "node 'alpha' of o.toml is in nodes.toml with other settings: edit nodes.toml (cutover never replaces a node)");
+        assert!(merge(None, "nodes.toml", "# nothing\n", "e.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("holds no [[node]]"));
+        assert!(merge(None, "nodes.toml", "[[node]]\nname = 3\n", "bad.toml").is_err());
+    }
 
     const EXAMPLE: &str = r#"[[node]]
 name = "alpha"                  # no ssh: this machine

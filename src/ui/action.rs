@@ -20,6 +20,9 @@ pub enum Action {
     Select,
     /// Select every usable source (or unselect all when all are selected).
     SelectAll,
+    /// Select every usable source of the group at the cursor (a stack's
+    /// services, a cluster's nodes), or unselect them when all are.
+    SelectGroup,
     /// Focus the next pane.
     NextPane,
     /// Focus the previous pane.
@@ -57,6 +60,10 @@ pub enum Action {
     MoreParallel,
     /// One item fewer at once for the jobs to come.
     LessParallel,
+    /// Halve the running job's rate limit (a transfer's bandwidth).
+    LowerRate,
+    /// Double the running job's rate limit.
+    RaiseRate,
     /// Show the focused pane over the whole body, or go back.
     Zoom,
     /// Show or hide the help overlay.

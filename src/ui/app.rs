@@ -118,6 +118,9 @@ pub enum Msg {
     Checklist(crate::runbook::view::Checklist),
     /// Every node of the inventory, probed.
     Nodes(Vec<crate::nodes::probe::Probed>),
+    /// The job just started has a live rate limit (bytes per second, 0:
+    /// none), or none (`None`).
+    RateLimit(Option<u64>),
     /// A runbook step's job is about to start (the next `JobSpawned` is it).
     RunbookJobStarting {
         /// The step.
@@ -208,6 +211,16 @@ pub enum Command {
     /// Probe every node of the inventory again (off the UI thread),
     /// answered by [`Msg::Nodes`].
     ProbeNodes,
+    /// Send node sources (indices into the sources) to this node of the
+    /// inventory, answered by [`Msg::Sources`] (or [`Msg::Error`]).
+    PickNode {
+        /// The sources.
+        sources: Vec<usize>,
+        /// The node's name.
+        node: String,
+    },
+    /// Set the running job's live rate limit (bytes per second, 0: none).
+    SetRateLimit(u64),
     /// Read a job's report from the journal, answered by [`Msg::Report`].
     OpenReport {
         /// The job.
@@ -355,6 +368,9 @@ pub enum Then {
     StartQueued {
         /// The kind objects: ask for the typed name next.
         objection: bool,
+        /// The name its kind asks to type over the objection (none: the
+        /// target folder's name).
+        name: Option<String>,
     },
     /// Start the run at the front of the queue over the kind's objection
     /// (the name was typed).
@@ -745,6 +761,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             state.nodes_probing = false;
             Vec::new()
         }
+        Msg::RateLimit(limit) => {
+            if let Some(m) = state.job.as_mut().filter(|m| m.active()) {
+                m.rate_limit = limit;
+            }
+            Vec::new()
+        }
         Msg::Checklist(list) => {
             checklist::on_checklist(state, list);
             Vec::new()
@@ -909,11 +931,20 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
             }
             clamp_selection_cursor(state);
         }
+        Action::SelectGroup => ops::select_group(state),
         Action::NextPane => state.focus = cycle(state, Pane::next),
         Action::PrevPane => state.focus = cycle(state, Pane::prev),
         Action::Run if state.focus == Pane::Jobs => return stream::open_report(state),
         Action::Run if state.focus == Pane::Checklist => return checklist::act(state),
         Action::Run if state.focus == Pane::Nodes => {
+            if let Some(job) = state.active_job() {
+                // Probing again rebuilds the nodes' sources the job runs on.
+                state.status = Some(format!(
+                    "{} is running: probe the nodes again when it ends",
+                    job.title()
+                ));
+                return Vec::new();
+            }
             if state.nodes_probing {
                 state.status = Some("the nodes are being probed".into());
                 return Vec::new();
@@ -964,6 +995,8 @@ fn on_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         Action::VerifyMode => return ops::next_verify(state),
         Action::MoreParallel => return ops::parallel(state, 1),
         Action::LessParallel => return ops::parallel(state, -1),
+        Action::LowerRate => return ops::rate_limit(state, false),
+        Action::RaiseRate => return ops::rate_limit(state, true),
         Action::SetTarget => edit::set_target(state),
         Action::Forget => edit::forget(state),
         Action::Quit => {
@@ -1055,7 +1088,7 @@ pub(super) fn move_cursor(state: &mut State, delta: isize) {
     }
 }
 
-fn clamp_selection_cursor(state: &mut State) {
+pub(super) fn clamp_selection_cursor(state: &mut State) {
     let n = state.selected().len();
     state.cursor.selection = state.cursor.selection.min(n.saturating_sub(1));
 }

@@ -130,6 +130,11 @@ pub const KEYMAP: &[Binding] = &[
         description: "select every usable source (again: none)",
     },
     Binding {
+        keys: &[Key::ch('w')],
+        action: Action::SelectGroup,
+        description: "select the whole group at the cursor: a stack, a cluster",
+    },
+    Binding {
         keys: &[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab)],
         action: Action::NextPane,
         description: "next / previous pane",
@@ -182,7 +187,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[Key::ch('t')],
         action: Action::SetTarget,
-        description: "set the target of the source under the cursor",
+        description: "target of the source under the cursor; a service: its node",
     },
     Binding {
         keys: &[Key::ch('d')],
@@ -220,6 +225,11 @@ pub const KEYMAP: &[Binding] = &[
         description: "items at once: one more / one less",
     },
     Binding {
+        keys: &[Key::ch('['), Key::ch(']')],
+        action: Action::LowerRate,
+        description: "rate limit of the running transfer: half / double",
+    },
+    Binding {
         keys: &[Key::ch('y'), Key::ch('n')],
         action: Action::Yes,
         description: "answer yes / no; n: Items next failure, elsewhere add a source",
@@ -243,6 +253,7 @@ pub fn action_for(ev: &KeyEvent) -> Option<Action> {
                     (Action::NextPane, 1) => Action::PrevPane,
                     (Action::Yes, 1) => Action::No,
                     (Action::MoreParallel, 1) => Action::LessParallel,
+                    (Action::LowerRate, 1) => Action::RaiseRate,
                     (action, _) => action,
                 });
             }
@@ -296,7 +307,19 @@ mod tests {
             action_for(&key(KeyCode::Char('-'))),
             Some(Action::LessParallel)
         );
-        assert_eq!(action_for(&key(KeyCode::Char('w'))), None);
+        assert_eq!(
+            action_for(&key(KeyCode::Char('['))),
+            Some(Action::LowerRate)
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char(']'))),
+            Some(Action::RaiseRate)
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char('w'))),
+            Some(Action::SelectGroup)
+        );
+        assert_eq!(action_for(&key(KeyCode::Char('W'))), None);
     }
 
     #[test]

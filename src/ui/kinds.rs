@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::discover::Source;
 use crate::engine::RunOptions;
+use crate::job::console::NodesSeen;
 use crate::job::event::Row;
 use crate::job::kind::{Built, Kind};
 use crate::job::Migration;
@@ -51,7 +52,76 @@ pub fn view(s: &Source) -> SourceView {
     v.details = s.details.clone();
     v.live = s.live.then(Live::default);
     v.columns = kind.map(|k| k.row_columns()).unwrap_or_default();
+    v.node = s.node.clone();
+    v.picks_node = s.picks_node;
+    v.to_node = s.to_node.clone();
+    v.joint = s.joint;
     v
+}
+
+/// Which node each source that picks one goes to, by kind and source name
+/// (kept by the runner across probes).
+pub type NodePicks = std::collections::BTreeMap<(String, String), String>;
+
+/// Every kind's sources among the probed nodes, each going to the node
+/// picked for it in `picks` when there is one (a pick its kind refuses
+/// now — the node left the inventory — is dropped with a warning).
+pub fn node_sources(seen: &NodesSeen, picks: &NodePicks) -> Vec<Source> {
+    let mut out = Vec::new();
+    for kind in crate::kinds::all() {
+        for s in kind.node_sources(seen) {
+            let key = (s.kind.to_string(), s.name.clone());
+            match picks.get(&key).filter(|_| s.picks_node) {
+                Some(to) => match kind.pick_node(&s, to, seen) {
+                    Ok(picked) => out.push(picked),
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        out.push(s);
+                    }
+                },
+                None => out.push(s),
+            }
+        }
+    }
+    out
+}
+
+/// Send the node sources `picked` (indices into `all`) to node `to`: the
+/// node must be one of the inventory's, and each source's kind must take
+/// it. Records the picks; the sources are rebuilt with [`node_sources`].
+pub fn pick_node(
+    all: &[Source],
+    picked: &[usize],
+    to: &str,
+    seen: &NodesSeen,
+    picks: &mut NodePicks,
+) -> Result<String, String> {
+    if seen.node(to).is_none() {
+        let known: Vec<&str> = seen.nodes.iter().map(|n| n.name.as_str()).collect();
+        return Err(format!(
+            "node '{to}' is not in the nodes inventory; pick one of: {}",
+            known.join(", ")
+        ));
+    }
+    let mut chosen = Vec::new();
+    for &i in picked {
+        let s = all.get(i).ok_or_else(|| format!("no source #{i}"))?;
+        if !s.picks_node {
+            return Err(format!(
+                "{} takes a target path, not a node: t on it alone sets its target",
+                s.name
+            ));
+        }
+        let kind = crate::kinds::find(s.kind).map_err(|e| e.to_string())?;
+        kind.pick_node(s, to, seen).map_err(|e| e.to_string())?;
+        chosen.push(s);
+    }
+    for s in &chosen {
+        picks.insert((s.kind.to_string(), s.name.clone()), to.to_string());
+    }
+    let names: Vec<&str> = chosen.iter().map(|s| s.name.as_str()).collect();
+    let verb = if names.len() == 1 { "goes" } else { "go" };
+    Ok(format!("{} {verb} to node {to}", joined_names(&names)))
 }
 
 fn options(parallel: usize, verify_only: bool, batch: Option<usize>) -> RunOptions {

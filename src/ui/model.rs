@@ -25,6 +25,36 @@ pub const MIN_RATE_SPAN: Duration = Duration::from_millis(900);
 /// At most this many in-flight item names are remembered.
 const IN_FLIGHT_CAP: usize = 64;
 
+/// A live rate limit as the metrics show it: `limit 50 MiB/s`, or
+/// `no limit` (0).
+pub fn rate_limit_label(bytes_per_s: u64) -> String {
+    match bytes_per_s {
+        0 => "no limit".to_string(),
+        b => format!("limit {}/s", crate::fmt::bytes(b)),
+    }
+}
+
+/// The rate `[` (lower) or `]` (raise) sets from `now` (bytes per second,
+/// 0: none): half or double; lowering no limit starts at
+/// [`FIRST_RATE_LIMIT`]; half never goes under [`MIN_RATE_LIMIT`], and
+/// raising above [`MAX_RATE_LIMIT`] lifts the limit.
+pub fn next_rate_limit(now: u64, raise: bool) -> u64 {
+    match (now, raise) {
+        (0, false) => FIRST_RATE_LIMIT,
+        (0, true) => 0,
+        (n, false) => (n / 2).max(MIN_RATE_LIMIT),
+        (n, true) if n.saturating_mul(2) > MAX_RATE_LIMIT => 0,
+        (n, true) => n * 2,
+    }
+}
+
+/// The first limit when an unlimited job is slowed down: 100 MiB/s.
+pub const FIRST_RATE_LIMIT: u64 = 100 << 20;
+/// The lowest limit `[` sets: 64 KiB/s.
+pub const MIN_RATE_LIMIT: u64 = 64 << 10;
+/// The highest limit `]` sets; above it the limit is lifted: 10 GiB/s.
+pub const MAX_RATE_LIMIT: u64 = 10 << 30;
+
 /// The panes of the console, in `tab` order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -199,6 +229,14 @@ pub struct SourceView {
     pub columns: Vec<Column>,
     /// Rows of its last job's items, with their item (redb: per table).
     pub results: Vec<(String, TableRow)>,
+    /// The node it is on (a node's service); none for a path.
+    pub node: Option<String>,
+    /// `t` picks the node it goes to (not a target path).
+    pub picks_node: bool,
+    /// The node picked for it, if one was.
+    pub to_node: Option<String>,
+    /// Selected sources of its group always run as one job (a stack).
+    pub joint: bool,
 }
 
 impl SourceView {
@@ -223,6 +261,10 @@ impl SourceView {
             live: None,
             columns: Vec::new(),
             results: Vec::new(),
+            node: None,
+            picks_node: false,
+            to_node: None,
+            joint: false,
         }
     }
 

@@ -174,13 +174,39 @@ struct Runner {
     rolling_back: Option<String>,
     /// The runbook step whose job runs now.
     runbook_pending: Option<RunbookJob>,
+    /// The nodes inventory and what its last probe found, back from a
+    /// blocking thread.
+    nodes_tx: mpsc::Sender<(Vec<crate::nodes::Node>, Vec<crate::nodes::probe::Probed>)>,
+    nodes_rx: mpsc::Receiver<(Vec<crate::nodes::Node>, Vec<crate::nodes::probe::Probed>)>,
+    /// The nodes inventory, as last loaded.
+    nodes: Vec<crate::nodes::Node>,
+    /// What the last probe found on each node.
+    probed: Vec<crate::nodes::probe::Probed>,
+    /// How many of the sources (at the end of `cfg.sources`) are the
+    /// kinds' sources among the nodes; a rediscovery of the paths keeps them.
+    node_count: usize,
+    /// The node each node source goes to, as the operator picked it.
+    picks: kinds::NodePicks,
+    /// The running job's live rate limit, if its kind has one.
+    rate: Option<Arc<AtomicU64>>,
+    /// The paths' sources are still being counted (the console opened first).
+    counting: bool,
 }
 
 impl Runner {
     fn new(cfg: ConsoleConfig) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let (found_tx, found_rx) = mpsc::channel(4);
+        let (nodes_tx, nodes_rx) = mpsc::channel(4);
         Runner {
+            nodes_tx,
+            nodes_rx,
+            nodes: Vec::new(),
+            probed: Vec::new(),
+            node_count: 0,
+            picks: kinds::NodePicks::new(),
+            rate: None,
+            counting: false,
             cfg,
             tx,
             rx,
@@ -223,6 +249,7 @@ impl Runner {
             self.exec(Command::ProbeNodes);
         }
         if self.cfg.discover_later {
+            self.counting = true;
             state.status = Some(super::app::COUNTING.into());
             self.discover();
         }
@@ -267,10 +294,17 @@ impl Runner {
                     Some(msg)
                 }
                 Some((own, found, note)) = self.found_rx.recv() => {
-                    let sources = found.iter().map(kinds::view).collect();
                     self.cfg.own = own;
-                    self.cfg.sources = found;
+                    self.counting = false;
+                    with_paths(&mut self.cfg.sources, self.node_count, found);
+                    let sources = self.cfg.sources.iter().map(kinds::view).collect();
                     Some(Msg::Sources { sources, note })
+                }
+                Some((nodes, probed)) = self.nodes_rx.recv() => {
+                    self.nodes = nodes;
+                    self.probed = probed.clone();
+                    self.refresh_node_sources(String::new());
+                    Some(Msg::Nodes(probed))
                 }
                 _ = tick.tick() => Some(Msg::Tick(Instant::now())),
                 _ = tokio::time::sleep_until(due), if dirty => None,
@@ -389,26 +423,54 @@ impl Runner {
             }
             Command::ProbeNodes => {
                 let state_dir = self.cfg.state_dir.clone();
-                let tx = self.tx.clone();
+                let nodes_tx = self.nodes_tx.clone();
                 tokio::spawn(async move {
-                    let probed =
+                    let found =
                         tokio::task::spawn_blocking(move || match crate::nodes::load(&state_dir) {
-                            Ok(nodes) => crate::nodes::probe::probe_all(&nodes, &state_dir),
+                            Ok(nodes) => {
+                                let probed = crate::nodes::probe::probe_all(&nodes, &state_dir);
+                                (nodes, probed)
+                            }
                             Err(e) => {
                                 tracing::error!("{e}");
-                                Vec::new()
+                                (Vec::new(), Vec::new())
                             }
                         })
                         .await
                         .unwrap_or_default();
-                    for p in probed.iter().filter(|p| !p.reachable) {
+                    for p in found.1.iter().filter(|p| !p.reachable) {
                         match &p.why {
                             Some(why) => tracing::warn!("{why}"),
                             None => tracing::warn!("node {} does not answer", p.name),
                         }
                     }
-                    let _ = tx.send(Msg::Nodes(probed)).await;
+                    let _ = nodes_tx.send(found).await;
                 });
+            }
+            Command::PickNode { sources, node } => {
+                let nodes_file = crate::nodes::flag();
+                let seen = crate::job::console::NodesSeen {
+                    nodes: &self.nodes,
+                    probed: &self.probed,
+                    state_dir: &self.cfg.state_dir,
+                    nodes_file: nodes_file.as_deref(),
+                };
+                match kinds::pick_node(&self.cfg.sources, &sources, &node, &seen, &mut self.picks) {
+                    Ok(note) => {
+                        tracing::info!("{note}");
+                        self.refresh_node_sources(note);
+                    }
+                    Err(e) => self.send(Msg::Error(e)),
+                }
+            }
+            Command::SetRateLimit(bytes) => {
+                if let Some(rate) = &self.rate {
+                    rate.store(bytes, Ordering::Relaxed);
+                    match bytes {
+                        0 => tracing::info!("no rate limit from now on"),
+                        b => tracing::info!("rate limit now {}/s", crate::fmt::bytes(b)),
+                    }
+                }
             }
             Command::OpenReport { job } => {
                 let journal = self.cfg.journal.clone();
@@ -497,6 +559,28 @@ impl Runner {
         }
     }
 
+    /// Build the kinds' sources among the probed nodes again (with the
+    /// operator's picks) in place of the old ones, and show the list.
+    fn refresh_node_sources(&mut self, note: String) {
+        let nodes_file = crate::nodes::flag();
+        let seen = crate::job::console::NodesSeen {
+            nodes: &self.nodes,
+            probed: &self.probed,
+            state_dir: &self.cfg.state_dir,
+            nodes_file: nodes_file.as_deref(),
+        };
+        let fresh = kinds::node_sources(&seen, &self.picks);
+        self.node_count = with_nodes(&mut self.cfg.sources, self.node_count, fresh);
+        let sources = self.cfg.sources.iter().map(kinds::view).collect();
+        // Nodes probed before the paths are counted: the footer still says so.
+        let note = if note.is_empty() && self.counting {
+            super::app::COUNTING.to_string()
+        } else {
+            note
+        };
+        self.send(Msg::Sources { sources, note });
+    }
+
     /// Find the sources (count them) off the UI thread.
     fn discover(&self) {
         let own = self.cfg.own.clone();
@@ -571,6 +655,9 @@ impl Runner {
     ) {
         let flag = Arc::new(AtomicBool::new(false));
         self.want_cancel = Some(flag.clone());
+        self.rate = migration.rate_limit();
+        let limit = self.rate.as_ref().map(|r| r.load(Ordering::Relaxed));
+        self.send(Msg::RateLimit(limit));
         let journal = self.cfg.journal.clone();
         let tx = self.tx.clone();
         self.tasks.retain(|t| !t.is_finished());
@@ -609,6 +696,23 @@ impl Runner {
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, futures::future::join_all(pending)).await;
         }
     }
+}
+
+/// The sources found at the paths in place of the old ones; the last
+/// `nodes` of `sources` (the kinds' sources among the nodes) stay after them.
+fn with_paths(sources: &mut Vec<Source>, nodes: usize, found: Vec<Source>) {
+    let kept = sources.split_off(sources.len().saturating_sub(nodes));
+    *sources = found;
+    sources.extend(kept);
+}
+
+/// The kinds' sources among the nodes, `fresh`, in place of the last
+/// `nodes` of `sources`; how many there are now.
+fn with_nodes(sources: &mut Vec<Source>, nodes: usize, fresh: Vec<Source>) -> usize {
+    sources.truncate(sources.len().saturating_sub(nodes));
+    let count = fresh.len();
+    sources.extend(fresh);
+    count
 }
 
 /// A job's report as lines of the item stream (blocking): its header, every
@@ -846,6 +950,29 @@ impl Signals {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_sources_stay_after_the_paths_whatever_changes_first() {
+        let src = |name: &str| Source::new("k", name, name.into(), "t".into());
+        let names = |v: &[Source]| v.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let mut all = vec![src("photos")];
+        let n = with_nodes(&mut all, 0, vec![src("alpha/web"), src("alpha/db")]);
+        assert_eq!(names(&all), ["photos", "alpha/web", "alpha/db"]);
+        // An edit finds the paths again: the nodes' sources stay.
+        with_paths(&mut all, n, vec![src("photos"), src("music")]);
+        assert_eq!(names(&all), ["photos", "music", "alpha/web", "alpha/db"]);
+        // A new probe replaces only the nodes' sources.
+        let n = with_nodes(&mut all, n, vec![src("beta/web")]);
+        assert_eq!(
+            (names(&all), n),
+            (
+                vec!["photos".to_string(), "music".into(), "beta/web".into()],
+                1
+            )
+        );
+        with_paths(&mut all, n, Vec::new());
+        assert_eq!(names(&all), ["beta/web"]);
+    }
 
     #[test]
     fn verify_labels() {

@@ -119,6 +119,31 @@ impl Kind for DirToDatasetKind {
         rows.iter().map(row_line).collect()
     }
 
+    /// Each plain-directory service of a node with ZFS, converted on its node.
+    fn node_sources(
+        &self,
+        seen: &crate::job::console::NodesSeen,
+    ) -> Vec<crate::job::console::Source> {
+        super::console::sources(seen)
+    }
+
+    fn console_job(
+        &self,
+        picked: &[&crate::job::console::Source],
+        mode: crate::job::console::RunMode,
+        set: &crate::job::console::Settings,
+    ) -> Result<Built> {
+        super::console::job(picked, mode, set, self.run_defaults())
+    }
+
+    fn job_sources(
+        &self,
+        params: &serde_json::Value,
+        all: &[crate::job::console::Source],
+    ) -> Vec<usize> {
+        super::console::job_sources(params, all)
+    }
+
     fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
         Ok(Box::new(DirToDataset::from_params(params)?))
     }

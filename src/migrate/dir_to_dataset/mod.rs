@@ -12,6 +12,7 @@
 //! so a killed job resumes from any point.
 
 mod check;
+pub mod console;
 mod describe;
 pub mod kind;
 pub mod place;

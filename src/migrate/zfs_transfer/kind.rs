@@ -103,8 +103,83 @@ impl Kind for ZfsTransferKind {
         Ok(Box::new(ZfsTransfer::from_params(params)?))
     }
 
+    fn modes(&self) -> &'static [crate::job::console::RunMode] {
+        super::console::MODES
+    }
+
+    /// A transfer shows what it sends and destroys first.
+    fn asks_first(&self, mode: crate::job::console::RunMode) -> bool {
+        mode != crate::job::console::RunMode::Verify
+    }
+
+    fn node_sources(
+        &self,
+        seen: &crate::job::console::NodesSeen,
+    ) -> Vec<crate::job::console::Source> {
+        super::console::sources(seen)
+    }
+
+    fn pick_node(
+        &self,
+        source: &crate::job::console::Source,
+        to: &str,
+        seen: &crate::job::console::NodesSeen,
+    ) -> Result<crate::job::console::Source> {
+        super::console::pick(source, to, seen)
+    }
+
+    fn console_job(
+        &self,
+        picked: &[&crate::job::console::Source],
+        mode: crate::job::console::RunMode,
+        set: &crate::job::console::Settings,
+    ) -> Result<Built> {
+        super::console::job(picked, mode, set, self.run_defaults())
+    }
+
+    fn job_sources(
+        &self,
+        params: &serde_json::Value,
+        all: &[crate::job::console::Source],
+    ) -> Vec<usize> {
+        super::console::job_sources(params, all)
+    }
+
     fn job_phase(&self, params: &serde_json::Value) -> Option<&'static str> {
         (params.get("final").and_then(|v| v.as_bool()) == Some(true)).then_some("final")
+    }
+
+    /// The item line in the console: the nodes, how the service went,
+    /// what crossed the wire and under which limit, what was checked.
+    fn item_detail(&self, r: &crate::job::ItemReport, verify_only: bool) -> String {
+        let mut parts = Vec::new();
+        if let Some(t) = r.rows.iter().find(|row| row.name == "transfer") {
+            let f = |k: &str| t.fields.get(k).cloned().unwrap_or_default();
+            let text = |k: &str| f(k).as_str().unwrap_or_default().to_string();
+            parts.push(format!("{} → {}", text("from"), text("to")));
+            let base = f("base")
+                .as_str()
+                .map(|b| format!(" from @{b}"))
+                .unwrap_or_default();
+            parts.push(format!("{}{base}", text("method")));
+            let limit = match f("bwlimit").as_u64().unwrap_or(0) {
+                0 => String::new(),
+                b => format!(" (limit {}/s)", crate::fmt::bytes(b)),
+            };
+            parts.push(format!(
+                "{} sent{limit}",
+                crate::fmt::bytes(f("bytes_sent").as_u64().unwrap_or(0))
+            ));
+        } else if !verify_only {
+            parts.push("nothing sent".to_string());
+        }
+        parts.push(format!(
+            "{} entries checked, {} hashed",
+            crate::fmt::count(r.files),
+            crate::fmt::count(r.files_hashed)
+        ));
+        parts.push(format!("{:.1}s", r.elapsed_s));
+        parts.join(" · ")
     }
 
     /// One line per service: how it went and what crossed the wire.

@@ -14,6 +14,7 @@
 //! read at every chunk, so it can change while the job runs.
 
 pub mod check;
+pub mod console;
 pub mod kind;
 pub mod pump;
 pub mod route;
@@ -103,6 +104,10 @@ pub struct ZfsTransfer {
     verify_only: bool,
     limit: RateLimit,
     planned: OnceLock<Vec<Planned>>,
+    /// Built by the console: a target cutover created that shares no
+    /// snapshot with the source is planned (and shown) as replaced, and
+    /// [`Migration::guard`] objects until the operator types the node's name.
+    console: bool,
 }
 
 impl ZfsTransfer {
@@ -127,6 +132,7 @@ impl ZfsTransfer {
             verify_only,
             limit,
             planned: OnceLock::new(),
+            console: false,
         })
     }
 
@@ -134,6 +140,38 @@ impl ZfsTransfer {
     pub fn from_params(value: &serde_json::Value) -> Result<Self> {
         let params: Params = crate::job::journalled_params(KIND, value)?;
         ZfsTransfer::new(params, false)
+    }
+
+    /// The same job as the console runs it: a target to replace is
+    /// planned and previewed, and objected to until the operator confirms
+    /// (then `force_full`).
+    pub fn in_console(mut self) -> Self {
+        self.console = true;
+        self
+    }
+
+    /// Whether the job was built by the console.
+    pub fn console(&self) -> bool {
+        self.console
+    }
+
+    /// The target datasets the job would destroy and send in full (they
+    /// exist, cutover created them, they share no snapshot with the
+    /// source and hold no partial receive), once planned.
+    pub fn replaced(&self) -> Vec<String> {
+        let Some(planned) = self.planned.get() else {
+            return Vec::new();
+        };
+        planned
+            .iter()
+            .filter_map(|p| {
+                let (src, dst) = (p.src_state.as_ref()?, p.dst_state.as_ref()?);
+                let replace = dst.exists
+                    && dst.resume_token.is_none()
+                    && crate::nodes::zfs::newest_common(&src.snapshots, &dst.snapshots).is_none();
+                replace.then(|| dst.name.clone())
+            })
+            .collect()
     }
 
     /// The parameters.
@@ -304,6 +342,39 @@ impl Migration for ZfsTransfer {
 
     fn verify_label(&self) -> String {
         self.params.verify.label(self.params.seed)
+    }
+
+    /// A target the job would replace needs the operator's typed
+    /// confirmation (`--force-full`); only the console's jobs get here
+    /// with one (the command line refuses it while planning).
+    fn guard(&self, earlier: &[crate::job::Earlier]) -> Result<()> {
+        let _ = earlier;
+        let replaced = self.replaced();
+        if self.params.force_full || self.verify_only || replaced.is_empty() {
+            return Ok(());
+        }
+        Err(Error::bad(format!(
+            "{} on node {} {} no snapshot with the source: an incremental cannot start; it is destroyed and sent in full (--force-full)",
+            replaced.join(", "),
+            self.params.to,
+            if replaced.len() == 1 { "shares" } else { "share" }
+        )))
+    }
+
+    /// What the transfer would do, service by service: datasets destroyed
+    /// and sent in full, full and incremental sends, resumed receives,
+    /// rsync; the name to type over the objection is the target node's.
+    fn preview(&self, plan: &Plan) -> Result<Option<Preview>> {
+        let _ = plan;
+        Ok(self
+            .planned
+            .get()
+            .map(|planned| console::preview(self, planned)))
+    }
+
+    /// The stream's live limit: the console's `[` / `]` change it.
+    fn rate_limit(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        Some(self.limit.shared())
     }
 
     fn rollback_preview(&self) -> Result<Preview> {

@@ -294,6 +294,11 @@ fn check_target(job: &ZfsTransfer, src: &DsState, dst: &DsState) -> Result<()> {
         return Ok(());
     }
     let (s, d) = (&src.name, &dst.name);
+    if !job.params.force_full && job.console() && dst.created.is_some() {
+        // The console shows it replaced and asks for the node's name
+        // (Migration::guard objects until then).
+        return Ok(());
+    }
     if !job.params.force_full {
         return Err(Error::bad(format!(
             "{d} exists on node {} and shares no snapshot with {s}: an incremental cannot start; give --force-full to replace it (only a dataset cutover created)",

@@ -108,6 +108,8 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
     }
     let row = TransferRow {
         service: p.service.clone(),
+        from: job.from.name.clone(),
+        to: job.to.name.clone(),
         method: "rsync".into(),
         snapshot: None,
         base: None,

@@ -21,6 +21,10 @@ use crate::nodes::zfs::{newest_common, NodeZfs};
 pub struct TransferRow {
     /// The service.
     pub service: String,
+    /// The node it left.
+    pub from: String,
+    /// The node it went to.
+    pub to: String,
     /// `zfs full`, `zfs incremental`, `zfs resumed`, `zfs none` (already there), `rsync`.
     pub method: String,
     /// The snapshot sent (zfs).
@@ -80,6 +84,8 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
     let b = target.snapshots.clone();
     let mut row = TransferRow {
         service: p.service.clone(),
+        from: job.from.name.clone(),
+        to: job.to.name.clone(),
         method: "zfs none".into(),
         snapshot: Some(snap.clone()),
         base: None,

@@ -131,6 +131,7 @@ pub(super) fn on_previewed(
         no: "change nothing".into(),
         then: Then::StartQueued {
             objection: preview.objection.is_some(),
+            name: preview.name.clone(),
         },
     })));
     Vec::new()
@@ -158,7 +159,27 @@ pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
         return Vec::new();
     };
     let force = match then {
-        Then::StartQueued { objection: true } => {
+        Then::StartQueued {
+            objection: true,
+            name: Some(name),
+        } => {
+            // The kind objects and names what to type (e.g. the target node).
+            state.dialog = Some(type_the_name(
+                format!(
+                    "Type {name} and press enter to {} anyway.",
+                    run.mode.label()
+                ),
+                "What it replaces or destroys on the target is gone; the source is never modified.",
+                name,
+                format!("{} anyway", run.mode.label()),
+                Then::StartForced,
+            ));
+            return Vec::new();
+        }
+        Then::StartQueued {
+            objection: true,
+            name: None,
+        } => {
             // The kind objects: a second question, answered by typing.
             let target = target_of(state, &run.sources);
             let name = name_to_type(&target);
@@ -174,7 +195,9 @@ pub(super) fn confirmed(state: &mut State, then: Then) -> Vec<Command> {
             ));
             return Vec::new();
         }
-        Then::StartQueued { objection: false } => false,
+        Then::StartQueued {
+            objection: false, ..
+        } => false,
         Then::StartForced => true,
         Then::Op { .. } | Then::OpForced(_) => return super::ops::confirmed(state, then),
         Then::RunbookStep { .. } | Then::RunbookRollback { .. } => return Vec::new(),

@@ -16,6 +16,8 @@ pub enum PromptFor {
     AddSource,
     /// The target of this source (index into the sources).
     SetTarget(usize),
+    /// The node these node sources go to (indices into the sources).
+    TargetNode(Vec<usize>),
 }
 
 /// What the runner found at a path typed for a new source.
@@ -87,9 +89,108 @@ pub fn set_target(state: &mut State) {
         return;
     }
     if let Some(i) = under_cursor(state, "t") {
+        if state.sources[i].picks_node {
+            // The selected services that go to a node, with the one at the cursor.
+            let mut picked: Vec<usize> = state
+                .selected()
+                .into_iter()
+                .filter(|&j| state.sources[j].picks_node)
+                .collect();
+            if !picked.contains(&i) {
+                picked = vec![i];
+            }
+            let current = state.sources[i].to_node.clone().unwrap_or_default();
+            state.prompt = Some(Prompt::new(PromptFor::TargetNode(picked), current));
+            return;
+        }
+        if let Some(node) = state.sources[i].node.clone() {
+            state.status = Some(format!(
+                "{} stays on node {node}: its kind sets where it goes (Details shows it)",
+                state.sources[i].name
+            ));
+            return;
+        }
         let current = state.sources[i].target.clone();
         state.prompt = Some(Prompt::new(PromptFor::SetTarget(i), current));
     }
+}
+
+/// The names of the inventory's nodes, as last probed.
+fn node_names(state: &State) -> Vec<String> {
+    state
+        .nodes
+        .iter()
+        .flatten()
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// Tab on the node line: the longest common start of the node names
+/// beginning with what was typed.
+fn complete_node(state: &mut State) {
+    let names = node_names(state);
+    let Some(prompt) = state.prompt.as_mut() else {
+        return;
+    };
+    let matching: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with(prompt.text.as_str()))
+        .collect();
+    let Some(first) = matching.first() else {
+        prompt.probe = Some(Err(format!(
+            "no node starts with '{}'; nodes: {}",
+            prompt.text,
+            names.join(", ")
+        )));
+        return;
+    };
+    let mut common = first.to_string();
+    for m in &matching[1..] {
+        while !m.starts_with(common.as_str()) {
+            common.pop();
+        }
+    }
+    prompt.text = common;
+    prompt.probe = None;
+}
+
+/// Enter on the node line: a node of the inventory, not the one a source
+/// is on, goes to the runner.
+fn pick_node(state: &mut State, picked: Vec<usize>, text: String) -> Vec<Command> {
+    let names = node_names(state);
+    let on_it: Vec<String> = picked
+        .iter()
+        .filter_map(|&i| state.sources.get(i))
+        .filter(|s| s.node.as_deref() == Some(text.as_str()))
+        .map(|s| s.name.clone())
+        .collect();
+    let why = if names.is_empty() {
+        Some("no nodes are known yet: wait for the probe (Nodes pane)".to_string())
+    } else if !names.contains(&text) {
+        Some(format!(
+            "node '{text}' is not in the nodes inventory; pick one of: {}",
+            names.join(", ")
+        ))
+    } else if !on_it.is_empty() {
+        Some(format!(
+            "{} {} on node {text} already: pick another node",
+            on_it.join(", "),
+            if on_it.len() == 1 { "is" } else { "are" }
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        if let Some(p) = state.prompt.as_mut() {
+            p.probe = Some(Err(why));
+        }
+        return Vec::new();
+    }
+    state.prompt = None;
+    vec![Command::PickNode {
+        sources: picked,
+        node: text,
+    }]
 }
 
 /// `d`: ask before forgetting the source under the cursor.
@@ -98,6 +199,13 @@ pub fn forget(state: &mut State) {
         return;
     }
     if let Some(i) = under_cursor(state, "d") {
+        if let Some(node) = &state.sources[i].node {
+            state.status = Some(format!(
+                "{} is a service of node {node}: it comes from the nodes inventory (nodes.toml), not from your sources",
+                state.sources[i].name
+            ));
+            return;
+        }
         state.dialog = Some(Dialog::ForgetSource(i));
     }
 }
@@ -120,6 +228,10 @@ pub fn on_prompt_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
         KeyCode::Backspace => {
             prompt.text.pop();
             prompt.probe = None;
+            Vec::new()
+        }
+        KeyCode::Tab if matches!(prompt.purpose, PromptFor::TargetNode(_)) => {
+            complete_node(state);
             Vec::new()
         }
         KeyCode::Tab => vec![Command::Complete {
@@ -156,6 +268,7 @@ fn enter(state: &mut State) -> Vec<Command> {
                 vec![Command::ProbeSource { path: text }]
             }
         },
+        PromptFor::TargetNode(picked) => pick_node(state, picked, text),
         PromptFor::SetTarget(i) => {
             state.prompt = None;
             match state.sources.get(i) {
@@ -187,7 +300,22 @@ pub fn on_probed(state: &mut State, result: Result<Probe, String>) {
 }
 
 /// The sources changed (added, retargeted, forgotten): a new list.
-pub fn on_sources(state: &mut State, sources: Vec<SourceView>, note: String) {
+pub fn on_sources(state: &mut State, mut sources: Vec<SourceView>, note: String) {
+    // What this session did with a source stays with it (a new probe of
+    // the nodes, a node picked, a rediscovery).
+    for s in &mut sources {
+        if let Some(old) = state
+            .sources
+            .iter()
+            .find(|o| o.kind == s.kind && o.name == s.name)
+        {
+            s.selected = old.selected && s.usable();
+            s.runs = old.runs;
+            if s.results.is_empty() {
+                s.results = old.results.clone();
+            }
+        }
+    }
     state.sources = sources;
     state.cursor.sources = state
         .cursor
@@ -315,6 +443,43 @@ mod tests {
         assert_eq!(
             update(&mut s, Msg::ch('y')),
             vec![Command::ForgetSource { source: 0, name }]
+        );
+    }
+
+    #[test]
+    fn a_node_service_takes_a_node_not_a_path_and_is_not_forgotten() {
+        let mut s = testing::fresh(Instant::now());
+        s.sources[0].node = Some("alpha".into());
+        update(&mut s, Msg::ch('t'));
+        assert!(s.prompt.is_none());
+        assert!(s
+            .status
+            .as_deref()
+            .unwrap_or("")
+            .contains("stays on node alpha"));
+        update(&mut s, Msg::ch('d'));
+        assert!(s.dialog.is_none());
+        assert!(s
+            .status
+            .as_deref()
+            .unwrap_or("")
+            .contains("nodes inventory"));
+        // One that goes to a node: t asks for it, among the inventory's.
+        s.sources[0].picks_node = true;
+        s.nodes = Some(Vec::new());
+        update(&mut s, Msg::ch('t'));
+        assert_eq!(
+            s.prompt.as_ref().map(|p| p.purpose.clone()),
+            Some(PromptFor::TargetNode(vec![0]))
+        );
+        typed(&mut s, "beta");
+        assert!(update(&mut s, Msg::key(KeyCode::Enter)).is_empty());
+        let why = s.prompt.as_ref().and_then(|p| p.probe.clone());
+        assert_eq!(
+            why,
+            Some(Err(
+                "no nodes are known yet: wait for the probe (Nodes pane)".into()
+            ))
         );
     }
 

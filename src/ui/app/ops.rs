@@ -254,6 +254,67 @@ pub(super) fn parallel(state: &mut State, delta: isize) -> Vec<Command> {
     vec![Command::SetParallel(next)]
 }
 
+/// `[` / `]`: halve or double the running job's live rate limit.
+pub(super) fn rate_limit(state: &mut State, raise: bool) -> Vec<Command> {
+    let Some(m) = state.job.as_mut().filter(|m| m.active()) else {
+        state.status =
+            Some("no job is running: [ and ] change a running transfer's rate limit".into());
+        return Vec::new();
+    };
+    let Some(now) = m.rate_limit else {
+        state.status = Some(format!("{} has no rate limit to change", m.title()));
+        return Vec::new();
+    };
+    let next = crate::ui::model::next_rate_limit(now, raise);
+    m.rate_limit = Some(next);
+    state.status = Some(if next == now {
+        format!("{} already", crate::ui::model::rate_limit_label(now))
+    } else {
+        format!("{} from now on", crate::ui::model::rate_limit_label(next))
+    });
+    vec![Command::SetRateLimit(next)]
+}
+
+/// `w`: every usable source of the group at the Sources cursor, selected
+/// (or unselected when all of them are).
+pub(super) fn select_group(state: &mut State) {
+    let at = state.cursor.sources;
+    if state.focus != Pane::Sources || !state.shown_sources().contains(&at) {
+        state.status = Some("w selects the group of the source at the cursor in Sources".into());
+        return;
+    }
+    let Some(src) = state.sources.get(at) else {
+        return;
+    };
+    let Some(group) = src.group.clone() else {
+        state.status = Some(format!(
+            "{} belongs to no group: space selects it alone",
+            src.name
+        ));
+        return;
+    };
+    let kind = src.kind.clone();
+    let members: Vec<usize> = (0..state.sources.len())
+        .filter(|&i| {
+            let s = &state.sources[i];
+            s.kind == kind && s.group.as_deref() == Some(group.as_str()) && s.usable()
+        })
+        .collect();
+    let all = members.iter().all(|&i| state.sources[i].selected);
+    for &i in &members {
+        state.sources[i].selected = !all;
+    }
+    state.status = Some(format!(
+        "{} {} of {group}",
+        if all { "unselected" } else { "selected" },
+        match members.len() {
+            1 => "the one source".to_string(),
+            n => format!("all {n} sources"),
+        }
+    ));
+    super::clamp_selection_cursor(state);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,7 +50,7 @@ pub(super) fn start_selection(state: &mut State, asked: Option<RunMode>) -> Vec<
                 continue;
             }
         };
-        if state.together && src.group.is_some() {
+        if (state.together || src.joint) && src.group.is_some() {
             let same = runs.iter_mut().find(|r| {
                 r.mode == mode
                     && r.sources

@@ -119,6 +119,9 @@ pub struct JobMetrics {
     pub summary: Option<Summary>,
     /// Why it could not start or ended abnormally.
     pub error: Option<String>,
+    /// Its live rate limit in bytes per second (0: none), when its kind
+    /// has one (`[` / `]` change it while it runs).
+    pub rate_limit: Option<u64>,
 }
 
 impl JobMetrics {
@@ -157,6 +160,7 @@ impl JobMetrics {
             last_change: None,
             summary: None,
             error: None,
+            rate_limit: None,
         }
     }
 

@@ -128,6 +128,20 @@ fn health(m: &JobMetrics) -> Vec<Span<'static>> {
     spans
 }
 
+/// The rate, and the job's live rate limit when it has one
+/// (`12.0 MiB/s · limit 50 MiB/s`; `[` / `]` change it).
+fn rate_spans(m: &JobMetrics, state: &State) -> Vec<Span<'static>> {
+    let mut spans = vec![Span::raw(rate_text(m, state))];
+    if let Some(limit) = m.rate_limit.filter(|_| m.active()) {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(
+            crate::ui::model::rate_limit_label(limit),
+            theme::strong(),
+        ));
+    }
+    spans
+}
+
 /// Draw the metrics pane.
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let focused = state.focus == Pane::Metrics;
@@ -187,7 +201,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         labelled("items", items),
         labelled(counted, vec![Span::raw(files)]),
         Line::default(), // the bytes gauge goes here
-        labelled("rate", vec![Span::raw(rate_text(m, state))]),
+        labelled("rate", rate_spans(m, state)),
         labelled("ETA", vec![Span::raw(m.eta(state.now))]),
         labelled("written", vec![Span::raw(written)]),
         labelled("saved", saved(m)),
@@ -297,6 +311,12 @@ pub fn render_strip(frame: &mut Frame, area: Rect, state: &State) {
                     fmt::percent(m.bytes_done, m.bytes_total),
                     m.eta(state.now)
                 )));
+                if let Some(limit) = m.rate_limit {
+                    spans.push(Span::styled(
+                        format!(" · {}", crate::ui::model::rate_limit_label(limit)),
+                        theme::strong(),
+                    ));
+                }
             } else {
                 spans.push(Span::raw(format!(
                     " · {} files written",

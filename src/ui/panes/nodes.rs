@@ -67,8 +67,28 @@ fn node_line(p: &Probed, here: bool, focused: bool) -> Line<'static> {
     Line::from(spans)
 }
 
+/// What the console's sources say of a service: `[x]` when selected,
+/// and the node it goes to once picked (`→ beta`).
+fn source_spans(state: &State, node: &str, service: &str) -> Vec<Span<'static>> {
+    let name = format!("{node}/{service}");
+    let mut spans = Vec::new();
+    for s in state
+        .sources
+        .iter()
+        .filter(|s| s.node.as_deref() == Some(node) && s.name == name)
+    {
+        if let Some(to) = s.to_node.as_deref().filter(|&to| to != node) {
+            spans.push(Span::styled(format!(" → {to}"), theme::strong()));
+        }
+        if s.selected {
+            spans.push(Span::styled(" [x]", theme::ok()));
+        }
+    }
+    spans
+}
+
 /// The services of `p`, and its stacks.
-fn service_lines(p: &Probed) -> Vec<Line<'static>> {
+fn service_lines(p: &Probed, state: &State) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     for s in &p.services {
         let what = match &s.dataset {
@@ -85,11 +105,13 @@ fn service_lines(p: &Probed) -> Vec<Line<'static>> {
         } else {
             theme::warn()
         };
-        lines.push(Line::from(vec![
+        let mut spans = vec![
             Span::raw(format!("    {:<20} ", s.name)),
             Span::styled(what, style),
             Span::raw(size),
-        ]));
+        ];
+        spans.extend(source_spans(state, &p.name, &s.name));
+        lines.push(Line::from(spans));
     }
     for st in p.stacks.iter().filter(|st| st.services.len() > 1) {
         lines.push(Line::styled(
@@ -132,7 +154,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         }
         lines.push(node_line(p, here, focused));
         if here && focused {
-            lines.extend(service_lines(p));
+            lines.extend(service_lines(p, state));
         }
     }
     // Keep the cursor's node in view.

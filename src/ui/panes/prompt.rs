@@ -1,5 +1,5 @@
-//! The path line: a new source (with what it was found to be) or a
-//! source's target.
+//! The path line: a new source (with what it was found to be), a
+//! source's target, or the node a node's services go to.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -30,6 +30,17 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                     .map_or("the source", |s| s.name.as_str())
             ),
         ),
+        PromptFor::TargetNode(picked) => {
+            let names: Vec<&str> = picked
+                .iter()
+                .filter_map(|&i| state.sources.get(i))
+                .map(|s| s.name.as_str())
+                .collect();
+            (
+                "Pick the target node",
+                format!("Move {} to node:", crate::ui::kinds::joined_names(&names)),
+            )
+        }
     };
     let mut text = vec![
         Line::raw(ask),
@@ -60,6 +71,21 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         ),
         (PromptFor::SetTarget(_), _) => {
             Line::styled("tab completes · enter sets it · esc cancels", theme::dim())
+        }
+        (PromptFor::TargetNode(_), _) => {
+            let names: Vec<&str> = state
+                .nodes
+                .iter()
+                .flatten()
+                .map(|n| n.name.as_str())
+                .collect();
+            Line::styled(
+                format!(
+                    "nodes: {} · tab completes · enter picks · esc cancels",
+                    names.join(", ")
+                ),
+                theme::dim(),
+            )
         }
     };
     text.push(hint);

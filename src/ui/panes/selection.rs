@@ -102,11 +102,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             Span::styled(" · parallel ", theme::dim()),
             Span::raw(state.parallel.to_string()),
         ];
-        let nodes = selected
+        let grouped: Vec<_> = selected
             .iter()
             .filter_map(|&i| state.sources.get(i))
-            .any(|s| s.group.is_some());
-        if nodes {
+            .filter(|s| s.group.is_some())
+            .collect();
+        if !grouped.is_empty() && grouped.iter().all(|s| s.joint) {
+            // A stack's services always go as one job.
+            spans.push(Span::styled(" · stack: one job", theme::dim()));
+        } else if !grouped.is_empty() {
             spans.push(Span::styled(" · nodes ", theme::dim()));
             spans.push(Span::raw(if state.together {
                 "together"

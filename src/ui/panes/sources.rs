@@ -53,10 +53,17 @@ fn detail(s: &SourceView, width: u16) -> Vec<Line<'static>> {
                 Span::styled("from ", theme::dim()),
                 Span::raw(fmt::clip_left(&s.source, w)),
             ]),
-            Line::from(vec![
-                Span::styled("to   ", theme::dim()),
-                Span::raw(fmt::clip_left(&s.target, w)),
-            ]),
+            if s.picks_node && s.to_node.is_none() {
+                Line::from(vec![
+                    Span::styled("to   ", theme::dim()),
+                    Span::styled("no node picked yet: t picks one", theme::warn()),
+                ])
+            } else {
+                Line::from(vec![
+                    Span::styled("to   ", theme::dim()),
+                    Span::raw(fmt::clip_left(&s.target, w)),
+                ])
+            },
         ],
     }
 }

@@ -18,7 +18,24 @@ use crate::ui::theme;
 /// The footer hints of the focused pane: an action and its short name;
 /// keys come from the map. The most useful first: a narrow footer cuts the end.
 fn hints(state: &State) -> &'static [(Action, &'static str)] {
+    let node_source = state
+        .sources
+        .get(state.cursor.sources)
+        .is_some_and(|s| s.picks_node);
+    let rate_limited = state.active_job().is_some_and(|m| m.rate_limit.is_some());
     match state.focus {
+        Pane::Sources if node_source => &[
+            (Action::Select, "select"),
+            (Action::SelectGroup, "stack"),
+            (Action::SetTarget, "target node"),
+            (Action::Run, "run"),
+            (Action::FinalSync, "final"),
+            (Action::Verify, "verify"),
+            (Action::Filter, "filter"),
+            (Action::NextPane, "pane"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ],
         Pane::Sources => &[
             (Action::Select, "select"),
             (Action::Run, "run"),
@@ -79,6 +96,15 @@ fn hints(state: &State) -> &'static [(Action, &'static str)] {
             (Action::Filter, "filter"),
             (Action::PageDown, "page"),
             (Action::Bottom, "follow"),
+            (Action::Zoom, "zoom"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ],
+        Pane::Metrics | Pane::Details | Pane::Logs if rate_limited => &[
+            (Action::LowerRate, "slower"),
+            (Action::RaiseRate, "faster"),
+            (Action::Cancel, "cancel"),
+            (Action::NextPane, "pane"),
             (Action::Zoom, "zoom"),
             (Action::Help, "help"),
             (Action::Quit, "quit"),
