@@ -153,12 +153,16 @@ impl ZfsPool {
     }
 
     /// Runs `zfs args...` and returns its stdout; panics with the command
-    /// and its stderr on failure.
+    /// and its stderr on failure. One fixture command at a time on the
+    /// machine (the pools' file lock): zfs-fuse was seen to deadlock, a
+    /// `zfs create` stuck in `fuse_get_req` for good, when tests running in
+    /// parallel created datasets at the same moment.
     pub fn zfs<I, S>(&self, args: I) -> String
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
+        let _one_at_a_time = FileLock::exclusive();
         match try_run(tool_cmd("zfs", args)) {
             Ok(out) => out,
             Err(e) => panic!("zfs fixture {}: {e}", self.name),

@@ -21,9 +21,11 @@ pub const UNITS: Units = Units {
 /// The arguments of `cutover run|verify zfs-transfer`.
 #[derive(Debug, Args, Clone)]
 pub struct ZfsTransferArgs {
-    /// The node the services leave (a name in nodes.toml; `local` is this machine).
-    #[arg(long, value_name = "NODE")]
-    pub from: String,
+    /// The node the services leave (a name in nodes.toml; `local` is this
+    /// machine). Repeat for a job over several nodes; each --service is then
+    /// NODE/SERVICE.
+    #[arg(long, value_name = "NODE", required = true)]
+    pub from: Vec<String>,
     /// The node they go to.
     #[arg(long, value_name = "NODE")]
     pub to: String,
@@ -43,6 +45,18 @@ pub struct ZfsTransferArgs {
 
 /// The zfs-transfer kind.
 pub struct ZfsTransferKind;
+
+/// Most source nodes a job over several nodes moves from at once.
+const NODES_AT_ONCE: usize = 8;
+
+/// A job over `nodes` source nodes: one service per node at a time (the
+/// job keeps each node to its turn), up to [`NODES_AT_ONCE`] nodes at once.
+fn fleet_defaults(nodes: usize) -> RunDefaults {
+    RunDefaults {
+        parallel: Some(nodes.clamp(1, NODES_AT_ONCE)),
+        batch: None,
+    }
+}
 
 impl Kind for ZfsTransferKind {
     fn name(&self) -> &'static str {
@@ -78,7 +92,7 @@ impl Kind for ZfsTransferKind {
             None => 0,
         };
         let params = Params {
-            from: a.from,
+            from: a.from.first().cloned().unwrap_or_default(),
             to: a.to,
             services: a.services,
             final_pass: a.final_pass && !verify_only,
@@ -91,6 +105,16 @@ impl Kind for ZfsTransferKind {
             state_dir,
             nodes_file: global("nodes_file"),
         };
+        if a.from.len() > 1 {
+            let fleet = super::fleet::Fleet::split_services(&params, &a.from, &params.services)?;
+            let nodes = fleet.fleet.len();
+            let job = super::fleet::Fleet::new(fleet, verify_only)?;
+            job.check()?;
+            return Ok(Built {
+                migration: Box::new(job),
+                defaults: fleet_defaults(nodes),
+            });
+        }
         let job = ZfsTransfer::new(params, verify_only)?;
         job.check()?;
         Ok(Built {
@@ -100,7 +124,18 @@ impl Kind for ZfsTransferKind {
     }
 
     fn rebuild(&self, params: &serde_json::Value) -> Result<Box<dyn Migration>> {
+        if params.get("fleet").is_some() {
+            return Ok(Box::new(super::fleet::Fleet::from_params(params)?));
+        }
         Ok(Box::new(ZfsTransfer::from_params(params)?))
+    }
+
+    /// A job over several nodes: a node at a time each, several at once.
+    fn resume_defaults(&self, params: &serde_json::Value) -> RunDefaults {
+        match params.get("fleet").and_then(|f| f.as_array()) {
+            Some(parts) => fleet_defaults(parts.len()),
+            None => self.run_defaults(),
+        }
     }
 
     fn modes(&self) -> &'static [crate::job::console::RunMode] {

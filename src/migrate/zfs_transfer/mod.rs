@@ -15,6 +15,7 @@
 
 pub mod check;
 pub mod console;
+pub mod fleet;
 pub mod kind;
 pub mod pump;
 pub mod route;
