@@ -34,6 +34,8 @@ struct Part {
 /// A zfs-transfer job over several source nodes.
 pub struct Fleet {
     parts: Vec<Part>,
+    /// The one live limit every node's stream follows (the console's `[`/`]`).
+    limit: super::pump::RateLimit,
 }
 
 /// `NODE/S` split.
@@ -55,8 +57,13 @@ impl Fleet {
                     turn: Mutex::new(()),
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Fleet { parts })
+            .collect::<Result<Vec<Part>>>()?;
+        let limit = super::pump::RateLimit::new(parts.first().map_or(0, |p| p.job.params.bwlimit));
+        let mut parts = parts;
+        for p in &mut parts {
+            p.job.limit = limit.clone();
+        }
+        Ok(Fleet { parts, limit })
     }
 
     /// Rebuild from journalled parameters (`resume`, `rollback`).
@@ -234,6 +241,11 @@ impl Migration for Fleet {
         self.parts.iter().try_for_each(|p| p.job.guard(earlier))
     }
 
+    /// One limit for every node's stream, changed live by the console.
+    fn rate_limit(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        Some(self.limit.shared())
+    }
+
     fn rollback_preview(&self) -> Result<Preview> {
         let mut destroy = Change::new("destroy");
         for p in &self.parts {
@@ -276,6 +288,31 @@ mod tests {
             force_full: false,
             state_dir: "/s".into(),
             nodes_file: None,
+        }
+    }
+
+    #[test]
+    fn every_node_follows_one_live_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nodes = dir.path().join("nodes.toml");
+        std::fs::write(&nodes, "[[node]]\nname = \"a\"\n\n[[node]]\nname = \"b\"\n")
+            .expect("write");
+        let mut p = base();
+        p.bwlimit = 1 << 20;
+        p.state_dir = dir.path().to_path_buf();
+        p.nodes_file = Some(nodes);
+        let from = vec!["a".to_string(), "b".to_string()];
+        let services: Vec<String> = ["a/web", "b/db"].map(String::from).to_vec();
+        let fleet = Fleet::new(
+            Fleet::split_services(&p, &from, &services).expect("split"),
+            false,
+        )
+        .expect("fleet");
+        let limit = fleet.rate_limit().expect("a limit");
+        assert_eq!(limit.load(std::sync::atomic::Ordering::Relaxed), 1 << 20);
+        limit.store(4096, std::sync::atomic::Ordering::Relaxed);
+        for part in &fleet.parts {
+            assert_eq!(part.job.rate_limit().get(), 4096, "{}", part.node);
         }
     }
 
