@@ -131,6 +131,37 @@ impl Source {
 }
 
 impl Source {
+    /// The service a node-service source stands for (`params.service`).
+    pub fn service(&self) -> &str {
+        self.params
+            .get("service")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+    }
+
+    /// Which of `all` a journalled job of `kind` on node services ran on:
+    /// the sources of that kind on the node `params[node_key]` whose
+    /// service `params.services` names.
+    pub fn services_of_job(
+        kind: &str,
+        node_key: &str,
+        params: &serde_json::Value,
+        all: &[Source],
+    ) -> Vec<usize> {
+        let node = params.get(node_key).and_then(|v| v.as_str());
+        let services: Vec<&str> = params
+            .get("services")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        (0..all.len())
+            .filter(|&i| {
+                let s = &all[i];
+                s.kind == kind && s.node.as_deref() == node && services.contains(&s.service())
+            })
+            .collect()
+    }
+
     /// A node's service as a source of `kind`: named `NODE/S`, coming from
     /// `NODE:APPDATA/S`, grouped by node and stack (`NODE/STACK`: a
     /// stack's services may run as one job), with its size and files and

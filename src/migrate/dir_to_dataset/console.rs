@@ -11,14 +11,6 @@ use crate::job::console::{NodesSeen, RunMode, Settings, Source};
 use crate::job::kind::Built;
 use crate::job::RunDefaults;
 
-/// The service a source is (`web` of `alpha/web`).
-fn service_of(s: &Source) -> &str {
-    s.params
-        .get("service")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-}
-
 /// Every plain-directory service of every reachable node with ZFS and a
 /// parent dataset in the inventory; it goes to PARENT/S on its node.
 pub fn sources(seen: &NodesSeen) -> Vec<Source> {
@@ -99,7 +91,7 @@ pub fn job(
     let dataset = node.dataset.clone().ok_or_else(|| missing("dataset"))?;
     let params = Params {
         node: name,
-        services: picked.iter().map(|s| service_of(s).to_string()).collect(),
+        services: picked.iter().map(|s| s.service().to_string()).collect(),
         force: false,
         // The aside copy goes only after every file was hashed on both sides.
         verify: crate::verify::VerifyMode::Full,
@@ -121,18 +113,7 @@ pub fn job(
 
 /// The sources a journalled job converted: its node's services it names.
 pub fn job_sources(params: &serde_json::Value, all: &[Source]) -> Vec<usize> {
-    let node = params.get("node").and_then(|v| v.as_str());
-    let services: Vec<&str> = params
-        .get("services")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
-    (0..all.len())
-        .filter(|&i| {
-            let s = &all[i];
-            s.kind == KIND && s.node.as_deref() == node && services.contains(&service_of(s))
-        })
-        .collect()
+    Source::services_of_job(KIND, "node", params, all)
 }
 
 #[cfg(test)]

@@ -15,14 +15,6 @@ use crate::job::{Migration, RunDefaults};
 /// (services stopped: `--final`), and a verification.
 pub const MODES: &[RunMode] = &[RunMode::Bulk, RunMode::Final, RunMode::Verify];
 
-/// The service a source is (`web` of `alpha/web`).
-fn service_of(s: &Source) -> &str {
-    s.params
-        .get("service")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-}
-
 /// Every service of every reachable node that zfs-transfer can move: a
 /// dataset, or a directory on a node without ZFS (rsync). A plain
 /// directory on a node with ZFS is dir-to-dataset's first.
@@ -77,7 +69,7 @@ pub fn pick(source: &Source, to: &str, seen: &NodesSeen) -> Result<Source> {
             "node {to} has no appdata in nodes.toml: add `appdata = \"DIR\"` to its [[node]]"
         ))
     })?;
-    let service = service_of(source).to_string();
+    let service = source.service().to_string();
     let mut s = source.clone();
     s.target = PathBuf::from(format!(
         "{to}:{}/{service}",
@@ -131,7 +123,7 @@ pub fn job(
     let params = Params {
         from,
         to,
-        services: picked.iter().map(|s| service_of(s).to_string()).collect(),
+        services: picked.iter().map(|s| s.service().to_string()).collect(),
         final_pass: mode == RunMode::Final,
         verify: set.verify,
         seed: set.seed,
@@ -152,18 +144,7 @@ pub fn job(
 
 /// The sources a journalled job moved: its node's services it names.
 pub fn job_sources(params: &serde_json::Value, all: &[Source]) -> Vec<usize> {
-    let from = params.get("from").and_then(|v| v.as_str());
-    let services: Vec<&str> = params
-        .get("services")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
-    (0..all.len())
-        .filter(|&i| {
-            let s = &all[i];
-            s.kind == KIND && s.node.as_deref() == from && services.contains(&service_of(s))
-        })
-        .collect()
+    Source::services_of_job(KIND, "from", params, all)
 }
 
 /// What a transfer would do, for the console's question.
