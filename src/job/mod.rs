@@ -9,6 +9,7 @@ pub mod details;
 pub mod event;
 pub mod kind;
 pub mod migration;
+pub mod token;
 
 pub use event::{Event, ItemReport, JobId, Summary};
 pub use kind::{Kind, RunDefaults, Units};

@@ -69,16 +69,6 @@ pub struct Params {
     pub only: Vec<String>,
 }
 
-/// A fresh token for a new job: unique per process and moment.
-pub fn new_token() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let h = blake3::hash(format!("{nanos} {}", std::process::id()).as_bytes());
-    h.to_hex()[..16].to_string()
-}
-
 /// A btrfs-to-zfs job.
 pub struct BtrfsToZfs {
     params: Params,

@@ -96,7 +96,7 @@ pub fn job(
         // The aside copy goes only after every file was hashed on both sides.
         verify: crate::verify::VerifyMode::Full,
         seed: set.seed,
-        token: super::new_token(),
+        token: crate::job::token::new_token(),
         appdata,
         dataset,
         state_dir: state_dir.clone(),

@@ -100,7 +100,7 @@ impl Kind for DirToDatasetKind {
             force: a.force,
             verify: common.verify_or("full").parse::<VerifyMode>()?,
             seed: common.seed(),
-            token: super::new_token(),
+            token: crate::job::token::new_token(),
             appdata,
             dataset,
             state_dir: state_dir.clone(),

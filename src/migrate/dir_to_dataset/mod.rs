@@ -63,16 +63,6 @@ pub struct Params {
     pub nodes_file: Option<PathBuf>,
 }
 
-/// A fresh token for a new job: unique per process and moment.
-pub fn new_token() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let h = blake3::hash(format!("{nanos} {}", std::process::id()).as_bytes());
-    h.to_hex()[..12].to_string()
-}
-
 /// One service's line in the report (`{"event": "service", …}`).
 #[derive(Debug, Clone, Serialize)]
 struct ServiceRow<'a> {

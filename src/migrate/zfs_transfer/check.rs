@@ -124,14 +124,14 @@ pub fn zfs(
     let rf = job.run_from();
     let rt = job.run_to();
     let (zf, zt) = (NodeZfs::new(&rf), NodeZfs::new(&rt));
-    let a = super::route::snapshots(&rf, src).map_err(ItemError)?;
+    let a = zf.snapshots(src).map_err(ItemError)?;
     let guid = a
         .iter()
         .find(|s| s.name == snap)
         .ok_or_else(|| ItemError(format!("{src}@{snap} is missing on node {}", job.from.name)))?
         .guid;
     let b = if zt.exists(dst).map_err(ItemError)? {
-        super::route::snapshots(&rt, dst).map_err(ItemError)?
+        zt.snapshots(dst).map_err(ItemError)?
     } else {
         Vec::new()
     };

@@ -128,7 +128,7 @@ pub fn job(
         verify: set.verify,
         seed: set.seed,
         snapshot: super::snapshot_name(),
-        token: super::new_token(),
+        token: crate::job::token::new_token(),
         bwlimit: 0,
         force_full: set.force && !verify_only,
         state_dir,

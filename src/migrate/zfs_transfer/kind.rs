@@ -99,7 +99,7 @@ impl Kind for ZfsTransferKind {
             verify: common.verify_or("full").parse::<VerifyMode>()?,
             seed: common.seed(),
             snapshot: super::snapshot_name(),
-            token: super::new_token(),
+            token: crate::job::token::new_token(),
             bwlimit,
             force_full: a.force_full && !verify_only,
             state_dir,

@@ -78,11 +78,6 @@ pub struct Params {
     pub nodes_file: Option<PathBuf>,
 }
 
-/// A fresh token for a new job: unique per process and moment.
-pub fn new_token() -> String {
-    crate::migrate::btrfs_to_zfs::new_token()
-}
-
 /// The snapshot name for a job started now: `cutover-20261202-145000`.
 pub fn snapshot_name() -> String {
     let secs = std::time::SystemTime::now()
@@ -240,8 +235,8 @@ impl ZfsTransfer {
         }
         let rf = self.run_from();
         let rt = self.run_to();
-        let a = route::snapshots(&rf, src).map_err(ItemError)?;
-        let b = route::snapshots(&rt, dst).map_err(ItemError)?;
+        let a = NodeZfs::new(&rf).snapshots(src).map_err(ItemError)?;
+        let b = NodeZfs::new(&rt).snapshots(dst).map_err(ItemError)?;
         crate::nodes::zfs::newest_common(&a, &b)
             .map(|s| s.name.clone())
             .ok_or_else(|| {

@@ -9,7 +9,7 @@ use super::state::{inspect, DsState};
 use super::{ZfsTransfer, CREATED, JOB};
 use crate::error::{Error, Result};
 use crate::nodes::runner::NodeRunner;
-use crate::nodes::zfs::{newest_common, NodeZfs, SnapGuid};
+use crate::nodes::zfs::{newest_common, NodeZfs};
 use crate::nodes::Node;
 
 /// What one side's `zfs send` can do, read from its usage text.
@@ -69,11 +69,6 @@ pub fn probe(runner: &NodeRunner) -> Result<Caps> {
         usage.push(format!("{}\n{}", ran.stdout, ran.stderr));
     }
     Ok(caps_of(&usage[0], &usage[1]))
-}
-
-/// The snapshots of `dataset` itself, oldest first, with exact guids.
-pub fn snapshots(runner: &NodeRunner, dataset: &str) -> std::result::Result<Vec<SnapGuid>, String> {
-    NodeZfs::new(runner).snapshots(dataset)
 }
 
 /// How a service travels.
@@ -345,9 +340,9 @@ pub fn describe(job: &ZfsTransfer, p: &Planned) -> Vec<String> {
             let rf = job.run_from();
             let rt = job.run_to();
             let zt = NodeZfs::new(&rt);
-            let a = snapshots(&rf, src).unwrap_or_default();
+            let a = NodeZfs::new(&rf).snapshots(src).unwrap_or_default();
             let b = if zt.exists(dst).unwrap_or(false) {
-                snapshots(&rt, dst).unwrap_or_default()
+                NodeZfs::new(&rt).snapshots(dst).unwrap_or_default()
             } else {
                 Vec::new()
             };

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::pump::pump;
-use super::route::{send_argv, snapshots, Planned, Route};
+use super::route::{send_argv, Planned, Route};
 use super::state::{inspect, receive_argv, settle, DsState};
 use super::ZfsTransfer;
 use crate::job::event::{ItemReport, Row};
@@ -193,7 +193,7 @@ fn clean_up(
     }
     match zt.exists(dst) {
         Ok(false) => "nothing was left on the target; `cutover resume JOB` sends again".into(),
-        Ok(true) => match snapshots(rt, dst) {
+        Ok(true) => match NodeZfs::new(rt).snapshots(dst) {
             Ok(s) if s.is_empty() => match zt.destroy(dst, true) {
                 Ok(()) => {
                     format!("the partial {dst} was destroyed; `cutover resume JOB` sends again")
