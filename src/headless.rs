@@ -109,9 +109,17 @@ pub fn text_line(event: &Event, units: &crate::job::Units) -> String {
             } else {
                 String::new()
             };
+            // A kind that learns sizes only by moving (a ZFS stream) plans none.
+            let sizes = if *files_total == 0 && *bytes_total == 0 && *items_total > 0 {
+                format!("{unit} and sizes counted as each is checked")
+            } else {
+                format!(
+                    "{files_total} {unit}, {}",
+                    format_size(*bytes_total, BINARY)
+                )
+            };
             format!(
-                "job {job} {kind}{mode}: {items_total} items{resumed}, {files_total} {unit}, {}; verify {verify}",
-                format_size(*bytes_total, BINARY)
+                "job {job} {kind}{mode}: {items_total} items{resumed}, {sizes}; verify {verify}"
             )
         }
         Event::PlanStep { action, .. } => format!("  {action}"),
@@ -130,7 +138,9 @@ pub fn text_line(event: &Event, units: &crate::job::Units) -> String {
         Event::Warning { item, message, .. } => format!("! {item}: {message}"),
         Event::ItemVerified { item, report, .. } => format!(
             "= {item}  ({} {unit}, {} written, {} hashed)",
-            report.files, report.files_transferred, report.files_hashed
+            report.files,
+            crate::fmt::counted(report.files_transferred, units.written),
+            report.files_hashed
         ),
         Event::ItemFailed { item, reason, .. } => format!("* {item}  FAILED: {reason}"),
         Event::Summary(s) => summary_text(s, units),

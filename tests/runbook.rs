@@ -68,6 +68,16 @@ fn the_issue_runbook_runs_stops_at_the_manual_step_and_continues() {
     let out = run(&[]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(!sb.dst.join("c/three.txt").exists());
+    // The line to run next repeats this run's flags (state directory,
+    // variables), so it finds the same state.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let next = text
+        .lines()
+        .find_map(|l| l.strip_prefix("when it is done: "))
+        .unwrap_or_else(|| panic!("no next command in {text}"));
+    assert!(next.contains("--state-dir"), "{next}");
+    assert!(next.contains("--var"), "{next}");
+    assert!(next.ends_with("--yes pause-writers"), "{next}");
     let out = run(&["--yes", "pause-writers"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(std::fs::read(sb.dst.join("c/three.txt")).unwrap(), b"three");
@@ -268,8 +278,22 @@ run = ["true"]
         }
         assert!(started.elapsed() < Duration::from_secs(30), "never running");
     }
+    // One run at a time: a second is refused, naming the first.
+    let second = sb.cutover(&["runbook", "run", book.to_str().unwrap(), "--yes", "watch"]);
+    assert_eq!(second.status.code(), Some(2), "{}", show(&second));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains(&format!(
+            "runbook 'watch' is in use by cutover process {}",
+            child.id()
+        )),
+        "{err}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
+    // Its process gone, the step shows as interrupted before any new run.
+    let steps = status(&sb, &book, &[]);
+    assert_eq!(steps[0]["state"], "interrupted", "{steps:?}");
     let out = sb.cutover(&["runbook", "run", book.to_str().unwrap(), "--yes", "watch"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let log = json_lines(&sb.cutover(&["runbook", "log", book.to_str().unwrap(), "--json"]));

@@ -318,6 +318,7 @@ impl JobRunner {
         let work = Arc::new(Semaphore::new(parallel));
         let inflight = Arc::new(Semaphore::new(parallel * FLUSH_WAITERS_PER_WORKER));
         let mut running: JoinSet<Outcome> = JoinSet::new();
+        let counted = (summary.files == 0, summary.bytes == 0);
         let batch = self.opts.batch.filter(|&b| b > 0);
         for (n, item) in todo.into_iter().enumerate() {
             if self.cancel.load(Ordering::Relaxed) {
@@ -327,7 +328,7 @@ impl JobRunner {
                 if n > 0 && n % b == 0 {
                     // The batch is done before the next one starts.
                     while let Some(res) = running.join_next().await {
-                        tally(summary, res);
+                        tally(summary, res, counted);
                     }
                     tracing::info!("job {}: batch {} done", self.job, n / b);
                 }
@@ -349,11 +350,11 @@ impl JobRunner {
                 out
             });
             while let Some(res) = running.try_join_next() {
-                tally(summary, res);
+                tally(summary, res, counted);
             }
         }
         while let Some(res) = running.join_next().await {
-            tally(summary, res);
+            tally(summary, res, counted);
         }
     }
 
@@ -514,9 +515,22 @@ impl JobRunner {
     }
 }
 
-fn tally(summary: &mut Summary, res: std::result::Result<Outcome, tokio::task::JoinError>) {
+/// Add an item's outcome to the job's summary. `counted`: the plan knew no
+/// (entries, bytes) total — a ZFS stream's size is learnt by sending it — so
+/// the summary's totals are the sums of what the items checked.
+fn tally(
+    summary: &mut Summary,
+    res: std::result::Result<Outcome, tokio::task::JoinError>,
+    counted: (bool, bool),
+) {
     match res {
         Ok(out) => {
+            if out.verified && counted.0 {
+                summary.files += out.report.files;
+            }
+            if out.verified && counted.1 {
+                summary.bytes += out.report.bytes;
+            }
             summary.files_transferred += out.report.files_transferred;
             summary.bytes_transferred += out.report.bytes_transferred;
             summary.files_deleted += out.report.files_deleted;

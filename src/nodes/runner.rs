@@ -21,14 +21,7 @@ pub struct Ran {
 /// `word` quoted for a POSIX shell: the remote side of SSH reads the
 /// command through the user's shell, so every argument is quoted alone.
 pub fn quote(word: &str) -> String {
-    if !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
-    {
-        return word.to_string();
-    }
-    format!("'{}'", word.replace('\'', r"'\''"))
+    crate::sys::cmd::shell_word(std::ffi::OsStr::new(word))
 }
 
 /// Where a node's shared connection's socket lives: the state directory's

@@ -134,9 +134,24 @@ fn runner<'a>(state_dir: &Path, key: String, answers: &'a Answers) -> Runner<'a>
     }
 }
 
+/// This process's command line with `--yes ANSWER` added, as a shell
+/// line: what the operator runs once a manual step is done. It keeps every
+/// flag given now (`--state-dir`, `--nodes`, `--var`…), so the next run
+/// finds the same state.
+fn again_with(answer: &str) -> String {
+    let mut words: Vec<String> = std::env::args_os()
+        .map(|a| crate::sys::cmd::shell_word(&a))
+        .collect();
+    if words.is_empty() {
+        words.push("cutover".into());
+    }
+    words.push("--yes".into());
+    words.push(crate::sys::cmd::shell_word(std::ffi::OsStr::new(answer)));
+    words.join(" ")
+}
+
 /// Say how a run ended; its exit code.
-fn ended(outcome: Outcome, file: &Path) -> Result<i32> {
-    let file = crate::names::display(file);
+fn ended(outcome: Outcome) -> Result<i32> {
     match outcome {
         Outcome::Done => {
             outln!("runbook: every step passed")?;
@@ -148,7 +163,7 @@ fn ended(outcome: Outcome, file: &Path) -> Result<i32> {
                 None => id.clone(),
             };
             outln!("waiting at {id}: {text}")?;
-            outln!("when it is done: cutover runbook run {file} --yes {yes}")?;
+            outln!("when it is done: {}", again_with(&yes))?;
             Ok(WAITING)
         }
         Outcome::Failed { id, why } => {
@@ -168,10 +183,11 @@ pub async fn dispatch(cmd: RunbookCommand, state_dir: &Path) -> Result<i32> {
             answers,
         } => {
             let (book, key) = load(&file, &vars)?;
+            let _held = super::lock::acquire(state_dir, &key, &book.name)?;
             let outcome = runner(state_dir, key, &answers)
                 .run(&steps_of(&book.phases))
                 .await?;
-            ended(outcome, &file)
+            ended(outcome)
         }
         RunbookCommand::Rollback {
             file,
@@ -181,8 +197,9 @@ pub async fn dispatch(cmd: RunbookCommand, state_dir: &Path) -> Result<i32> {
         } => {
             let (book, key) = load(&file, &vars)?;
             let steps = rollback_of(&book.phases, &phase)?;
+            let _held = super::lock::acquire(state_dir, &key, &book.name)?;
             let outcome = runner(state_dir, key, &answers).run(&steps).await?;
-            ended(outcome, &file)
+            ended(outcome)
         }
         RunbookCommand::Open {
             file,
@@ -205,7 +222,17 @@ pub async fn dispatch(cmd: RunbookCommand, state_dir: &Path) -> Result<i32> {
         }
         RunbookCommand::Status { file, vars, json } => {
             let (book, key) = load(&file, &vars)?;
-            let records = state::records(state_dir, &key)?;
+            let mut records = state::records(state_dir, &key)?;
+            if !super::lock::held(state_dir, &key) {
+                for rec in records.values_mut() {
+                    if rec.state == state::StepState::Running {
+                        rec.state = state::StepState::Interrupted;
+                        rec.note = Some(
+                            "cutover stopped while it ran; the next run checks it again".into(),
+                        );
+                    }
+                }
+            }
             let mut all = steps_of(&book.phases);
             for p in &book.phases {
                 all.extend(
@@ -217,6 +244,16 @@ pub async fn dispatch(cmd: RunbookCommand, state_dir: &Path) -> Result<i32> {
             if !json {
                 outln!("runbook {} ({})", book.name, crate::names::display(&file))?;
             }
+            let phase_width = all
+                .iter()
+                .map(|(p, _)| p.chars().count())
+                .max()
+                .unwrap_or(0);
+            let id_width = all
+                .iter()
+                .map(|(_, s)| s.id.chars().count())
+                .max()
+                .unwrap_or(0);
             for (phase, step) in all {
                 let rec: StepRecord = records.get(&step.id).cloned().unwrap_or_default();
                 if json {
@@ -239,7 +276,7 @@ pub async fn dispatch(cmd: RunbookCommand, state_dir: &Path) -> Result<i32> {
                         _ => String::new(),
                     };
                     outln!(
-                        "{:<12} {:<20} {:<8} {:<11}{who}{}",
+                        "{:<phase_width$}  {:<id_width$}  {:<8} {:<11}{who}{}",
                         phase,
                         step.id,
                         step.action.kind(),

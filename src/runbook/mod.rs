@@ -7,6 +7,7 @@
 pub mod active;
 pub mod cmd;
 pub mod file;
+pub mod lock;
 pub mod run;
 pub mod state;
 pub mod view;

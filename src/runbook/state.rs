@@ -107,11 +107,36 @@ pub fn key(file: &Path, name: &str) -> String {
     format!("{}#{name}", crate::names::display(&abs))
 }
 
-/// The operator's name: `--operator`, else `$USER`, else `unknown`.
+/// The operator's name: `--operator`, else `$USER`, else `$LOGNAME`, else
+/// the account of this process's user id (a root shell started by `sudo -i`
+/// or a service may have neither variable), else `uid N`.
 pub fn operator(flag: Option<&str>) -> String {
+    let from_env = |name: &str| std::env::var(name).ok().filter(|u| !u.is_empty());
     flag.map(str::to_string)
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "unknown".to_string())
+        .or_else(|| from_env("USER"))
+        .or_else(|| from_env("LOGNAME"))
+        .unwrap_or_else(account_name)
+}
+
+/// The name of this process's user id in the password database.
+fn account_name() -> String {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; `buf` outlives its use.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc == 0 && !found.is_null() && !pwd.pw_name.is_null() {
+        // SAFETY: getpwuid_r filled pw_name with a NUL-terminated string in `buf`.
+        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+        if let Ok(name) = name.to_str() {
+            if !name.is_empty() {
+                return name.to_string();
+            }
+        }
+    }
+    format!("uid {uid}")
 }
 
 /// The journal, as whoever runs a runbook reaches it: opened for each
@@ -203,4 +228,18 @@ pub fn records(state_dir: &Path, key: &str) -> Result<BTreeMap<String, StepRecor
 pub fn log(state_dir: &Path, key: &str) -> Result<Vec<LogEntry>> {
     let (_, log) = Journal::runbook_state::<StepRecord, LogEntry>(state_dir, key)?;
     Ok(log)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_account_name_stands_in_for_an_unset_user() {
+        let name = super::account_name();
+        assert!(!name.is_empty());
+        // SAFETY: getuid cannot fail.
+        if unsafe { libc::getuid() } == 0 {
+            assert_eq!(name, "root");
+        }
+        assert_eq!(super::operator(Some("ana")), "ana");
+    }
 }

@@ -52,14 +52,16 @@ pub fn installed(name: &str) -> bool {
 
 /// `name args…` as an operator would type it, each word quoted if needed.
 pub fn line<S: AsRef<OsStr>>(name: &str, args: &[S]) -> String {
-    std::iter::once(quote(OsStr::new(name)))
-        .chain(args.iter().map(|a| quote(a.as_ref())))
+    std::iter::once(shell_word(OsStr::new(name)))
+        .chain(args.iter().map(|a| shell_word(a.as_ref())))
         .collect::<Vec<_>>()
         .join(" ")
 }
 
-/// One shell word: left alone when it is plain, else single-quoted.
-fn quote(word: &OsStr) -> String {
+/// One word for a POSIX shell: left alone when it is plain, else
+/// single-quoted (for lines shown to the operator, and for the remote side
+/// of SSH, which reads a command through the user's shell).
+pub fn shell_word(word: &OsStr) -> String {
     let s = word.to_string_lossy();
     let plain = !s.is_empty()
         && s.bytes()

@@ -62,17 +62,34 @@ impl TargetLock {
     /// that a refused process can say which cutover holds it.
     pub fn acquire(target: &Path, mode: LockMode, state_dir: &Path) -> Result<TargetLock> {
         let path = lock_path(target)?;
+        let what = format!("target {}", names::display(target));
+        let doing = match mode {
+            LockMode::Exclusive => "write",
+            LockMode::Shared => "check",
+        };
+        TargetLock::acquire_file(&path, &what, doing, mode, state_dir)
+    }
+
+    /// Take the lock file `path` of `what` without waiting. `what` and
+    /// `doing` make the refusal: "target /mnt/x", "write"; "runbook 'move'",
+    /// "run".
+    pub fn acquire_file(
+        path: &Path,
+        what: &str,
+        doing: &str,
+        mode: LockMode,
+        state_dir: &Path,
+    ) -> Result<TargetLock> {
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)
+            .open(path)
             .map_err(|e| {
                 Error::bad(format!(
-                    "cannot create the lock file {} of target {} ({e}); check that its directory exists and is writable",
-                    names::display(&path),
-                    names::display(target)
+                    "cannot create the lock file {} of {what} ({e}); check that its directory exists and is writable",
+                    names::display(path),
                 ))
             })?;
         let op = match mode {
@@ -84,10 +101,10 @@ impl TargetLock {
         if rc != 0 {
             let err = io::Error::last_os_error();
             if err.kind() != io::ErrorKind::WouldBlock {
-                return Err(Error::io("cannot lock", &path, &err));
+                return Err(Error::io("cannot lock", path, &err));
             }
             let holder = read_holder(&mut file);
-            return Err(Error::Locked(refusal(target, mode, holder.as_deref())));
+            return Err(Error::Locked(refusal(what, doing, holder.as_deref())));
         }
         if mode == LockMode::Exclusive {
             let line = format!(
@@ -100,12 +117,12 @@ impl TargetLock {
                 .and_then(|_| file.rewind())
                 .and_then(|_| file.write_all(line.as_bytes()));
             if let Err(e) = written {
-                return Err(Error::io("cannot write the lock file", &path, &e));
+                return Err(Error::io("cannot write the lock file", path, &e));
             }
         }
         Ok(TargetLock {
             _file: file,
-            path,
+            path: path.to_path_buf(),
             mode,
         })
     }
@@ -121,6 +138,14 @@ impl TargetLock {
     }
 }
 
+/// The live process that last took the lock file `path` exclusively
+/// ("pid=N state_dir=DIR"), without taking it: a status can ask whether a
+/// run is going on without getting in that run's way.
+pub fn holder(path: &Path) -> Option<String> {
+    let mut file = File::open(path).ok()?;
+    read_holder(&mut file)
+}
+
 /// Who wrote the lock file last: "pid=N state_dir=DIR", if that process lives.
 fn read_holder(file: &mut File) -> Option<String> {
     let mut text = String::new();
@@ -134,7 +159,7 @@ fn read_holder(file: &mut File) -> Option<String> {
     alive.then_some(line)
 }
 
-fn refusal(target: &Path, mode: LockMode, holder: Option<&str>) -> String {
+fn refusal(what: &str, doing: &str, holder: Option<&str>) -> String {
     let who = match holder {
         Some(h) => {
             let (pid, dir) = h.split_once(" state_dir=").unwrap_or((h, "?"));
@@ -145,13 +170,8 @@ fn refusal(target: &Path, mode: LockMode, holder: Option<&str>) -> String {
         }
         None => "another cutover process (a verification or status check)".to_string(),
     };
-    let doing = match mode {
-        LockMode::Exclusive => "write",
-        LockMode::Shared => "check",
-    };
     format!(
-        "target {} is in use by {who}; cannot {doing} it now — wait for that job to end (or stop it), then run again",
-        names::display(target)
+        "{what} is in use by {who}; cannot {doing} it now — wait for that process to end (or stop it), then run again"
     )
 }
 

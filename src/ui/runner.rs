@@ -174,6 +174,9 @@ struct Runner {
     rolling_back: Option<String>,
     /// The runbook step whose job runs now.
     runbook_pending: Option<RunbookJob>,
+    /// The runbook's lock, held while this console may run its steps; or
+    /// why another process keeps it (then steps are refused).
+    runbook_lock: Option<std::result::Result<crate::target::lock::TargetLock, String>>,
     /// The nodes inventory and what its last probe found, back from a
     /// blocking thread.
     nodes_tx: mpsc::Sender<(Vec<crate::nodes::Node>, Vec<crate::nodes::probe::Probed>)>,
@@ -216,6 +219,7 @@ impl Runner {
             found_rx,
             rolling_back: None,
             runbook_pending: None,
+            runbook_lock: None,
         }
     }
 
@@ -237,7 +241,7 @@ impl Runner {
             self.exec(command);
         }
         if self.cfg.runbook.is_some() {
-            self.interrupt_running_steps();
+            self.hold_runbook();
             self.send_checklist();
         }
         for note in &self.cfg.notes {

@@ -119,6 +119,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok(ItemReport {
+        files_transferred: 1,
         bytes_transferred: bytes,
         rows: vec![Row::of("transfer", &row)],
         ..ItemReport::default()

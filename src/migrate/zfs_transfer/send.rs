@@ -153,6 +153,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         ) {
             Ok(done) => {
                 row.bytes_sent = done.bytes;
+                report.files_transferred = 1;
                 if done.trailing > 0 {
                     report.warnings.push(format!(
                         "{src}@{snap}: the receive ended after the stream's end record; {} more bytes from zfs send were dropped",

@@ -15,9 +15,26 @@ impl Runner {
         crate::runbook::state::Store::Held(self.cfg.journal.clone())
     }
 
+    /// Take the runbook's lock for this console's life; steps left
+    /// `running` by a process that is gone are then interrupted. When
+    /// another process runs the runbook, say so; its steps are refused here.
+    pub(super) fn hold_runbook(&mut self) {
+        let Some(loaded) = &self.cfg.runbook else {
+            return;
+        };
+        let held =
+            crate::runbook::lock::acquire(&self.cfg.state_dir, &loaded.key, &loaded.book.name)
+                .map_err(|e| e.to_string());
+        match &held {
+            Ok(_) => self.interrupt_running_steps(),
+            Err(why) => tracing::error!("{why}"),
+        }
+        self.runbook_lock = Some(held);
+    }
+
     /// Steps left `running` by a process that is gone: interrupted, to be
     /// checked again (never assumed done).
-    pub(super) fn interrupt_running_steps(&self) {
+    fn interrupt_running_steps(&self) {
         let Some(loaded) = &self.cfg.runbook else {
             return;
         };
@@ -138,6 +155,9 @@ impl Runner {
         let Some((phase, step)) = found else {
             return self.send(Msg::Error(format!("runbook: no step {id}")));
         };
+        if let Some(Err(why)) = &self.runbook_lock {
+            return self.send(Msg::Error(why.clone()));
+        }
         let step = step.clone();
         if let crate::runbook::file::Action::Cutover { args } = &step.action {
             return self.runbook_job(&loaded, &phase, &step, args);
