@@ -87,7 +87,10 @@ impl Runner {
                 let note = match (summary, error) {
                     (_, Some(e)) => format!("job #{job}: {e}"),
                     (Some(s), None) if verified => {
-                        format!("job #{job}: all verified ({} items)", s.items_total)
+                        format!(
+                            "job #{job}: all verified ({})",
+                            crate::fmt::counted(s.items_total, "items")
+                        )
                     }
                     (Some(s), None) if s.cancelled => format!("job #{job}: cancelled"),
                     (Some(s), None) => format!("job #{job}: {} items failed", s.items_failed),
