@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::route::{Planned, Route};
+use super::state::inspect;
 use super::ZfsTransfer;
 use crate::job::event::ItemReport;
 use crate::job::ItemError;
@@ -123,18 +124,24 @@ pub fn zfs(
     };
     let rf = job.run_from();
     let rt = job.run_to();
-    let (zf, zt) = (NodeZfs::new(&rf), NodeZfs::new(&rt));
-    let a = zf.snapshots(src).map_err(ItemError)?;
+    let zf = NodeZfs::new(&rf);
+    // Both sides read at once, one command each (over SSH a round trip
+    // costs more than the zfs commands it carries).
+    let (a, b) = std::thread::scope(|scope| {
+        let there = scope.spawn(|| inspect(&rt, false, std::slice::from_ref(dst)));
+        let here = inspect(&rf, false, std::slice::from_ref(src));
+        let there = there
+            .join()
+            .unwrap_or_else(|_| Err("reading the target's snapshots failed".to_string()));
+        (here, there)
+    });
+    let a = a.map_err(ItemError)?.1.pop().unwrap_or_default().snapshots;
+    let b = b.map_err(ItemError)?.1.pop().unwrap_or_default().snapshots;
     let guid = a
         .iter()
         .find(|s| s.name == snap)
         .ok_or_else(|| ItemError(format!("{src}@{snap} is missing on node {}", job.from.name)))?
         .guid;
-    let b = if zt.exists(dst).map_err(ItemError)? {
-        zt.snapshots(dst).map_err(ItemError)?
-    } else {
-        Vec::new()
-    };
     let theirs = b.iter().find(|s| s.guid == guid).ok_or_else(|| {
         ItemError(format!(
             "{dst} on node {} has no snapshot with guid {guid} ({src}@{snap}'s)",

@@ -3,7 +3,10 @@
 //! `zfs send` / `zfs receive` usage (what it can do), and for each dataset
 //! whether it exists, cutover's mark, a resume token, where it is mounted,
 //! and its snapshots oldest first with exact guids. The script is fixed;
-//! dataset names travel as its positional arguments.
+//! dataset names travel as its positional arguments. It runs as few `zfs`
+//! processes as it can (each costs 25–80 ms on zfs-fuse): one `zfs get` for
+//! every property (a second without `receive_resume_token` where the
+//! dialect lacks it), one `zfs list`, one `zfs get guid`.
 
 use super::route::{caps_of, Caps};
 use crate::nodes::runner::NodeRunner;
@@ -37,13 +40,15 @@ fi
 shift
 for ds in "$@"; do
   printf '@@ds\t%s\n' "$ds"
-  zfs get -H -p -o property,value mountpoint,mounted,referenced "$ds" 2>/dev/null || continue
-  zfs get -H -p -o property,value cutover:created "$ds" 2>/dev/null
-  zfs get -H -p -o property,value receive_resume_token "$ds" 2>/dev/null
+  zfs get -H -p -o property,value mountpoint,mounted,referenced,cutover:created,receive_resume_token "$ds" 2>/dev/null ||
+    zfs get -H -p -o property,value mountpoint,mounted,referenced,cutover:created "$ds" 2>/dev/null || continue
   printf '@@snaps\n'
-  zfs list -H -t snapshot -o name -s creation -d 1 "$ds"
+  snaps=$(zfs list -H -t snapshot -o name -s creation -d 1 "$ds")
+  if [ -n "$snaps" ]; then printf '%s\n' "$snaps"; fi
   printf '@@guids\n'
-  zfs list -H -t snapshot -o name -d 1 "$ds" | tr '\n' '\0' | xargs -0 -r zfs get -H -p -o name,value guid
+  if [ -n "$snaps" ]; then
+    printf '%s\n' "$snaps" | tr '\n' '\0' | xargs -0 -r zfs get -H -p -o name,value guid
+  fi
 done
 "#;
 
