@@ -237,12 +237,7 @@ impl Inventory {
     }
 
     fn seen(&self) -> NodesSeen<'_> {
-        NodesSeen {
-            nodes: &self.nodes,
-            probed: &self.probed,
-            state_dir: Path::new("/nonexistent/state"),
-            nodes_file: None,
-        }
+        NodesSeen::of(&self.nodes, &self.probed, Path::new("/nonexistent/state"))
     }
 
     /// This kind's sources among the nodes, as the runner builds them.
@@ -563,4 +558,48 @@ fn sources_add_takes_a_nodes_file_node_by_node() {
     // Nodes files are no path sources: the sources list stays empty.
     let inv = cutover::inventory::Inventory::load(&state).unwrap();
     assert!(inv.sources.is_empty());
+}
+
+#[test]
+fn services_of_two_nodes_going_to_one_node_start_as_one_job() {
+    register();
+    let inv = Inventory::new();
+    let picks = NodePicks::new();
+    let mut s = console(&inv, &picks);
+    // alpha/traefik and beta/web, both sent to gamma (as `t` would record).
+    let mut views: Vec<_> = inv.sources(&picks).iter().map(kinds::view).collect();
+    let at = |name: &str| views.iter().position(|v| v.name == name).unwrap();
+    let (traefik, web) = (at("alpha/traefik"), at("beta/web"));
+    for i in [traefik, web] {
+        views[i].to_node = Some("gamma".into());
+    }
+    update(
+        &mut s,
+        Msg::Sources {
+            sources: views,
+            note: String::new(),
+        },
+    );
+    for i in [traefik, web] {
+        for _ in 0..20 {
+            if s.cursor.sources == i {
+                break;
+            }
+            update(&mut s, Msg::ch('j'));
+        }
+        assert_eq!(s.cursor.sources, i, "the cursor reaches source {i}");
+        update(&mut s, Msg::ch(' '));
+    }
+    let cmds = update(&mut s, Msg::key(KeyCode::Enter));
+    let mut both = vec![traefik, web];
+    both.sort_unstable();
+    assert_eq!(
+        cmds,
+        vec![Command::StartJob {
+            sources: both,
+            mode: RunMode::Bulk,
+            force: false
+        }],
+        "one job for the services of both nodes"
+    );
 }

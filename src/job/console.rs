@@ -235,7 +235,17 @@ pub struct NodesSeen<'a> {
     pub nodes_file: Option<&'a Path>,
 }
 
-impl NodesSeen<'_> {
+impl<'a> NodesSeen<'a> {
+    /// The nodes of the inventory in `state_dir` (no `--nodes` file) as probed.
+    pub fn of(nodes: &'a [Node], probed: &'a [Probed], state_dir: &'a Path) -> Self {
+        NodesSeen {
+            nodes,
+            probed,
+            state_dir,
+            nodes_file: None,
+        }
+    }
+
     /// The inventory's node of this name.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)

@@ -184,8 +184,15 @@ pub trait Kind: Send + Sync + 'static {
         let _ = mode;
         false
     }
+    /// Whether source `other` may run in one job with `first` (both of this
+    /// kind). Default: they are of one group (a cluster's nodes, a node's
+    /// stack).
+    fn runs_with(&self, first: &Source, other: &Source) -> bool {
+        other.group.is_some() && other.group == first.group
+    }
     /// The job the console starts: `mode` on `picked`, one source or several
-    /// of one group (the console checks both). Default: none.
+    /// that [`Kind::runs_with`] lets run together (the console checks both).
+    /// Default: none.
     fn console_job(&self, picked: &[&Source], mode: RunMode, set: &Settings) -> Result<Built> {
         let _ = (picked, set);
         Err(Error::bad(format!(

@@ -164,17 +164,17 @@ pub fn build(
     let Some(first) = chosen.first() else {
         return Err("no source to run".to_string());
     };
+    let kind = crate::kinds::find(first.kind).map_err(|e| e.to_string())?;
     if chosen.len() > 1
         && chosen
             .iter()
-            .any(|s| s.kind != first.kind || s.group.is_none() || s.group != first.group)
+            .any(|s| s.kind != first.kind || !kind.runs_with(first, s))
     {
         return Err(format!(
-            "{} cannot run together with the others: only sources of one group (a cluster's nodes) can",
+            "{} cannot run together with the others: only sources of one group (a cluster's nodes, a node's stack) can",
             chosen.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
         ));
     }
-    let kind = crate::kinds::find(first.kind).map_err(|e| e.to_string())?;
     if !kind.modes().contains(&mode) {
         return Err(format!(
             "{} is a {} source: it offers no {}",

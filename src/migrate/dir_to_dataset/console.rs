@@ -157,12 +157,7 @@ mod tests {
             ),
             probed("gamma", false, &[("files", false)]),
         ];
-        let seen = NodesSeen {
-            nodes: &nodes,
-            probed: &probed,
-            state_dir: dir.path(),
-            nodes_file: None,
-        };
+        let seen = NodesSeen::of(&nodes, &probed, dir.path());
         let all = sources(&seen);
         let shown: Vec<(&str, String, Option<&str>)> = all
             .iter()

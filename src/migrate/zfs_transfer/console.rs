@@ -108,22 +108,35 @@ pub fn job(
             first.name, other.name
         )));
     }
-    let text = |k: &str| {
-        first
-            .params
-            .get(k)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    let from = text("from").ok_or_else(|| Error::bad(format!("{}: no node", first.name)))?;
+    let text_of =
+        |s: &Source, k: &str| s.params.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let text = |k: &str| text_of(first, k);
+    let node_of =
+        |s: &Source| text_of(s, "from").ok_or_else(|| Error::bad(format!("{}: no node", s.name)));
+    // The source nodes in the order first picked, each with its services.
+    let mut by_node: Vec<(String, Vec<String>)> = Vec::new();
+    for s in picked {
+        let node = node_of(s)?;
+        let service = s.service().to_string();
+        match by_node.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, services)) => services.push(service),
+            None => by_node.push((node, vec![service])),
+        }
+    }
+    if by_node.iter().any(|(node, _)| *node == to) {
+        return Err(Error::bad(format!(
+            "node {to} is both a source and the target: pick another target node (t)"
+        )));
+    }
     let state_dir = text("state_dir")
         .map(PathBuf::from)
         .ok_or_else(|| Error::bad(format!("{}: no state directory", first.name)))?;
     let verify_only = mode == RunMode::Verify;
+    let (from, services) = by_node[0].clone();
     let params = Params {
         from,
         to,
-        services: picked.iter().map(|s| s.service().to_string()).collect(),
+        services,
         final_pass: mode == RunMode::Final,
         verify: set.verify,
         seed: set.seed,
@@ -134,6 +147,26 @@ pub fn job(
         state_dir,
         nodes_file: text("nodes_file").map(PathBuf::from),
     };
+    if by_node.len() > 1 {
+        // Services of several nodes: one job, a part per source node.
+        let fleet = super::fleet::FleetParams {
+            fleet: by_node
+                .into_iter()
+                .map(|(from, services)| Params {
+                    from,
+                    services,
+                    ..params.clone()
+                })
+                .collect(),
+        };
+        let nodes = fleet.fleet.len();
+        let job = super::fleet::Fleet::new(fleet, verify_only)?.in_console();
+        job.check()?;
+        return Ok(Built {
+            migration: Box::new(job),
+            defaults: super::kind::fleet_defaults(nodes),
+        });
+    }
     let job = ZfsTransfer::new(params, verify_only)?.in_console();
     job.check()?;
     Ok(Built {
@@ -144,7 +177,18 @@ pub fn job(
 
 /// The sources a journalled job moved: its node's services it names.
 pub fn job_sources(params: &serde_json::Value, all: &[Source]) -> Vec<usize> {
-    Source::services_of_job(KIND, "from", params, all)
+    match params.get("fleet").and_then(|f| f.as_array()) {
+        Some(parts) => {
+            let mut found: Vec<usize> = parts
+                .iter()
+                .flat_map(|p| Source::services_of_job(KIND, "from", p, all))
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            found
+        }
+        None => Source::services_of_job(KIND, "from", params, all),
+    }
 }
 
 /// What a transfer would do, for the console's question.
@@ -227,17 +271,18 @@ mod tests {
         (nodes, probed)
     }
 
-    #[test]
-    fn datasets_and_directories_of_nodes_without_zfs_go_to_the_node_picked() {
+    /// [`world`] with its nodes.toml in a state directory.
+    fn world_on_disk() -> (tempfile::TempDir, Vec<Node>, Vec<Probed>) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("nodes.toml"), NODES).unwrap();
         let (nodes, probed) = world();
-        let seen = NodesSeen {
-            nodes: &nodes,
-            probed: &probed,
-            state_dir: dir.path(),
-            nodes_file: None,
-        };
+        (dir, nodes, probed)
+    }
+
+    #[test]
+    fn datasets_and_directories_of_nodes_without_zfs_go_to_the_node_picked() {
+        let (dir, nodes, probed) = world_on_disk();
+        let seen = NodesSeen::of(&nodes, &probed, dir.path());
         let all = sources(&seen);
         let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
         // local/legacy is a plain directory on a node with ZFS: dir-to-dataset's.
@@ -311,6 +356,70 @@ mod tests {
         assert_eq!(verify.migration.params()["force_full"], false);
         // A journalled job maps back to the services it moved.
         assert_eq!(job_sources(&params, &all), vec![0, 1]);
+    }
+
+    #[test]
+    fn services_of_several_nodes_make_one_job_with_a_part_per_node() {
+        let (dir, nodes, probed) = world_on_disk();
+        let seen = NodesSeen::of(&nodes, &probed, dir.path());
+        let all = sources(&seen);
+        // gamma does not answer in this world, so `pick` would refuse it;
+        // the job itself only needs the target named.
+        let to = |s: &Source, node: &str| {
+            let mut s = s.clone();
+            s.to_node = Some(node.to_string());
+            s
+        };
+        let (web, web_db, db) = (
+            to(&all[0], "gamma"),
+            to(&all[1], "gamma"),
+            to(&all[2], "gamma"),
+        );
+        let kind = crate::kinds::find(KIND).unwrap();
+        assert!(
+            kind.runs_with(&web, &db),
+            "services of two nodes run together"
+        );
+        let set = Settings {
+            parallel: 4,
+            verify: VerifyMode::Full,
+            seed: 9,
+            force: false,
+        };
+        let defaults = RunDefaults {
+            parallel: Some(1),
+            batch: None,
+        };
+        let built = job(&[&web, &db, &web_db], RunMode::Bulk, &set, defaults).unwrap();
+        let params = built.migration.params();
+        let parts = params["fleet"].as_array().unwrap();
+        assert_eq!(parts.len(), 2, "{params}");
+        assert_eq!(parts[0]["from"], "local");
+        assert_eq!(parts[0]["services"], serde_json::json!(["web", "web-db"]));
+        assert_eq!(parts[1]["from"], "beta");
+        assert_eq!(parts[1]["services"], serde_json::json!(["db"]));
+        assert!(parts.iter().all(|p| p["to"] == "gamma"));
+        assert_eq!(
+            built.defaults.parallel,
+            Some(2),
+            "one service per node at a time"
+        );
+        assert!(built.migration.rate_limit().is_some());
+        assert_eq!(job_sources(&params, &all), vec![0, 1, 2]);
+        // A source node cannot be the target as well.
+        let err = job(
+            &[&to(&all[0], "beta"), &to(&all[2], "beta")],
+            RunMode::Bulk,
+            &set,
+            defaults,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            err,
+            "node beta is both a source and the target: pick another target node (t)"
+        );
     }
 
     #[test]

@@ -66,6 +66,14 @@ impl Fleet {
         Ok(Fleet { parts, limit })
     }
 
+    /// The same job as the console runs it (see [`ZfsTransfer::in_console`]).
+    pub fn in_console(mut self) -> Self {
+        for p in &mut self.parts {
+            p.job.console = true;
+        }
+        self
+    }
+
     /// Rebuild from journalled parameters (`resume`, `rollback`).
     pub fn from_params(value: &serde_json::Value) -> Result<Fleet> {
         let params: FleetParams = crate::job::journalled_params(KIND, value)?;
@@ -244,6 +252,35 @@ impl Migration for Fleet {
     /// One limit for every node's stream, changed live by the console.
     fn rate_limit(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
         Some(self.limit.shared())
+    }
+
+    /// Every node's preview, change by change (destroy, full, incremental…),
+    /// each name as `NODE/S`; the first objection stands for the job.
+    fn preview(&self, plan: &Plan) -> Result<Option<Preview>> {
+        let mut merged: Vec<Change> = Vec::new();
+        let mut objection = None;
+        let mut name = None;
+        for p in &self.parts {
+            let Some(preview) = p.job.preview(plan)? else {
+                continue;
+            };
+            for mut c in preview.changes {
+                c.first = c.first.iter().map(|n| format!("{}/{n}", p.node)).collect();
+                match merged.iter_mut().find(|m| m.verb == c.verb) {
+                    Some(m) => m.merge(c),
+                    None => merged.push(c),
+                }
+            }
+            if objection.is_none() && preview.objection.is_some() {
+                objection = preview.objection;
+                name = preview.name;
+            }
+        }
+        Ok(Some(Preview {
+            changes: merged,
+            objection,
+            name,
+        }))
     }
 
     fn rollback_preview(&self) -> Result<Preview> {

@@ -51,7 +51,7 @@ const NODES_AT_ONCE: usize = 8;
 
 /// A job over `nodes` source nodes: one service per node at a time (the
 /// job keeps each node to its turn), up to [`NODES_AT_ONCE`] nodes at once.
-fn fleet_defaults(nodes: usize) -> RunDefaults {
+pub(super) fn fleet_defaults(nodes: usize) -> RunDefaults {
     RunDefaults {
         parallel: Some(nodes.clamp(1, NODES_AT_ONCE)),
         batch: None,
@@ -161,6 +161,16 @@ impl Kind for ZfsTransferKind {
         seen: &crate::job::console::NodesSeen,
     ) -> Result<crate::job::console::Source> {
         super::console::pick(source, to, seen)
+    }
+
+    /// Node services run together whatever their node or stack: one job
+    /// moves services of several nodes (a part per source node).
+    fn runs_with(
+        &self,
+        first: &crate::job::console::Source,
+        other: &crate::job::console::Source,
+    ) -> bool {
+        first.node.is_some() && other.node.is_some()
     }
 
     fn console_job(

@@ -3,7 +3,7 @@
 //! grouped into one job when the operator asked for them together, and
 //! resuming a journalled job.
 
-use crate::ui::model::{JobMetrics, Outcome, Pane, RunMode};
+use crate::ui::model::{JobMetrics, Outcome, Pane, RunMode, SourceView};
 
 use super::details::ask_details;
 use super::{quit, Command, QueuedRun, State};
@@ -56,7 +56,7 @@ pub(super) fn start_selection(state: &mut State, asked: Option<RunMode>) -> Vec<
                     && r.sources
                         .first()
                         .and_then(|&j| state.sources.get(j))
-                        .is_some_and(|s| s.kind == src.kind && s.group == src.group)
+                        .is_some_and(|s| s.kind == src.kind && runs_with(s, src))
             });
             if let Some(run) = same {
                 run.sources.push(i);
@@ -107,6 +107,13 @@ pub(super) fn start_selection(state: &mut State, asked: Option<RunMode>) -> Vec<
 
 /// The name of a job on `sources`: one source's name, or the first node's
 /// name followed by the other nodes (`cluster/node-1, node-2`).
+/// Whether `src` joins the run that `first` opened: one group (a cluster,
+/// a node's stack), or node services going to one picked node — the
+/// services of several nodes then move as one job.
+fn runs_with(first: &SourceView, src: &SourceView) -> bool {
+    first.group == src.group || (src.joint && src.to_node.is_some() && first.to_node == src.to_node)
+}
+
 pub(super) fn job_name(state: &State, sources: &[usize]) -> String {
     let names: Vec<&str> = sources
         .iter()
