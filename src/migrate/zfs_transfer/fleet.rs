@@ -261,6 +261,15 @@ impl Migration for Fleet {
         let mut objection = None;
         let mut name = None;
         for p in &self.parts {
+            if let Some(Some(why)) = p.unplanned.get() {
+                // Said before the operator confirms: these items will fail.
+                let mut fail = Change::new(&format!("fail ({why})"));
+                for service in &p.job.params.services {
+                    fail.add(|| format!("{}/{service}", p.node));
+                }
+                merged.push(fail);
+                continue;
+            }
             let Some(preview) = p.job.preview(plan)? else {
                 continue;
             };
@@ -351,6 +360,39 @@ mod tests {
         for part in &fleet.parts {
             assert_eq!(part.job.rate_limit().get(), 4096, "{}", part.node);
         }
+    }
+
+    #[test]
+    fn a_node_that_cannot_be_planned_is_named_in_the_preview() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nodes = dir.path().join("nodes.toml");
+        std::fs::write(&nodes, "[[node]]\nname = \"a\"\n\n[[node]]\nname = \"b\"\n")
+            .expect("write");
+        let mut p = base();
+        p.state_dir = dir.path().to_path_buf();
+        p.nodes_file = Some(nodes);
+        let from = vec!["a".to_string(), "b".to_string()];
+        let services: Vec<String> = ["a/web", "b/db", "b/cache"].map(String::from).to_vec();
+        let fleet = Fleet::new(
+            Fleet::split_services(&p, &from, &services).expect("split"),
+            false,
+        )
+        .expect("fleet");
+        let _ = fleet.parts[1]
+            .unplanned
+            .set(Some("node b: connection refused".into()));
+        let preview = fleet
+            .preview(&Plan::default())
+            .expect("preview")
+            .expect("some preview");
+        let fail = preview
+            .changes
+            .iter()
+            .find(|c| c.verb.starts_with("fail"))
+            .expect("the failing node is said");
+        assert_eq!(fail.verb, "fail (node b: connection refused)");
+        assert_eq!(fail.first, vec!["b/db", "b/cache"]);
+        assert_eq!(fail.count, 2);
     }
 
     #[test]
