@@ -337,16 +337,23 @@ mod tests {
         }
     }
 
+    /// [`base`] in state directory `dir`, with nodes `a` and `b` there.
+    fn two_nodes(dir: &std::path::Path) -> Params {
+        let nodes = dir.join("nodes.toml");
+        std::fs::write(&nodes, "[[node]]\nname = \"a\"\n\n[[node]]\nname = \"b\"\n")
+            .expect("write");
+        Params {
+            state_dir: dir.to_path_buf(),
+            nodes_file: Some(nodes),
+            ..base()
+        }
+    }
+
     #[test]
     fn every_node_follows_one_live_limit() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let nodes = dir.path().join("nodes.toml");
-        std::fs::write(&nodes, "[[node]]\nname = \"a\"\n\n[[node]]\nname = \"b\"\n")
-            .expect("write");
-        let mut p = base();
+        let mut p = two_nodes(dir.path());
         p.bwlimit = 1 << 20;
-        p.state_dir = dir.path().to_path_buf();
-        p.nodes_file = Some(nodes);
         let from = vec!["a".to_string(), "b".to_string()];
         let services: Vec<String> = ["a/web", "b/db"].map(String::from).to_vec();
         let fleet = Fleet::new(
@@ -365,12 +372,7 @@ mod tests {
     #[test]
     fn a_node_that_cannot_be_planned_is_named_in_the_preview() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let nodes = dir.path().join("nodes.toml");
-        std::fs::write(&nodes, "[[node]]\nname = \"a\"\n\n[[node]]\nname = \"b\"\n")
-            .expect("write");
-        let mut p = base();
-        p.state_dir = dir.path().to_path_buf();
-        p.nodes_file = Some(nodes);
+        let p = two_nodes(dir.path());
         let from = vec!["a".to_string(), "b".to_string()];
         let services: Vec<String> = ["a/web", "b/db", "b/cache"].map(String::from).to_vec();
         let fleet = Fleet::new(
