@@ -358,21 +358,22 @@ fn without_zfs_on_a_node_the_service_goes_by_rsync_and_is_verified() {
     text.push_str(&ssh_node("beta", &sshd, sshd.port(), &remote, None));
     let nodes = sb.root.join("nodes.toml");
     std::fs::write(&nodes, text).unwrap();
-    let out = sb.cutover(&[
-        "--nodes",
-        nodes.to_str().unwrap(),
-        "run",
-        "zfs-transfer",
-        "--from",
-        "beta",
-        "--to",
-        "local",
-        "--service",
-        service,
-        "--bwlimit",
-        "50M",
-        "--json",
-    ]);
+    // `cutover run zfs-transfer` from beta to local with these arguments.
+    let transfer = |extra: &[&str]| {
+        let mut args = vec![
+            "--nodes",
+            nodes.to_str().unwrap(),
+            "run",
+            "zfs-transfer",
+            "--from",
+            "beta",
+            "--to",
+            "local",
+        ];
+        args.extend(extra);
+        sb.cutover(&args)
+    };
+    let out = transfer(&["--service", service, "--bwlimit", "50M", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let s = summary(&out);
     assert_eq!(s["items_verified"], 1, "{s}");
@@ -386,6 +387,39 @@ fn without_zfs_on_a_node_the_service_goes_by_rsync_and_is_verified() {
     }
     assert!(!here.join(service).join("pwned").exists());
     assert!(!Path::new("/root/pwned").exists());
+
+    // A target directory holding files cutover did not put there: rsync
+    // --delete would remove them, so it is refused until --force-full.
+    std::fs::create_dir_all(remote.join("other")).unwrap();
+    std::fs::write(remote.join("other/new.txt"), "from the source\n").unwrap();
+    std::fs::create_dir_all(here.join("other")).unwrap();
+    std::fs::write(here.join("other/theirs.txt"), "the operator's\n").unwrap();
+    let other = |extra: &[&str]| {
+        let mut args = vec!["--service", "other", "--service", service];
+        args.extend(extra);
+        transfer(&args)
+    };
+    let out = other(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("holds files cutover did not put there") && err.contains("--force-full"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(here.join("other/theirs.txt")).unwrap(),
+        "the operator's\n",
+        "nothing touched"
+    );
+    // `app data` was written by cutover before: it goes again unasked.
+    let out = other(&["--force-full"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!here.join("other/theirs.txt").exists());
+    assert!(here.join("other/new.txt").exists());
+    // Now cutover's: the next transfer needs no --force-full.
+    let out = other(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
 
 #[test]

@@ -194,6 +194,7 @@ pub fn job_sources(params: &serde_json::Value, all: &[Source]) -> Vec<usize> {
 /// What a transfer would do, for the console's question.
 pub fn preview(job: &ZfsTransfer, planned: &[super::route::Planned]) -> crate::job::Preview {
     use super::route::Route;
+    use super::rsync::TargetDir;
     use crate::job::Change;
     let replaced = job.replaced();
     let to = &job.params().to;
@@ -202,7 +203,11 @@ pub fn preview(job: &ZfsTransfer, planned: &[super::route::Planned]) -> crate::j
     let mut incremental = Change::new("send incremental");
     let mut resume = Change::new("resume the partial receive of");
     let mut rsync = Change::new("rsync");
+    let mut overwrite = Change::new("replace the files of (rsync --delete)");
     for p in planned {
+        if let (Route::Rsync { dst, .. }, Some(TargetDir::Foreign)) = (&p.route, p.rsync_target) {
+            overwrite.add(|| format!("{} on node {to}", dst.display()));
+        }
         match (&p.route, &p.src_state, &p.dst_state) {
             (Route::Zfs { dst, .. }, _, _) if replaced.contains(dst) => {
                 destroy.add(|| format!("{dst} on node {to}"));
@@ -222,7 +227,7 @@ pub fn preview(job: &ZfsTransfer, planned: &[super::route::Planned]) -> crate::j
         }
     }
     crate::job::Preview {
-        changes: vec![destroy, full, incremental, resume, rsync],
+        changes: vec![destroy, overwrite, full, incremental, resume, rsync],
         objection: None,
         name: Some(to.clone()),
     }

@@ -170,6 +170,22 @@ impl ZfsTransfer {
             .collect()
     }
 
+    /// The rsync target directories holding files cutover did not write,
+    /// which a transfer would make exact copies of the source.
+    pub fn overwritten(&self) -> Vec<String> {
+        let Some(planned) = self.planned.get() else {
+            return Vec::new();
+        };
+        planned
+            .iter()
+            .filter(|p| p.rsync_target == Some(rsync::TargetDir::Foreign))
+            .filter_map(|p| match &p.route {
+                Route::Rsync { dst, .. } => Some(crate::names::display(dst)),
+                Route::Zfs { .. } => None,
+            })
+            .collect()
+    }
+
     /// The parameters.
     pub fn params(&self) -> &Params {
         &self.params
@@ -345,8 +361,20 @@ impl Migration for ZfsTransfer {
     /// with one (the command line refuses it while planning).
     fn guard(&self, earlier: &[crate::job::Earlier]) -> Result<()> {
         let _ = earlier;
+        if self.params.force_full || self.verify_only {
+            return Ok(());
+        }
+        let overwritten = self.overwritten();
+        if !overwritten.is_empty() {
+            return Err(Error::bad(format!(
+                "{} on node {} {} files cutover did not put there: rsync --delete would remove what the source lacks (--force-full)",
+                overwritten.join(", "),
+                self.params.to,
+                if overwritten.len() == 1 { "holds" } else { "hold" }
+            )));
+        }
         let replaced = self.replaced();
-        if self.params.force_full || self.verify_only || replaced.is_empty() {
+        if replaced.is_empty() {
             return Ok(());
         }
         Err(Error::bad(format!(

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use super::rsync::{inspect_target, TargetDir};
 use super::state::{inspect, DsState};
 use super::{ZfsTransfer, CREATED, JOB};
 use crate::error::{Error, Result};
@@ -109,6 +110,8 @@ pub struct Planned {
     pub src_state: Option<DsState>,
     /// The target dataset as planning read it.
     pub dst_state: Option<DsState>,
+    /// An rsync route's target directory as planning found it.
+    pub rsync_target: Option<TargetDir>,
 }
 
 fn appdata<'a>(node: &'a Node, service: &str, why: &str) -> Result<&'a PathBuf> {
@@ -236,7 +239,11 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
             why_rsync,
             src_state: None,
             dst_state: None,
+            rsync_target: None,
         };
+        if let (Route::Rsync { dst, .. }, false) = (&p.route, job.verify_only) {
+            p.rsync_target = Some(check_rsync_target(job, &rt, service, dst)?);
+        }
         if let (Route::Zfs { .. }, Some((src, dst))) = (&p.route, pair) {
             p.caps = caps;
             if !job.verify_only {
@@ -256,6 +263,29 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
         out.push(p);
     }
     Ok(out)
+}
+
+/// An rsync target that is not a directory is refused; one holding files
+/// cutover did not put there is refused unless `--force-full` (`--delete`
+/// would remove what the source lacks) — in the console it is previewed as
+/// replaced and `guard` objects until the node's name is typed.
+fn check_rsync_target(
+    job: &ZfsTransfer,
+    rt: &NodeRunner,
+    service: &str,
+    dst: &std::path::Path,
+) -> Result<TargetDir> {
+    let found = inspect_target(rt, dst).map_err(Error::bad)?;
+    let place = format!("{} on node {}", crate::names::display(dst), job.to.name);
+    match found {
+        TargetDir::NotADirectory => Err(Error::bad(format!(
+            "service {service}: {place} is not a directory: move it away, then run again"
+        ))),
+        TargetDir::Foreign if !job.params.force_full && !job.console() => Err(Error::bad(format!(
+            "service {service}: {place} holds files cutover did not put there, and rsync --delete would remove what the source lacks: move them away, or give --force-full to make it an exact copy"
+        ))),
+        other => Ok(other),
+    }
 }
 
 /// A target dataset that shares no snapshot with the source is refused,

@@ -68,11 +68,112 @@ pub fn argv(
     Ok(argv)
 }
 
+/// What an rsync target directory holds before a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetDir {
+    /// Nothing there yet.
+    Absent,
+    /// An empty directory.
+    Empty,
+    /// A directory an earlier cutover transfer filled (its mark is beside it).
+    Ours,
+    /// A directory holding files cutover did not put there.
+    Foreign,
+    /// Something that is not a directory.
+    NotADirectory,
+}
+
+/// The mark beside an rsync target `APPDATA/S`: `APPDATA/.S.cutover-rsync`
+/// (hashed when the name would pass the 255-byte limit), holding the token
+/// of the job that first wrote it. Beside, not inside: `--delete` and the
+/// tree comparison never see it.
+pub fn mark_path(dst: &std::path::Path) -> std::path::PathBuf {
+    let name = dst
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut mark = format!(".{name}.cutover-rsync");
+    if mark.len() > 255 {
+        mark = format!(
+            ".{}.cutover-rsync",
+            &blake3::hash(name.as_bytes()).to_hex()[..32]
+        );
+    }
+    dst.with_file_name(mark)
+}
+
+const INSPECT_DIR: &str = r#"d=$1 m=$2
+if [ ! -e "$d" ] && [ ! -L "$d" ]; then echo absent
+elif [ -L "$d" ] || [ ! -d "$d" ]; then echo not-a-directory
+elif [ -z "$(ls -A -- "$d")" ]; then echo empty
+elif [ -e "$m" ]; then echo ours
+else echo foreign
+fi"#;
+
+/// What `dst` on the runner's node holds (one command).
+pub fn inspect_target(runner: &NodeRunner, dst: &std::path::Path) -> Result<TargetDir, String> {
+    let argv: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        INSPECT_DIR.into(),
+        "sh".into(),
+        dst.display().to_string(),
+        mark_path(dst).display().to_string(),
+    ];
+    let ran = runner.run(&argv)?;
+    match ran.stdout.trim() {
+        "absent" => Ok(TargetDir::Absent),
+        "empty" => Ok(TargetDir::Empty),
+        "ours" => Ok(TargetDir::Ours),
+        "foreign" => Ok(TargetDir::Foreign),
+        "not-a-directory" => Ok(TargetDir::NotADirectory),
+        other => Err(format!(
+            "node {}: cannot read {}: {}",
+            runner.node().name,
+            dst.display(),
+            if other.is_empty() {
+                ran.stderr.trim()
+            } else {
+                other
+            }
+        )),
+    }
+}
+
+/// Mark `dst` as this job's before rsync writes it (so a transfer killed
+/// midway is still recognised as cutover's).
+fn mark(runner: &NodeRunner, dst: &std::path::Path, token: &str) -> Result<(), String> {
+    let argv: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        r#"mkdir -p -- "$1" && { [ -e "$2" ] || printf '%s
+' "$3" > "$2"; }"#
+            .into(),
+        "sh".into(),
+        dst.display().to_string(),
+        mark_path(dst).display().to_string(),
+        token.into(),
+    ];
+    let ran = runner.run(&argv)?;
+    if ran.code != 0 {
+        return Err(format!(
+            "node {}: cannot create {}: {}",
+            runner.node().name,
+            dst.display(),
+            ran.stderr.trim()
+        ));
+    }
+    Ok(())
+}
+
 /// Copy one service with rsync; its report so far.
 pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, ItemError> {
     let rf = job.run_from();
     let rt = job.run_to();
     let argv = argv(job, &rf, &rt, p).map_err(ItemError)?;
+    if let Route::Rsync { dst, .. } = &p.route {
+        mark(&rt, dst, &job.params.token).map_err(ItemError)?;
+    }
     let local = crate::nodes::Node {
         name: crate::nodes::LOCAL.into(),
         ssh: None,
