@@ -73,7 +73,7 @@ pub fn probe(node: &Node, state_dir: &Path) -> Probed {
             out.hostname = Some(r.stdout.trim().to_string());
         }
         Ok(r) => {
-            out.why = Some(format!("uname exited {}: {}", r.code, r.stderr.trim()));
+            out.why = Some(format!("uname exited {}: {}", r.code, r.complaint()));
             return out;
         }
         Err(e) => {

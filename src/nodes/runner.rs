@@ -18,6 +18,37 @@ pub struct Ran {
     pub stderr: String,
 }
 
+impl Ran {
+    /// Its complaint as one line (see [`one_line`]), for an error message.
+    pub fn complaint(&self) -> String {
+        one_line(&self.stderr)
+    }
+}
+
+/// A command's output as one line: its non-empty lines joined (zfs and
+/// rsync wrap their messages), cut at 400 characters; "no message" when
+/// there is none. Operator errors stay one line.
+pub fn one_line(text: &str) -> String {
+    let mut line: String = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if line.is_empty() {
+        return "no message".to_string();
+    }
+    if line.len() > 400 {
+        let cut = (0..=400)
+            .rev()
+            .find(|i| line.is_char_boundary(*i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
+}
+
 /// `word` quoted for a POSIX shell: the remote side of SSH reads the
 /// command through the user's shell, so every argument is quoted alone.
 pub fn quote(word: &str) -> String {
@@ -196,6 +227,19 @@ pub fn ssh_failure(node: &str, ssh: &Ssh, stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_complaint_is_one_line() {
+        let zfs = "cannot receive new filesystem stream:\n  destination 'tank/x' exists\n\n  must specify -F to overwrite it\n";
+        assert_eq!(
+            one_line(zfs),
+            "cannot receive new filesystem stream: destination 'tank/x' exists must specify -F to overwrite it"
+        );
+        assert_eq!(one_line("  \n"), "no message");
+        let long = "é".repeat(300);
+        let cut = one_line(&long);
+        assert!(cut.len() <= 403 && cut.ends_with('…'), "{}", cut.len());
+    }
 
     #[test]
     fn every_word_is_quoted_alone() {

@@ -53,7 +53,7 @@ impl<'a> NodeZfs<'a> {
             "node {}: zfs {} failed: {}",
             self.node(),
             args.join(" "),
-            ran.stderr.trim()
+            ran.complaint()
         ))
     }
 
@@ -79,7 +79,7 @@ impl<'a> NodeZfs<'a> {
         Err(format!(
             "node {}: zfs list {name} failed: {}",
             self.node(),
-            ran.stderr.trim()
+            ran.complaint()
         ))
     }
 

@@ -240,7 +240,7 @@ done"#;
         return Err(format!(
             "node {node}: cannot look at {}: {}",
             place.dir,
-            ran.stderr.trim()
+            ran.complaint()
         ));
     }
     let entries: Vec<Entry> = ran

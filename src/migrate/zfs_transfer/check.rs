@@ -75,7 +75,7 @@ impl<'a> View<'a> {
         if ran.code != 0 {
             return Err(format!(
                 "node {node}: zfs clone {dataset}@{snap} {clone} failed: {}",
-                ran.stderr.trim()
+                ran.complaint()
             ));
         }
         let mut view = View {

@@ -95,20 +95,11 @@ fn failed(runner: &NodeRunner, what: &str, code: Option<i32>, stderr: &[u8]) -> 
         (None, None) => "killed".to_string(),
     };
     // The whole complaint on one line (zfs wraps its messages).
-    let mut last: String = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if last.len() > 400 {
-        let cut = (0..=400)
-            .rev()
-            .find(|i| last.is_char_boundary(*i))
-            .unwrap_or(0);
-        last.truncate(cut);
-        last.push('…');
-    }
+    let last = if text.trim().is_empty() {
+        String::new()
+    } else {
+        crate::nodes::runner::one_line(&text)
+    };
     let why = if last.is_empty() {
         how
     } else {

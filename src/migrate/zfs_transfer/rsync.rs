@@ -132,9 +132,9 @@ pub fn inspect_target(runner: &NodeRunner, dst: &std::path::Path) -> Result<Targ
             runner.node().name,
             dst.display(),
             if other.is_empty() {
-                ran.stderr.trim()
+                ran.complaint()
             } else {
-                other
+                crate::nodes::runner::one_line(other)
             }
         )),
     }
@@ -160,7 +160,7 @@ fn mark(runner: &NodeRunner, dst: &std::path::Path, token: &str) -> Result<(), S
             "node {}: cannot create {}: {}",
             runner.node().name,
             dst.display(),
-            ran.stderr.trim()
+            ran.complaint()
         ));
     }
     Ok(())
@@ -204,7 +204,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         return Err(ItemError(format!(
             "node {}: sync failed: {}",
             job.to.name,
-            sync.stderr.trim()
+            sync.complaint()
         )));
     }
     let row = TransferRow {

@@ -102,7 +102,7 @@ fn run_inspect(
         return Err(format!(
             "node {}: reading ZFS datasets failed: {}",
             runner.node().name,
-            ran.stderr.trim()
+            ran.complaint()
         ));
     }
     Ok(parse(&ran.stdout, probe))
@@ -267,7 +267,7 @@ pub fn settle(
         return Err(format!(
             "node {}: marking, mounting and syncing {dataset} failed: {}",
             runner.node().name,
-            ran.stderr.trim()
+            ran.complaint()
         ));
     }
     Ok(())
