@@ -13,7 +13,9 @@
 # Then, for the idea of sparing the walk: the time to walk each snapshot's
 # tree (what the sync does to find changes) against the time BTRFS takes to
 # list the changes between two snapshots (`btrfs send --no-data -p`).
-# Env: BENCH_DIR (default /var/tmp/cutover-bench-b2z).
+# Env: BENCH_DIR (default /var/tmp/cutover-bench-b2z); BENCH_OUT (cutover's
+# --json events, default none); BENCH_WRAP (a command cutover runs under,
+# e.g. "strace -f -tt -e trace=execve -o FILE").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -83,8 +85,8 @@ echo "ZFS: $(zfs list -p >/dev/null 2>&1 && echo OpenZFS || echo zfs-fuse)"
 now() { date +%s.%N; }
 settle() { sync; sleep "${SETTLE_S:-3}"; }
 run_cutover() {
-  "$bin" --state-dir "$dir/state" run btrfs-to-zfs --source "$dir/btrfs/repo" \
-    --target "$pool/cut" --verify full >/dev/null
+  ${BENCH_WRAP:-} "$bin" --state-dir "$dir/state" run btrfs-to-zfs --source "$dir/btrfs/repo" \
+    --target "$pool/cut" --verify full --json >"${BENCH_OUT:-/dev/null}"
   sync
 }
 run_rsync() {
