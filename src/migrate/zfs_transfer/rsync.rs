@@ -141,14 +141,14 @@ pub fn inspect_target(runner: &NodeRunner, dst: &std::path::Path) -> Result<Targ
 }
 
 /// Mark `dst` as this job's before rsync writes it (so a transfer killed
-/// midway is still recognised as cutover's).
+/// midway is still recognised as cutover's). Only the mark beside it is
+/// written: the directory itself is left to rsync, so a source that cannot
+/// be reached leaves no empty directory on the target.
 fn mark(runner: &NodeRunner, dst: &std::path::Path, token: &str) -> Result<(), String> {
     let argv: Vec<String> = vec![
         "sh".into(),
         "-c".into(),
-        r#"mkdir -p -- "$1" && { [ -e "$2" ] || printf '%s
-' "$3" > "$2"; }"#
-            .into(),
+        r#"[ -e "$2" ] || printf '%s\n' "$3" > "$2""#.into(),
         "sh".into(),
         dst.display().to_string(),
         mark_path(dst).display().to_string(),
@@ -157,8 +157,9 @@ fn mark(runner: &NodeRunner, dst: &std::path::Path, token: &str) -> Result<(), S
     let ran = runner.run(&argv)?;
     if ran.code != 0 {
         return Err(format!(
-            "node {}: cannot create {}: {}",
+            "node {}: cannot write {} (cutover's mark of {}): {}; check that the appdata directory exists and is writable",
             runner.node().name,
+            mark_path(dst).display(),
             dst.display(),
             ran.complaint()
         ));
