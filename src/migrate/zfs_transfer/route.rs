@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::rsync::{inspect_target, TargetDir};
+use super::rsync::{inspect_targets, TargetDir};
 use super::state::{inspect, DsState};
 use super::{ZfsTransfer, CREATED, JOB};
 use crate::error::{Error, Result};
@@ -241,9 +241,6 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
             dst_state: None,
             rsync_target: None,
         };
-        if let (Route::Rsync { dst, .. }, false) = (&p.route, job.verify_only) {
-            p.rsync_target = Some(check_rsync_target(job, &rt, service, dst)?);
-        }
         if let (Route::Zfs { .. }, Some((src, dst))) = (&p.route, pair) {
             p.caps = caps;
             if !job.verify_only {
@@ -262,30 +259,53 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
         }
         out.push(p);
     }
+    if !job.verify_only {
+        check_rsync_targets(job, &rt, &mut out)?;
+    }
     Ok(out)
 }
 
 /// An rsync target that is not a directory is refused; one holding files
 /// cutover did not put there is refused unless `--force-full` (`--delete`
 /// would remove what the source lacks) — in the console it is previewed as
-/// replaced and `guard` objects until the node's name is typed.
-fn check_rsync_target(
-    job: &ZfsTransfer,
-    rt: &NodeRunner,
-    service: &str,
-    dst: &std::path::Path,
-) -> Result<TargetDir> {
-    let found = inspect_target(rt, dst).map_err(Error::bad)?;
-    let place = format!("{} on node {}", crate::names::display(dst), job.to.name);
-    match found {
-        TargetDir::NotADirectory => Err(Error::bad(format!(
-            "service {service}: {place} is not a directory: move it away, then run again"
-        ))),
-        TargetDir::Foreign if !job.params.force_full && !job.console() => Err(Error::bad(format!(
-            "service {service}: {place} holds files cutover did not put there, and rsync --delete would remove what the source lacks: move them away, or give --force-full to make it an exact copy"
-        ))),
-        other => Ok(other),
+/// replaced and `guard` objects until the node's name is typed. All targets
+/// are read in one command.
+fn check_rsync_targets(job: &ZfsTransfer, rt: &NodeRunner, planned: &mut [Planned]) -> Result<()> {
+    let dsts: Vec<PathBuf> = planned
+        .iter()
+        .filter_map(|p| match &p.route {
+            Route::Rsync { dst, .. } => Some(dst.clone()),
+            Route::Zfs { .. } => None,
+        })
+        .collect();
+    if dsts.is_empty() {
+        return Ok(());
     }
+    let refs: Vec<&std::path::Path> = dsts.iter().map(PathBuf::as_path).collect();
+    let mut found = inspect_targets(rt, &refs).map_err(Error::bad)?.into_iter();
+    for p in planned.iter_mut() {
+        let Route::Rsync { dst, .. } = &p.route else {
+            continue;
+        };
+        let here = found.next().unwrap_or(TargetDir::Absent);
+        let place = format!("{} on node {}", crate::names::display(dst), job.to.name);
+        let service = &p.service;
+        match here {
+            TargetDir::NotADirectory => {
+                return Err(Error::bad(format!(
+                    "service {service}: {place} is not a directory: move it away, then run again"
+                )))
+            }
+            TargetDir::Foreign if !job.params.force_full && !job.console() => {
+                return Err(Error::bad(format!(
+                    "service {service}: {place} holds files cutover did not put there, and rsync --delete would remove what the source lacks: move them away, or give --force-full to make it an exact copy"
+                )))
+            }
+            _ => {}
+        }
+        p.rsync_target = Some(here);
+    }
+    Ok(())
 }
 
 /// A target dataset that shares no snapshot with the source is refused,

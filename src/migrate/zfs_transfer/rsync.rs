@@ -102,42 +102,59 @@ pub fn mark_path(dst: &std::path::Path) -> std::path::PathBuf {
     dst.with_file_name(mark)
 }
 
-const INSPECT_DIR: &str = r#"d=$1 m=$2
-if [ ! -e "$d" ] && [ ! -L "$d" ]; then echo absent
-elif [ -L "$d" ] || [ ! -d "$d" ]; then echo not-a-directory
-elif [ -z "$(ls -A -- "$d")" ]; then echo empty
-elif [ -e "$m" ]; then echo ours
-else echo foreign
-fi"#;
+/// For each pair of arguments (a target, its mark): one word per line.
+const INSPECT_DIRS: &str = r#"while [ "$#" -ge 2 ]; do
+  d=$1 m=$2
+  shift 2
+  if [ ! -e "$d" ] && [ ! -L "$d" ]; then echo absent
+  elif [ -L "$d" ] || [ ! -d "$d" ]; then echo not-a-directory
+  elif [ -z "$(ls -A -- "$d")" ]; then echo empty
+  elif [ -e "$m" ]; then echo ours
+  else echo foreign
+  fi
+done"#;
 
-/// What `dst` on the runner's node holds (one command).
-pub fn inspect_target(runner: &NodeRunner, dst: &std::path::Path) -> Result<TargetDir, String> {
-    let argv: Vec<String> = vec![
-        "sh".into(),
-        "-c".into(),
-        INSPECT_DIR.into(),
-        "sh".into(),
-        dst.display().to_string(),
-        mark_path(dst).display().to_string(),
-    ];
-    let ran = runner.run(&argv)?;
-    match ran.stdout.trim() {
-        "absent" => Ok(TargetDir::Absent),
-        "empty" => Ok(TargetDir::Empty),
-        "ours" => Ok(TargetDir::Ours),
-        "foreign" => Ok(TargetDir::Foreign),
-        "not-a-directory" => Ok(TargetDir::NotADirectory),
-        other => Err(format!(
-            "node {}: cannot read {}: {}",
-            runner.node().name,
-            dst.display(),
-            if other.is_empty() {
-                ran.complaint()
-            } else {
-                crate::nodes::runner::one_line(other)
-            }
-        )),
+/// What each of `dsts` on the runner's node holds, in their order: one
+/// command for all (over SSH a round trip costs more than the look).
+pub fn inspect_targets(
+    runner: &NodeRunner,
+    dsts: &[&std::path::Path],
+) -> Result<Vec<TargetDir>, String> {
+    let mut argv: Vec<String> = vec!["sh".into(), "-c".into(), INSPECT_DIRS.into(), "sh".into()];
+    for dst in dsts {
+        argv.push(dst.display().to_string());
+        argv.push(mark_path(dst).display().to_string());
     }
+    let ran = runner.run(&argv)?;
+    let words: Vec<&str> = ran.stdout.lines().map(str::trim).collect();
+    if ran.code != 0 || words.len() != dsts.len() {
+        return Err(format!(
+            "node {}: cannot look at the rsync targets ({}): {}",
+            runner.node().name,
+            dsts.iter()
+                .map(|d| crate::names::display(d))
+                .collect::<Vec<_>>()
+                .join(", "),
+            ran.complaint()
+        ));
+    }
+    words
+        .iter()
+        .zip(dsts)
+        .map(|(w, dst)| match *w {
+            "absent" => Ok(TargetDir::Absent),
+            "empty" => Ok(TargetDir::Empty),
+            "ours" => Ok(TargetDir::Ours),
+            "foreign" => Ok(TargetDir::Foreign),
+            "not-a-directory" => Ok(TargetDir::NotADirectory),
+            other => Err(format!(
+                "node {}: cannot look at {}: {}",
+                runner.node().name,
+                crate::names::display(dst),
+                crate::nodes::runner::one_line(other)
+            )),
+        })
+        .collect()
 }
 
 /// Mark `dst` as this job's before rsync writes it (so a transfer killed
