@@ -179,8 +179,15 @@ fn five_snapshots_limit_then_continue_verify_catches_a_change_and_rollback() {
     assert_eq!(verified(&first), ["s1", "s2"], "{}", show(&first));
     assert_eq!(zfs_snapshots(pool, ds), ["s1", "s2"]);
 
+    // Unmounted meanwhile: its mountpoint is then a directory of the
+    // parent dataset, and a snapshot would not hold what was written there.
+    pool.zfs(["unmount", ds]);
     let second = run(state, repo, ds, &[]);
     assert_eq!(second.status.code(), Some(0), "{}", show(&second));
+    assert_eq!(
+        pool.zfs(["get", "-H", "-o", "value", "mounted", ds]).trim(),
+        "yes"
+    );
     assert_eq!(summary(&second)["items_verified"], 5, "{}", show(&second));
     assert_eq!(zfs_snapshots(pool, ds), ["s1", "s2", "s3", "s4", "s5"]);
     // After s3 (the first this run verified whole), files BTRFS kept

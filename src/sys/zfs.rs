@@ -273,6 +273,53 @@ pub fn mountpoint(dataset: &str) -> ZfsResult<Option<PathBuf>> {
         .map(PathBuf::from))
 }
 
+/// Where `dataset` is mounted now: its `mountpoint` when `mounted` is
+/// `yes` (one `zfs get`), `None` when it is not mounted. The property alone
+/// is not enough: an unmounted dataset's mountpoint is a plain directory of
+/// its parent, and what is written there is not in the dataset.
+pub fn mounted_at(dataset: &str) -> ZfsResult<Option<PathBuf>> {
+    let out = cmd::run("zfs", &["get", "-H", "-p", "mounted,mountpoint", dataset])?;
+    Ok(mounted_in(&parse_get(&out)))
+}
+
+/// The mountpoint in the `mounted,mountpoint` properties of one dataset,
+/// if it is mounted there.
+pub fn mounted_in(props: &[Prop]) -> Option<PathBuf> {
+    let value = |name: &str| {
+        props
+            .iter()
+            .find(|p| p.property == name)
+            .and_then(|p| p.value.as_deref())
+    };
+    if value("mounted") != Some("yes") {
+        return None;
+    }
+    value("mountpoint")
+        .filter(|m| m.starts_with('/'))
+        .map(PathBuf::from)
+}
+
+/// `zfs mount dataset`.
+pub fn mount(dataset: &str) -> ZfsResult<()> {
+    cmd::run("zfs", &["mount", dataset]).map(|_| ())
+}
+
+/// Where `dataset` is mounted, mounting it first when it is not (`zfs
+/// mount`); the reason, with what to do, when it cannot be.
+pub fn ensure_mounted(dataset: &str) -> Result<PathBuf, String> {
+    if let Some(m) = mounted_at(dataset).map_err(|e| e.to_string())? {
+        return Ok(m);
+    }
+    let tried = mount(dataset).err();
+    match mounted_at(dataset).map_err(|e| e.to_string())? {
+        Some(m) => Ok(m),
+        None => Err(format!(
+            "dataset {dataset} is not mounted and `zfs mount {dataset}` did not mount it{}; mount it (check its mountpoint and canmount properties), then resume",
+            tried.map(|e| format!(" ({e})")).unwrap_or_default()
+        )),
+    }
+}
+
 /// `zfs create -o k=v… dataset`.
 pub fn create(dataset: &str, props: &[(&str, &str)]) -> ZfsResult<()> {
     let mut args = vec!["create".to_string()];
@@ -424,6 +471,26 @@ tank/repo\tcutover:created\t-\t-\n";
         assert_eq!(open[1].property, "logicalused");
         assert_eq!(open[3].value, None, "no resume token");
         assert_eq!(open[4].value, None, "user property unset");
+    }
+
+    #[test]
+    fn a_dataset_is_mounted_only_when_it_says_so() {
+        let get = |mounted: &str, at: &str| {
+            parse_get(&format!(
+                "pool/r\tmounted\t{mounted}\t-\npool/r\tmountpoint\t{at}\tdefault\n"
+            ))
+        };
+        assert_eq!(
+            mounted_in(&get("yes", "/pool/r")),
+            Some(PathBuf::from("/pool/r"))
+        );
+        assert_eq!(
+            mounted_in(&get("no", "/pool/r")),
+            None,
+            "the parent's directory"
+        );
+        assert_eq!(mounted_in(&get("yes", "legacy")), None);
+        assert_eq!(mounted_in(&get("-", "/pool/r")), None);
     }
 
     #[test]

@@ -131,14 +131,8 @@ impl View {
             clone: Some(clone.clone()),
             _turn: Some(turn),
         };
-        match zfs::mountpoint(&clone) {
-            Ok(Some(root)) if root.is_dir() => {
-                view.root = root;
-                Ok(view)
-            }
-            Ok(_) => Err(format!("the temporary clone {clone} is not mounted")),
-            Err(e) => Err(e.to_string()),
-        }
+        view.root = zfs::ensure_mounted(&clone)?;
+        Ok(view)
     }
 
     /// Where the snapshot's files are.

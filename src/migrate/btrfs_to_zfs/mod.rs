@@ -81,11 +81,11 @@ pub struct BtrfsToZfs {
     verified: std::sync::Mutex<std::collections::HashMap<String, check::Verified>>,
 }
 
-/// Where `dataset` is mounted, as an item error if it is not.
+/// Where `dataset` is mounted (mounting it when it is not), as an item
+/// error if it cannot be: an unmounted dataset's mountpoint is a directory
+/// of its parent, and a snapshot would not hold what was written there.
 fn mountpoint(dataset: &str) -> Result<PathBuf, ItemError> {
-    zfs::mountpoint(dataset)
-        .map_err(|e| ItemError(e.to_string()))?
-        .ok_or_else(|| ItemError(format!("dataset {dataset} is not mounted")))
+    zfs::ensure_mounted(dataset).map_err(ItemError)
 }
 
 /// One item's place: its repository's plan (and index), and the snapshot.
