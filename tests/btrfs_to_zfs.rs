@@ -694,3 +694,140 @@ fn the_demo_migrates_its_repository_into_its_own_pool() {
     assert!(gone, "the demo's pool {pool} is destroyed when it quits");
     let _ = tmux.cmd(&["kill-session", "-t", "demo"]);
 }
+
+/// Every entry under `root` (but the root's `skip` names), by relative
+/// path: its type, mode, owner, size and content (or link target), read
+/// with std alone — independent of cutover's own verification.
+fn listing(root: &Path, skip: &[&str]) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let rel = path.strip_prefix(root).expect("inside").to_path_buf();
+            if dir == root && skip.iter().any(|s| rel == Path::new(s)) {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&path).expect("lstat");
+            let what = if m.is_dir() {
+                stack.push(path.clone());
+                "dir".to_string()
+            } else if m.file_type().is_symlink() {
+                format!("link {:?}", std::fs::read_link(&path).expect("readlink"))
+            } else {
+                let data = std::fs::read(&path).expect("read");
+                let sum = data.iter().fold(0xcbf29ce484222325u64, |h, b| {
+                    (h ^ *b as u64).wrapping_mul(0x100000001b3)
+                });
+                format!("file {} {sum:x} links {}", data.len(), m.nlink())
+            };
+            let mode = m.mode() & 0o7777;
+            out.insert(
+                rel.display().to_string(),
+                format!("{what} mode {mode:o} owner {}:{}", m.uid(), m.gid()),
+            );
+        }
+    }
+    out
+}
+
+/// Many small directories changing between snapshots — whole directories
+/// deleted, added, renamed, turned into files and back — synced eight
+/// directories at once and verified while the next snapshot is written:
+/// every ZFS snapshot, read through a clone the test makes, equals its
+/// source snapshot, compared without cutover.
+#[test]
+fn many_directories_changing_between_snapshots_each_zfs_snapshot_equals_its_source() {
+    let Some(s) = Setup::new("btrfs-to-zfs directory stress", 512, 512, (0, 0)) else {
+        return;
+    };
+    let live = s.fs.path("live");
+    let mut seed = 0x2545f4914f6cdd1du64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let leaf = |d: usize, e: usize| live.join(format!("stress/d{d:02}/e{e:02}"));
+    for d in 0..20 {
+        for e in 0..15 {
+            for f in 0..2 {
+                write(
+                    &leaf(d, e).join(format!("f{f}")),
+                    &vec![(d * e + f) as u8; 100 + 37 * f + e],
+                );
+            }
+        }
+    }
+    // A repository of its own for these snapshots.
+    let stress_repo = s.fs.path("stress_repo");
+    std::fs::create_dir(&stress_repo).expect("mkdir");
+    s.fs.snapshot_readonly("live", "stress_repo/s1");
+    for k in 2..=4 {
+        for _ in 0..15 {
+            let _ = std::fs::remove_dir_all(leaf(next(20), next(15)));
+        }
+        for i in 0..15 {
+            write(
+                &leaf(next(20), 20 + k * 20 + i).join("new"),
+                format!("{k}/{i}").as_bytes(),
+            );
+        }
+        for _ in 0..5 {
+            // A directory becomes a file of the same name.
+            let p = leaf(next(20), next(15));
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).expect("rm dir");
+                write(&p, b"was a directory");
+            }
+        }
+        for _ in 0..5 {
+            // A file becomes a directory.
+            let p = leaf(next(20), next(15)).join("f0");
+            if p.is_file() {
+                std::fs::remove_file(&p).expect("rm file");
+                write(&p.join("inside"), b"was a file");
+            }
+        }
+        for _ in 0..5 {
+            let p = leaf(next(20), next(15));
+            if p.is_dir() {
+                let _ = std::fs::rename(&p, p.with_extension(format!("r{k}")));
+            }
+        }
+        for _ in 0..40 {
+            let p = leaf(next(20), next(15)).join("f1");
+            if p.is_file() {
+                write(&p, &vec![k as u8; next(3000)]);
+            }
+        }
+        for _ in 0..5 {
+            let p = leaf(next(20), next(15));
+            if p.is_dir() {
+                chmod(&p, 0o750);
+            }
+        }
+        s.fs.snapshot_readonly("live", format!("stress_repo/s{k}"));
+    }
+    let out = run(&s.state, &stress_repo, &s.ds, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(verified(&out), ["s1", "s2", "s3", "s4"], "{}", show(&out));
+    let skip = [".cutover", "HEAD", ".snap"];
+    for k in 1..=4 {
+        let clone = s.pool.dataset(&format!("cmp{k}"));
+        s.pool
+            .zfs(["clone", &format!("{}@s{k}", s.ds), clone.as_str()]);
+        let source = listing(&stress_repo.join(format!("s{k}")), &skip);
+        let copy = listing(&s.pool.path(format!("cmp{k}")), &skip);
+        assert!(source.len() > 500, "{} entries", source.len());
+        let differing: Vec<_> = source
+            .iter()
+            .filter(|(p, v)| copy.get(*p) != Some(*v))
+            .map(|(p, _)| p)
+            .chain(copy.keys().filter(|p| !source.contains_key(*p)))
+            .take(5)
+            .collect();
+        assert!(differing.is_empty(), "s{k}: {differing:?}");
+    }
+}

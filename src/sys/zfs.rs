@@ -368,29 +368,35 @@ pub fn clone(snapshot: &str, dataset: &str) -> ZfsResult<()> {
     cmd::run("zfs", &["clone", snapshot, dataset]).map(|_| ())
 }
 
+/// `zfs destroy [-r] name`, once (no retry while it is busy).
+pub fn destroy_once(name: &str, recursive: bool) -> ZfsResult<()> {
+    let mut args = vec!["destroy"];
+    if recursive {
+        args.push("-r");
+    }
+    args.push(name);
+    cmd::run("zfs", &args).map(|_| ())
+}
+
 /// `zfs destroy [-r] name`, retried for a while when it is busy (zfs-fuse
 /// releases files a moment after they are closed).
 pub fn destroy(name: &str, recursive: bool) -> ZfsResult<()> {
-    let args: Vec<&str> = if recursive {
-        vec!["destroy", "-r", name]
-    } else {
-        vec!["destroy", name]
-    };
-    let mut last = None;
-    for attempt in 0..30u64 {
-        match cmd::run("zfs", &args) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.why.contains("busy") => {
-                last = Some(e);
-                std::thread::sleep(Duration::from_millis(100 + 20 * attempt));
+    retry_busy(|| destroy_once(name, recursive))
+}
+
+/// Run `attempt` (a ZFS command) again, with growing pauses, while it fails
+/// saying the dataset is busy; the last error after 30 tries.
+pub fn retry_busy(mut attempt: impl FnMut() -> ZfsResult<()>) -> ZfsResult<()> {
+    let mut tries = 0u64;
+    loop {
+        match attempt() {
+            Err(e) if e.why.contains("busy") && tries < 30 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50 + 20 * tries));
             }
-            Err(e) => return Err(e),
+            other => return other,
         }
     }
-    Err(last.unwrap_or_else(|| CmdError {
-        line: cmd::line("zfs", &args),
-        why: "dataset is busy".into(),
-    }))
 }
 
 #[cfg(test)]

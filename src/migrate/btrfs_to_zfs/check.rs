@@ -151,7 +151,14 @@ pub fn snapshot(
         }
         Err(e) => failed.push(format!("check 3 (metadata): {e}")),
     }
-    drop(view);
+    // The clone is destroyed while the next snapshot is checked; the
+    // newest one's before its result is out.
+    job.reaper.wait();
+    if scope.newest {
+        drop(view);
+    } else {
+        job.reaper.later(view);
+    }
     if let (true, Some(v), Ok(mut all)) = (failed.is_empty(), now_verified, job.verified.lock()) {
         // Only under full verification is every file's content known.
         if p.verify == VerifyMode::Full {

@@ -94,17 +94,30 @@ pub fn continues(have: &[String], source: &[String]) -> std::result::Result<(), 
     Ok(())
 }
 
-/// One temporary clone at a time in this process: zfs-fuse was seen to
-/// hang when clones of two datasets were made and destroyed at once.
-static CLONING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// One ZFS change (snapshot, clone, destroy) at a time in this process:
+/// zfs-fuse was seen to hang when clones of two datasets were made and
+/// destroyed at once, and a snapshot is taken while the one before it is
+/// read through a clone.
+static CHANGING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A snapshot's files, readable until dropped.
+/// Run `change`, a ZFS command that changes datasets, alone in this process.
+pub fn one_change<T>(change: impl FnOnce() -> T) -> T {
+    let _turn = CHANGING.lock().unwrap_or_else(|p| p.into_inner());
+    change()
+}
+
+/// Destroy a temporary clone. zfs-fuse calls a dataset busy for a moment
+/// after it was unmounted: each attempt is one change, and other changes
+/// run between attempts.
+fn destroy_clone(clone: &str) -> std::result::Result<(), CmdError> {
+    zfs::retry_busy(|| one_change(|| zfs::destroy_once(clone, false)))
+}
+
+/// A snapshot's files, readable until dropped (or handed to a [`Reaper`]).
 pub struct View {
     root: PathBuf,
     /// The temporary clone to destroy, if one was made.
     clone: Option<String>,
-    /// Held while the clone exists.
-    _turn: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 impl View {
@@ -114,22 +127,17 @@ impl View {
     pub fn open(dataset: &str, snap: &str, mountpoint: &Path) -> std::result::Result<View, String> {
         if zfs::has_snapdir(mountpoint) {
             let root = mountpoint.join(".zfs").join("snapshot").join(snap);
-            return Ok(View {
-                root,
-                clone: None,
-                _turn: None,
-            });
+            return Ok(View { root, clone: None });
         }
-        let turn = CLONING.lock().unwrap_or_else(|p| p.into_inner());
         let clone = clone_name(dataset, snap);
         if zfs::exists(&clone).unwrap_or(false) {
-            zfs::destroy(&clone, false).map_err(|e| e.to_string())?;
+            destroy_clone(&clone).map_err(|e| e.to_string())?;
         }
-        zfs::clone(&format!("{dataset}@{snap}"), &clone).map_err(|e| e.to_string())?;
+        one_change(|| zfs::clone(&format!("{dataset}@{snap}"), &clone))
+            .map_err(|e| e.to_string())?;
         let mut view = View {
             root: PathBuf::new(),
             clone: Some(clone.clone()),
-            _turn: Some(turn),
         };
         view.root = zfs::ensure_mounted(&clone)?;
         Ok(view)
@@ -144,10 +152,46 @@ impl View {
 impl Drop for View {
     fn drop(&mut self) {
         if let Some(clone) = self.clone.take() {
-            if let Err(e) = zfs::destroy(&clone, false) {
+            if let Err(e) = destroy_clone(&clone) {
                 tracing::warn!("cannot destroy the temporary clone {clone}: {e}");
             }
         }
+    }
+}
+
+/// Views done with, dropped (their clones destroyed) on threads of their
+/// own, so that a destroy — a quarter of a second on zfs-fuse — is not
+/// waited for by the verification that made it; every one is waited for by
+/// [`Reaper::wait`], and when the reaper is dropped.
+#[derive(Default)]
+pub struct Reaper {
+    pending: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Reaper {
+    /// Drop `view` on a thread of its own.
+    pub fn later(&self, view: View) {
+        let handle = std::thread::spawn(move || drop(view));
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.push(handle);
+        }
+    }
+
+    /// Wait until every view handed over is dropped.
+    pub fn wait(&self) {
+        let handles = match self.pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return,
+        };
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.wait();
     }
 }
 

@@ -41,8 +41,12 @@ pub struct BtrfsToZfsArgs {
 /// Most repositories run at once.
 const MAX_REPOS_AT_ONCE: usize = 4;
 
-/// How a job runs: one snapshot at a time, or (several repositories under
-/// `several`) one per repository, up to [`MAX_REPOS_AT_ONCE`].
+/// Items at once per repository: one snapshot written while the one before
+/// it is verified (`repo::Order` keeps them in order).
+const PER_REPO: usize = 2;
+
+/// How a job runs: [`PER_REPO`] items of each repository at once (several
+/// repositories under `several`, up to [`MAX_REPOS_AT_ONCE`]).
 fn defaults_for(several: Option<&Path>) -> RunDefaults {
     let repos = several
         .and_then(|dir| std::fs::read_dir(dir).ok())
@@ -53,7 +57,7 @@ fn defaults_for(several: Option<&Path>) -> RunDefaults {
         })
         .unwrap_or(1);
     RunDefaults {
-        parallel: Some(repos.clamp(1, MAX_REPOS_AT_ONCE)),
+        parallel: Some(PER_REPO * repos.clamp(1, MAX_REPOS_AT_ONCE)),
         batch: None,
     }
 }
@@ -86,12 +90,10 @@ impl Kind for BtrfsToZfsKind {
         UNITS
     }
 
-    /// Snapshots one after another, in order.
+    /// Snapshots written one after another, each verified while the next
+    /// is written.
     fn run_defaults(&self) -> RunDefaults {
-        RunDefaults {
-            parallel: Some(1),
-            batch: None,
-        }
+        defaults_for(None)
     }
 
     fn args(&self, cmd: clap::Command) -> clap::Command {
@@ -101,9 +103,9 @@ impl Kind for BtrfsToZfsKind {
     fn build(&self, args: &ArgMatches, common: &CommonArgs, verify_only: bool) -> Result<Built> {
         let a: BtrfsToZfsArgs = typed(args)?;
         let several = super::repo::holds_repositories(&a.source);
-        if !several && common.parallel.is_some_and(|n| n > 1) {
+        if !several && common.parallel.is_some_and(|n| n > PER_REPO) {
             return Err(Error::bad(
-                "--parallel: a repository's snapshots run one after another (each builds on the one before); several repositories run in parallel",
+                "--parallel: give 1 or 2 for one repository — its snapshots are written one after another (each builds on the one before), each verified while the next is written; several repositories run in parallel",
             ));
         }
         let params = Params {

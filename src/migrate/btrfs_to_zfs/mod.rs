@@ -1,11 +1,12 @@
 //! btrfs-to-zfs: a repository's snapshots (BTRFS read-only snapshots or
 //! plain directories, `s1`…`sN`) into one ZFS dataset with one snapshot
-//! each. Items are snapshots, run strictly in order: sync the snapshot's
-//! tree into the dataset (`tree_sync::nested`), write its manifest and the
-//! index into `.cutover/`, flush, `zfs snapshot`. Verification runs the
-//! four checks of `check.rs`. A directory of repositories makes one job
-//! whose repositories run in parallel, each one's snapshots in order
-//! (`repo::Order`).
+//! each. Items are snapshots, written strictly in order: sync the
+//! snapshot's tree into the dataset (`tree_sync::nested`), write its
+//! manifest and the index into `.cutover/`, flush, `zfs snapshot`.
+//! Verification runs the four checks of `check.rs` on the ZFS snapshot,
+//! while the next snapshot is written (`repo::Order`). A directory of
+//! repositories makes one job whose repositories run in parallel, each
+//! one's snapshots in order.
 
 mod check;
 pub mod console;
@@ -79,6 +80,8 @@ pub struct BtrfsToZfs {
     /// Per dataset: the last snapshot verified whole in this process, with
     /// the stat of each file read back (see `check::Verified`).
     verified: std::sync::Mutex<std::collections::HashMap<String, check::Verified>>,
+    /// Views of checked snapshots being dropped (their clones destroyed).
+    reaper: dataset::Reaper,
 }
 
 /// Where `dataset` is mounted (mounting it when it is not), as an item
@@ -106,6 +109,7 @@ impl BtrfsToZfs {
             planned: OnceLock::new(),
             order: OnceLock::new(),
             verified: Default::default(),
+            reaper: Default::default(),
         }
     }
 
@@ -425,7 +429,10 @@ impl Migration for BtrfsToZfs {
             .map(|s| format!("{ds}@{}", s.name));
         order.wait_turn(place.repo, place.index, previous.as_deref(), ctx)?;
         match write::snapshot(self, &place.planned.repo, place.snap, ctx) {
-            Ok(report) => Ok(Written { report, memo: None }),
+            Ok(report) => {
+                order.taken(place.repo, place.index);
+                Ok(Written { report, memo: None })
+            }
             Err(e) => {
                 order.finished(place.repo, place.index, false);
                 Err(e)
@@ -441,6 +448,9 @@ impl Migration for BtrfsToZfs {
         report: &mut ItemReport,
     ) -> Result<(), ItemError> {
         let place = self.place(item)?;
+        if let Some(order) = self.order.get() {
+            order.wait_to_verify(place.repo, place.index, ctx)?;
+        }
         // A snapshot just taken is the live state ZFS froze, under this
         // job's lock: check 2 reads it; the live files are compared for
         // the newest snapshot only, whatever wrote it.

@@ -105,21 +105,31 @@ pub struct Planned {
 /// one not started by then is not in this run).
 const NOT_STARTED_GRACE: Duration = Duration::from_secs(10);
 
+/// How often a waiting snapshot looks at the operator's cancel.
+const POLL: Duration = Duration::from_millis(500);
+
 /// One repository's progress in this process.
 #[derive(Debug, Clone, Default)]
 struct Progress {
-    /// Snapshots finished, from the first: the next may be written.
-    done: usize,
+    /// Snapshots taken in ZFS, from the first: the next may be written.
+    written: usize,
+    /// Snapshots verified, from the first: the next may be verified with
+    /// what this one's verification read back.
+    verified: usize,
     /// A snapshot of it failed: later ones are not written.
     failed: bool,
     /// Snapshots whose writing began here.
     started: std::collections::HashSet<usize>,
+    /// Snapshots whose verification began here.
+    checking: std::collections::HashSet<usize>,
 }
 
-/// How far each repository's snapshots got in this process: a snapshot is
-/// written only after the one before it finished here, or — when that one
-/// is not part of this run (a resumed job skips what it verified) — exists
-/// in ZFS.
+/// How far each repository's snapshots got in this process. Snapshot N+1
+/// is written once N is taken in ZFS — here, or (a resumed job skips what
+/// it verified) before — while N is still being verified: verification
+/// reads N's ZFS snapshot, never the live dataset that N+1 changes. N+1 is
+/// verified after N, so that it inherits what N's verification read back.
+/// A failure stops the writing of later snapshots.
 #[derive(Debug, Default)]
 pub struct Order {
     state: Mutex<Vec<Progress>>,
@@ -145,7 +155,6 @@ impl Order {
         previous: Option<&str>,
         ctx: &ItemCtx,
     ) -> Result<(), ItemError> {
-        let poisoned = || ItemError("the order of snapshots is unknown (a panic)".into());
         let since = std::time::Instant::now();
         loop {
             let before_started = {
@@ -156,7 +165,7 @@ impl Order {
                         "not written: an earlier snapshot of this repository failed".into(),
                     ));
                 }
-                if index == 0 || p.done >= index {
+                if index == 0 || p.written >= index {
                     p.started.insert(index);
                     return Ok(());
                 }
@@ -164,7 +173,7 @@ impl Order {
                 if started {
                     let _ = self
                         .changed
-                        .wait_timeout(state, Duration::from_millis(500))
+                        .wait_timeout(state, POLL)
                         .map_err(|_| poisoned())?;
                 }
                 started
@@ -194,12 +203,52 @@ impl Order {
         }
     }
 
-    /// Snapshot `index` of `repo` finished (`ok`), or failed.
+    /// Snapshot `index` of `repo` is taken in ZFS: the next may be written.
+    pub fn taken(&self, repo: usize, index: usize) {
+        if let Ok(mut state) = self.state.lock() {
+            if let Some(p) = state.get_mut(repo) {
+                p.written = p.written.max(index + 1);
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// Wait until the snapshot before `index` of `repo` is verified, or
+    /// failed, when its verification is part of this process.
+    pub fn wait_to_verify(
+        &self,
+        repo: usize,
+        index: usize,
+        ctx: &ItemCtx,
+    ) -> Result<(), ItemError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        loop {
+            let p = state.get_mut(repo).ok_or_else(poisoned)?;
+            p.checking.insert(index);
+            let before = index.checked_sub(1);
+            let ours = before.is_some_and(|b| p.started.contains(&b) || p.checking.contains(&b));
+            if !ours || p.failed || p.verified >= index {
+                return Ok(());
+            }
+            if ctx.cancelled() {
+                return Err(ItemError("cancelled".into()));
+            }
+            state = self
+                .changed
+                .wait_timeout(state, POLL)
+                .map_err(|_| poisoned())?
+                .0;
+        }
+    }
+
+    /// Snapshot `index` of `repo` finished: verified (`ok`), or failed
+    /// (writing or verifying).
     pub fn finished(&self, repo: usize, index: usize, ok: bool) {
         if let Ok(mut state) = self.state.lock() {
             if let Some(p) = state.get_mut(repo) {
                 if ok {
-                    p.done = p.done.max(index + 1);
+                    p.written = p.written.max(index + 1);
+                    p.verified = p.verified.max(index + 1);
                 } else {
                     p.failed = true;
                 }
@@ -209,6 +258,10 @@ impl Order {
     }
 }
 
+fn poisoned() -> ItemError {
+    ItemError("the order of snapshots is unknown (a panic)".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,30 +269,41 @@ mod tests {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
-    #[test]
-    fn a_snapshot_waits_for_the_one_before_and_stops_after_a_failure() {
-        let order = Arc::new(Order::new(1));
-        let (progress, cancel) = (Progress::default(), AtomicBool::new(false));
-        let ctx = ItemCtx {
-            progress: &progress,
-            cancel: &cancel,
-        };
-        assert_eq!(order.wait_turn(0, 0, None, &ctx), Ok(()));
+    /// What an item's context refers to.
+    #[derive(Default)]
+    struct Held {
+        progress: Progress,
+        cancel: AtomicBool,
+    }
+
+    impl Held {
+        fn ctx(&self) -> ItemCtx<'_> {
+            ItemCtx {
+                progress: &self.progress,
+                cancel: &self.cancel,
+            }
+        }
+    }
+
+    /// Run `wait` on `order` in a thread of its own, release it with
+    /// `release` after 300 ms: `wait` returns Ok, and only then.
+    fn waits_until_released(
+        order: &Arc<Order>,
+        wait: impl FnOnce(&Order, &ItemCtx) -> Result<(), ItemError> + Send + 'static,
+        release: impl FnOnce(),
+    ) {
         let waiting = {
             let order = order.clone();
             std::thread::spawn(move || {
-                let (progress, cancel) = (Progress::default(), AtomicBool::new(false));
-                let ctx = ItemCtx {
-                    progress: &progress,
-                    cancel: &cancel,
-                };
+                let held = Held::default();
+                let ctx = held.ctx();
                 let t = std::time::Instant::now();
-                let r = order.wait_turn(0, 1, Some("tank/r@s1"), &ctx);
+                let r = wait(&order, &ctx);
                 (r, t.elapsed())
             })
         };
         std::thread::sleep(Duration::from_millis(300));
-        order.finished(0, 0, true);
+        release();
         let (r, waited) = waiting
             .join()
             .unwrap_or((Err(ItemError("panic".into())), Duration::ZERO));
@@ -248,7 +312,45 @@ mod tests {
             waited >= Duration::from_millis(250),
             "it waited: {waited:?}"
         );
+    }
+
+    #[test]
+    fn a_snapshot_waits_for_the_one_before_and_stops_after_a_failure() {
+        let order = Arc::new(Order::new(1));
+        let held = Held::default();
+        let ctx = held.ctx();
+        assert_eq!(order.wait_turn(0, 0, None, &ctx), Ok(()));
+        waits_until_released(
+            &order,
+            |o, ctx| o.wait_turn(0, 1, Some("tank/r@s1"), ctx),
+            || order.finished(0, 0, true),
+        );
         order.finished(0, 1, false);
         assert!(order.wait_turn(0, 2, Some("tank/r@s2"), &ctx).is_err());
+    }
+
+    /// Snapshot 2 is written once snapshot 1 is taken, and verified only
+    /// after snapshot 1's verification ended.
+    #[test]
+    fn the_next_snapshot_is_written_while_this_one_is_verified() {
+        let order = Arc::new(Order::new(1));
+        let held = Held::default();
+        let ctx = held.ctx();
+        assert_eq!(order.wait_turn(0, 0, None, &ctx), Ok(()));
+        order.taken(0, 0);
+        assert_eq!(order.wait_to_verify(0, 0, &ctx), Ok(()));
+        // Snapshot 1 is being verified: snapshot 2 may be written at once.
+        assert_eq!(order.wait_turn(0, 1, Some("tank/r@s1"), &ctx), Ok(()));
+        order.taken(0, 1);
+        waits_until_released(
+            &order,
+            |o, ctx| o.wait_to_verify(0, 1, ctx),
+            || order.finished(0, 0, true),
+        );
+        // A failed verification stops the writing of later snapshots, not
+        // the verification of one written already.
+        order.finished(0, 1, false);
+        assert!(order.wait_turn(0, 2, Some("tank/r@s2"), &ctx).is_err());
+        assert_eq!(order.wait_to_verify(0, 2, &ctx), Ok(()));
     }
 }

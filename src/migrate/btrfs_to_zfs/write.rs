@@ -60,7 +60,7 @@ pub fn snapshot(
     });
     manifest::write(&index_path, &index).map_err(|e| io("writing the index", e))?;
     crate::target::flush::syncfs_path(&mount).map_err(|e| io("syncfs", e))?;
-    zfs::snapshot(ds, &snap.name, &[(dataset::JOB, &job.params.token)])
+    dataset::one_change(|| zfs::snapshot(ds, &snap.name, &[(dataset::JOB, &job.params.token)]))
         .map_err(|e| ItemError(e.to_string()))?;
     let report = ItemReport {
         files: written.entries.len() as u64,

@@ -114,25 +114,63 @@ pub fn compare(
     Ok(out)
 }
 
-/// Plan `ts` and run `one` on each directory in order, summing reports
-/// and gathering every directory's error.
+/// Directories synced or compared at once. Each is one item of tree-sync's
+/// own plan, so they may run in parallel as tree-sync's items do (see its
+/// ownership rules); a FUSE target (zfs-fuse) answers several requests at
+/// once, and one thread waiting on each in turn left it idle.
+const WORKERS: usize = 8;
+
+/// Plan `ts` and run `one` on each directory, [`WORKERS`] at once, summing
+/// reports and gathering every directory's error (in the plan's order).
 fn each_dir(
     ts: &TreeSync,
     ctx: &ItemCtx,
-    mut one: impl FnMut(&Item) -> Result<ItemReport, ItemError>,
+    one: impl Fn(&Item) -> Result<ItemReport, ItemError> + Sync,
 ) -> Result<TreeReport, ItemError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let plan = ts.walk();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<ItemReport, ItemError>)>> = Mutex::new(Vec::new());
+    let worker = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(item) = plan.items.get(i) else {
+            return;
+        };
+        let result = if ctx.cancelled() {
+            Err(ItemError("cancelled".into()))
+        } else {
+            one(item)
+        };
+        if let Ok(mut all) = results.lock() {
+            all.push((i, result));
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..WORKERS.min(plan.items.len()) {
+            scope.spawn(worker);
+        }
+        worker();
+    });
+    if ctx.cancelled() {
+        return Err(ItemError("cancelled".into()));
+    }
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    if results.len() != plan.items.len() {
+        return Err(ItemError(format!(
+            "{} of {} directories were not done (a worker panicked)",
+            plan.items.len() - results.len(),
+            plan.items.len()
+        )));
+    }
+    results.sort_by_key(|(i, _)| *i);
     let mut out = TreeReport {
         files: plan.files_total,
         bytes: plan.bytes_total,
         ..TreeReport::default()
     };
     let mut errors = Vec::new();
-    for item in &plan.items {
-        if ctx.cancelled() {
-            return Err(ItemError("cancelled".into()));
-        }
-        match one(item) {
+    for (_, result) in results {
+        match result {
             Ok(report) => out.add(&report),
             Err(e) => errors.push(e.0),
         }
