@@ -195,6 +195,52 @@ impl Drop for Reaper {
     }
 }
 
+/// Destroy the temporary clones of `dataset`'s snapshots that a killed
+/// process left (a check under way, or a clone whose destroy was still
+/// pending): siblings named `DATASET.cutover-check.*` whose origin is a
+/// snapshot of `dataset`. Only a writing job calls it, under its exclusive
+/// lock: a verification (shared lock) may be reading its own clone.
+/// The names destroyed.
+pub fn sweep_clones(dataset: &str) -> std::result::Result<Vec<String>, CmdError> {
+    let Some(parent) = parent(dataset) else {
+        return Ok(Vec::new());
+    };
+    let out = crate::sys::cmd::run(
+        "zfs",
+        &[
+            "list",
+            "-H",
+            "-o",
+            "name,origin",
+            "-t",
+            "filesystem",
+            "-d",
+            "1",
+            parent,
+        ],
+    )?;
+    let mut swept = Vec::new();
+    for name in leftover_clones(dataset, &out) {
+        destroy_clone(&name)?;
+        swept.push(name);
+    }
+    Ok(swept)
+}
+
+/// The leftover clones of `dataset` in a `zfs list -H -o name,origin`.
+fn leftover_clones(dataset: &str, listing: &str) -> Vec<String> {
+    let (prefix, origin) = (format!("{dataset}.cutover-check."), format!("{dataset}@"));
+    zfs::parse_rows(listing)
+        .into_iter()
+        .filter_map(|row| match row.as_slice() {
+            [name, from] if name.starts_with(&prefix) && from.starts_with(&origin) => {
+                Some(name.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The temporary clone's name for checking `dataset@snap`: a sibling of
 /// the dataset, so that it is never inside what is checked.
 pub fn clone_name(dataset: &str, snap: &str) -> String {
@@ -229,5 +275,20 @@ mod tests {
         assert!(continues(&v(&["s1", "s2", "s3", "s4"]), &src).is_err_and(|w| w.contains("@s4")));
         assert_eq!(parent("tank/a/b"), Some("tank/a"));
         assert_eq!(clone_name("tank/r", "s 1"), "tank/r.cutover-check.s_1");
+    }
+
+    #[test]
+    fn only_clones_of_the_datasets_own_snapshots_are_leftovers() {
+        let listing = "tank/p\t-\n\
+tank/p/r\t-\n\
+tank/p/r.cutover-check.s1\ttank/p/r@s1\n\
+tank/p/r.cutover-check.s_2\ttank/p/r@s 2\n\
+tank/p/r.cutover-check.mine\t-\n\
+tank/p/r.cutover-check.x\ttank/p/other@x\n\
+tank/p/rr.cutover-check.s1\ttank/p/rr@s1\n";
+        assert_eq!(
+            leftover_clones("tank/p/r", listing),
+            v(&["tank/p/r.cutover-check.s1", "tank/p/r.cutover-check.s_2"])
+        );
     }
 }

@@ -379,6 +379,9 @@ impl Migration for BtrfsToZfs {
     fn prepare(&self, _plan: &Plan) -> Result<()> {
         for repo in self.repos()? {
             self.prepare_one(&repo.dataset)?;
+            for clone in dataset::sweep_clones(&repo.dataset).map_err(dataset::bad)? {
+                tracing::info!("destroyed {clone}, a temporary clone a killed run left");
+            }
         }
         Ok(())
     }
