@@ -109,9 +109,8 @@ pub fn text_line(event: &Event, units: &crate::job::Units) -> String {
             } else {
                 String::new()
             };
-            // A kind that learns sizes only by moving (a ZFS stream) plans none.
-            let sizes = if *files_total == 0 && *bytes_total == 0 && *items_total > 0 {
-                format!("{unit} and sizes counted as each is checked")
+            let sizes = if *items_total > 0 && !crate::fmt::sized(*files_total, *bytes_total) {
+                crate::fmt::unsized_note(unit)
             } else {
                 format!(
                     "{files_total} {unit}, {}",

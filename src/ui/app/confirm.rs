@@ -68,11 +68,36 @@ pub(super) fn type_the_name(
 
 /// The target a run writes, as the operator knows it (the first source's).
 fn target_of(state: &State, sources: &[usize]) -> String {
-    sources
-        .first()
-        .and_then(|&i| state.sources.get(i))
-        .map(|s| s.target.clone())
-        .unwrap_or_default()
+    let targets: Vec<&str> = sources
+        .iter()
+        .filter_map(|&i| state.sources.get(i))
+        .map(|s| s.target.as_str())
+        .collect();
+    common_target(&targets)
+}
+
+/// One target, or — sources each with its own (a stack's services) — the
+/// directory they share, saying each goes into its own.
+fn common_target(targets: &[&str]) -> String {
+    let Some(first) = targets.first() else {
+        return String::new();
+    };
+    if targets.iter().all(|t| t == first) {
+        return first.to_string();
+    }
+    let mut shared: Vec<&str> = first.split('/').collect();
+    for t in &targets[1..] {
+        let same = shared
+            .iter()
+            .zip(t.split('/'))
+            .take_while(|(a, b)| *a == b)
+            .count();
+        shared.truncate(same);
+    }
+    match shared.join("/") {
+        dir if dir.is_empty() => "their own targets".to_string(),
+        dir => format!("{dir}/… (each its own)"),
+    }
 }
 
 /// The name to type: the last part of the target path.
@@ -281,5 +306,26 @@ pub(super) fn on_typed_key(state: &mut State, ev: KeyEvent) -> Vec<Command> {
             Vec::new()
         }
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common_target;
+
+    #[test]
+    fn several_targets_are_named_by_the_directory_they_share() {
+        assert_eq!(common_target(&["/mnt/new"]), "/mnt/new");
+        assert_eq!(common_target(&["/mnt/new", "/mnt/new"]), "/mnt/new");
+        assert_eq!(
+            common_target(&["gamma:/srv/appdata/web app", "gamma:/srv/appdata/mail"]),
+            "gamma:/srv/appdata/… (each its own)"
+        );
+        assert_eq!(
+            common_target(&["gamma:/srv/appdata/web", "gamma:/srv/appdata/web-db"]),
+            "gamma:/srv/appdata/… (each its own)"
+        );
+        assert_eq!(common_target(&["a:x", "b:y"]), "their own targets");
+        assert_eq!(common_target(&[]), "");
     }
 }

@@ -73,11 +73,9 @@ pub(super) fn on_event(state: &mut State, event: Event) {
             m.verify = verify;
             m.dry_run = dry_run;
             let mut detail = format!(
-                "{} · {} {} · {} · verify {}",
+                "{} · {} · verify {}",
                 fmt::items(items_total),
-                fmt::count(files_total),
-                m.units.entries,
-                fmt::bytes(bytes_total),
+                fmt::planned(files_total, bytes_total, m.units.entries, " · "),
                 m.verify
             );
             if items_skipped > 0 {

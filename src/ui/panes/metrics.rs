@@ -142,6 +142,22 @@ fn rate_spans(m: &JobMetrics, state: &State) -> Vec<Span<'static>> {
     spans
 }
 
+/// Whether the job's plan gave its size; a job not planned yet is taken
+/// to (see [`fmt::sized`]).
+fn sized(m: &JobMetrics) -> bool {
+    m.items_total == 0 || fmt::sized(m.files_total, m.bytes_total)
+}
+
+/// How far the job is, in percent: of its bytes, or — a plan without
+/// sizes — of its items.
+fn done_percent(m: &JobMetrics) -> u64 {
+    if sized(m) {
+        fmt::percent(m.bytes_done, m.bytes_total)
+    } else {
+        fmt::percent(m.items_verified + m.items_failed, m.items_total)
+    }
+}
+
 /// Draw the metrics pane.
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let focused = state.focus == Pane::Metrics;
@@ -181,12 +197,17 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             theme::dim(),
         ));
     }
-    let files = format!(
-        "{} / {} ({}%)",
-        fmt::count(m.files_done),
-        fmt::count(m.files_total),
-        fmt::percent(m.files_done, m.files_total)
-    );
+    let sized = sized(m);
+    let files = if sized {
+        format!(
+            "{} / {} ({}%)",
+            fmt::count(m.files_done),
+            fmt::count(m.files_total),
+            fmt::percent(m.files_done, m.files_total)
+        )
+    } else {
+        format!("{} (counted as each is checked)", fmt::count(m.files_done))
+    };
     let (counted, wrote) = (m.units.entries, m.units.written);
     let mut written = format!(
         "{} {wrote} · {}",
@@ -215,17 +236,21 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             Layout::horizontal([Constraint::Length(LABEL as u16), Constraint::Fill(1)])
                 .areas(gauge_row);
         frame.render_widget(Paragraph::new(Span::styled("bytes", theme::label())), label);
-        let ratio = if m.bytes_total == 0 {
-            0.0
-        } else {
+        let ratio = if sized && m.bytes_total > 0 {
             (m.bytes_done.min(m.bytes_total) as f64 / m.bytes_total as f64).clamp(0.0, 1.0)
+        } else {
+            done_percent(m) as f64 / 100.0
         };
-        let text = format!(
-            "{} / {} {:>3}%",
-            fmt::bytes(m.bytes_done),
-            fmt::bytes(m.bytes_total),
-            fmt::percent(m.bytes_done, m.bytes_total)
-        );
+        let text = if sized {
+            format!(
+                "{} / {} {:>3}%",
+                fmt::bytes(m.bytes_done),
+                fmt::bytes(m.bytes_total),
+                fmt::percent(m.bytes_done, m.bytes_total)
+            )
+        } else {
+            format!("{} · total known once sent", fmt::bytes(m.bytes_done))
+        };
         frame.render_widget(
             LineGauge::default()
                 .ratio(ratio)
@@ -308,7 +333,7 @@ pub fn render_strip(frame: &mut Frame, area: Rect, state: &State) {
                 };
                 spans.push(Span::raw(format!(
                     " · {}% · {rate} · ETA {}",
-                    fmt::percent(m.bytes_done, m.bytes_total),
+                    done_percent(m),
                     m.eta(state.now)
                 )));
                 if let Some(limit) = m.rate_limit {
@@ -387,6 +412,58 @@ mod tests {
         let text = screen(56, 11, |f, a| render(f, a, &state));
         assert!(text.contains("stopped by an error"), "{text}");
         assert!(!text.contains("done in"), "{text}");
+    }
+
+    /// A plan without sizes (ZFS streams): no "/ 0" and no 0 %; the
+    /// progress is of items.
+    #[test]
+    fn a_job_without_planned_sizes_shows_counts_not_fractions_of_zero() {
+        use crate::job::event::Event;
+        let t0 = Instant::now();
+        let mut state = fresh(t0);
+        update(&mut state, Msg::ch(' '));
+        update(&mut state, Msg::key(crossterm::event::KeyCode::Enter));
+        update(&mut state, Msg::JobSpawned { job: 3 });
+        let events = [
+            Event::JobStarted {
+                job: 3,
+                kind: "zfs-transfer".into(),
+                items_total: 4,
+                items_skipped: 0,
+                files_total: 0,
+                bytes_total: 0,
+                verify: "full".into(),
+                dry_run: false,
+                units: crate::migrate::zfs_transfer::kind::UNITS,
+            },
+            Event::ItemVerified {
+                job: 3,
+                item: "alpha/web".into(),
+                report: Default::default(),
+            },
+            Event::Progress {
+                job: 3,
+                files_done: 14,
+                bytes_done: 30 << 20,
+                files_total: 0,
+                bytes_total: 0,
+            },
+        ];
+        for (i, event) in events.into_iter().enumerate() {
+            update(
+                &mut state,
+                Msg::Engine {
+                    event,
+                    at: at(t0, 100 * (i as u64 + 1)),
+                },
+            );
+        }
+        let pane = screen(64, 11, |f, a| render(f, a, &state));
+        assert!(pane.contains("14 (counted as each is checked)"), "{pane}");
+        assert!(pane.contains("30 MiB · total known once sent"), "{pane}");
+        assert!(!pane.contains("/ 0"), "{pane}");
+        let strip = screen(80, 1, |f, a| render_strip(f, a, &state));
+        assert!(strip.contains("1/4 items · 25%"), "{strip}");
     }
 
     #[test]
