@@ -19,8 +19,9 @@ pub fn count(n: u64) -> String {
 /// Whether a job's plan knew its size. A kind that learns sizes only by
 /// moving them (a ZFS stream) plans none: its entries and bytes are
 /// counted as each item is checked, and no percentage of them means much.
-pub fn sized(files_total: u64, bytes_total: u64) -> bool {
-    files_total > 0 || bytes_total > 0
+/// A job with no items yet is taken to have one.
+pub fn sized(items_total: u64, files_total: u64, bytes_total: u64) -> bool {
+    items_total == 0 || files_total > 0 || bytes_total > 0
 }
 
 /// What a job without a planned size says instead (see [`sized`]).
@@ -30,8 +31,14 @@ pub fn unsized_note(unit: &str) -> String {
 
 /// A job's planned size for a header: `N UNIT{sep}SIZE`, or that entries
 /// and sizes are counted as each item is checked (see [`sized`]).
-pub fn planned(files_total: u64, bytes_total: u64, unit: &str, sep: &str) -> String {
-    if sized(files_total, bytes_total) {
+pub fn planned(
+    items_total: u64,
+    files_total: u64,
+    bytes_total: u64,
+    unit: &str,
+    sep: &str,
+) -> String {
+    if sized(items_total, files_total, bytes_total) {
         format!("{} {unit}{sep}{}", count(files_total), bytes(bytes_total))
     } else {
         unsized_note(unit)

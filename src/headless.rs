@@ -109,7 +109,7 @@ pub fn text_line(event: &Event, units: &crate::job::Units) -> String {
             } else {
                 String::new()
             };
-            let sizes = if *items_total > 0 && !crate::fmt::sized(*files_total, *bytes_total) {
+            let sizes = if !crate::fmt::sized(*items_total, *files_total, *bytes_total) {
                 crate::fmt::unsized_note(unit)
             } else {
                 format!(

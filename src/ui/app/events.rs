@@ -75,7 +75,13 @@ pub(super) fn on_event(state: &mut State, event: Event) {
             let mut detail = format!(
                 "{} · {} · verify {}",
                 fmt::items(items_total),
-                fmt::planned(files_total, bytes_total, m.units.entries, " · "),
+                fmt::planned(
+                    items_total,
+                    files_total,
+                    bytes_total,
+                    m.units.entries,
+                    " · "
+                ),
                 m.verify
             );
             if items_skipped > 0 {

@@ -142,10 +142,9 @@ fn rate_spans(m: &JobMetrics, state: &State) -> Vec<Span<'static>> {
     spans
 }
 
-/// Whether the job's plan gave its size; a job not planned yet is taken
-/// to (see [`fmt::sized`]).
+/// Whether the job's plan gave its size (see [`fmt::sized`]).
 fn sized(m: &JobMetrics) -> bool {
-    m.items_total == 0 || fmt::sized(m.files_total, m.bytes_total)
+    fmt::sized(m.items_total, m.files_total, m.bytes_total)
 }
 
 /// How far the job is, in percent: of its bytes, or — a plan without
