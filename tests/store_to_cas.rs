@@ -687,6 +687,44 @@ fn status_verify_names_every_damaged_object_and_its_packages() {
     );
 }
 
+/// A package is `completed` in store.db only after its objects were
+/// flushed; before that, a power loss may leave its objects empty. So a
+/// run that finds a package still in progress writes its objects again
+/// instead of taking them as stored.
+#[test]
+fn objects_of_a_package_not_completed_are_written_again_not_trusted() {
+    let e = env();
+    planned_store(&e.store, 3);
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // What a power loss before the flush can leave: the package recorded
+    // in progress, its own object empty.
+    let (hex, object) = tool_object(&e.cas, 1);
+    let db = rusqlite::Connection::open(e.cas.join("store.db")).unwrap();
+    let n = db
+        .execute(
+            "UPDATE store_migration SET status = 'in_progress' WHERE package_hash = ?1",
+            [pkg_name(1)],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(db);
+    std::fs::write(&object, b"").unwrap();
+
+    let out = e.migrate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let bytes = std::fs::read(&object).unwrap();
+    assert_eq!(
+        blake3::hash(&bytes).to_hex().to_string(),
+        hex,
+        "object rewritten"
+    );
+    let cas = e.cas.to_str().unwrap().to_string();
+    let out = e.store_cmd(&["status", "--verify", "--target", &cas]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(e.status()["completed"], 3);
+}
+
 #[test]
 fn status_exits_1_while_a_package_is_failed() {
     let e = env();

@@ -508,7 +508,7 @@ impl JobRunner {
         }
         if !self.opts.verify_only {
             // Durable before it is recorded verified.
-            self.migration.flush()?;
+            self.migration.flush(item)?;
         }
         report.elapsed_s = started.elapsed().as_secs_f64();
         self.journal_result(&item.key, None, report)

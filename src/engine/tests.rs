@@ -117,7 +117,7 @@ impl Migration for Scripted {
     fn rollback(&self) -> Result<String> {
         Ok("nothing".into())
     }
-    fn flush(&self) -> Result<(), ItemError> {
+    fn flush(&self, _item: &Item) -> Result<(), ItemError> {
         let now = self.flushing_now.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_flushing.fetch_max(now, Ordering::SeqCst);
         std::thread::sleep(self.flush_delay);

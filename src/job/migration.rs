@@ -135,11 +135,13 @@ pub trait Migration: Send + Sync {
     fn lock_target(&self) -> Option<std::path::PathBuf> {
         None
     }
-    /// Make what `run_item` wrote durable (on stable storage). The engine
-    /// calls it after `run_item` and before the item can be recorded
-    /// verified; kinds share the cost across items (see
-    /// [`crate::target::SyncGroup`]).
-    fn flush(&self) -> Result<(), ItemError> {
+    /// Make what `run_item` wrote for `item` durable (on stable storage),
+    /// then record it so in the kind's own bookkeeping, if it keeps one.
+    /// The engine calls it after the item verified, without holding a work
+    /// slot, and before the journal records the item verified; kinds share
+    /// the cost across items (see [`crate::target::SyncGroup`]).
+    fn flush(&self, item: &Item) -> Result<(), ItemError> {
+        let _ = item;
         Ok(())
     }
     /// Refuse to start a new job that would destroy what cutover has no

@@ -407,6 +407,22 @@ pub fn flushed_after_last_completion(conn: &Connection) -> Result<bool, String> 
     })
 }
 
+/// Hashes of the objects completed packages use: on stable storage (a
+/// package is completed only after its flush). A package still
+/// `in_progress` may have recorded objects a power loss emptied; a run
+/// starting writes those again rather than trusting them.
+pub fn flushed_objects(conn: &Connection) -> Result<Vec<String>, String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT DISTINCT f.hash FROM store_migration m
+             JOIN package_files f ON f.package_hash = m.package_hash
+             WHERE m.status = 'completed' AND f.hash IS NOT NULL",
+        )
+        .map_err(err)?;
+    let rows = stmt.query_map([], |r| r.get(0)).map_err(err)?;
+    rows.collect::<Result<Vec<String>, _>>().map_err(err)
+}
+
 /// Hashes of objects some package references.
 pub fn live_objects(conn: &Connection) -> Result<Vec<String>, String> {
     let mut stmt = conn
@@ -435,10 +451,14 @@ pub fn packages_using(conn: &Connection, hash: &str, limit: usize) -> Result<Vec
     Ok(out)
 }
 
-/// Multiply-linked inodes already stored: (dev, ino) → hash.
+/// Multiply-linked inodes of completed (so flushed) packages: (dev, ino) → hash.
 pub fn known_inodes(conn: &Connection) -> Result<Vec<(u64, u64, String)>, String> {
     let mut stmt = conn
-        .prepare("SELECT dev, ino, hash FROM inodes")
+        .prepare(
+            "SELECT i.dev, i.ino, i.hash FROM inodes i
+             JOIN store_migration m ON m.package_hash = i.package_hash
+             WHERE m.status = 'completed'",
+        )
         .map_err(err)?;
     let rows = stmt
         .query_map([], |r| {

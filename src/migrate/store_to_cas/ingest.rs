@@ -171,15 +171,10 @@ fn ingest_inner(
         .package_tmp(name, TMP_COUNTER.fetch_add(1, Ordering::Relaxed));
     meta.write(&ts.layout.package(name), &tmp)
         .map_err(|e| ItemError(format!("package {}: cannot write metadata: {e}", item.key)))?;
-    // Durable before store.db records it: every object this package wrote
-    // or uses, its `objects/xx/` entry and its metadata reach stable storage
-    // (one syncfs shared by the packages finishing at about the same time).
-    ts.sync.sync().map_err(|e| {
-        ItemError(format!(
-            "package {}: {e}; nothing was recorded as migrated",
-            item.key
-        ))
-    })?;
+    // Not durable yet: store.db records the package's files here, still
+    // `in_progress`; it is `completed` only once verified and flushed
+    // (`Migration::flush`), and only completed packages' objects count as
+    // stored when a later run starts (`db::flushed_objects`).
     // Space saved is decided by store.db, in the package's own transaction:
     // exact whatever order packages finish in, and after any redo.
     report.space_saved_bytes = ts.with_db(|c| {

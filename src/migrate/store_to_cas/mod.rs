@@ -378,7 +378,7 @@ impl Migration for StoreToCas {
         db::init_seq(&conn).map_err(Error::bad)?;
         let keys: Vec<String> = plan.items.iter().map(|i| i.key.clone()).collect();
         db::add_pending(&mut conn, &keys).map_err(Error::bad)?;
-        let live = db::live_objects(&conn).map_err(Error::bad)?;
+        let live = db::flushed_objects(&conn).map_err(Error::bad)?;
         self.claims
             .extend_stored(live.iter().filter_map(|h| raw_hash(h)));
         let inodes = db::known_inodes(&conn).map_err(Error::bad)?;
@@ -433,16 +433,33 @@ impl Migration for StoreToCas {
         if self.db.lock().map(|g| g.is_none()).unwrap_or(true) {
             return error.map_or(Ok(()), |e| Err(ItemError(e)));
         }
-        let error = match error {
-            // The package's run flushed what it wrote before recording it.
-            None => match self.with_db(|c| db::finish_package(c, &item.key, None, true)) {
+        match error {
+            // Completed in store.db once flushed (`flush`).
+            None => Ok(()),
+            Some(error) => {
+                self.record_failure(&item.key, &error);
+                Err(ItemError(error))
+            }
+        }
+    }
+
+    /// Durable, then completed: every object the package wrote or uses,
+    /// its `objects/xx/` entries and its metadata reach stable storage (one
+    /// `syncfs` shared by the packages finishing at about the same time)
+    /// before store.db records the package `completed`.
+    fn flush(&self, item: &Item) -> Result<(), ItemError> {
+        let error = match self.sync.sync() {
+            Err(e) => format!(
+                "package {} verified, but {e}; it is not recorded as migrated",
+                item.key
+            ),
+            Ok(()) => match self.with_db(|c| db::finish_package(c, &item.key, None, true)) {
                 Ok(()) => return Ok(()),
                 Err(e) => format!(
                     "package {} verified, but store.db cannot record it: {}",
                     item.key, e.0
                 ),
             },
-            Some(e) => e,
         };
         self.record_failure(&item.key, &error);
         Err(ItemError(error))
@@ -465,8 +482,8 @@ impl Migration for StoreToCas {
             return Ok(());
         }
         self.record_kept_failures()?;
-        // Everything completed is flushed already (each package's run syncs
-        // before store.db records it); one more syncfs lets the record say so
+        // Everything completed is flushed already (a package is completed
+        // only after its flush); one more syncfs lets the record say so
         // for packages an older cutover completed.
         self.sync.sync().map_err(|e| {
             Error::Io(format!(

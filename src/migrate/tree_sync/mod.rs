@@ -350,7 +350,7 @@ impl Migration for TreeSync {
         Some(self.params.target.clone())
     }
 
-    fn flush(&self) -> Result<(), ItemError> {
+    fn flush(&self, _item: &Item) -> Result<(), ItemError> {
         self.sync.sync().map_err(|e| ItemError(e.to_string()))
     }
 
