@@ -213,7 +213,7 @@ fn probed(name: &str, services: &[&str]) -> Probed {
         })
         .collect();
     let names: Vec<String> = services.iter().map(|s| s.to_string()).collect();
-    p.stacks = stacks(&names);
+    p.stacks = stacks(&names, &[]);
     p
 }
 

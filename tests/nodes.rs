@@ -44,9 +44,19 @@ fn nodes_are_probed_at_once_and_an_unreachable_one_says_why() {
     let sshd = Sshd::start();
     let sb = Sandbox::new();
     let appdata = sb.root.join("appdata");
-    for s in ["authelia", "authelia-redis"] {
+    for s in ["authelia", "authelia-redis", "mariadb $(x) 'q'", "traefik"] {
         std::fs::create_dir_all(appdata.join(s)).unwrap();
     }
+    // A compose file in authelia's directory names the database's
+    // directory in a volume: the two move together, read over SSH.
+    std::fs::write(
+        appdata.join("authelia/docker-compose.yml"),
+        format!(
+            "services:\n  db:\n    volumes:\n      - \"{}/mariadb $(x) 'q':/var/lib/mysql\"\n",
+            appdata.display()
+        ),
+    )
+    .unwrap();
     let mut text = node("beta", &sshd, sshd.port(), TRUSTING);
     text.push_str(&format!("appdata = \"{}\"\n\n", appdata.display()));
     text.push_str(&node("gamma", &sshd, closed_port(), TRUSTING));
@@ -82,14 +92,20 @@ fn nodes_are_probed_at_once_and_an_unreachable_one_says_why() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["authelia", "authelia-redis"]);
+    assert_eq!(
+        names,
+        vec!["authelia", "authelia-redis", "mariadb $(x) 'q'", "traefik"]
+    );
     assert!(
         beta["services"][0]["files"].as_u64().unwrap() >= 1,
         "{beta}"
     );
     assert_eq!(
         beta["stacks"],
-        serde_json::json!([{"name": "authelia", "services": ["authelia", "authelia-redis"]}])
+        serde_json::json!([
+            {"name": "authelia", "services": ["authelia", "authelia-redis", "mariadb $(x) 'q'"]},
+            {"name": "traefik", "services": ["traefik"]}
+        ])
     );
     let gamma = by("gamma");
     assert_eq!(gamma["reachable"], false);

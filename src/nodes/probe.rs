@@ -33,7 +33,7 @@ pub struct Probed {
     pub dialect: Option<String>,
     /// Its services: the directories under its appdata.
     pub services: Vec<Service>,
-    /// Services that move together (grouped by shared prefix).
+    /// Services that move together (by shared prefix or a compose file).
     pub stacks: Vec<Stack>,
 }
 
@@ -129,7 +129,14 @@ pub fn probe(node: &Node, state_dir: &Path) -> Probed {
                 files: du("--inodes"),
             });
         }
-        out.stacks = services::stacks(&names);
+        // Compose files in the services' directories, in one command.
+        let compose = runner
+            .run(&words(&["sh", "-c", services::COMPOSE_SCRIPT, "sh", &dir]))
+            .ok()
+            .filter(|r| r.code == 0)
+            .map(|r| services::compose_links(&r.stdout, &names))
+            .unwrap_or_default();
+        out.stacks = services::stacks(&names, &compose);
     }
     out
 }

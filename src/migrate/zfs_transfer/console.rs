@@ -258,7 +258,7 @@ mod tests {
             })
             .collect();
         let names: Vec<String> = services.iter().map(|(s, _)| s.to_string()).collect();
-        p.stacks = stacks(&names);
+        p.stacks = stacks(&names, &[]);
         p
     }
 

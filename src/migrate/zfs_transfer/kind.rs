@@ -254,7 +254,9 @@ impl Kind for ZfsTransferKind {
                     s("method").unwrap_or_default(),
                     crate::fmt::bytes(n("bytes_sent")),
                     f("seconds").as_f64().unwrap_or(0.0),
-                    if f("compressed").as_bool() == Some(true) {
+                    if f("raw").as_bool() == Some(true) {
+                        ", raw: still encrypted"
+                    } else if f("compressed").as_bool() == Some(true) {
                         ", compressed"
                     } else {
                         ""

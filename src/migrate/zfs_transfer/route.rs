@@ -20,6 +20,9 @@ pub struct Caps {
     pub resume: bool,
     /// `zfs send -c` (compressed stream).
     pub compressed: bool,
+    /// `zfs send -w` (raw stream: an encrypted dataset's blocks as stored,
+    /// its key never leaving the source; OpenZFS with native encryption).
+    pub raw: bool,
     /// `zfs send -nP` (size estimate).
     pub estimate: bool,
     /// `zfs receive -u` (not mounted; zfs-fuse lacks it).
@@ -49,6 +52,7 @@ pub fn caps_of(send: &str, receive: &str) -> Caps {
     Caps {
         resume: crate::sys::zfs::send_has_resume(send, "") && rf.contains('s'),
         compressed: sf.contains('c'),
+        raw: sf.contains('w'),
         estimate: sf.contains('n') && sf.contains('P'),
         unmounted: rf.contains('u'),
     }
@@ -102,6 +106,8 @@ pub struct Planned {
     pub route: Route,
     /// Both sides: resume tokens, compressed sends; the source: estimates.
     pub caps: Caps,
+    /// How its stream is sent.
+    pub stream: Stream,
     /// The stream's size, when the source's ZFS can say (`zfs send -nP`).
     pub estimate: Option<u64>,
     /// Why it goes by rsync, when it does.
@@ -145,11 +151,64 @@ pub fn parse_estimate(text: &str) -> Option<u64> {
     })
 }
 
+/// How a stream is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stream {
+    /// `zfs send`: blocks as the dataset reads them (the only kind zfs-fuse has).
+    #[default]
+    Plain,
+    /// `zfs send -c`: blocks compressed as stored, where both sides can.
+    Compressed,
+    /// `zfs send -w`: an encrypted dataset's blocks as stored, still
+    /// encrypted; its key never leaves the source.
+    Raw,
+}
+
+impl Stream {
+    /// The `zfs send` flag, if any.
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            Stream::Plain => None,
+            Stream::Compressed => Some("-c"),
+            Stream::Raw => Some("-w"),
+        }
+    }
+
+    /// Words for the operator (`compressed`), empty for a plain stream.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stream::Plain => "",
+            Stream::Compressed => "compressed",
+            Stream::Raw => "raw (encrypted)",
+        }
+    }
+}
+
+/// The stream for source dataset `src`: raw when it is encrypted (refused
+/// when the nodes cannot send raw: a plain send would carry its data
+/// decrypted off the source), else compressed where both sides can.
+pub fn stream_for(src: &DsState, caps: Caps, from: &str, to: &str) -> Result<Stream> {
+    if src.encrypted {
+        if caps.raw {
+            return Ok(Stream::Raw);
+        }
+        return Err(Error::bad(format!(
+            "{} on node {} is encrypted, and node {}'s zfs cannot receive it raw (zfs send -w), so it would arrive decrypted: upgrade ZFS there to OpenZFS 0.8 or later",
+            src.name, from, to
+        )));
+    }
+    Ok(if caps.compressed {
+        Stream::Compressed
+    } else {
+        Stream::Plain
+    })
+}
+
 /// The `zfs send` arguments for `src@snap` (incremental from `src@base`).
-pub fn send_argv(src: &str, snap: &str, base: Option<&str>, compressed: bool) -> Vec<String> {
+pub fn send_argv(src: &str, snap: &str, base: Option<&str>, stream: Stream) -> Vec<String> {
     let mut argv = vec!["zfs".to_string(), "send".to_string()];
-    if compressed {
-        argv.push("-c".into());
+    if let Some(flag) = stream.flag() {
+        argv.push(flag.into());
     }
     if let Some(b) = base {
         argv.push("-i".into());
@@ -194,6 +253,9 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
         caps = Caps {
             resume: a.resume && b.resume,
             compressed: a.compressed && b.compressed,
+            // A node whose send takes -w has native encryption, so its
+            // receive takes raw streams.
+            raw: a.raw && b.raw,
             estimate: a.estimate,
             unmounted: b.unmounted,
         };
@@ -235,6 +297,7 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
             service: service.clone(),
             route,
             caps: Caps::default(),
+            stream: Stream::Plain,
             estimate: None,
             why_rsync,
             src_state: None,
@@ -243,6 +306,7 @@ pub fn plan(job: &ZfsTransfer) -> Result<Vec<Planned>> {
         };
         if let (Route::Zfs { .. }, Some((src, dst))) = (&p.route, pair) {
             p.caps = caps;
+            p.stream = stream_for(src, caps, &job.from.name, &job.to.name)?;
             if !job.verify_only {
                 check_target(job, src, dst)?;
             } else if !dst.exists {
@@ -375,7 +439,7 @@ fn estimate(job: &ZfsTransfer, src: &DsState, dst: &DsState) -> Option<u64> {
     if Some(&at) == base.as_ref() {
         return None;
     }
-    let mut argv = send_argv(src, &at, base.as_deref(), false);
+    let mut argv = send_argv(src, &at, base.as_deref(), Stream::Plain);
     argv.insert(2, "-nP".into());
     let ran = job.run_from().run(&argv).ok()?;
     parse_estimate(&format!("{}\n{}", ran.stdout, ran.stderr))
@@ -398,7 +462,7 @@ pub fn describe(job: &ZfsTransfer, p: &Planned) -> Vec<String> {
             };
             let base = newest_common(&a, &b).map(|s| s.name.clone());
             let mut steps = vec![format!("node {f}: zfs snapshot -o {JOB}=… {src}@{snap}")];
-            let send = send_argv(src, snap, base.as_deref(), p.caps.compressed).join(" ");
+            let send = send_argv(src, snap, base.as_deref(), p.stream).join(" ");
             let u = if p.caps.unmounted { " -u" } else { "" };
             let recv = if base.is_some() {
                 format!("zfs receive{u} -F")
@@ -481,7 +545,7 @@ mod tests {
         let openzfs = "usage:\n\tsend [-DLPbcehnpsVvw] [-i|-I snapshot]\n\t     [-R [-X dataset[,dataset]...]]     <snapshot>\n\tsend [-DnVvPLecw] [-i snapshot|bookmark] <filesystem|volume|snapshot>\n\tsend [-PnVv] -t <receive_resume_token>\n";
         let c = caps_of(openzfs, recv);
         assert!(
-            c.resume && c.compressed && c.estimate && c.unmounted,
+            c.resume && c.compressed && c.raw && c.estimate && c.unmounted,
             "{c:?}"
         );
         assert_eq!(
@@ -490,8 +554,44 @@ mod tests {
         );
         assert_eq!(parse_estimate("full\tx\t1\n"), None);
         assert_eq!(
-            send_argv("p/a b", "s2", Some("s1"), true),
+            send_argv("p/a b", "s2", Some("s1"), Stream::Compressed),
             ["zfs", "send", "-c", "-i", "p/a b@s1", "p/a b@s2"]
+        );
+        assert_eq!(
+            send_argv("p/secret", "s1", None, Stream::Raw),
+            ["zfs", "send", "-w", "p/secret@s1"]
+        );
+        assert_eq!(
+            send_argv("p/a", "s1", None, Stream::Plain),
+            ["zfs", "send", "p/a@s1"]
+        );
+    }
+
+    #[test]
+    fn an_encrypted_dataset_goes_raw_or_not_at_all() {
+        let mut ds = DsState {
+            name: "tank/appdata/vault".into(),
+            exists: true,
+            ..DsState::default()
+        };
+        let openzfs = Caps {
+            compressed: true,
+            raw: true,
+            ..Caps::default()
+        };
+        let fuse = Caps::default();
+        let pick = |ds: &DsState, caps| stream_for(ds, caps, "alpha", "beta");
+        assert_eq!(pick(&ds, openzfs).unwrap(), Stream::Compressed);
+        assert_eq!(pick(&ds, fuse).unwrap(), Stream::Plain);
+        ds.encrypted = true;
+        assert_eq!(pick(&ds, openzfs).unwrap(), Stream::Raw);
+        let err = pick(&ds, fuse).unwrap_err().to_string();
+        assert!(
+            err.contains("tank/appdata/vault")
+                && err.contains("encrypted")
+                && err.contains("node beta")
+                && !err.contains('\n'),
+            "{err}"
         );
     }
 }

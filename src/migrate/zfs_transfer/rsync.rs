@@ -234,6 +234,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         base: None,
         bytes_sent: bytes,
         compressed: false,
+        raw: false,
         bwlimit: job.limit.get(),
         seconds: started.elapsed().as_secs_f64(),
     };

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::pump::pump;
-use super::route::{send_argv, Planned, Route};
+use super::route::{send_argv, Planned, Route, Stream};
 use super::state::{inspect, receive_argv, settle, DsState};
 use super::ZfsTransfer;
 use crate::job::event::{ItemReport, Row};
@@ -35,6 +35,10 @@ pub struct TransferRow {
     pub bytes_sent: u64,
     /// Whether the stream was compressed (`zfs send -c`).
     pub compressed: bool,
+    /// Whether it was raw (`zfs send -w`): an encrypted dataset, its key
+    /// left on the source.
+    #[serde(default)]
+    pub raw: bool,
     /// The rate limit at the end, bytes per second (0: none).
     pub bwlimit: u64,
     /// Seconds the stream took.
@@ -91,6 +95,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         base: None,
         bytes_sent: 0,
         compressed: false,
+        raw: false,
         bwlimit: job.limit.get(),
         seconds: 0.0,
     };
@@ -117,7 +122,7 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
         }
         let send = match &resume_token {
             Some(t) => vec!["zfs".into(), "send".into(), "-t".into(), t.clone()],
-            None => send_argv(src, snap, base.as_deref(), p.caps.compressed),
+            None => send_argv(src, snap, base.as_deref(), p.stream),
         };
         let mut recv = Vec::new();
         if p.caps.resume {
@@ -138,7 +143,9 @@ pub fn run(job: &ZfsTransfer, p: &Planned, ctx: &ItemCtx) -> Result<ItemReport, 
             (None, Some(_)) => "zfs incremental".into(),
             (None, None) => "zfs full".into(),
         };
-        row.compressed = p.caps.compressed && resume_token.is_none();
+        // A resumed stream keeps the flags its token recorded.
+        row.compressed = p.stream == Stream::Compressed && resume_token.is_none();
+        row.raw = p.stream == Stream::Raw;
         if resume_token.is_some() {
             base = None;
         }

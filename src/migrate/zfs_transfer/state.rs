@@ -4,9 +4,10 @@
 //! whether it exists, cutover's mark, a resume token, where it is mounted,
 //! and its snapshots oldest first with exact guids. The script is fixed;
 //! dataset names travel as its positional arguments. It runs as few `zfs`
-//! processes as it can (each costs 25–80 ms on zfs-fuse): one `zfs get` for
-//! every property (a second without `receive_resume_token` where the
-//! dialect lacks it), one `zfs list`, one `zfs get guid`.
+//! processes as it can (each costs 25–80 ms on zfs-fuse): one `zfs get all`
+//! (every dialect answers it with the properties it has: no
+//! `receive_resume_token` or `encryption` on zfs-fuse), one `zfs list`, one
+//! `zfs get guid`.
 
 use super::route::{caps_of, Caps};
 use crate::nodes::runner::NodeRunner;
@@ -31,6 +32,8 @@ pub struct DsState {
     pub snapshots: Vec<SnapGuid>,
     /// Bytes it references (`referenced`).
     pub referenced: u64,
+    /// `encryption` is set and not `off` (OpenZFS native encryption).
+    pub encrypted: bool,
 }
 
 const INSPECT: &str = r#"if [ "$1" = probe ]; then
@@ -40,8 +43,7 @@ fi
 shift
 for ds in "$@"; do
   printf '@@ds\t%s\n' "$ds"
-  zfs get -H -p -o property,value mountpoint,mounted,referenced,cutover:created,receive_resume_token "$ds" 2>/dev/null ||
-    zfs get -H -p -o property,value mountpoint,mounted,referenced,cutover:created "$ds" 2>/dev/null || continue
+  zfs get -H -p -o property,value all "$ds" 2>/dev/null || continue
   printf '@@snaps\n'
   snaps=$(zfs list -H -t snapshot -o name -s creation -d 1 "$ds")
   if [ -n "$snaps" ]; then printf '%s\n' "$snaps"; fi
@@ -185,6 +187,7 @@ pub fn parse(text: &str, probe: bool) -> (Option<Caps>, Vec<DsState>) {
                     "referenced" => ds.referenced = v.parse().unwrap_or(0),
                     "cutover:created" => ds.created = value,
                     "receive_resume_token" => ds.resume_token = value,
+                    "encryption" => ds.encrypted = value.is_some_and(|v| v != "off"),
                     _ => {}
                 }
             }
@@ -203,7 +206,9 @@ pub fn parse(text: &str, probe: bool) -> (Option<Caps>, Vec<DsState>) {
     (caps, out)
 }
 
-/// Mark, mount, sync: `$ds`, `$token` (empty: no mark), `$mount` (empty: as inherited).
+/// Mark, mount, sync: `$ds`, `$token` (empty: no mark), `$mount` (empty: as
+/// inherited). A dataset received raw whose key is not here (its
+/// `keystatus` is `unavailable`) stays unmounted, as it must.
 const SETTLE: &str = r#"
 if [ -n "$token" ]; then zfs set "cutover:created=$token" "$ds" || exit 1; fi
 if [ -n "$mount" ] && [ "$(zfs get -H -o value mountpoint "$ds")" != "$mount" ]; then
@@ -212,7 +217,9 @@ fi
 if [ "$(zfs get -H -o value mounted "$ds")" != yes ]; then
   out=$(zfs mount "$ds" 2>&1) || case "$out" in
     *"already mounted"*) ;;
-    *) echo "$out" >&2; exit 1 ;;
+    *) if [ "$(zfs get -H -o value keystatus "$ds" 2>/dev/null)" != unavailable ]; then
+         echo "$out" >&2; exit 1
+       fi ;;
   esac
 fi
 sync
@@ -284,7 +291,7 @@ mod tests {
 mountpoint\t/srv/app\nmounted\tyes\n\
 @@snaps\n@@guids\n\
 @@ds\tp/app/a b\n\
-mountpoint\t/srv/app/a b\nmounted\tno\ncutover:created\tabc\n\
+mountpoint\t/srv/app/a b\nmounted\tno\ncutover:created\tabc\nencryption\taes-256-gcm\ncompression\toff\n\
 @@snaps\np/app/a b@s1\np/app/a b@s2\n\
 @@guids\np/app/a b@s2\t22\np/app/a b@s1\t11\n\
 @@ds\tp/app/none\n";
@@ -293,6 +300,7 @@ mountpoint\t/srv/app/a b\nmounted\tno\ncutover:created\tabc\n\
         assert_eq!(ds.len(), 3);
         assert!(ds[0].exists && ds[0].mounted && ds[0].snapshots.is_empty());
         assert_eq!(ds[1].created.as_deref(), Some("abc"));
+        assert!(ds[1].encrypted && !ds[0].encrypted);
         assert_eq!(
             ds[1].snapshots,
             vec![
