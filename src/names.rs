@@ -59,6 +59,11 @@ pub fn display(path: &Path) -> String {
     encode(path.as_os_str().as_bytes())
 }
 
+/// A name (a service's, say) shown in a message or a pane, on one line.
+pub fn display_name(name: &str) -> String {
+    encode(name.as_bytes())
+}
+
 /// Path from encoded text.
 pub fn decode_path(text: &str) -> Option<PathBuf> {
     decode(text).map(|b| PathBuf::from(OsString::from_vec(b)))

@@ -44,9 +44,17 @@ fn nodes_are_probed_at_once_and_an_unreachable_one_says_why() {
     let sshd = Sshd::start();
     let sb = Sandbox::new();
     let appdata = sb.root.join("appdata");
-    for s in ["authelia", "authelia-redis", "mariadb $(x) 'q'", "traefik"] {
+    for s in [
+        "authelia",
+        "authelia-redis",
+        "mariadb $(x) 'q'",
+        "traefik",
+        "odd\nname",
+    ] {
         std::fs::create_dir_all(appdata.join(s)).unwrap();
     }
+    // A file under appdata is not a service.
+    std::fs::write(appdata.join("README"), b"notes").unwrap();
     // A compose file in authelia's directory names the database's
     // directory in a volume: the two move together, read over SSH.
     std::fs::write(
@@ -94,7 +102,13 @@ fn nodes_are_probed_at_once_and_an_unreachable_one_says_why() {
         .collect();
     assert_eq!(
         names,
-        vec!["authelia", "authelia-redis", "mariadb $(x) 'q'", "traefik"]
+        vec![
+            "authelia",
+            "authelia-redis",
+            "mariadb $(x) 'q'",
+            "odd\nname",
+            "traefik"
+        ]
     );
     assert!(
         beta["services"][0]["files"].as_u64().unwrap() >= 1,
@@ -104,6 +118,7 @@ fn nodes_are_probed_at_once_and_an_unreachable_one_says_why() {
         beta["stacks"],
         serde_json::json!([
             {"name": "authelia", "services": ["authelia", "authelia-redis", "mariadb $(x) 'q'"]},
+            {"name": "odd\nname", "services": ["odd\nname"]},
             {"name": "traefik", "services": ["traefik"]}
         ])
     );

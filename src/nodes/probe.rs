@@ -10,6 +10,7 @@ use super::file::Node;
 use super::runner::NodeRunner;
 use super::services::{self, Service, Stack};
 use crate::error::Result;
+use crate::names::display_name;
 use crate::outln;
 
 /// What probing a node found.
@@ -107,10 +108,29 @@ pub fn probe(node: &Node, state_dir: &Path) -> Probed {
             }
             _ => out.why = Some(format!("appdata {dir} is not there")),
         }
-        let names: Vec<String> = match runner.run(&["ls".into(), "-1A".into(), dir.clone()]) {
-            Ok(r) if r.code == 0 => r.stdout.lines().map(str::to_string).collect(),
+        // Directories only, NUL-separated: a name may hold a newline.
+        let list = words(&[
+            "find",
+            &dir,
+            "-mindepth",
+            "1",
+            "-maxdepth",
+            "1",
+            "-type",
+            "d",
+            "-printf",
+            "%f\\0",
+        ]);
+        let mut names: Vec<String> = match runner.run(&list) {
+            Ok(r) if r.code == 0 => r
+                .stdout
+                .split('\0')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect(),
             _ => Vec::new(),
         };
+        names.sort();
         for name in &names {
             let path = format!("{}/{name}", dir.trim_end_matches('/'));
             let du = |flag: &str| {
@@ -196,6 +216,11 @@ pub fn list(nodes: &[Node], state_dir: &Path, json: bool) -> Result<i32> {
                 .map(|w| format!(" — {w}"))
                 .unwrap_or_default()
         )?;
+        // Services that move together (a name on one line whatever it holds).
+        for st in p.stacks.iter().filter(|st| st.services.len() > 1) {
+            let shown: Vec<String> = st.services.iter().map(|s| display_name(s)).collect();
+            outln!("  stack {}: {}", display_name(&st.name), shown.join(", "))?;
+        }
     }
     Ok(if probed.iter().all(|p| p.reachable) {
         0

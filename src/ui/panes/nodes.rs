@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use crate::names::display_name;
 use crate::nodes::probe::Probed;
 use crate::ui::app::State;
 use crate::ui::fmt;
@@ -106,7 +107,7 @@ fn service_lines(p: &Probed, state: &State) -> Vec<Line<'static>> {
             theme::warn()
         };
         let mut spans = vec![
-            Span::raw(format!("    {:<20} ", s.name)),
+            Span::raw(format!("    {:<20} ", display_name(&s.name))),
             Span::styled(what, style),
             Span::raw(size),
         ];
@@ -114,8 +115,9 @@ fn service_lines(p: &Probed, state: &State) -> Vec<Line<'static>> {
         lines.push(Line::from(spans));
     }
     for st in p.stacks.iter().filter(|st| st.services.len() > 1) {
+        let names: Vec<String> = st.services.iter().map(|s| display_name(s)).collect();
         lines.push(Line::styled(
-            format!("    stack {}: {}", st.name, st.services.join(", ")),
+            format!("    stack {}: {}", display_name(&st.name), names.join(", ")),
             theme::label(),
         ));
     }
@@ -245,5 +247,34 @@ mod tests {
         assert_eq!(commands, vec![crate::ui::app::Command::ProbeNodes]);
         let again = update(&mut state, Msg::key(crossterm::event::KeyCode::Enter));
         assert!(again.is_empty());
+    }
+
+    #[test]
+    fn a_service_name_with_a_newline_stays_on_its_line() {
+        let mut nodes = probed();
+        nodes[0].services.push(Service {
+            name: "odd\nname".into(),
+            dataset: None,
+            bytes: None,
+            files: None,
+        });
+        nodes[0].stacks[0].services.push("odd\nname".into());
+        let mut state = fresh(Instant::now());
+        update(&mut state, Msg::Nodes(nodes));
+        state.focus = Pane::Nodes;
+        let text = screen(100, 12, |f, a| render(f, a, &state));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("odd\\x0aname") && l.contains("plain directory")),
+            "{text}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("stack authelia:") && l.contains("odd\\x0aname")),
+            "{text}"
+        );
     }
 }
