@@ -132,9 +132,13 @@ pub async fn start(
     .await
     .map_err(|e| Error::Io(format!("planning task failed: {e}")))??;
     let items_total = plan.items.len() as u64;
+    let mut unrecorded = 0;
     let (job, done) = match (resume, journalled) {
         (Some(id), true) => {
             let before: HashSet<&str> = plan.done_before.iter().map(String::as_str).collect();
+            let record = journal.record(id)?;
+            let at_start = record.as_ref().and_then(|r| r.run.done_before_start);
+            let whole = record.map_or(0, |r| r.info.items_total);
             let mut done = HashSet::new();
             for (key, state) in journal.item_states(id)? {
                 if state == ItemState::Verified {
@@ -146,7 +150,19 @@ pub async fn start(
                     done.insert(key);
                 }
             }
-            let total = items_total + verified_outside(&plan, &done);
+            // Items the kind finished since this job was created whose
+            // journal lines, even the started one, a kill lost: counted,
+            // though they cannot be named — never past the job's own total
+            // (another job may have finished some of them meanwhile).
+            let counted = items_total + verified_outside(&plan, &done);
+            if let Some(n) = at_start {
+                let known = done.iter().filter(|k| before.contains(k.as_str())).count() as u64;
+                unrecorded = (before.len() as u64)
+                    .saturating_sub(n)
+                    .saturating_sub(known)
+                    .min(whole.saturating_sub(counted));
+            }
+            let total = counted + unrecorded;
             journal.set_job_status(id, JobStatus::Running, total)?;
             (id, done)
         }
@@ -156,6 +172,7 @@ pub async fn start(
                 mode_of(migration.as_ref(), &opts),
                 migration.params(),
                 items_total,
+                plan.done_before.len() as u64,
             )?,
             HashSet::new(),
         ),
@@ -170,6 +187,7 @@ pub async fn start(
         opts,
         tx,
         cancel: cancel.clone(),
+        unrecorded,
         _target_lock: target_lock,
     };
     let task = tokio::spawn(runner.run(plan, done));
@@ -188,6 +206,9 @@ struct JobRunner {
     opts: RunOptions,
     tx: mpsc::Sender<Event>,
     cancel: Arc<AtomicBool>,
+    /// Items verified by an earlier run of this job that its journal lost
+    /// every line of, known only by count (see [`start`]).
+    unrecorded: u64,
     /// Held until the job's runner is dropped (after its summary is sent).
     _target_lock: Option<TargetLock>,
 }
@@ -261,7 +282,7 @@ impl JobRunner {
         // Items this job verified that the kind's plan no longer lists (a
         // store-to-cas package its store recorded as completed) still count:
         // the job's totals stay those of the whole job.
-        let outside = verified_outside(&plan, done);
+        let outside = verified_outside(&plan, done) + self.unrecorded;
         summary.items_total += outside;
         let (todo, skipped): (Vec<Item>, Vec<Item>) =
             plan.items.into_iter().partition(|i| !done.contains(&i.key));

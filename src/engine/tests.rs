@@ -264,6 +264,37 @@ async fn a_resume_counts_an_item_the_kind_finished_but_the_journal_lost() {
     assert_eq!(summary.items_total, 10);
 }
 
+/// A kill can lose every journal line of items the kind recorded done (even
+/// their start): a resume counts them, by how many more the kind holds done
+/// than when the job was created, so the job still covers all its items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_counts_items_whose_every_journal_line_was_lost() {
+    let (_dir, journal) = journal();
+    let m = Arc::new(Scripted::new(10));
+    // One item was done by the kind before the job: not the job's.
+    m.omit
+        .lock()
+        .expect("lock")
+        .insert("item-00000".to_string());
+    let handle = start(journal.clone(), m.clone(), opts(1), None)
+        .await
+        .expect("start");
+    let job = handle.job;
+    handle.cancel.store(true, Ordering::Relaxed);
+    let _ = drain(handle).await;
+    // As if the kind then finished items 1–3 and the journal kept nothing.
+    for k in ["item-00001", "item-00002", "item-00003"] {
+        m.omit.lock().expect("lock").insert(k.to_string());
+    }
+    let handle = start(journal.clone(), m.clone(), opts(2), Some(job))
+        .await
+        .expect("resume");
+    let (_, summary) = drain(handle).await;
+    assert_eq!((summary.items_verified, summary.items_total), (9, 9));
+    let info = journal.job(job).expect("read").expect("job");
+    assert_eq!((info.items_verified, info.items_total), (9, 9));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallelism_is_bounded() {
     let (_dir, journal) = journal();

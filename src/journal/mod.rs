@@ -202,6 +202,7 @@ impl Journal {
         mode: &str,
         params: serde_json::Value,
         items_total: u64,
+        done_before: u64,
     ) -> Result<JobId> {
         let next = {
             let txn = self.read_txn()?;
@@ -223,6 +224,7 @@ impl Journal {
             },
             run: JobRun {
                 mode: mode.to_string(),
+                done_before_start: Some(done_before),
                 ..JobRun::default()
             },
         };
@@ -300,6 +302,10 @@ impl Journal {
                 // A verification records only items with something to show.
                 job.info.items_verified = summary.items_verified;
                 job.info.items_failed = summary.items_failed;
+            } else {
+                // Items whose every line a kill lost are in the summary
+                // only (counted on resume, see `engine::start`).
+                job.info.items_verified = job.info.items_verified.max(summary.items_verified);
             }
             job.run.summary = Some(summary.clone());
         })

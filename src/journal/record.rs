@@ -93,6 +93,11 @@ pub struct JobRun {
     /// The summary of the job's latest run.
     #[serde(default)]
     pub summary: Option<crate::job::event::Summary>,
+    /// How many items the kind's own record held done when the job was
+    /// created (`Plan::done_before`), so a resume can tell those the job
+    /// finished but whose journal lines a kill lost. None in older journals.
+    #[serde(default)]
+    pub done_before_start: Option<u64>,
 }
 
 /// The mode of a job that only verified its target (never resumable as a writer).

@@ -22,7 +22,7 @@ fn with_job(mode: &str, items: u64) -> (tempfile::TempDir, Journal, JobId) {
     let dir = tempfile::tempdir().expect("tempdir");
     let j = Journal::open(dir.path()).expect("open");
     let id = j
-        .create_job("scripted", mode, serde_json::json!({}), items)
+        .create_job("scripted", mode, serde_json::json!({}), items, 0)
         .expect("job");
     (dir, j, id)
 }
