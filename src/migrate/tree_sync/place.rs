@@ -43,7 +43,9 @@ fn mkdir_private(path: &Path) -> io::Result<()> {
 
 /// Make `path` a directory: create it if missing, unlink a non-directory
 /// in the way. Never removes a directory, so any number of items may call
-/// it at once for the same path.
+/// it at once for the same path: one that finds the file it saw already
+/// replaced by a directory (another item's; `unlink` says EISDIR) tries
+/// again and finds the directory.
 pub fn ensure_one_dir(path: &Path) -> io::Result<()> {
     for _ in 0..8 {
         match mkdir_private(path) {
@@ -52,7 +54,9 @@ pub fn ensure_one_dir(path: &Path) -> io::Result<()> {
                 Ok(st) if st.kind == Kind::Dir => return Ok(()),
                 Ok(_) => match std::fs::remove_file(path) {
                     Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e)
+                        if e.kind() == io::ErrorKind::NotFound
+                            || e.raw_os_error() == Some(libc::EISDIR) => {}
                     Err(e) => return Err(e),
                 },
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -163,6 +167,34 @@ mod tests {
                 .count();
         }
         assert_eq!(count, 16, "every file written survives");
+    }
+
+    /// Many items making one path a directory where a file stands: one
+    /// unlinks the file and makes the directory while another, having seen
+    /// the file, unlinks too and meets the directory (EISDIR). Repeated:
+    /// the window is small.
+    #[test]
+    fn a_file_replaced_by_a_directory_meanwhile_is_no_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for round in 0..2000 {
+            let path = Arc::new(dir.path().join(format!("f{round}")));
+            std::fs::write(&*path, b"in the way").expect("write");
+            let barrier = Arc::new(std::sync::Barrier::new(6));
+            let threads: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        ensure_one_dir(&path)
+                    })
+                })
+                .collect();
+            for t in threads {
+                let done = t.join().expect("join");
+                assert!(done.is_ok(), "round {round}: {done:?}");
+            }
+            assert!(path.is_dir());
+        }
     }
 
     #[test]
