@@ -108,45 +108,22 @@ pub fn probe(node: &Node, state_dir: &Path) -> Probed {
             }
             _ => out.why = Some(format!("appdata {dir} is not there")),
         }
-        // Directories only, NUL-separated: a name may hold a newline.
-        let list = words(&[
-            "find",
-            &dir,
-            "-mindepth",
-            "1",
-            "-maxdepth",
-            "1",
-            "-type",
-            "d",
-            "-printf",
-            "%f\\0",
-        ]);
-        let mut names: Vec<String> = match runner.run(&list) {
-            Ok(r) if r.code == 0 => r
-                .stdout
-                .split('\0')
-                .filter(|n| !n.is_empty())
-                .map(str::to_string)
-                .collect(),
+        // Every service with its sizes in one command (over SSH a command
+        // costs a round trip).
+        let sized = match runner.run(&words(&["sh", "-c", services::SERVICES_SCRIPT, "sh", &dir])) {
+            Ok(r) if r.code == 0 => services::parse_services(&r.stdout),
             _ => Vec::new(),
         };
-        names.sort();
-        for name in &names {
+        let names: Vec<String> = sized.iter().map(|(n, _, _)| n.clone()).collect();
+        for (name, bytes, files) in sized {
             let path = format!("{}/{name}", dir.trim_end_matches('/'));
-            let du = |flag: &str| {
-                runner
-                    .run(&["du".into(), "-s".into(), flag.into(), path.clone()])
-                    .ok()
-                    .filter(|r| r.code == 0)
-                    .and_then(|r| services::du_number(&r.stdout))
-            };
             out.services.push(Service {
-                name: name.clone(),
+                name,
                 dataset: datasets
                     .as_deref()
                     .and_then(|l| services::dataset_at(l, &path)),
-                bytes: du("-B1"),
-                files: du("--inodes"),
+                bytes,
+                files,
             });
         }
         // Compose files in the services' directories, in one command.

@@ -159,6 +159,31 @@ pub fn du_number(out: &str) -> Option<u64> {
     out.split_whitespace().next()?.parse().ok()
 }
 
+/// Prints, for each directory directly under `$1` (not a symlink; hidden
+/// ones too), its name, its bytes (`du -s -B1`) and its files (`du -s
+/// --inodes`), each followed by a NUL: a name may hold a newline. A fixed
+/// text: the appdata path is its one positional argument.
+pub const SERVICES_SCRIPT: &str = r#"cd -- "$1" || exit 1
+for d in */ .[!.]*/ ..?*/; do
+  n=${d%/}
+  [ -d "$n" ] && [ ! -L "$n" ] || continue
+  b=$(du -s -B1 -- "$n" 2>/dev/null | cut -f1)
+  i=$(du -s --inodes -- "$n" 2>/dev/null | cut -f1)
+  printf '%s\0%s\0%s\0' "$n" "$b" "$i"
+done"#;
+
+/// [`SERVICES_SCRIPT`]'s output: (name, bytes, files), in name order.
+pub fn parse_services(out: &str) -> Vec<(String, Option<u64>, Option<u64>)> {
+    let fields: Vec<&str> = out.split('\0').collect();
+    let mut rows: Vec<(String, Option<u64>, Option<u64>)> = fields
+        .chunks_exact(3)
+        .filter(|c| !c[0].is_empty())
+        .map(|c| (c[0].to_string(), du_number(c[1]), du_number(c[2])))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +228,13 @@ mod tests {
         );
         assert_eq!(dataset_at(list, "/srv/appdata/traefik"), None);
         assert_eq!(du_number("4096\t/srv/x\n"), Some(4096));
+        assert_eq!(
+            parse_services("zz\x0012\x003\x00odd\nname\x00\x00\x00"),
+            vec![
+                ("odd\nname".to_string(), None, None),
+                ("zz".to_string(), Some(12), Some(3))
+            ]
+        );
     }
 
     fn owned(v: &[&str]) -> Vec<String> {
