@@ -84,6 +84,15 @@ echo "ZFS: $(zfs list -p >/dev/null 2>&1 && echo OpenZFS || echo zfs-fuse)"
 
 now() { date +%s.%N; }
 settle() { sync; sleep "${SETTLE_S:-3}"; }
+# zfs-fuse calls a just-unmounted dataset busy for a moment: retry.
+destroy() {
+  for _ in $(seq 40); do
+    zfs list "$1" >/dev/null 2>&1 || return 0
+    zfs destroy -r "$1" 2>/dev/null && return 0
+    sleep 0.3
+  done
+  echo "cannot destroy $1"; exit 1
+}
 run_cutover() {
   ${BENCH_WRAP:-} "$bin" --state-dir "$dir/state" run btrfs-to-zfs --source "$dir/btrfs/repo" \
     --target "$pool/cut" --verify full --json >"${BENCH_OUT:-/dev/null}"
@@ -100,9 +109,11 @@ run_rsync() {
 }
 results=$(mktemp)
 for r in $(seq "$rounds"); do
-  for tool in cutover rsync; do
-    zfs destroy -r "$pool/cut" 2>/dev/null || true
-    zfs destroy -r "$pool/rsync" 2>/dev/null || true
+  # Who goes first swaps every round (the first run after the repository
+  # was written meets a disk still busy with it).
+  order="cutover rsync"; [ $((r % 2)) -eq 0 ] && order="rsync cutover"
+  for tool in $order; do
+    destroy "$pool/cut"; destroy "$pool/rsync"
     rm -rf "$dir/state"; settle
     t0=$(now); "run_$tool"; t1=$(now)
     secs=$(awk "BEGIN{print $t1 - $t0}")

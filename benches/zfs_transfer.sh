@@ -134,7 +134,10 @@ run_cutover() {
 }
 results=$(mktemp)
 for r in $(seq "$rounds"); do
-  for tool in cutover raw; do
+  # Who goes first swaps every round: the first run after the source was
+  # written meets a disk still busy with it.
+  order="cutover raw"; [ $((r % 2)) -eq 0 ] && order="raw cutover"
+  for tool in $order; do
     clean_target; rm -rf "$dir/state"; settle
     t0=$(now); "run_$tool"; t1=$(now)
     secs=$(awk "BEGIN{print $t1 - $t0}")
