@@ -270,6 +270,23 @@ fn five_snapshots_limit_then_continue_verify_catches_a_change_and_rollback() {
     let caught = job(state, "verify", KIND, repo, Path::new(&ds), &[]);
     only_failure(&caught, "s5", "moved.txt");
 
+    // A verification changes nothing: an unmounted dataset stays so, and
+    // every item says what to do.
+    pool.zfs(["unmount", ds]);
+    let unmounted = job(state, "verify", KIND, repo, Path::new(&ds), &[]);
+    assert_eq!(unmounted.status.code(), Some(1), "{}", show(&unmounted));
+    assert!(
+        String::from_utf8_lossy(&unmounted.stdout)
+            .contains("is not mounted, and a verification changes nothing"),
+        "{}",
+        show(&unmounted)
+    );
+    assert_eq!(
+        pool.zfs(["get", "-H", "-o", "value", "mounted", ds]).trim(),
+        "no"
+    );
+    pool.zfs(["mount", ds]);
+
     // Rollback of the second job takes s3..s5 only; of the first, the dataset.
     let rb = cutover(state, &["rollback", "2", "--confirm"]);
     assert_eq!(rb.status.code(), Some(0), "{}", show(&rb));

@@ -88,7 +88,18 @@ pub fn snapshot(
             dataset::shown(ds, &snap.name)
         )));
     }
-    let mount = super::mountpoint(ds)?;
+    let mount = if job.verify_only {
+        // A verification changes nothing, a mount included.
+        zfs::mounted_at(ds)
+            .map_err(|e| ItemError(e.to_string()))?
+            .ok_or_else(|| {
+                ItemError(format!(
+                    "dataset {ds} is not mounted, and a verification changes nothing: mount it (`zfs mount {ds}`), then verify again"
+                ))
+            })?
+    } else {
+        super::mountpoint(ds)?
+    };
     let mut failed = Vec::new();
     let earlier = job.verified.lock().ok().and_then(|v| v.get(ds).cloned());
     let view = dataset::View::open(ds, &snap.name, &mount).map_err(|e| {
