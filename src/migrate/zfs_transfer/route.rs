@@ -173,15 +173,6 @@ impl Stream {
             Stream::Raw => Some("-w"),
         }
     }
-
-    /// Words for the operator (`compressed`), empty for a plain stream.
-    pub fn label(self) -> &'static str {
-        match self {
-            Stream::Plain => "",
-            Stream::Compressed => "compressed",
-            Stream::Raw => "raw (encrypted)",
-        }
-    }
 }
 
 /// The stream for source dataset `src`: raw when it is encrypted (refused
