@@ -11,10 +11,12 @@
 #
 # Store: ~50,000 files / ~2 GB in 500 packages, ~30 % of the bytes duplicate
 # (licenses, libraries shared across versions, identical assets).
+# Tools run in turn; who goes first turns every round.
 # Env: BENCH_DIR (default /var/tmp/cutover-store-bench); SETTLE_S, the
-# pause before each tool (default 3; ext4 skips inodes freed in the last
-# 60 s when it allocates, so a pause under a minute makes every tool pay for
-# the previous one's deleted target); BENCH_TOOLS (default all five).
+# pause before each tool that creates files (default 65; ext4 skips inodes
+# freed in the last 60 s when it allocates, so a shorter pause makes every
+# tool pay for the previous one's deleted target); BENCH_TOOLS (default
+# all five: cutover cp uniq rdfind scan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -59,11 +61,20 @@ fi
 echo "store: $(find "$src" -type f | wc -l) files, $(du -sh "$src" | cut -f1)"
 
 now() { date +%s.%N; }
-clean() { rm -rf "$dir/cas" "$dir/state" "$dir/copy" "$dir/rdfind.txt"; sync; sleep "${SETTLE_S:-3}"; }
+clean() { rm -rf "$dir/cas" "$dir/state" "$dir/copy" "$dir/rdfind.txt"; sync; }
+# Before a tool that creates files: let the last target's freed inodes age.
+settle() { sleep "${SETTLE_S:-65}"; }
 results=$(mktemp)
+tools=(${BENCH_TOOLS:-cutover cp uniq rdfind scan})
 for r in $(seq "$rounds"); do
-  for tool in ${BENCH_TOOLS:-cutover cp uniq rdfind scan}; do
+  # Who goes first turns every round: no tool always follows the same one.
+  order=("${tools[@]:$(( (r - 1) % ${#tools[@]} ))}" "${tools[@]:0:$(( (r - 1) % ${#tools[@]} ))}")
+  for tool in "${order[@]}"; do
     clean
+    if [ "$tool" = uniq ] && [ ! -d "$dir/uniq" ]; then
+      echo "round $r  uniq  skipped: its input is made by a cutover round first"; continue
+    fi
+    case $tool in cutover|cp|uniq) settle ;; esac
     t0=$(now)
     case $tool in
       cutover) "$bin" --state-dir "$dir/state" run store-to-cas --source "$src" --target "$dir/cas" --verify full --json > "$dir/last.json" && sync ;;

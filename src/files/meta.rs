@@ -99,6 +99,16 @@ impl Stat {
         self.size == other.size && self.mtime == other.mtime && self.mtime_nsec == other.mtime_nsec
     }
 
+    /// Whether this is still the file `then` was taken of, unwritten since:
+    /// the same inode, size, mtime and ctime (a write or a metadata change
+    /// moves the ctime). What a verification checks before it trusts what
+    /// an earlier read of the file found.
+    pub fn unchanged_since(&self, then: &Stat) -> bool {
+        (self.dev, self.ino, self.ctime, self.ctime_nsec)
+            == (then.dev, then.ino, then.ctime, then.ctime_nsec)
+            && self.same_content_stamp(then)
+    }
+
     /// Whether this target file is a current copy of `source` by the quick
     /// check: same size and the same mtime to the nanosecond. A target that
     /// keeps whole seconds only (zfs-fuse reads nanoseconds back as 0) never

@@ -41,6 +41,11 @@ pub struct TableResult {
     pub checksum: Option<String>,
     /// Whether the target side's checksum equals it.
     pub checksum_equal: Option<bool>,
+    /// Whether verification read the source again; false when the write of
+    /// this run read it, it is unchanged since, and the write's checksum
+    /// stood for it.
+    #[serde(default)]
+    pub source_read_again: bool,
     /// Seconds spent writing (when it ran in this process) and verifying.
     pub elapsed_s: f64,
 }
@@ -84,12 +89,19 @@ fn open_target(target: &Path) -> Result<Connection, String> {
     if !target.exists() {
         return Err("does not exist".into());
     }
-    Connection::open_with_flags(
+    let conn = Connection::open_with_flags(
         target,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| format!("cannot be opened ({e})"))
+    .map_err(|e| format!("cannot be opened ({e})"))?;
+    // Pages read through a mapping, not one `pread` (and copy) each.
+    // Advisory: a build or filesystem without mmap reads as before.
+    let _ = conn.execute_batch(&format!("PRAGMA mmap_size = {MMAP_BYTES};"));
+    Ok(conn)
 }
+
+/// How much of a target verification maps (SQLite caps it at its own limit).
+const MMAP_BYTES: u64 = 1 << 40;
 
 fn read_meta(conn: &Connection) -> Result<HashMap<String, Meta>, String> {
     let mut stmt = conn
@@ -155,6 +167,10 @@ pub struct CheckOpts<'a> {
     pub seed: u64,
     /// What the write of this run saw (checksums, the sample), if it ran here.
     pub memo: Option<&'a [TableWritten]>,
+    /// The source file is what the write read (same inode, size, mtime and
+    /// ctime since): its checksums in `memo` stand for the source, which
+    /// then need not be read again.
+    pub source_unchanged: bool,
     pub cancel: &'a AtomicBool,
 }
 
@@ -245,19 +261,24 @@ pub fn check(
                 seed,
                 n,
                 written,
+                opts.source_unchanged,
                 cancel,
                 &mut d,
                 &mut result,
             )),
-            Verify::Full => Some(full(
-                source,
-                table,
-                &layout,
-                &conn,
-                cancel,
-                &mut d,
-                &mut result,
-            )),
+            Verify::Full => Some(
+                match written.filter(|_| opts.source_unchanged).and_then(|w| {
+                    by_checksum(table, &layout, target, &conn, w)
+                        .transpose()
+                        .map(|tgt| (w, tgt))
+                }) {
+                    Some((w, tgt)) => tgt.map(|tgt| {
+                        result.verified = tgt.entries;
+                        (w.checksum, tgt)
+                    }),
+                    None => full(source, table, &layout, &conn, cancel, &mut d, &mut result),
+                },
+            ),
         };
         if let Some(sides) = sides {
             let (src, tgt) = sides?;
@@ -339,19 +360,27 @@ fn stopped<E: std::fmt::Display>(s: Stopped<E>) -> String {
     }
 }
 
-/// Checksum of every target row (scanned in its own order).
+/// Checksum of every target row (scanned in its own order), or of the rows
+/// whose rowid lies in `rowids` (inclusive).
 fn target_checksum(
     table: &TableInfo,
     layout: &Layout,
     conn: &Connection,
+    rowids: Option<(i64, i64)>,
     d: &mut TableDiff<'_>,
 ) -> Result<Checksum, String> {
     let hasher = EntryHasher::new(&table.name);
     let mut sum = Checksum::default();
-    let mut stmt = conn
-        .prepare(&layout.select_sql())
-        .map_err(|e| e.to_string())?;
-    let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
+    let sql = match rowids {
+        Some(_) => format!("{} WHERE rowid BETWEEN ?1 AND ?2", layout.select_sql()),
+        None => layout.select_sql(),
+    };
+    let mut stmt = conn.prepare(&sql).map_err(|e| e.to_string())?;
+    let mut rows = match rowids {
+        Some((lo, hi)) => stmt.query([lo, hi]),
+        None => stmt.query([]),
+    }
+    .map_err(|e| e.to_string())?;
     let n = layout.key_cols.len() + layout.value_cols.len();
     let (mut k, mut v) = (Vec::new(), Vec::new());
     let mut index = 0u64;
@@ -375,6 +404,99 @@ fn target_checksum(
         spare = recycle(vals);
     }
     Ok(sum)
+}
+
+/// Full verification against what the write of this run read, the source
+/// unchanged since: every target row re-read, encoded back into redb bytes
+/// and hashed, and the sum compared with the write's checksum of every
+/// source entry — the source is not read a second time. `None` when the
+/// sums differ: then [`full`] compares entry by entry to name each
+/// difference.
+///
+/// A large table is read in rowid ranges on several threads, each with its
+/// own read-only connection (the sum does not depend on the order).
+fn by_checksum(
+    table: &TableInfo,
+    layout: &Layout,
+    target: &Path,
+    conn: &Connection,
+    written: &TableWritten,
+) -> Result<Option<Checksum>, String> {
+    let parts = if written.entries >= SPLIT_ABOVE {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    } else {
+        1
+    };
+    // A table without rowids (not one cutover writes) is read in one go.
+    let ranges = rowid_ranges(conn, &layout.sql_name, parts).unwrap_or_default();
+    let part = |rowids: Option<(i64, i64)>, conn: &Connection| {
+        // Errors found here are spelled out by `full` when the sums differ.
+        let mut scratch = DiffReport::default();
+        let mut d = TableDiff {
+            table: &table.name,
+            diff: &mut scratch,
+            count: 0,
+        };
+        let sum = target_checksum(table, layout, conn, rowids, &mut d)?;
+        Ok::<_, String>((sum, scratch.is_empty()))
+    };
+    let results: Vec<Result<(Checksum, bool), String>> = match ranges.as_slice() {
+        [] => vec![part(None, conn)],
+        [one] => vec![part(Some(*one), conn)],
+        many => std::thread::scope(|scope| {
+            let handles: Vec<_> = many
+                .iter()
+                .map(|&r| scope.spawn(move || part(Some(r), &open_target(target)?)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a verification thread failed".into()))
+                })
+                .collect()
+        }),
+    };
+    let mut tgt = Checksum::default();
+    let mut clean = true;
+    for r in results {
+        let (sum, ok) = r?;
+        tgt.combine(&sum);
+        clean &= ok;
+    }
+    Ok((tgt == written.checksum && clean).then_some(tgt))
+}
+
+/// Tables with at least this many entries are checksummed on several threads.
+const SPLIT_ABOVE: u64 = 100_000;
+
+/// `parts` inclusive rowid ranges that cover a table's rows (none when it is
+/// empty; fewer when it spans fewer rowids).
+pub(super) fn rowid_ranges(
+    conn: &Connection,
+    sql_name: &str,
+    parts: usize,
+) -> Result<Vec<(i64, i64)>, String> {
+    let (lo, hi): (Option<i64>, Option<i64>) = conn
+        .query_row(
+            &format!("SELECT min(rowid), max(rowid) FROM {}", quote(sql_name)),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| e.to_string())?;
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok(Vec::new());
+    };
+    // Widths as i128: rowids span all of i64.
+    let span = hi as i128 - lo as i128 + 1;
+    let parts = (parts.max(1) as i128).min(span);
+    Ok((0..parts)
+        .map(|i| {
+            let from = lo as i128 + span * i / parts;
+            let to = lo as i128 + span * (i + 1) / parts - 1;
+            (from as i64, to as i64)
+        })
+        .collect())
 }
 
 /// Look up one source entry in the target and compare.
@@ -464,14 +586,20 @@ fn sampled(
     seed: u64,
     n: u64,
     written: Option<&TableWritten>,
+    source_unchanged: bool,
     cancel: &AtomicBool,
     d: &mut TableDiff<'_>,
     result: &mut TableResult,
 ) -> Result<(Checksum, Checksum), String> {
-    // The source side: what the write saw, or a fresh scan.
-    let (src, sample) = match written.and_then(|w| w.sample.clone().map(|s| (w.checksum, s))) {
+    // The source side: what the write saw (the source unchanged since),
+    // or a fresh scan.
+    let known = written
+        .filter(|_| source_unchanged)
+        .and_then(|w| w.sample.clone().map(|s| (w.checksum, s)));
+    let (src, sample) = match known {
         Some(known) => known,
         None => {
+            result.source_read_again = true;
             let set = SampleSet::new(seed, n, table);
             let scanned = pipe::stream(source, table, cancel, Some(set), HashOn::Reader, |_| {
                 Ok::<(), String>(())
@@ -484,7 +612,7 @@ fn sampled(
             (scanned.checksum, entries)
         }
     };
-    let tgt = target_checksum(table, layout, conn, d)?;
+    let tgt = target_checksum(table, layout, conn, None, d)?;
     let mut lookup = conn
         .prepare(&layout.lookup_sql())
         .map_err(|e| e.to_string())?;
@@ -526,6 +654,7 @@ fn full(
     d: &mut TableDiff<'_>,
     result: &mut TableResult,
 ) -> Result<(Checksum, Checksum), String> {
+    result.source_read_again = true;
     let hasher = EntryHasher::new(&table.name);
     let mut tgt = Checksum::default();
     let mut stmt = conn

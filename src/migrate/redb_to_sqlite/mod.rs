@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
+use crate::files::meta::lstat;
 use crate::job::event::ItemReport;
 use crate::job::{Item, ItemCtx, ItemError, Memo, Migration, Plan, Written};
 use crate::names;
@@ -60,6 +61,8 @@ pub struct RedbToSqlite {
 /// What writing a file hands to its verification.
 struct WriteMemo {
     tables: Vec<TableWritten>,
+    /// The source file as the write began to read it.
+    source_stat: Option<crate::files::meta::Stat>,
 }
 
 impl RedbToSqlite {
@@ -456,6 +459,9 @@ impl Migration for RedbToSqlite {
                 names::display(&plan.target)
             )));
         }
+        // What the source is as the write reads it: verification trusts the
+        // write's checksums only while it stays so.
+        let source_stat = lstat(&plan.source).ok();
         let source = open_source(&plan.source)?;
         create_parents(&plan.target)?;
         let opts = WriteOpts {
@@ -495,7 +501,10 @@ impl Migration for RedbToSqlite {
         }
         Ok(Written {
             report,
-            memo: Some(Box::new(WriteMemo { tables })),
+            memo: Some(Box::new(WriteMemo {
+                tables,
+                source_stat,
+            })),
         })
     }
 
@@ -516,10 +525,15 @@ impl Migration for RedbToSqlite {
             return Err(ItemError(diff.summary()));
         }
         let source = open_source(&plan.source)?;
+        let now = lstat(&plan.source).ok();
         let opts = check::CheckOpts {
             verify: self.params.verify,
             seed: self.params.seed,
             memo: memo.map(|m| m.tables.as_slice()),
+            source_unchanged: memo
+                .and_then(|m| m.source_stat)
+                .zip(now)
+                .is_some_and(|(then, now)| now.unchanged_since(&then)),
             cancel: ctx.cancel,
         };
         let results =
@@ -611,5 +625,132 @@ impl Migration for RedbToSqlite {
                 removed.join(", ")
             ))
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::job::Progress;
+    use std::sync::atomic::AtomicBool;
+
+    const KV: redb::TableDefinition<'static, &[u8], &[u8]> = redb::TableDefinition::new("kv");
+
+    fn put(path: &Path, from: u64, to: u64) {
+        let db = redb::Database::create(path).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let mut t = w.open_table(KV).unwrap();
+            for i in from..to {
+                t.insert(&i.to_be_bytes()[..], &b"value"[..]).unwrap();
+            }
+        }
+        w.commit().unwrap();
+    }
+
+    /// Write the one file of a job; verify it after `between` ran.
+    fn write_then_verify(
+        dir: &Path,
+        entries: u64,
+        between: impl FnOnce(&Path, &Path),
+    ) -> (Result<(), ItemError>, ItemReport) {
+        let source = dir.join("state.redb");
+        put(&source, 0, entries);
+        let target = dir.join("state.sqlite");
+        let job = RedbToSqlite::new(RedbToSqliteParams {
+            source: source.clone(),
+            target: target.clone(),
+            verify: Verify::Full,
+            seed: 1,
+            nodes: Vec::new(),
+        });
+        let plan = job.plan().unwrap();
+        job.prepare(&plan).unwrap();
+        let (progress, cancel) = (Progress::default(), AtomicBool::new(false));
+        let ctx = ItemCtx {
+            progress: &progress,
+            cancel: &cancel,
+        };
+        let item = &plan.items[0];
+        let written = job.run_item(item, &ctx).unwrap();
+        between(&source, &target);
+        let mut report = ItemReport::default();
+        let verified = job.verify_item(item, &ctx, written.memo.as_ref(), &mut report);
+        (verified, report)
+    }
+
+    fn read_again(report: &ItemReport) -> Vec<bool> {
+        report
+            .rows
+            .iter()
+            .filter_map(kind::table_of)
+            .map(|t| t.source_read_again)
+            .collect()
+    }
+
+    #[test]
+    fn full_verification_of_an_unchanged_source_rests_on_the_writes_checksum() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Small, and large enough to be checksummed on several threads.
+        for n in [500, 100_000] {
+            let (verified, report) = write_then_verify(tmp.path(), n, |_, _| {});
+            assert!(verified.is_ok(), "{n}: {verified:?}");
+            assert_eq!(read_again(&report), [false]);
+            assert_eq!(report.files_hashed, n);
+            std::fs::remove_file(tmp.path().join("state.sqlite")).unwrap();
+            std::fs::remove_file(tmp.path().join("state.redb")).unwrap();
+        }
+    }
+
+    #[test]
+    fn rowid_ranges_cover_every_rowid_once() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE \"t\" (\"k\" INTEGER PRIMARY KEY, \"v\" BLOB)")
+            .unwrap();
+        let layout = |c: &rusqlite::Connection, parts| check::rowid_ranges(c, "t", parts).unwrap();
+        assert_eq!(layout(&c, 2), []);
+        c.execute("INSERT INTO t VALUES (?1, NULL)", [i64::MIN])
+            .unwrap();
+        assert_eq!(layout(&c, 4), [(i64::MIN, i64::MIN)]);
+        c.execute("INSERT INTO t VALUES (?1, NULL)", [i64::MAX])
+            .unwrap();
+        let r = layout(&c, 3);
+        assert_eq!(r.len(), 3);
+        assert_eq!((r[0].0, r[2].1), (i64::MIN, i64::MAX));
+        assert!(r.windows(2).all(|w| w[0].1.checked_add(1) == Some(w[1].0)));
+        c.execute("INSERT INTO t VALUES (?1, NULL)", [5]).unwrap();
+        c.execute_batch("DELETE FROM t WHERE k <> 5").unwrap();
+        assert_eq!(layout(&c, 2), [(5, 5)]);
+    }
+
+    #[test]
+    fn a_damaged_row_is_named_although_the_source_was_not_read_again_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (verified, report) = write_then_verify(tmp.path(), 100_000, |_, target| {
+            let c = rusqlite::Connection::open(target).unwrap();
+            let n = c
+                .execute(
+                    "UPDATE kv SET value = X'00' WHERE key = ?",
+                    [&7u64.to_be_bytes()[..]],
+                )
+                .unwrap();
+            assert_eq!(n, 1);
+        });
+        let why = verified.unwrap_err().0;
+        // The sums differ, so every entry is compared and the row named.
+        assert!(why.contains("0000000000000007"), "{why}");
+        assert_eq!(read_again(&report), [true]);
+    }
+
+    #[test]
+    fn a_source_written_after_the_write_is_read_again_and_its_change_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (verified, report) = write_then_verify(tmp.path(), 500, |source, _| {
+            put(source, 500, 501);
+        });
+        let why = verified.unwrap_err().0;
+        assert!(why.contains("count") || why.contains("missing"), "{why}");
+        assert_eq!(read_again(&report), [true]);
     }
 }
