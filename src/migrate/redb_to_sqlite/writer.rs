@@ -254,17 +254,30 @@ fn sql_err(e: rusqlite::Error) -> String {
     e.to_string()
 }
 
-/// Write `source` into a new SQLite file at `target`.
-pub fn write(
+/// Write `source` into a new SQLite file at `target`. `check` runs on the
+/// committed temporary file while another thread flushes it (`fsync`); the
+/// file is renamed into place once both are done, so what `check` found
+/// holds for a file that is on stable storage.
+pub fn write<R>(
     source: &Source,
     target: &Path,
     opts: &WriteOpts,
-) -> Result<Vec<TableWritten>, WriteError> {
+    check: impl FnOnce(&Path, &[TableWritten]) -> R,
+) -> Result<(Vec<TableWritten>, R), WriteError> {
     remove_temp(target);
     let tmp = temp_path(target);
     let result = write_temp(source, &tmp, opts).and_then(|tables| {
+        let (flushed, checked) = std::thread::scope(|scope| {
+            let flush = scope.spawn(|| std::fs::File::open(&tmp).and_then(|f| f.sync_all()));
+            let checked = check(&tmp, &tables);
+            let flushed = flush
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread failed")));
+            (flushed, checked)
+        });
+        flushed.map_err(|e| WriteError::Failed(format!("cannot fsync the new file: {e}")))?;
         publish(&tmp, target).map_err(WriteError::Failed)?;
-        Ok(tables)
+        Ok((tables, checked))
     });
     if result.is_err() {
         remove_temp(target);
@@ -285,7 +298,10 @@ fn write_temp(
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(failed)?;
-    conn.execute_batch("PRAGMA cache_size = -16384;")
+    // No fsync by SQLite: the committed file is flushed by `write`, beside
+    // its verification, before it is renamed into place; a crash before
+    // that leaves only the temporary file, which the next run removes.
+    conn.execute_batch("PRAGMA cache_size = -16384; PRAGMA synchronous = OFF;")
         .map_err(failed)?;
     let tx = conn.transaction().map_err(failed)?;
     let names = sql_names(&source.tables);
