@@ -89,15 +89,20 @@ fn open_target(target: &Path) -> Result<Connection, String> {
     if !target.exists() {
         return Err("does not exist".into());
     }
-    let conn = Connection::open_with_flags(
+    Connection::open_with_flags(
         target,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| format!("cannot be opened ({e})"))?;
-    // Pages read through a mapping, not one `pread` (and copy) each.
-    // Advisory: a build or filesystem without mmap reads as before.
+    .map_err(|e| format!("cannot be opened ({e})"))
+}
+
+/// Read `conn`'s pages through a mapping, not one `pread` (and copy) each.
+/// Only for the file this run just wrote, which nothing else holds: a
+/// mapped file that another process truncates (an application's VACUUM
+/// under `cutover verify`) would kill the process with SIGBUS. Advisory: a
+/// build or filesystem without mmap reads as before.
+fn map_own_file(conn: &Connection) {
     let _ = conn.execute_batch(&format!("PRAGMA mmap_size = {MMAP_BYTES};"));
-    Ok(conn)
 }
 
 /// How much of a target verification maps (SQLite caps it at its own limit).
@@ -266,19 +271,22 @@ pub fn check(
                 &mut d,
                 &mut result,
             )),
-            Verify::Full => Some(
-                match written.filter(|_| opts.source_unchanged).and_then(|w| {
-                    by_checksum(table, &layout, target, &conn, w)
-                        .transpose()
-                        .map(|tgt| (w, tgt))
-                }) {
-                    Some((w, tgt)) => tgt.map(|tgt| {
+            Verify::Full => {
+                let trusted = written.filter(|_| opts.source_unchanged);
+                let by_sum = match trusted {
+                    Some(w) => by_checksum(table, &layout, target, &conn, w)
+                        .map(|sum| sum.map(|tgt| (w.checksum, tgt))),
+                    None => Ok(None),
+                };
+                Some(match by_sum {
+                    Ok(Some((src, tgt))) => {
                         result.verified = tgt.entries;
-                        (w.checksum, tgt)
-                    }),
-                    None => full(source, table, &layout, &conn, cancel, &mut d, &mut result),
-                },
-            ),
+                        Ok((src, tgt))
+                    }
+                    Ok(None) => full(source, table, &layout, &conn, cancel, &mut d, &mut result),
+                    Err(e) => Err(e),
+                })
+            }
         };
         if let Some(sides) = sides {
             let (src, tgt) = sides?;
@@ -427,8 +435,13 @@ fn by_checksum(
     } else {
         1
     };
-    // A table without rowids (not one cutover writes) is read in one go.
-    let ranges = rowid_ranges(conn, &layout.sql_name, parts).unwrap_or_default();
+    map_own_file(conn);
+    // One part, or a table without rowids (not one cutover writes): read
+    // in one go.
+    let ranges = match parts {
+        1 => Vec::new(),
+        _ => rowid_ranges(conn, &layout.sql_name, parts).unwrap_or_default(),
+    };
     let part = |rowids: Option<(i64, i64)>, conn: &Connection| {
         // Errors found here are spelled out by `full` when the sums differ.
         let mut scratch = DiffReport::default();
@@ -446,7 +459,13 @@ fn by_checksum(
         many => std::thread::scope(|scope| {
             let handles: Vec<_> = many
                 .iter()
-                .map(|&r| scope.spawn(move || part(Some(r), &open_target(target)?)))
+                .map(|&r| {
+                    scope.spawn(move || {
+                        let own = open_target(target)?;
+                        map_own_file(&own);
+                        part(Some(r), &own)
+                    })
+                })
                 .collect();
             handles
                 .into_iter()

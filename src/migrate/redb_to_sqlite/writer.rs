@@ -472,13 +472,10 @@ fn write_meta(
     Ok(())
 }
 
-/// fsync the temporary file, rename it to `target` (never replacing a
-/// file that appeared meanwhile), fsync the directory.
+/// Rename the temporary file, already flushed by [`write`], to `target`
+/// (never replacing a file that appeared meanwhile), fsync the directory.
 fn publish(tmp: &Path, target: &Path) -> Result<(), String> {
     let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
-    std::fs::File::open(tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io("cannot fsync the new file", e))?;
     rename_noreplace(tmp, target).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             "it appeared while cutover was writing; it was left as it is".to_string()
