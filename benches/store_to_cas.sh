@@ -16,7 +16,13 @@
 # pause before each tool that creates files (default 65; ext4 skips inodes
 # freed in the last 60 s when it allocates, so a shorter pause makes every
 # tool pay for the previous one's deleted target); BENCH_TOOLS (default
-# all five: cutover cp uniq rdfind scan).
+# all five: cutover cp uniq rdfind scan); CACHE, what every tool starts
+# from: `cold` (default: dirty data written and every cache dropped, so
+# the store is read from disk, as in a real migration), `warm` (the store
+# read through just before), or `asis` (whatever the last tool left).
+# This machine's page cache shrinks by about 10 MB/s even with most of
+# memory free, so without `cold` or `warm` each tool finds a different
+# share of the store in memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -28,6 +34,9 @@ if ! command -v rdfind >/dev/null; then
   else
     echo "rdfind is not installed"; exit 2
   fi
+fi
+if [ "${CACHE:-cold}" = cold ] && [ "$(id -u)" != 0 ]; then
+  echo "CACHE=cold drops the page cache and needs root; run as root or with CACHE=warm"; exit 2
 fi
 cargo build --release --quiet
 bin=$PWD/target/release/cutover
@@ -64,6 +73,15 @@ now() { date +%s.%N; }
 clean() { rm -rf "$dir/cas" "$dir/state" "$dir/copy" "$dir/rdfind.txt"; sync; }
 # Before a tool that creates files: let the last target's freed inodes age.
 settle() { sleep "${SETTLE_S:-65}"; }
+# The same cache state for every tool (see CACHE above).
+start_from() {
+  case $1 in
+    cold) sync; echo 3 > /proc/sys/vm/drop_caches ;;
+    warm) find "$src" -type f -print0 | xargs -0 cat > /dev/null ;;
+    asis) ;;
+    *) echo "CACHE must be cold, warm or asis"; exit 2 ;;
+  esac
+}
 results=$(mktemp)
 tools=(${BENCH_TOOLS:-cutover cp uniq rdfind scan})
 for r in $(seq "$rounds"); do
@@ -75,6 +93,7 @@ for r in $(seq "$rounds"); do
       echo "round $r  uniq  skipped: its input is made by a cutover round first"; continue
     fi
     case $tool in cutover|cp|uniq) settle ;; esac
+    start_from "${CACHE:-cold}"
     t0=$(now)
     case $tool in
       cutover) "$bin" --state-dir "$dir/state" run store-to-cas --source "$src" --target "$dir/cas" --verify full --json > "$dir/last.json" && sync ;;

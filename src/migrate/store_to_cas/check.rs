@@ -242,7 +242,8 @@ pub fn object_problem(path: &Path, hex: &str) -> Option<String> {
             md.permissions().mode() & 0o7777
         ));
     }
-    match hash_object(path) {
+    // `hash_file` never follows a symlink put in the object's place.
+    match hash_file(path).map(|(h, _)| h) {
         Ok(h) if h.to_hex().as_str() == hex => {}
         Ok(h) => problems.push(format!(
             "is corrupt: its content does not match its name (bytes hash to {})",
@@ -251,18 +252,6 @@ pub fn object_problem(path: &Path, hex: &str) -> Option<String> {
         Err(e) => problems.push(format!("cannot be read: {e}")),
     }
     (!problems.is_empty()).then(|| problems.join(", and "))
-}
-
-/// Hash an object without following a symlink put in its place.
-fn hash_object(path: &Path) -> std::io::Result<blake3::Hash> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    let mut hasher = blake3::Hasher::new();
-    std::io::copy(&mut f, &mut hasher)?;
-    Ok(hasher.finalize())
 }
 
 /// A damaged object: its name, what is wrong with it.

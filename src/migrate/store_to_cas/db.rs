@@ -79,6 +79,20 @@ pub fn open(path: &Path, create: bool) -> Result<Connection, String> {
     Ok(conn)
 }
 
+/// Commits of this connection are not fsynced (WAL, `synchronous =
+/// NORMAL`): still atomic and in order, durable at the next `syncfs` of the
+/// store or checkpoint. For the migration, which orders its records after
+/// its own flushes.
+pub fn commit_without_fsync(conn: &Connection) -> Result<(), String> {
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(err)
+}
+
+/// Commits of this connection are fsynced again (`synchronous = FULL`).
+pub fn commit_with_fsync(conn: &Connection) -> Result<(), String> {
+    conn.pragma_update(None, "synchronous", "FULL").map_err(err)
+}
+
 /// Open the database read-only (status readers, the console's polling):
 /// no schema change, no journal-mode switch, nothing written.
 pub fn open_read_only(path: &Path) -> Result<Connection, String> {

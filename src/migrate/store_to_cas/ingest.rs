@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::check::SourceHashes;
 use super::db::{self, Ingested};
 use super::layout::{Entry, PackageMeta};
+use super::readahead::ReadAhead;
 use super::walk::walk_package;
 use super::StoreToCas;
 use crate::files::meta::Kind;
@@ -53,6 +54,7 @@ fn store_file(
     st: &crate::files::meta::Stat,
     report: &mut ItemReport,
     own_inodes: &mut std::collections::HashSet<(u64, u64)>,
+    opened: Option<io::Result<File>>,
 ) -> Result<(String, bool), String> {
     report.files += 1;
     report.bytes += st.size;
@@ -69,7 +71,7 @@ fn store_file(
         // Another name of an inode already stored: counted once.
         Some(h) => h,
         None => {
-            let (hex, saved, written) = store_content(ts, path, st.size)?;
+            let (hex, saved, written) = store_content(ts, path, st.size, opened)?;
             if !saved {
                 report.files_transferred += 1;
                 report.bytes_transferred += written;
@@ -106,7 +108,8 @@ fn ingest_inner(
     let mut extra_names = Vec::with_capacity(walked.len());
     // What each file hashed to as it was read, for its verification.
     let mut hashes = SourceHashes::default();
-    for e in &walked {
+    let mut ahead = ReadAhead::new(src, &walked, IN_MEMORY);
+    for (index, e) in walked.iter().enumerate() {
         if ctx.cancelled() {
             return Err(ItemError("cancelled".into()));
         }
@@ -145,8 +148,10 @@ fn ingest_inner(
                 if st.nlink > 1 {
                     links.push((entries.len(), st.dev, st.ino));
                 }
+                let opened = ahead.take(index);
                 let (hex, is_extra) =
-                    store_file(ts, &path, st, &mut report, &mut own_inodes).map_err(fail)?;
+                    store_file(ts, &path, st, &mut report, &mut own_inodes, opened)
+                        .map_err(fail)?;
                 extra = is_extra;
                 hashes.0.insert(entry.path.clone(), (hex.clone(), *st));
                 entry.hash = Some(hex);
@@ -194,7 +199,13 @@ fn ingest_inner(
 
 /// Hash a file and store it as an object unless that content is already
 /// stored. Returns (hash, deduplicated?, bytes written).
-fn store_content(ts: &StoreToCas, path: &Path, size: u64) -> Result<(String, bool, u64), String> {
+/// `opened`: the file, if the read-ahead window opened it already.
+fn store_content(
+    ts: &StoreToCas,
+    path: &Path,
+    size: u64,
+    opened: Option<io::Result<File>>,
+) -> Result<(String, bool, u64), String> {
     let open = || {
         std::fs::OpenOptions::new()
             .read(true)
@@ -206,7 +217,10 @@ fn store_content(ts: &StoreToCas, path: &Path, size: u64) -> Result<(String, boo
         // Read once into this thread's buffer (one byte more than expected
         // to see growth), hash, and write from memory if the content is new.
         return with_buffer(IN_MEMORY as usize + 1, |buf| {
-            let mut input = open()?;
+            let mut input = match opened {
+                Some(file) => file.map_err(|e| e.to_string())?,
+                None => open()?,
+            };
             let mut n = 0;
             while n < buf.len() {
                 match input.read(&mut buf[n..]) {
@@ -254,6 +268,31 @@ fn store_content(ts: &StoreToCas, path: &Path, size: u64) -> Result<(String, boo
     Ok((hex, false, written))
 }
 
+/// This process's id, asked of the kernel once (each object's temporary
+/// name carries it).
+fn process_id() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
+/// Whether this process's umask takes a read bit from a new file's mode
+/// (then objects are chmod-ed to 0444 after their write). Read from
+/// `/proc/self/status`, once: setting the umask to learn it would race
+/// with other threads creating files.
+fn umask_hides_read() -> bool {
+    static HIDES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HIDES.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .is_none_or(|mask| mask & 0o444 != 0)
+    })
+}
+
 fn release(ts: &StoreToCas, hex: &str, e: io::Error) -> String {
     ts.unclaim_object(hex);
     format!("storing object {hex}: {e}")
@@ -269,15 +308,19 @@ fn write_object(
     let dest = ts.layout.object(hex);
     // The temporary name lives beside the object, so the rename stays in
     // one directory (no cross-directory rename lock, no hot shared dir).
-    let tmp = ts.layout.tmp_object(hex, std::process::id(), n);
+    let tmp = ts.layout.tmp_object(hex, process_id(), n);
     let result = (|| {
+        // Read-only from its creation: the mode binds later opens, not
+        // this descriptor, so no separate chmod is needed.
         let mut out = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(0o444)
             .open(&tmp)?;
         fill(&mut out)?;
-        out.set_permissions(std::fs::Permissions::from_mode(0o444))?;
+        if umask_hides_read() {
+            out.set_permissions(std::fs::Permissions::from_mode(0o444))?;
+        }
         drop(out);
         std::fs::rename(&tmp, &dest)
     })();

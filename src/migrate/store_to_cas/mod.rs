@@ -13,6 +13,7 @@ mod ingest;
 pub mod kind;
 pub mod layout;
 pub mod phases;
+mod readahead;
 pub mod scan;
 mod walk;
 
@@ -368,6 +369,12 @@ impl Migration for StoreToCas {
             tracing::info!("discarded {discarded} objects left under temporary names");
         }
         let mut conn = db::open(&self.layout.db(), true).map_err(Error::bad)?;
+        // No fsync per commit: a package is recorded completed only after
+        // the `syncfs` that makes its objects durable, and the next one
+        // (or `finish`'s) makes the record durable too. A power loss
+        // before then loses the latest records whole (WAL), and those
+        // packages are migrated again.
+        db::commit_without_fsync(&conn).map_err(Error::bad)?;
         let csrc = self
             .params
             .source
@@ -491,7 +498,10 @@ impl Migration for StoreToCas {
                 names::display(&self.params.target)
             ))
         })?;
-        if let Err(e) = self.with_db(db::mark_flushed) {
+        if let Err(e) = self.with_db(|c| {
+            db::commit_with_fsync(c)?;
+            db::mark_flushed(c)
+        }) {
             tracing::warn!("cannot record that the store was flushed: {}", e.0);
         }
         Ok(())

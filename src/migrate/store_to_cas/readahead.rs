@@ -1,0 +1,159 @@
+//! Reading a package's small files ahead of their turn: a window of the
+//! next files is opened and the kernel is asked to read them in
+//! (`POSIX_FADV_WILLNEED`), so a store that is not in the page cache is read
+//! with many requests in flight instead of one file's read at a time. A
+//! store already in memory costs one `fadvise` per file.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+
+use super::walk::PkgEntry;
+use crate::files::meta::Kind;
+
+/// Files opened ahead at most.
+const FILES_AHEAD: usize = 32;
+/// Bytes asked for ahead at most.
+const BYTES_AHEAD: u64 = 16 << 20;
+
+/// The window over one package's walk: entry index → its opened file.
+pub struct ReadAhead<'a> {
+    dir: &'a Path,
+    entries: &'a [PkgEntry],
+    /// Largest file read ahead (larger ones are read in order, with the
+    /// kernel's own sequential readahead).
+    max_size: u64,
+    next: usize,
+    bytes: u64,
+    window: VecDeque<(usize, u64, io::Result<File>)>,
+}
+
+impl<'a> ReadAhead<'a> {
+    /// A window over `entries` of the package directory `dir`.
+    pub fn new(dir: &'a Path, entries: &'a [PkgEntry], max_size: u64) -> Self {
+        ReadAhead {
+            dir,
+            entries,
+            max_size,
+            next: 0,
+            bytes: 0,
+            window: VecDeque::new(),
+        }
+    }
+
+    /// Entry `index`'s file, opened (without following a symlink) and
+    /// asked for ahead; `None` when it is not a file read ahead. Entries
+    /// must be taken in increasing order.
+    pub fn take(&mut self, index: usize) -> Option<io::Result<File>> {
+        while self.window.front().is_some_and(|(i, _, _)| *i < index) {
+            self.pop();
+        }
+        self.fill(index);
+        match self.window.front() {
+            Some((i, _, _)) if *i == index => self.pop(),
+            _ => None,
+        }
+    }
+
+    fn pop(&mut self) -> Option<io::Result<File>> {
+        let (_, size, file) = self.window.pop_front()?;
+        self.bytes -= size;
+        Some(file)
+    }
+
+    fn fill(&mut self, from: usize) {
+        self.next = self.next.max(from);
+        while self.next < self.entries.len()
+            && self.window.len() < FILES_AHEAD
+            && (self.bytes < BYTES_AHEAD || self.window.is_empty())
+        {
+            let i = self.next;
+            self.next += 1;
+            let e = &self.entries[i];
+            let st = &e.stat;
+            // Other names of a multiply-linked inode may not be read at all.
+            if st.kind != Kind::File || st.size == 0 || st.size > self.max_size || st.nlink > 1 {
+                continue;
+            }
+            let file = open_ahead(&self.dir.join(&e.rel));
+            self.bytes += st.size;
+            self.window.push_back((i, st.size, file));
+        }
+    }
+}
+
+/// Open a source file for reading without following a symlink, and ask the
+/// kernel to read it in (advice only: its failure changes nothing).
+pub fn open_ahead(path: &Path) -> io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    // SAFETY: the descriptor is open for the life of `file`.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED);
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::migrate::store_to_cas::walk::walk_package;
+    use std::io::Read;
+
+    #[test]
+    fn each_small_file_is_handed_over_once_in_its_turn() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        for n in 0..100 {
+            std::fs::write(dir.join(format!("f{n:03}")), format!("content {n}")).unwrap();
+        }
+        std::fs::write(dir.join("large"), vec![1u8; 5000]).unwrap();
+        std::fs::write(dir.join("empty"), b"").unwrap();
+        std::os::unix::fs::symlink("f000", dir.join("link")).unwrap();
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        let entries = walk_package(dir).unwrap();
+        let mut ahead = ReadAhead::new(dir, &entries, 4096);
+        let mut handed = 0;
+        for (i, e) in entries.iter().enumerate() {
+            let name = e.rel.to_string_lossy().to_string();
+            match ahead.take(i) {
+                Some(file) => {
+                    let mut text = String::new();
+                    file.unwrap().read_to_string(&mut text).unwrap();
+                    let n: usize = name[1..].parse().unwrap();
+                    assert_eq!(text, format!("content {n}"), "{name}");
+                    handed += 1;
+                }
+                None => assert!(
+                    ["large", "empty", "link", "sub"].contains(&name.as_str()),
+                    "{name} was not read ahead"
+                ),
+            }
+            assert!(ahead.window.len() <= FILES_AHEAD);
+        }
+        assert_eq!(handed, 100);
+        assert!(ahead.window.is_empty());
+        assert_eq!(ahead.bytes, 0);
+    }
+
+    #[test]
+    fn skipped_entries_are_dropped_from_the_window() {
+        let tmp = tempfile::tempdir().unwrap();
+        for n in 0..10 {
+            std::fs::write(tmp.path().join(format!("f{n}")), b"x").unwrap();
+        }
+        let entries = walk_package(tmp.path()).unwrap();
+        let mut ahead = ReadAhead::new(tmp.path(), &entries, 4096);
+        assert!(ahead.take(0).is_some());
+        // Entries 1–4 never asked for (another name of a stored inode, say).
+        assert!(ahead.take(5).is_some());
+        assert_eq!(ahead.window.len(), 4);
+        assert_eq!(ahead.bytes, 4);
+    }
+}
