@@ -54,7 +54,7 @@ fn store_file(
     st: &crate::files::meta::Stat,
     report: &mut ItemReport,
     own_inodes: &mut std::collections::HashSet<(u64, u64)>,
-    opened: Option<io::Result<File>>,
+    opened: Option<File>,
 ) -> Result<(String, bool), String> {
     report.files += 1;
     report.bytes += st.size;
@@ -204,7 +204,7 @@ fn store_content(
     ts: &StoreToCas,
     path: &Path,
     size: u64,
-    opened: Option<io::Result<File>>,
+    opened: Option<File>,
 ) -> Result<(String, bool, u64), String> {
     let open = || {
         std::fs::OpenOptions::new()
@@ -218,7 +218,7 @@ fn store_content(
         // to see growth), hash, and write from memory if the content is new.
         return with_buffer(IN_MEMORY as usize + 1, |buf| {
             let mut input = match opened {
-                Some(file) => file.map_err(|e| e.to_string())?,
+                Some(file) => file,
                 None => open()?,
             };
             let mut n = 0;

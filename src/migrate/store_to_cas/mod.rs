@@ -329,17 +329,23 @@ impl Migration for StoreToCas {
             done_before: done.iter().cloned().collect(),
             ..Plan::default()
         };
-        for name in self.packages()? {
-            let key = names::encode(name.as_encoded_bytes());
-            if done.contains(&key) {
-                continue;
-            }
+        let todo: Vec<(String, PathBuf)> = self
+            .packages()?
+            .into_iter()
+            .map(|name| {
+                let key = names::encode(name.as_encoded_bytes());
+                (key, self.params.source.join(&name))
+            })
+            .filter(|(key, _)| !done.contains(key))
+            .collect();
+        let threads = crate::engine::default_parallel();
+        walk::walk_packages(todo, threads, |key, walked| {
             let mut item = Item {
                 key: key.clone(),
                 files: 0,
                 bytes: 0,
             };
-            if let Ok(entries) = walk::walk_package(&self.params.source.join(&name)) {
+            if let Ok(entries) = walked {
                 for e in entries.iter().filter(|e| e.stat.kind != Kind::Dir) {
                     item.files += 1;
                     if e.stat.kind == Kind::File {
@@ -353,7 +359,7 @@ impl Migration for StoreToCas {
             plan.files_total += item.files;
             plan.bytes_total += item.bytes;
             plan.items.push(item);
-        }
+        });
         let _ = self
             .sample
             .set(builder.map(|b| b.finish()).unwrap_or_else(Sample::all));

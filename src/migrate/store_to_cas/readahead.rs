@@ -28,7 +28,7 @@ pub struct ReadAhead<'a> {
     max_size: u64,
     next: usize,
     bytes: u64,
-    window: VecDeque<(usize, u64, io::Result<File>)>,
+    window: VecDeque<(usize, u64, Option<File>)>,
 }
 
 impl<'a> ReadAhead<'a> {
@@ -45,9 +45,11 @@ impl<'a> ReadAhead<'a> {
     }
 
     /// Entry `index`'s file, opened (without following a symlink) and
-    /// asked for ahead; `None` when it is not a file read ahead. Entries
-    /// must be taken in increasing order.
-    pub fn take(&mut self, index: usize) -> Option<io::Result<File>> {
+    /// asked for ahead; `None` when it is not a file read ahead, or opening
+    /// it ahead failed (the caller opens it and meets the error itself; a
+    /// window that ran out of descriptors costs nothing). Entries must be
+    /// taken in increasing order.
+    pub fn take(&mut self, index: usize) -> Option<File> {
         while self.window.front().is_some_and(|(i, _, _)| *i < index) {
             self.pop();
         }
@@ -58,10 +60,10 @@ impl<'a> ReadAhead<'a> {
         }
     }
 
-    fn pop(&mut self) -> Option<io::Result<File>> {
+    fn pop(&mut self) -> Option<File> {
         let (_, size, file) = self.window.pop_front()?;
         self.bytes -= size;
-        Some(file)
+        file
     }
 
     fn fill(&mut self, from: usize) {
@@ -78,7 +80,7 @@ impl<'a> ReadAhead<'a> {
             if st.kind != Kind::File || st.size == 0 || st.size > self.max_size || st.nlink > 1 {
                 continue;
             }
-            let file = open_ahead(&self.dir.join(&e.rel));
+            let file = open_ahead(&self.dir.join(&e.rel)).ok();
             self.bytes += st.size;
             self.window.push_back((i, st.size, file));
         }
@@ -125,7 +127,8 @@ mod tests {
             match ahead.take(i) {
                 Some(file) => {
                     let mut text = String::new();
-                    file.unwrap().read_to_string(&mut text).unwrap();
+                    let mut file = file;
+                    file.read_to_string(&mut text).unwrap();
                     let n: usize = name[1..].parse().unwrap();
                     assert_eq!(text, format!("content {n}"), "{name}");
                     handed += 1;
@@ -139,6 +142,22 @@ mod tests {
         }
         assert_eq!(handed, 100);
         assert!(ahead.window.is_empty());
+        assert_eq!(ahead.bytes, 0);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_opened_ahead_is_left_to_the_caller() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a"), b"x").unwrap();
+        std::fs::write(tmp.path().join("b"), b"y").unwrap();
+        let entries = walk_package(tmp.path()).unwrap();
+        std::fs::remove_file(tmp.path().join("b")).unwrap();
+        let mut ahead = ReadAhead::new(tmp.path(), &entries, 4096);
+        assert!(ahead.take(0).is_some());
+        assert!(
+            ahead.take(1).is_none(),
+            "the caller opens it and reports why"
+        );
         assert_eq!(ahead.bytes, 0);
     }
 
