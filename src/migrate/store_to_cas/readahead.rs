@@ -10,6 +10,8 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use super::walk::PkgEntry;
 use crate::files::meta::Kind;
@@ -18,6 +20,25 @@ use crate::files::meta::Kind;
 const FILES_AHEAD: usize = 32;
 /// Bytes asked for ahead at most.
 const BYTES_AHEAD: u64 = 16 << 20;
+
+/// Files held open ahead by every window of the process: bounded by a
+/// quarter of the descriptor limit, so many packages at once never take
+/// the descriptors their own files' opens need.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+fn held_at_most() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `lim` is a valid rlimit for the call to fill.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+        let soft = if ok { lim.rlim_cur } else { 1024 };
+        usize::try_from(soft / 4).unwrap_or(usize::MAX).min(4096)
+    })
+}
 
 /// The window over one package's walk: entry index → its opened file.
 pub struct ReadAhead<'a> {
@@ -63,6 +84,9 @@ impl<'a> ReadAhead<'a> {
     fn pop(&mut self) -> Option<File> {
         let (_, size, file) = self.window.pop_front()?;
         self.bytes -= size;
+        if file.is_some() {
+            HELD.fetch_sub(1, Ordering::Relaxed);
+        }
         file
     }
 
@@ -80,9 +104,24 @@ impl<'a> ReadAhead<'a> {
             if st.kind != Kind::File || st.size == 0 || st.size > self.max_size || st.nlink > 1 {
                 continue;
             }
-            let file = open_ahead(&self.dir.join(&e.rel)).ok();
+            let file = if HELD.fetch_add(1, Ordering::Relaxed) < held_at_most() {
+                open_ahead(&self.dir.join(&e.rel)).ok()
+            } else {
+                None
+            };
+            if file.is_none() {
+                HELD.fetch_sub(1, Ordering::Relaxed);
+            }
             self.bytes += st.size;
             self.window.push_back((i, st.size, file));
+        }
+    }
+}
+
+impl Drop for ReadAhead<'_> {
+    fn drop(&mut self) {
+        while !self.window.is_empty() {
+            self.pop();
         }
     }
 }
@@ -107,6 +146,16 @@ mod tests {
     use super::*;
     use crate::migrate::store_to_cas::walk::walk_package;
     use std::io::Read;
+
+    /// A package of `n` one-byte files `f00`, `f01`, … and its walk.
+    fn one_byte_files(n: usize) -> (tempfile::TempDir, Vec<PkgEntry>) {
+        let tmp = tempfile::tempdir().unwrap();
+        for i in 0..n {
+            std::fs::write(tmp.path().join(format!("f{i:02}")), b"x").unwrap();
+        }
+        let entries = walk_package(tmp.path()).unwrap();
+        (tmp, entries)
+    }
 
     #[test]
     fn each_small_file_is_handed_over_once_in_its_turn() {
@@ -147,11 +196,8 @@ mod tests {
 
     #[test]
     fn a_file_that_cannot_be_opened_ahead_is_left_to_the_caller() {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("a"), b"x").unwrap();
-        std::fs::write(tmp.path().join("b"), b"y").unwrap();
-        let entries = walk_package(tmp.path()).unwrap();
-        std::fs::remove_file(tmp.path().join("b")).unwrap();
+        let (tmp, entries) = one_byte_files(2);
+        std::fs::remove_file(tmp.path().join("f01")).unwrap();
         let mut ahead = ReadAhead::new(tmp.path(), &entries, 4096);
         assert!(ahead.take(0).is_some());
         assert!(
@@ -162,12 +208,34 @@ mod tests {
     }
 
     #[test]
-    fn skipped_entries_are_dropped_from_the_window() {
-        let tmp = tempfile::tempdir().unwrap();
-        for n in 0..10 {
-            std::fs::write(tmp.path().join(format!("f{n}")), b"x").unwrap();
+    fn windows_together_hold_at_most_a_quarter_of_the_descriptors() {
+        let (tmp, entries) = one_byte_files(40);
+        let cap = held_at_most();
+        // Each window holds FILES_AHEAD - 1 files once it handed one over.
+        let windows = cap / (FILES_AHEAD - 1) + 2;
+        let mut all: Vec<_> = (0..windows)
+            .map(|_| ReadAhead::new(tmp.path(), &entries, 4096))
+            .collect();
+        for w in &mut all {
+            w.take(0);
+            assert!(HELD.load(Ordering::Relaxed) <= cap);
         }
-        let entries = walk_package(tmp.path()).unwrap();
+        let open = |w: &ReadAhead| w.window.iter().filter(|(_, _, f)| f.is_some()).count();
+        assert_eq!(open(&all[0]), FILES_AHEAD - 1);
+        let last = all.last().unwrap();
+        assert_eq!(last.window.len(), FILES_AHEAD - 1);
+        assert!(
+            open(last) <= 1,
+            "past the budget a window opens nothing ahead"
+        );
+        // Those files are opened in their turn by the caller instead.
+        drop(all);
+        assert!(HELD.load(Ordering::Relaxed) < cap);
+    }
+
+    #[test]
+    fn skipped_entries_are_dropped_from_the_window() {
+        let (tmp, entries) = one_byte_files(10);
         let mut ahead = ReadAhead::new(tmp.path(), &entries, 4096);
         assert!(ahead.take(0).is_some());
         // Entries 1–4 never asked for (another name of a stored inode, say).
