@@ -127,11 +127,13 @@ impl Drop for ReadAhead<'_> {
 }
 
 /// Open a source file for reading without following a symlink, and ask the
-/// kernel to read it in (advice only: its failure changes nothing).
+/// kernel to read it in (advice only: its failure changes nothing). Never
+/// waits: a FIFO put in the file's place since the walk opens at once (and
+/// reads nothing, which the caller reports as a changed file).
 pub fn open_ahead(path: &Path) -> io::Result<File> {
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
     // SAFETY: the descriptor is open for the life of `file`.
     unsafe {
@@ -231,6 +233,30 @@ mod tests {
         // Those files are opened in their turn by the caller instead.
         drop(all);
         assert!(HELD.load(Ordering::Relaxed) < cap);
+    }
+
+    #[test]
+    fn a_fifo_put_in_a_file_s_place_does_not_hold_the_window() {
+        let (tmp, entries) = one_byte_files(2);
+        let path = tmp.path().join("f01");
+        std::fs::remove_file(&path).unwrap();
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ahead = ReadAhead::new(tmp.path(), &entries, 4096);
+            let first = ahead.take(0).is_some();
+            let mut text = Vec::new();
+            let fifo = ahead.take(1).map(|mut f| f.read_to_end(&mut text).is_ok());
+            let _ = tx.send((first, fifo, text.len()));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(
+            got,
+            Ok((true, Some(true), 0)),
+            "opened at once, nothing read"
+        );
     }
 
     #[test]
