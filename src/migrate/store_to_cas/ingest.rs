@@ -268,13 +268,6 @@ fn store_content(
     Ok((hex, false, written))
 }
 
-/// This process's id, asked of the kernel once (each object's temporary
-/// name carries it).
-fn process_id() -> u32 {
-    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *PID.get_or_init(std::process::id)
-}
-
 /// Whether this process's umask takes a read bit from a new file's mode
 /// (then objects are chmod-ed to 0444 after their write). Read from
 /// `/proc/self/status`, once: setting the umask to learn it would race
@@ -308,7 +301,7 @@ fn write_object(
     let dest = ts.layout.object(hex);
     // The temporary name lives beside the object, so the rename stays in
     // one directory (no cross-directory rename lock, no hot shared dir).
-    let tmp = ts.layout.tmp_object(hex, process_id(), n);
+    let tmp = ts.layout.tmp_object(hex, n);
     let result = (|| {
         // Read-only from its creation: the mode binds later opens, not
         // this descriptor, so no separate chmod is needed.

@@ -16,6 +16,13 @@ const RESERVE_BYTES: u64 = 256 << 10;
 /// Prefix of temporary metadata names in `packages/`.
 pub const META_TMP_PREFIX: &str = ".cutover-tmp.";
 
+/// This process's id, asked of the kernel once: every temporary name in
+/// the store carries it.
+fn process_id() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
 /// Paths inside a content-addressed store (the target).
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -42,9 +49,9 @@ impl Layout {
     }
 
     /// A temporary name for an object being written, in its fan directory.
-    pub fn tmp_object(&self, hex: &str, pid: u32, n: u64) -> PathBuf {
+    pub fn tmp_object(&self, hex: &str, n: u64) -> PathBuf {
         let mut p = self.object(hex);
-        p.set_file_name(format!("{TMP_PREFIX}{hex}.{pid}.{n}"));
+        p.set_file_name(format!("{TMP_PREFIX}{hex}.{}.{n}", process_id()));
         p
     }
 
@@ -68,7 +75,7 @@ impl Layout {
         self.packages().join(format!(
             "{META_TMP_PREFIX}{}.{}.{n}",
             &digest.to_hex()[..32],
-            std::process::id()
+            process_id()
         ))
     }
 

@@ -130,7 +130,7 @@ impl Drop for ReadAhead<'_> {
 /// kernel to read it in (advice only: its failure changes nothing). Never
 /// waits: a FIFO put in the file's place since the walk opens at once (and
 /// reads nothing, which the caller reports as a changed file).
-pub fn open_ahead(path: &Path) -> io::Result<File> {
+fn open_ahead(path: &Path) -> io::Result<File> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
